@@ -1,0 +1,85 @@
+"""The Starlette application: routes and a lifespan that owns the engine and voices."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse
+from starlette.routing import Route, WebSocketRoute
+
+from .config import AppConfig
+from .server.native_ws import native_stream
+from .server.services import Services, build_services, synthesize_once
+
+log = logging.getLogger(__name__)
+
+DEMO_DIR = Path(__file__).resolve().parent.parent / "web_demo"
+
+WARMUP_TEXT = "Hello, the server is warming up."
+
+
+def create_app(config: AppConfig) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = build_services(config)
+        app.state.services = services
+        if config.engine.warmup:
+            t0 = time.perf_counter()
+            await synthesize_once(
+                services.engine,
+                config.default_voice,
+                WARMUP_TEXT,
+                services.default_settings().options,
+            )
+            log.info("warm-up synthesis took %.2fs", time.perf_counter() - t0)
+        services.ready = True
+        host, port = config.server.host, config.server.port
+        print(f"stream_server ready: demo at http://{host}:{port}/", flush=True)
+        try:
+            yield
+        finally:
+            for session in list(services.sessions.values()):
+                await session.close()
+            services.close()
+
+    routes = [
+        Route("/", index),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/v1/voices", list_voices),
+        WebSocketRoute("/v1/tts/stream", native_stream),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def index(request: Request):
+    page = DEMO_DIR / "index.html"
+    if page.exists():
+        return FileResponse(page)
+    return PlainTextResponse("stream_server: connect a WebSocket to /v1/tts/stream\n")
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    services: Services = request.app.state.services
+    if not services.ready:
+        return JSONResponse({"status": "starting"}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+async def list_voices(request: Request) -> JSONResponse:
+    services: Services = request.app.state.services
+    voices = [
+        {"name": name, "sample_rate": b.sample_rate, "default": name == services.config.default_voice}
+        for name, b in services.voices.items()
+    ]
+    return JSONResponse({"voices": voices})

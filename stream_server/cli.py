@@ -1,0 +1,57 @@
+"""`stream-server serve [--host H] [--port P] [--config FILE]`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import uvicorn
+
+from .app import create_app
+from .config import load_config
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stream-server", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the streaming TTS server")
+    serve.add_argument("--host", help="address to bind (default from config: 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default from config: 8000)")
+    serve.add_argument("--config", help="YAML config file (see configs/default.yaml)")
+    return parser
+
+
+def serve(host: str | None, port: int | None, config_path: str | None) -> None:
+    config = load_config(config_path)
+    if host:
+        config.server.host = host
+    if port is not None:
+        config.server.port = port
+    level = config.server.log_level.upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(config)
+    base = f"{config.server.host}:{config.server.port}"
+    print(
+        f"stream_server: loading voices; then the demo is at http://{base}/ "
+        f"and the WebSocket at ws://{base}/v1/tts/stream",
+        flush=True,
+    )
+    uvicorn.run(
+        app,
+        host=config.server.host,
+        port=config.server.port,
+        log_level=config.server.log_level,
+        ws="websockets-sansio",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        serve(args.host, args.port, args.config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""The engine's policy: what runs next (prefill, decode step, vocoder chunk). Plain Python, no torch.
+
+The executor owns tensors and calls the model; this module only keeps counts. Each iteration:
+`schedule()` returns a StepPlan, the executor runs it and reports back through `on_prefilled`,
+`on_frames`, `on_chunk_done` and `finish` (the same split as vLLM v1's schedule/update_from_output).
+
+Priorities, so that a new session's first audio is never stuck behind long sentences:
+- admission: a session's first sentence before other sessions' later sentences, then arrival order;
+- vocoder: a sentence's first chunk before anyone's later chunks, first sentences before later ones.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from .requests import SentenceStatus
+
+
+@dataclass(frozen=True)
+class ChunkConfig:
+    first_chunk_frames: int = 18  # ~0.2 s at 86 frames/s: small, for fast first audio
+    chunk_frames: int = 64  # later chunks are larger: fewer vocoder calls
+    left_context: int = 16  # frames of context either side so chunk joins are exact
+    right_context: int = 16
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    max_prefills_per_step: int = 2
+    vocoder_frames_per_step: int = 384  # budget of window frames decoded per iteration
+    chunks: ChunkConfig = ChunkConfig()
+
+
+def chunk_bounds(num_frames: int, cfg: ChunkConfig) -> list[tuple[int, int]]:
+    """Split [0, num_frames) into a small first chunk and larger later ones."""
+    bounds, start, size = [], 0, cfg.first_chunk_frames
+    while start < num_frames:
+        end = min(num_frames, start + size)
+        # Fold a tiny remainder into this chunk rather than a separate call.
+        if num_frames - end < cfg.first_chunk_frames // 2:
+            end = num_frames
+        bounds.append((start, end))
+        start, size = end, cfg.chunk_frames
+    return bounds
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    request_id: int
+    voice: str
+    chunk_index: int
+    start: int  # frames of the sentence this chunk emits: [start, end)
+    end: int
+    window_start: int  # frames decoded, context included: [window_start, window_end)
+    window_end: int
+    last: bool
+
+    @property
+    def window_frames(self) -> int:
+        return self.window_end - self.window_start
+
+
+@dataclass
+class SequenceView:
+    """The scheduler's bookkeeping for one sentence."""
+
+    request_id: int
+    voice: str
+    session_ordinal: int
+    arrival: int
+    status: SentenceStatus = SentenceStatus.WAITING
+    num_frames: int = 0  # known after prefill
+    frames_ready: int = 0
+    chunks: list[tuple[int, int]] = field(default_factory=list)
+    next_chunk: int = 0
+
+    def priority(self) -> tuple[bool, int]:
+        return (self.session_ordinal > 0, self.arrival)
+
+
+@dataclass
+class StepPlan:
+    admit: list[int] = field(default_factory=list)
+    decode: dict[str, list[int]] = field(default_factory=dict)  # voice -> request ids
+    vocode: list[ChunkTask] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not (self.admit or self.decode or self.vocode)
+
+
+class Scheduler:
+    def __init__(self, config: SchedulerConfig, slots_per_voice: dict[str, int]) -> None:
+        self.config = config
+        self.free_slots = dict(slots_per_voice)
+        self.sequences: dict[int, SequenceView] = {}
+        self._arrivals = itertools.count()
+
+    # --- bookkeeping -------------------------------------------------------------------
+    def add(self, request_id: int, voice: str, session_ordinal: int) -> None:
+        if voice not in self.free_slots:
+            raise KeyError(f"unknown voice {voice!r}")
+        self.sequences[request_id] = SequenceView(
+            request_id, voice, session_ordinal, next(self._arrivals)
+        )
+
+    def on_prefilled(self, request_id: int, num_frames: int, frames_ready: int) -> None:
+        seq = self.sequences[request_id]
+        seq.num_frames = num_frames
+        seq.chunks = chunk_bounds(num_frames, self.config.chunks)
+        self.on_frames(request_id, frames_ready)
+
+    def on_frames(self, request_id: int, frames_ready: int) -> None:
+        seq = self.sequences[request_id]
+        seq.frames_ready = min(frames_ready, seq.num_frames)
+        if seq.frames_ready >= seq.num_frames:
+            seq.status = SentenceStatus.VOCODING
+        else:
+            seq.status = SentenceStatus.DECODING
+
+    def on_chunk_done(self, request_id: int) -> bool:
+        """Returns True when that was the sentence's last chunk."""
+        seq = self.sequences[request_id]
+        seq.next_chunk += 1
+        return seq.next_chunk >= len(seq.chunks)
+
+    def finish(self, request_id: int, status: SentenceStatus) -> bool:
+        """Drop a sentence (finished, cancelled or failed). Returns True if it held a slot."""
+        assert status.is_done()
+        seq = self.sequences.pop(request_id, None)
+        if seq is None:
+            return False
+        held = seq.status != SentenceStatus.WAITING
+        if held:
+            self.free_slots[seq.voice] += 1
+        return held
+
+    def has_work(self) -> bool:
+        return bool(self.sequences)
+
+    def num_waiting(self) -> int:
+        return sum(s.status == SentenceStatus.WAITING for s in self.sequences.values())
+
+    # --- policy ------------------------------------------------------------------------
+    def schedule(self) -> StepPlan:
+        """Admit, then list decodes (the just-admitted too: an AR model's prefill is followed
+        by its first step in the same iteration; the executor skips any that prefill completed)."""
+        plan = StepPlan(admit=self._admit())
+        for seq in self.sequences.values():
+            if seq.status in (SentenceStatus.PREFILLING, SentenceStatus.DECODING):
+                plan.decode.setdefault(seq.voice, []).append(seq.request_id)
+        plan.vocode = self._pick_chunks()
+        return plan
+
+    def status(self, request_id: int) -> SentenceStatus | None:
+        seq = self.sequences.get(request_id)
+        return None if seq is None else seq.status
+
+    def _admit(self) -> list[int]:
+        waiting = sorted(
+            (s for s in self.sequences.values() if s.status == SentenceStatus.WAITING),
+            key=SequenceView.priority,
+        )
+        admitted: list[int] = []
+        for seq in waiting:
+            if len(admitted) >= self.config.max_prefills_per_step:
+                break
+            if self.free_slots[seq.voice] > 0:
+                self.free_slots[seq.voice] -= 1
+                seq.status = SentenceStatus.PREFILLING
+                admitted.append(seq.request_id)
+        return admitted
+
+    def _pick_chunks(self) -> list[ChunkTask]:
+        ready = [t for s in self.sequences.values() if (t := self._ready_chunk(s)) is not None]
+        seqs = self.sequences
+        ready.sort(key=lambda t: (t.chunk_index > 0, *seqs[t.request_id].priority()))
+        picked, budget = [], self.config.vocoder_frames_per_step
+        for task in ready:
+            if picked and task.window_frames > budget:
+                break
+            picked.append(task)
+            budget -= task.window_frames
+        return picked
+
+    def _ready_chunk(self, seq: SequenceView) -> ChunkTask | None:
+        if seq.status < SentenceStatus.DECODING or seq.next_chunk >= len(seq.chunks):
+            return None
+        cfg = self.config.chunks
+        start, end = seq.chunks[seq.next_chunk]
+        window_end = min(seq.num_frames, end + cfg.right_context)
+        if seq.frames_ready < window_end:
+            return None  # right context not generated yet
+        return ChunkTask(
+            request_id=seq.request_id,
+            voice=seq.voice,
+            chunk_index=seq.next_chunk,
+            start=start,
+            end=end,
+            window_start=max(0, start - cfg.left_context),
+            window_end=window_end,
+            last=seq.next_chunk == len(seq.chunks) - 1,
+        )

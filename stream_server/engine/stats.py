@@ -1,0 +1,53 @@
+"""Counters the engine thread updates and others read (benchmarks, logs, later /metrics).
+
+Plain ints and a bounded list: single writer (the engine thread), torn reads are harmless.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .requests import SentenceStatus
+
+if TYPE_CHECKING:
+    from .scheduler import StepPlan
+
+
+@dataclass
+class EngineStats:
+    steps: int = 0
+    step_seconds: float = 0.0
+    decode_steps: int = 0
+    decode_rows: int = 0  # sum of batch sizes over decode steps
+    vocoder_calls: int = 0
+    vocoder_rows: int = 0
+    prefills: int = 0
+    finished: Counter = field(default_factory=Counter)
+    recent_step_seconds: deque = field(default_factory=lambda: deque(maxlen=1000))
+    decode_batch_sizes: Counter = field(default_factory=Counter)
+
+    def record_step(self, seconds: float, plan: "StepPlan") -> None:
+        self.steps += 1
+        self.step_seconds += seconds
+        self.prefills += len(plan.admit)
+        self.recent_step_seconds.append(seconds)
+
+    def record_decode(self, batch: int) -> None:
+        self.decode_steps += 1
+        self.decode_rows += batch
+        self.decode_batch_sizes[batch] += 1
+
+    def record_vocode(self, batch: int) -> None:
+        self.vocoder_calls += 1
+        self.vocoder_rows += batch
+
+    def record_finish(self, status: SentenceStatus) -> None:
+        self.finished[status.name.lower()] += 1
+
+    def mean_decode_batch(self) -> float:
+        return self.decode_rows / self.decode_steps if self.decode_steps else 0.0
+
+    def mean_vocoder_batch(self) -> float:
+        return self.vocoder_rows / self.vocoder_calls if self.vocoder_calls else 0.0

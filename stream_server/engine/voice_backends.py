@@ -1,0 +1,68 @@
+"""The voices as engine backends: Piper VITS (non-autoregressive) and the AR acoustic model."""
+
+from __future__ import annotations
+
+import torch
+
+from ..model.ar_acoustic import ArAcousticModel
+from ..voice.piper_voice import PiperVoice, SynthesisParams
+from .backend import PrefillOutput
+from .requests import SynthesisOptions
+
+
+def _params(options: SynthesisOptions) -> SynthesisParams:
+    return SynthesisParams(
+        noise_scale=options.noise_scale,
+        length_scale=options.length_scale,
+        noise_w=options.noise_w,
+        seed=options.seed,
+    )
+
+
+class _VoiceBase:
+    def __init__(self, name: str, voice: PiperVoice, max_slots: int) -> None:
+        self.name = name
+        self.voice = voice
+        self.max_slots = max_slots
+        self.sample_rate = voice.sample_rate
+        self.hop_length = voice.hop_length
+        self.latent_channels = voice.latent_channels
+
+    def vocode(self, windows: torch.Tensor) -> torch.Tensor:
+        return self.voice.decode(windows)
+
+    def release(self, slot: int) -> None:
+        pass
+
+
+class VitsBackend(_VoiceBase):
+    """Piper VITS: encoder, durations, prior sample and flow all at prefill."""
+
+    def prefill(self, slot: int, text: str, options: SynthesisOptions) -> PrefillOutput:
+        z = self.voice.latents(text, _params(options))  # [C, F]
+        return PrefillOutput(num_frames=int(z.shape[-1]), frames=z)
+
+    def decode_step(self, slots: list[int]) -> torch.Tensor:
+        raise RuntimeError("a non-autoregressive voice has no decode step")
+
+
+class ArBackend(_VoiceBase):
+    """AR acoustic model conditioned on the voice's text encoder, decoded by its HiFi-GAN."""
+
+    def __init__(self, name: str, voice: PiperVoice, model: ArAcousticModel, max_slots: int):
+        super().__init__(name, voice, max_slots)
+        self.model = model
+        device = next(model.parameters()).device
+        model.allocate(max_slots, device)
+
+    def prefill(self, slot: int, text: str, options: SynthesisOptions) -> PrefillOutput:
+        params = _params(options)
+        enc = self.voice.encode(self.voice.phoneme_ids(text), params)
+        self.model.prefill(slot, enc.m_frames)
+        return PrefillOutput(num_frames=int(enc.m_frames.shape[-1]), frames=None)
+
+    def decode_step(self, slots: list[int]) -> torch.Tensor:
+        return self.model.decode_step(slots)
+
+    def release(self, slot: int) -> None:
+        self.model.release(slot)

@@ -1,0 +1,427 @@
+"""Autoregressive (AR) acoustic model: a small causal transformer that predicts
+VITS latent frames (the HiFi-GAN decoder input, ``latent_dim`` channels) ``K =
+frames_per_step`` frames per decode step, conditioned on per-frame features
+(the text-encoder output expanded to frames by predicted durations).
+
+Two ways to run the same weights:
+
+* serving: ``allocate`` a static per-slot KV cache, ``prefill`` a slot with a
+  sentence's conditioning, then batched ``decode_step`` over any subset of slots
+  (each at its own position), ``release`` when done -- continuous batching.
+* training: ``forward_train`` runs the whole sequence causally in one pass with
+  teacher forcing (previous *target* frames as input) and matches step-by-step
+  decoding when the targets are the decoded frames.
+
+Step t sees: prenet(frames of step t-1, flattened; zeros at t=0) + cond_step[t],
+where cond_step[t] summarises conditioning frames [t*K, (t+1)*K).
+
+Shape legend: B batch/slots, C cond_dim, F frames, S = ceil(F/K) steps,
+K frames_per_step, D latent_dim, d d_model, H heads, Dh head_dim, T max_steps.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as Fn
+from torch import Tensor, nn
+
+from .kv_cache import CacheCapacityError, SlotsLike, StaticKVCache
+
+__all__ = [
+    "ArConfig",
+    "ArAcousticModel",
+    "CacheCapacityError",
+    "stack_frames",
+    "time_decode_steps",
+]
+
+
+@dataclass(frozen=True)
+class ArConfig:
+    latent_dim: int = 192  # D: VITS latent channels (HiFi-GAN input), 86 frames/s
+    cond_dim: int = 192  # C: per-frame conditioning channels
+    d_model: int = 256
+    n_layers: int = 4
+    n_heads: int = 4
+    ffn_mult: int = 4
+    frames_per_step: int = 3  # K
+    max_steps: int = 1024  # T: per-sequence positions (steps) in the static cache
+    cond_conv_layers: int = 2
+    cond_kernel: int = 5  # odd
+    prenet_dropout: float = 0.5  # active in train() only; eval decoding is deterministic
+    version: str = "ar-v1"
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
+            raise ValueError("d_model / n_heads must be an even integer (rotary embedding)")
+        if self.cond_kernel % 2 == 0:
+            raise ValueError("cond_kernel must be odd")
+        if self.frames_per_step < 1 or self.max_steps < 1:
+            raise ValueError("frames_per_step and max_steps must be >= 1")
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    def num_steps(self, n_frames: int) -> int:
+        """S = ceil(F / K)."""
+        return -(-n_frames // self.frames_per_step)
+
+
+# ---------------------------------------------------------------------------
+# rotary position embedding (by per-slot position)
+# ---------------------------------------------------------------------------
+
+
+def rope_tables(max_steps: int, head_dim: int, base: float = 10000.0) -> tuple[Tensor, Tensor]:
+    """cos, sin tables [T, Dh/2]."""
+    inv = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)  # [Dh/2]
+    ang = torch.arange(max_steps, dtype=torch.float64)[:, None] * inv[None, :]  # [T, Dh/2]
+    return ang.cos().float(), ang.sin().float()
+
+
+def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotate halves of x [B, H, T, Dh] by angles; cos/sin broadcast to [B, H, T, Dh/2]."""
+    x1, x2 = x.chunk(2, dim=-1)
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+
+
+# ---------------------------------------------------------------------------
+# building blocks
+# ---------------------------------------------------------------------------
+
+
+class CondEncoder(nn.Module):
+    """Masked, non-causal conv stack over frames, then K frames -> one step vector."""
+
+    def __init__(self, cfg: ArConfig) -> None:
+        super().__init__()
+        d, k = cfg.d_model, cfg.cond_kernel
+        self.K = cfg.frames_per_step
+        self.inp = nn.Conv1d(cfg.cond_dim, d, 1)
+        self.convs = nn.ModuleList(nn.Conv1d(d, d, k, padding=k // 2) for _ in range(cfg.cond_conv_layers))
+        self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(cfg.cond_conv_layers))
+        self.group = nn.Linear(self.K * d, d)
+
+    def forward(self, cond: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """cond [B, C, F], mask [B, F] (valid prefix) -> steps [B, S, d], step_mask [B, S].
+
+        Padding is zeroed before every conv, which equals the conv's own zero
+        padding at a sequence's end, so results don't depend on padding/batch.
+        """
+        B, _, F = cond.shape
+        m = mask.to(cond.dtype)[:, None, :]  # [B, 1, F]
+        x = self.inp(cond * m) * m  # [B, d, F]
+        for conv, norm in zip(self.convs, self.norms):
+            y = norm(conv(x).transpose(1, 2)).transpose(1, 2)  # [B, d, F]
+            x = (x + Fn.gelu(y)) * m
+        S = -(-F // self.K)
+        pad = S * self.K - F
+        x = Fn.pad(x, (0, pad)).transpose(1, 2).reshape(B, S, -1)  # [B, S, K*d]
+        step_mask = Fn.pad(mask.bool(), (0, pad)).view(B, S, self.K).any(-1)  # [B, S]
+        return self.group(x), step_mask
+
+
+class Prenet(nn.Module):
+    """Previous step's K frames (flattened) -> d_model."""
+
+    def __init__(self, cfg: ArConfig) -> None:
+        super().__init__()
+        d = cfg.d_model
+        self.net = nn.Sequential(
+            nn.Linear(cfg.frames_per_step * cfg.latent_dim, d), nn.ReLU(), nn.Dropout(cfg.prenet_dropout),
+            nn.Linear(d, d), nn.ReLU(), nn.Dropout(cfg.prenet_dropout),
+        )
+
+    def forward(self, prev: Tensor) -> Tensor:
+        return self.net(prev)  # [..., K*D] -> [..., d]
+
+
+@dataclass
+class StepCtx:
+    """Per-decode-step cache addressing shared by all layers."""
+
+    cache: StaticKVCache
+    slots: list[int]  # B slot ids (host)
+    idx: Tensor  # [B] slot ids (device)
+    pos: Tensor  # [B] each slot's position (device)
+    span: int  # T' positions read from the cache
+    mask: Tensor  # [B, 1, 1, T'] bool
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ArConfig) -> None:
+        super().__init__()
+        self.h, self.dh = cfg.n_heads, cfg.head_dim
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model)
+
+    def _qkv(self, x: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """x [B, T, d] -> q, k (rotated), v each [B, H, T, Dh]."""
+        B, T, _ = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.h, self.dh).permute(2, 0, 3, 1, 4)
+        return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
+
+    def _out(self, y: Tensor) -> Tensor:
+        B, _, T, _ = y.shape
+        return self.proj(y.transpose(1, 2).reshape(B, T, -1))  # [B, H, T, Dh] -> [B, T, d]
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        """Causal self-attention over the whole sequence: x [B, S, d] -> [B, S, d]."""
+        q, k, v = self._qkv(x, cos, sin)
+        return self._out(Fn.scaled_dot_product_attention(q, k, v, is_causal=True))
+
+    def step(self, x: Tensor, cos: Tensor, sin: Tensor, ctx: StepCtx, layer: int) -> Tensor:
+        """One position per slot: x [B, 1, d] -> [B, 1, d], via the static cache."""
+        q, k, v = self._qkv(x, cos, sin)  # [B, H, 1, Dh]
+        ctx.cache.write(layer, ctx.idx, ctx.pos, k[:, :, 0], v[:, :, 0])
+        kc, vc = ctx.cache.gather(layer, ctx.slots, ctx.idx, ctx.span)  # [B, H, T', Dh]
+        y = Fn.scaled_dot_product_attention(q, kc.to(q.dtype), vc.to(q.dtype), attn_mask=ctx.mask)
+        return self._out(y)
+
+
+class Block(nn.Module):
+    """Pre-LN transformer block."""
+
+    def __init__(self, cfg: ArConfig) -> None:
+        super().__init__()
+        d = cfg.d_model
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.attn = Attention(cfg)
+        self.ffn = nn.Sequential(nn.Linear(d, cfg.ffn_mult * d), nn.GELU(), nn.Linear(cfg.ffn_mult * d, d))
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        x = x + self.attn(self.ln1(x), cos, sin)
+        return x + self.ffn(self.ln2(x))
+
+    def step(self, x: Tensor, cos: Tensor, sin: Tensor, ctx: StepCtx, layer: int) -> Tensor:
+        x = x + self.attn.step(self.ln1(x), cos, sin, ctx, layer)
+        return x + self.ffn(self.ln2(x))
+
+
+# ---------------------------------------------------------------------------
+# the model
+# ---------------------------------------------------------------------------
+
+
+class ArAcousticModel(nn.Module):
+    def __init__(self, cfg: ArConfig = ArConfig()) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.cond_enc = CondEncoder(cfg)
+        self.prenet = Prenet(cfg)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm = nn.LayerNorm(cfg.d_model)
+        self.head = nn.Linear(cfg.d_model, cfg.frames_per_step * cfg.latent_dim)
+        cos, sin = rope_tables(cfg.max_steps, cfg.head_dim)
+        self.register_buffer("rope_cos", cos, persistent=False)  # [T, Dh/2]
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.cache: StaticKVCache | None = None
+        self._cond: Tensor | None = None  # [N, T, d] per-slot step conditioning
+        self._prev: Tensor | None = None  # [N, K*D] per-slot previous frames (next input)
+        self._n_steps: list[int] = []  # per-slot S (0 = not prefilled / released)
+
+    # ---- conditioning ---------------------------------------------------
+
+    def encode_condition(self, cond: Tensor) -> Tensor:
+        """One sentence: cond [C, F] -> per-step conditioning [S, d]."""
+        if cond.dim() != 2 or cond.shape[0] != self.cfg.cond_dim or cond.shape[1] < 1:
+            raise ValueError(f"cond must be [cond_dim={self.cfg.cond_dim}, F>=1], got {tuple(cond.shape)}")
+        mask = torch.ones(1, cond.shape[1], dtype=torch.bool, device=cond.device)
+        return self.cond_enc(cond[None], mask)[0][0]
+
+    def encode_condition_batch(self, cond: Tensor, cond_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """cond [B, C, F], cond_mask [B, F] (valid prefix) -> steps [B, S, d], step_mask [B, S]."""
+        return self.cond_enc(cond, cond_mask)
+
+    # ---- serving with the static cache -----------------------------------
+
+    def allocate(
+        self,
+        max_slots: int,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+        span_bucket: int = 64,
+    ) -> None:
+        """Allocate static buffers for ``max_slots`` slots (``dtype`` = K/V storage dtype).
+
+        Replaces any previous cache; every slot starts free.
+        """
+        cfg, p = self.cfg, next(self.parameters())
+        device = p.device if device is None else torch.device(device)
+        self.cache = StaticKVCache(
+            cfg.n_layers, max_slots, cfg.n_heads, cfg.max_steps, cfg.head_dim, device, dtype, span_bucket
+        )
+        self._cond = torch.zeros(max_slots, cfg.max_steps, cfg.d_model, device=device, dtype=p.dtype)
+        self._prev = torch.zeros(max_slots, cfg.frames_per_step * cfg.latent_dim, device=device, dtype=p.dtype)
+        self._n_steps = [0] * max_slots
+
+    @torch.inference_mode()
+    def prefill(self, slot: int, cond: Tensor) -> int:
+        """Load a sentence into ``slot``: cond [C, F]. Returns its number of steps S."""
+        cache = self._require_cache()
+        cache.slot_list([slot])
+        steps = self.encode_condition(cond.to(self._cond.device, self._cond.dtype))  # [S, d]
+        S = steps.shape[0]
+        if S > self.cfg.max_steps:
+            raise CacheCapacityError(f"sequence needs {S} steps > max_steps={self.cfg.max_steps}")
+        self._reset_slot(slot)
+        self._cond[slot, :S] = steps
+        self._n_steps[slot] = S
+        return S
+
+    @torch.inference_mode()
+    def decode_step(self, slots: SlotsLike) -> Tensor:
+        """One batched step for ``slots`` (distinct, any order) -> frames [B, K, D].
+
+        Pass slots as a host list (or CPU tensor) to avoid a device sync.
+        """
+        ctx = self._step_ctx(slots)
+        x = self.prenet(self._prev.index_select(0, ctx.idx)) + self._cond[ctx.idx, ctx.pos]  # [B, d]
+        cos = self.rope_cos[ctx.pos][:, None, None]  # [B, 1, 1, Dh/2]
+        sin = self.rope_sin[ctx.pos][:, None, None]
+        x = x[:, None]  # [B, 1, d]
+        for layer, blk in enumerate(self.blocks):
+            x = blk.step(x, cos, sin, ctx, layer)
+        out = self.head(self.norm(x[:, 0]))  # [B, K*D]
+        self._prev[ctx.idx] = out
+        ctx.cache.advance(ctx.slots, ctx.idx)
+        return out.view(len(ctx.slots), self.cfg.frames_per_step, self.cfg.latent_dim)
+
+    @torch.inference_mode()
+    def release(self, slot: int) -> None:
+        """Free ``slot`` for reuse (finished or cancelled); clears its cache entries."""
+        self._require_cache().slot_list([slot])
+        self._reset_slot(slot)
+
+    def position(self, slot: int) -> int:
+        """Steps already decoded for ``slot``."""
+        return self._require_cache().pos_host[slot]
+
+    def num_steps(self, slot: int) -> int:
+        """Total steps S of the sentence in ``slot`` (0 if free)."""
+        self._require_cache()
+        return self._n_steps[slot]
+
+    # ---- training ---------------------------------------------------------
+
+    def forward_train(self, cond: Tensor, cond_mask: Tensor, target: Tensor) -> Tensor:
+        """Teacher forcing: cond [B, C, F], cond_mask [B, F], target [B, D, F] -> pred [B, D, F].
+
+        Padded frames of ``pred`` are zeroed (mask the loss with ``cond_mask`` too).
+        """
+        B, _, F = cond.shape
+        steps, _ = self.encode_condition_batch(cond, cond_mask)  # [B, S, d]
+        S = steps.shape[1]
+        if S > self.cfg.max_steps:
+            raise CacheCapacityError(f"sequence needs {S} steps > max_steps={self.cfg.max_steps}")
+        x = self.prenet(self._teacher_inputs(target, cond_mask, S)) + steps  # [B, S, d]
+        cos, sin = self.rope_cos[:S], self.rope_sin[:S]  # [S, Dh/2]
+        for blk in self.blocks:
+            x = blk(x, cos, sin)
+        pred = self.head(self.norm(x)).view(B, S * self.cfg.frames_per_step, -1)  # [B, S*K, D]
+        return pred[:, :F].transpose(1, 2) * cond_mask.to(pred.dtype)[:, None]  # [B, D, F]
+
+    # ---- internals --------------------------------------------------------
+
+    def _teacher_inputs(self, target: Tensor, mask: Tensor, S: int) -> Tensor:
+        """target [B, D, F] -> previous-step frames [B, S, K*D] (zeros at step 0)."""
+        B, _, F = target.shape
+        t = target * mask.to(target.dtype)[:, None]
+        t = Fn.pad(t, (0, S * self.cfg.frames_per_step - F)).transpose(1, 2).reshape(B, S, -1)  # [B, S, K*D]
+        return Fn.pad(t[:, :-1], (0, 0, 1, 0))
+
+    def _require_cache(self) -> StaticKVCache:
+        if self.cache is None:
+            raise RuntimeError("call allocate(max_slots, device) before serving")
+        return self.cache
+
+    def _reset_slot(self, slot: int) -> None:
+        self.cache.reset(slot)
+        self._cond[slot].zero_()
+        self._prev[slot].zero_()
+        self._n_steps[slot] = 0
+
+    def _step_ctx(self, slots: SlotsLike) -> StepCtx:
+        """Validate slots and build the shared cache addressing for one step."""
+        cache = self._require_cache()
+        sl = cache.slot_list(slots)
+        cache.check_room(sl)
+        idle = [s for s in sl if self._n_steps[s] == 0]
+        done = [s for s in sl if 0 < self._n_steps[s] <= cache.pos_host[s]]
+        if idle:
+            raise ValueError(f"slots not prefilled (free or released): {idle}")
+        if done:
+            raise ValueError(f"slots already decoded their last step: {done}")
+        idx = cache.index(sl)
+        pos = cache.positions(idx)  # [B]
+        span = cache.span(sl)
+        return StepCtx(cache, sl, idx, pos, span, cache.attn_mask(pos, span))
+
+
+def stack_frames(steps: Sequence[Tensor], n_frames: int) -> Tensor:
+    """Decode outputs of one sequence, S x [K, D] -> latent [D, F] (drops end padding)."""
+    return torch.cat(list(steps), dim=0)[:n_frames].T
+
+
+# ---------------------------------------------------------------------------
+# timing helper (not a test)
+# ---------------------------------------------------------------------------
+
+
+def time_decode_steps(
+    batch_sizes: Sequence[int] = (1, 8, 32),
+    n_steps: int = 64,
+    warmup: int = 8,
+    start_pos: int = 0,
+    cfg: ArConfig = ArConfig(),
+    device: str = "cpu",
+) -> dict[int, float]:
+    """Print and return the median ms per batched decode step at each batch size.
+
+    Every slot decodes positions [start_pos + warmup, start_pos + warmup + n_steps).
+    """
+    torch.manual_seed(0)
+    model = ArAcousticModel(cfg).to(device).eval()
+    K, result = cfg.frames_per_step, {}
+    for bs in batch_sizes:
+        model.allocate(bs, device)
+        for s in range(bs):
+            model.prefill(s, torch.randn(cfg.cond_dim, K * (start_pos + warmup + n_steps), device=device))
+        slots = list(range(bs))
+        for _ in range(start_pos + warmup):
+            model.decode_step(slots)
+        ms = sorted(_timed_step(model, slots, device) for _ in range(n_steps))
+        result[bs] = ms[len(ms) // 2]
+        print(f"batch {bs:3d}: median {result[bs]:7.3f} ms/step (mean {sum(ms) / len(ms):7.3f}; "
+              f"{result[bs] / bs:6.3f} ms/seq-step; positions {start_pos + warmup}.."
+              f"{start_pos + warmup + n_steps - 1}; {torch.get_num_threads()} threads)")
+    return result
+
+
+def _timed_step(model: ArAcousticModel, slots: list[int], device: str) -> float:
+    """Wall time of one decode step in ms."""
+    _sync(device)
+    t0 = time.perf_counter()
+    model.decode_step(slots)
+    _sync(device)
+    return (time.perf_counter() - t0) * 1e3
+
+
+def _sync(device: str) -> None:
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+if __name__ == "__main__":
+    import sys
+
+    n_params = sum(p.numel() for p in ArAcousticModel().parameters())
+    print(f"ArAcousticModel(ArConfig()): {n_params:,} parameters")
+    time_decode_steps(start_pos=int(sys.argv[1]) if len(sys.argv) > 1 else 0)

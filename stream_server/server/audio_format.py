@@ -1,0 +1,70 @@
+"""Output audio: sample-rate conversion (soxr, streaming per sentence) and PCM encodings."""
+
+from __future__ import annotations
+
+import numpy as np
+import soxr
+
+SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
+FORMATS = ("pcm_s16le", "pcm_f32le")
+
+
+class AudioFormatError(ValueError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def check_output(sample_rate: int, fmt: str) -> None:
+    if sample_rate not in SAMPLE_RATES:
+        raise AudioFormatError(
+            "unsupported_sample_rate",
+            f"sample_rate {sample_rate} is not supported; use one of {list(SAMPLE_RATES)}",
+        )
+    if fmt not in FORMATS:
+        raise AudioFormatError(
+            "unsupported_format", f"format {fmt!r} is not supported; use one of {list(FORMATS)}"
+        )
+
+
+def encode_pcm(audio: np.ndarray, fmt: str) -> bytes:
+    """float32 mono in [-1, 1] -> little-endian bytes in the requested encoding."""
+    if fmt == "pcm_f32le":
+        return np.asarray(audio, dtype="<f4").tobytes()
+    clipped = np.clip(audio, -1.0, 1.0) * 32767.0
+    return np.round(clipped).astype("<i2").tobytes()
+
+
+def bytes_per_sample(fmt: str) -> int:
+    return 4 if fmt == "pcm_f32le" else 2
+
+
+class SentenceEncoder:
+    """Converts one sentence's chunks, in order, to the session's rate and encoding.
+
+    A streaming resampler per sentence, so the chunks together equal resampling the whole
+    sentence at once (soxr keeps state between calls; `last` drains its delay line).
+    """
+
+    def __init__(self, src_rate: int, dst_rate: int, fmt: str) -> None:
+        self.fmt = fmt
+        self._stream = (
+            None
+            if src_rate == dst_rate
+            else soxr.ResampleStream(src_rate, dst_rate, 1, dtype="float32", quality="HQ")
+        )
+        self.samples = 0
+
+    def encode(self, pcm: np.ndarray, last: bool) -> bytes:
+        audio = np.asarray(pcm, dtype=np.float32)
+        if self._stream is not None:
+            audio = self._stream.resample_chunk(audio, last=last)
+        self.samples += len(audio)
+        return encode_pcm(audio, self.fmt)
+
+
+def resample(audio: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
+    """Whole-signal resampling with the same filter as SentenceEncoder (for offline reference)."""
+    if src_rate == dst_rate:
+        return np.asarray(audio, dtype=np.float32)
+    return soxr.resample(np.asarray(audio, dtype=np.float32), src_rate, dst_rate, quality="HQ")

@@ -1,0 +1,75 @@
+"""Run the real server (uvicorn) on a free loopback port in a background thread.
+
+For tests and benchmarks, which need the server's own objects (engine, stats) beside a real
+socket. `stream-server serve` is the way to run it for real.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import uvicorn
+
+from ..app import create_app
+from ..config import AppConfig
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class BackgroundServer:
+    def __init__(self, config: AppConfig) -> None:
+        self.config = config
+        if not config.server.port:
+            config.server.port = free_port()
+        self.app = create_app(config)
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                self.app,
+                host=config.server.host,
+                port=config.server.port,
+                log_level="warning",
+                ws="websockets-sansio",
+            )
+        )
+        self._thread = threading.Thread(target=self._server.run, daemon=True, name="uvicorn")
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.config.server.host}:{self.config.server.port}"
+
+    @property
+    def http(self) -> str:
+        return f"http://{self.config.server.host}:{self.config.server.port}"
+
+    @property
+    def services(self):
+        return self.app.state.services
+
+    def start(self, timeout: float = 180.0) -> "BackgroundServer":
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not (self._server.started and self._ready()):
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.05)
+        return self
+
+    def _ready(self) -> bool:
+        services = getattr(self.app.state, "services", None)
+        return bool(services and services.ready)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(15)
+
+    def __enter__(self) -> "BackgroundServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

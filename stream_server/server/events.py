@@ -1,0 +1,69 @@
+"""Protocol-neutral events a session sends to its client; each wire adapter serialises them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Ready:
+    session_id: str
+    voice: str
+    sample_rate: int
+    format: str
+
+
+@dataclass(frozen=True)
+class SentenceStart:
+    context_id: str
+    index: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Audio:
+    context_id: str
+    index: int
+    pcm: bytes
+
+
+@dataclass(frozen=True)
+class SentenceEnd:
+    context_id: str
+    index: int
+    samples: int
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class Flushed:
+    context_id: str
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    context_id: str
+
+
+@dataclass(frozen=True)
+class Done:
+    pass
+
+
+@dataclass(frozen=True)
+class Error:
+    code: str
+    message: str
+    context_id: str | None = None
+
+
+SessionEvent = Ready | SentenceStart | Audio | SentenceEnd | Flushed | Cancelled | Done | Error
+
+
+class SessionError(Exception):
+    """Bad client input: reported to that client as an error event; the session goes on."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message

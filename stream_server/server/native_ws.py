@@ -1,0 +1,116 @@
+"""Native WebSocket protocol at /v1/tts/stream: a thin adapter onto Session (docs/protocol.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from .events import Error, SessionError, SessionEvent
+from .native_messages import (
+    CancelMessage,
+    ConfigMessage,
+    EndMessage,
+    FlushMessage,
+    TextMessage,
+    parse_client_frame,
+    serialise_event,
+)
+from .services import Services
+from .session import Session, SessionSettings
+
+log = logging.getLogger(__name__)
+
+
+class _Sender:
+    """Serialises all sends on one socket (FIFO lock: a frame queued before a `cancelled`
+    reply goes out before it, none after)."""
+
+    def __init__(self, websocket: WebSocket, msgpack_mode: bool) -> None:
+        self.websocket = websocket
+        self.msgpack_mode = msgpack_mode
+        self._lock = asyncio.Lock()
+
+    async def __call__(self, event: SessionEvent) -> None:
+        frame = serialise_event(event, self.msgpack_mode)
+        async with self._lock:
+            if isinstance(frame, bytes):
+                await self.websocket.send_bytes(frame)
+            else:
+                await self.websocket.send_text(frame)
+
+
+def _query_settings(websocket: WebSocket, defaults: SessionSettings) -> SessionSettings:
+    q = websocket.query_params
+    rate = q.get("sample_rate")
+    try:
+        sample_rate = int(rate) if rate is not None else defaults.sample_rate
+    except ValueError:
+        raise SessionError("unsupported_sample_rate", f"sample_rate {rate!r} is not a number")
+    return SessionSettings(
+        voice=q.get("voice", defaults.voice),
+        sample_rate=sample_rate,
+        format=q.get("format", defaults.format),
+        options=defaults.options,
+    )
+
+
+async def native_stream(websocket: WebSocket) -> None:
+    services: Services = websocket.app.state.services
+    encoding = websocket.query_params.get("encoding", "json")
+    await websocket.accept()
+    send = _Sender(websocket, msgpack_mode=encoding == "msgpack")
+    if encoding not in ("json", "msgpack"):
+        await send(Error("invalid_encoding", f"encoding {encoding!r}: use json or msgpack"))
+        await websocket.close(1008)
+        return
+    try:
+        settings = _query_settings(websocket, services.default_settings())
+        session = services.new_session(settings, send)
+        await session.start()
+    except SessionError as exc:
+        await send(Error(exc.code, exc.message))
+        await websocket.close(1008)
+        return
+    log.info("session %s start voice=%s", session.session_id, settings.voice)
+    try:
+        await _receive_loop(websocket, session, send)
+    except (WebSocketDisconnect, RuntimeError):
+        pass  # client went away mid-send
+    finally:
+        await session.close()
+        services.drop_session(session)
+        log.info("session %s end", session.session_id)
+
+
+async def _receive_loop(websocket: WebSocket, session: Session, send: _Sender) -> None:
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        frame = message.get("text")
+        if frame is None:
+            frame = message.get("bytes") or b""
+        try:
+            msg = parse_client_frame(frame, send.msgpack_mode)
+            if isinstance(msg, EndMessage):
+                await session.end()
+                await session.wait_done()
+                if websocket.application_state == WebSocketState.CONNECTED:
+                    await websocket.close(1000)
+                return
+            await _dispatch(session, msg)
+        except SessionError as exc:
+            await send(Error(exc.code, exc.message))
+
+
+async def _dispatch(session: Session, msg) -> None:
+    if isinstance(msg, TextMessage):
+        await session.text(msg.text, msg.context_id)
+    elif isinstance(msg, FlushMessage):
+        await session.flush(msg.context_id)
+    elif isinstance(msg, CancelMessage):
+        await session.cancel(msg.context_id)
+    elif isinstance(msg, ConfigMessage):
+        await session.configure(msg.voice, msg.sample_rate, msg.format)

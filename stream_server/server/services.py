@@ -1,0 +1,138 @@
+"""Everything a running server holds, built once in the app's lifespan (no globals)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..config import AppConfig
+from ..engine.backend import AcousticBackend
+from ..engine.voice_backends import ArBackend, VitsBackend
+from ..engine.executor import Engine, EngineConfig
+from ..engine.requests import (
+    EngineEvent,
+    ErrorEvent,
+    SentenceRequest,
+    SynthesisOptions,
+    next_request_id,
+)
+from ..engine.scheduler import ChunkConfig, SchedulerConfig
+from ..text.segmenter import SegmenterLimits
+from ..voice.piper_voice import PiperVoice
+from .session import Emit, Session, SessionSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    config: AppConfig
+    engine: Engine
+    voices: dict[str, AcousticBackend]
+    sessions: dict[str, Session] = field(default_factory=dict)
+    ready: bool = False
+
+    @property
+    def voice_rates(self) -> dict[str, int]:
+        return {name: b.sample_rate for name, b in self.voices.items()}
+
+    def default_settings(self) -> SessionSettings:
+        cfg = self.config
+        syn = cfg.synthesis
+        return SessionSettings(
+            voice=cfg.default_voice,
+            sample_rate=cfg.session.sample_rate,
+            format=cfg.session.format,
+            options=SynthesisOptions(syn.noise_scale, syn.length_scale, syn.noise_w),
+        )
+
+    def new_session(self, settings: SessionSettings, emit: Emit) -> Session:
+        s = self.config.session
+        limits = SegmenterLimits(s.soft_sentence_chars, s.hard_sentence_chars)
+        session = Session(self.engine, self.voice_rates, settings, emit, limits, s.max_text_chars)
+        self.sessions[session.session_id] = session
+        return session
+
+    def drop_session(self, session: Session) -> None:
+        self.sessions.pop(session.session_id, None)
+
+    def close(self) -> None:
+        self.engine.stop()
+
+
+def _build_backend(
+    name: str, kind: str, voice: PiperVoice, cfg: AppConfig, weights: str | None, allow_random: bool
+) -> AcousticBackend:
+    slots = cfg.engine.max_slots
+    if kind == "piper_vits":
+        return VitsBackend(name, voice, slots)
+    from ..model.ar_acoustic import ArAcousticModel, ArConfig
+
+    if weights is None and not allow_random:
+        raise ValueError(f"voice {name!r}: an AR voice needs a weights file")
+    model = ArAcousticModel(ArConfig()).to(cfg.engine.device).eval()
+    if weights is not None:
+        model.load_state_dict(torch.load(weights, map_location=cfg.engine.device))
+    return ArBackend(name, voice, model, slots)
+
+
+def build_services(cfg: AppConfig) -> Services:
+    t0 = time.perf_counter()
+    voice = PiperVoice.from_package(device=cfg.engine.device)
+    backends = {
+        name: _build_backend(name, v.kind, voice, cfg, v.weights, v.allow_random_weights)
+        for name, v in cfg.voices.items()
+    }
+    first = backends[cfg.default_voice]
+    ctx_left, ctx_right = voice.decoder_receptive_field_frames()
+    chunks = ChunkConfig(
+        first_chunk_frames=cfg.engine.first_chunk_frames,
+        chunk_frames=cfg.engine.chunk_frames,
+        left_context=ctx_left,
+        right_context=ctx_right,
+    )
+    sched = SchedulerConfig(
+        max_prefills_per_step=cfg.engine.max_prefills_per_step,
+        vocoder_frames_per_step=cfg.engine.vocoder_frames_per_step,
+        chunks=chunks,
+    )
+    engine = Engine(backends, EngineConfig(sched, cfg.engine.torch_threads))
+    engine.start()
+    log.info(
+        "voices %s loaded in %.1fs (native rate %d Hz)",
+        sorted(backends),
+        time.perf_counter() - t0,
+        first.sample_rate,
+    )
+    return Services(cfg, engine, backends)
+
+
+async def synthesize_once(
+    engine: Engine, voice: str, text: str, options: SynthesisOptions
+) -> np.ndarray:
+    """Run one sentence through the engine and gather its native-rate audio (warm-up, tests)."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
+    request = SentenceRequest(
+        session_id=f"internal-{next_request_id()}",
+        context_id="default",
+        text=text,
+        voice=voice,
+        options=options,
+        session_ordinal=0,
+        deliver=lambda ev: loop.call_soon_threadsafe(queue.put_nowait, ev),
+    )
+    engine.submit(request)
+    chunks: list[np.ndarray] = []
+    while True:
+        event = await queue.get()
+        if isinstance(event, ErrorEvent):
+            raise RuntimeError(event.message)
+        chunks.append(event.pcm)
+        if event.last:
+            return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)

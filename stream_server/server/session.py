@@ -1,0 +1,260 @@
+"""One client's session, independent of the wire protocol.
+
+Text goes in per context; each completed sentence is submitted to the engine at once (sentences
+are synthesized in parallel), while a single pump sends them to the client strictly in order:
+sentence_start, its audio, sentence_end, never interleaved with another sentence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+import zlib
+from dataclasses import dataclass, field, replace
+from typing import Awaitable, Callable
+
+from ..engine.requests import (
+    AudioEvent,
+    CancelRequest,
+    EngineEvent,
+    ErrorEvent,
+    SentenceRequest,
+    SynthesisOptions,
+)
+from ..text.segmenter import SegmenterLimits, SentenceSegmenter
+from .audio_format import AudioFormatError, SentenceEncoder, check_output
+from .events import (
+    Audio,
+    Cancelled,
+    Done,
+    Error,
+    Flushed,
+    Ready,
+    SentenceEnd,
+    SentenceStart,
+    SessionError,
+    SessionEvent,
+)
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[SessionEvent], Awaitable[None]]
+
+
+def sentence_seed(text: str) -> int:
+    """The noise seed of a sentence is a function of its text, so audio is reproducible."""
+    return zlib.crc32(text.encode("utf-8"))
+
+
+@dataclass
+class SessionSettings:
+    voice: str
+    sample_rate: int
+    format: str = "pcm_s16le"
+    options: SynthesisOptions = field(default_factory=SynthesisOptions)
+
+
+@dataclass
+class _Ticket:
+    """A sentence on its way to the client."""
+
+    context_id: str
+    index: int
+    text: str
+    events: asyncio.Queue = field(default_factory=asyncio.Queue)
+    cancelled: bool = False
+    created_at: float = field(default_factory=time.monotonic)
+    first_audio_at: float | None = None
+
+
+@dataclass(frozen=True)
+class _Marker:
+    event: SessionEvent
+
+
+@dataclass
+class _Context:
+    segmenter: SentenceSegmenter
+    next_index: int = 0
+    tickets: list[_Ticket] = field(default_factory=list)
+
+
+class Session:
+    def __init__(
+        self,
+        engine,
+        voice_rates: dict[str, int],
+        settings: SessionSettings,
+        emit: Emit,
+        limits: SegmenterLimits,
+        max_text_chars: int,
+    ) -> None:
+        self.session_id = uuid.uuid4().hex[:16]
+        self.engine = engine
+        self.voice_rates = voice_rates
+        self.settings = settings
+        self._emit = emit
+        self._limits = limits
+        self._max_text_chars = max_text_chars
+        self._contexts: dict[str, _Context] = {}
+        self._outbox: asyncio.Queue[_Ticket | _Marker] = asyncio.Queue()
+        self._ordinal = 0
+        self._loop = asyncio.get_running_loop()
+        self._pump_task: asyncio.Task | None = None
+        self.first_audio_latencies: list[float] = []
+
+    # --- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._validate(self.settings)
+        self._pump_task = asyncio.create_task(self._pump(), name=f"pump-{self.session_id}")
+        await self._emit(self._ready())
+
+    async def wait_done(self) -> None:
+        if self._pump_task is not None:
+            await self._pump_task
+
+    async def close(self) -> None:
+        """Client gone: drop all engine work of this session now."""
+        self.engine.cancel(CancelRequest(self.session_id))
+        for ctx in self._contexts.values():
+            self._cancel_tickets(ctx)
+        if self._pump_task is not None and not self._pump_task.done():
+            self._pump_task.cancel()
+
+    # --- client requests ------------------------------------------------------------------
+    async def configure(self, voice: str | None, sample_rate: int | None, fmt: str | None) -> None:
+        if self._ordinal > 0 or any(c.segmenter.pending for c in self._contexts.values()):
+            raise SessionError("config_after_text", "config must come before any text")
+        settings = replace(
+            self.settings,
+            voice=voice or self.settings.voice,
+            sample_rate=int(sample_rate or self.settings.sample_rate),
+            format=fmt or self.settings.format,
+        )
+        self._validate(settings)
+        self.settings = settings
+        await self._emit(self._ready())
+
+    async def text(self, text: str, context_id: str = "default") -> None:
+        if len(text) > self._max_text_chars:
+            raise SessionError(
+                "text_too_long",
+                f"text of {len(text)} characters exceeds the limit of {self._max_text_chars}",
+            )
+        ctx = self._context(context_id)
+        for sentence in ctx.segmenter.push(text):
+            self._submit(context_id, ctx, sentence)
+
+    async def flush(self, context_id: str = "default") -> None:
+        ctx = self._context(context_id)
+        for sentence in ctx.segmenter.flush():
+            self._submit(context_id, ctx, sentence)
+        self._outbox.put_nowait(_Marker(Flushed(context_id)))
+
+    async def cancel(self, context_id: str = "default") -> None:
+        ctx = self._context(context_id)
+        ctx.segmenter = SentenceSegmenter(self._limits)  # drop text not yet spoken
+        self._cancel_tickets(ctx)
+        self.engine.cancel(CancelRequest(self.session_id, context_id))
+        await self._emit(Cancelled(context_id))
+
+    async def end(self) -> None:
+        for context_id, ctx in self._contexts.items():
+            for sentence in ctx.segmenter.flush():
+                self._submit(context_id, ctx, sentence)
+        self._outbox.put_nowait(_Marker(Done()))
+
+    # --- internals --------------------------------------------------------------------------
+    def _ready(self) -> Ready:
+        s = self.settings
+        return Ready(self.session_id, s.voice, s.sample_rate, s.format)
+
+    def _validate(self, settings: SessionSettings) -> None:
+        if settings.voice not in self.voice_rates:
+            raise SessionError(
+                "unknown_voice",
+                f"unknown voice {settings.voice!r}; available: {sorted(self.voice_rates)}",
+            )
+        try:
+            check_output(settings.sample_rate, settings.format)
+        except AudioFormatError as exc:
+            raise SessionError(exc.code, str(exc)) from None
+
+    def _context(self, context_id: str) -> _Context:
+        if not isinstance(context_id, str) or not context_id:
+            raise SessionError("invalid_message", "context_id must be a non-empty string")
+        ctx = self._contexts.get(context_id)
+        if ctx is None:
+            ctx = self._contexts[context_id] = _Context(SentenceSegmenter(self._limits))
+        return ctx
+
+    def _submit(self, context_id: str, ctx: _Context, sentence: str) -> None:
+        ticket = _Ticket(context_id, ctx.next_index, sentence)
+        ctx.next_index += 1
+        ctx.tickets = [t for t in ctx.tickets if not t.cancelled] + [ticket]
+        options = replace(self.settings.options, seed=sentence_seed(sentence))
+        request = SentenceRequest(
+            session_id=self.session_id,
+            context_id=context_id,
+            text=sentence,
+            voice=self.settings.voice,
+            options=options,
+            session_ordinal=self._ordinal,
+            deliver=self._deliverer(ticket),
+        )
+        self._ordinal += 1
+        self.engine.submit(request)
+        self._outbox.put_nowait(ticket)
+
+    def _deliverer(self, ticket: _Ticket) -> Callable[[EngineEvent], None]:
+        loop, queue = self._loop, ticket.events
+
+        def deliver(event: EngineEvent) -> None:  # runs on the engine thread
+            loop.call_soon_threadsafe(queue.put_nowait, event)
+
+        return deliver
+
+    def _cancel_tickets(self, ctx: _Context) -> None:
+        for ticket in ctx.tickets:
+            ticket.cancelled = True
+            ticket.events.put_nowait(None)  # wake the pump if it waits on this one
+        ctx.tickets = []
+
+    async def _pump(self) -> None:
+        while True:
+            item = await self._outbox.get()
+            if isinstance(item, _Marker):
+                await self._emit(item.event)
+                if isinstance(item.event, Done):
+                    return
+            elif not item.cancelled:
+                await self._send_sentence(item)
+
+    async def _send_sentence(self, ticket: _Ticket) -> None:
+        s = self.settings
+        encoder = SentenceEncoder(self.voice_rates[s.voice], s.sample_rate, s.format)
+        started = False
+        while True:
+            event = await ticket.events.get()
+            if ticket.cancelled or event is None:
+                return
+            if isinstance(event, ErrorEvent):
+                await self._emit(Error(event.code, event.message, ticket.context_id))
+                return
+            assert isinstance(event, AudioEvent)
+            if not started:
+                await self._emit(SentenceStart(ticket.context_id, ticket.index, ticket.text))
+                started = True
+            pcm = encoder.encode(event.pcm, event.last)
+            if ticket.cancelled:
+                return
+            if pcm:
+                if ticket.first_audio_at is None:
+                    ticket.first_audio_at = time.monotonic()
+                    self.first_audio_latencies.append(ticket.first_audio_at - ticket.created_at)
+                await self._emit(Audio(ticket.context_id, ticket.index, pcm))
+            if event.last:
+                await self._emit(SentenceEnd(ticket.context_id, ticket.index, encoder.samples))
+                return

@@ -1,0 +1,74 @@
+"""Text -> Piper phoneme ids through the espeak-ng bridge shipped in the piper-tts wheel.
+
+Piper's id convention (``piper/phoneme_ids.py``): ``^`` (BOS), ``_`` (pad), then every phoneme
+followed by ``_``, and finally ``$`` (EOS).  Phonemes missing from the voice's map are skipped.
+espeak splits text into sentences; we join them into one list, separated by a space phoneme,
+so one call always yields one id sequence.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+_LOG = logging.getLogger(__name__)
+
+BOS, EOS, PAD, WORD_GAP = "^", "$", "_", " "
+
+# The bridge keeps global espeak state (current voice, buffers): one user at a time.
+_ESPEAK_LOCK = threading.Lock()
+_espeak = None
+
+
+def _espeak_phonemizer():
+    global _espeak
+    if _espeak is None:
+        from piper.phonemize_espeak import EspeakPhonemizer
+
+        _espeak = EspeakPhonemizer()
+    return _espeak
+
+
+class Phonemizer:
+    def __init__(self, phoneme_id_map: Mapping[str, Sequence[int]], espeak_voice: str = "en-us"):
+        self.id_map = {k: list(v) for k, v in phoneme_id_map.items()}
+        self.espeak_voice = espeak_voice
+        for symbol in (BOS, EOS, PAD):
+            if symbol not in self.id_map:
+                raise ValueError(f"phoneme_id_map lacks {symbol!r}")
+
+    @classmethod
+    def from_config(cls, config: Mapping | str | Path) -> "Phonemizer":
+        if not isinstance(config, Mapping):
+            config = json.loads(Path(config).read_text(encoding="utf-8"))
+        return cls(config["phoneme_id_map"], config.get("espeak", {}).get("voice", "en-us"))
+
+    def sentences(self, text: str) -> list[list[str]]:
+        """Phonemes (NFD code points, punctuation kept) per sentence as espeak splits them."""
+        with _ESPEAK_LOCK:
+            groups = _espeak_phonemizer().phonemize(self.espeak_voice, text)
+        return [g for g in groups if g]
+
+    def phonemes(self, text: str) -> list[str]:
+        joined: list[str] = []
+        for group in self.sentences(text):
+            if joined and joined[-1] != WORD_GAP:
+                joined.append(WORD_GAP)
+            joined.extend(group)
+        return joined
+
+    def ids_from_phonemes(self, phonemes: Sequence[str]) -> list[int]:
+        pad = self.id_map[PAD]
+        ids = self.id_map[BOS] + pad
+        for p in phonemes:
+            if p not in self.id_map:
+                _LOG.warning("phoneme %r not in the voice's map, skipped", p)
+                continue
+            ids += self.id_map[p] + pad
+        return ids + self.id_map[EOS]
+
+    def __call__(self, text: str) -> list[int]:
+        return self.ids_from_phonemes(self.phonemes(text))

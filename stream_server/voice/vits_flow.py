@@ -1,0 +1,88 @@
+"""VITS residual coupling flow (mean-only), reverse direction: prior sample z_p -> latent z.
+
+Each coupling layer keeps the first half of the channels and shifts the second half by a
+WaveNet-style function of the first half; the layers are separated by channel flips.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .onnx_weights import WeightBag
+
+
+class GatedConvStack(nn.Module):
+    """Non-causal WaveNet body: gated tanh*sigmoid convs with residual and skip 1x1 outputs."""
+
+    def __init__(self, channels: int, kernel: int, layers: int, dilation_rate: int = 1):
+        super().__init__()
+        self.channels = channels
+        self.gates = nn.ModuleList()
+        self.res_skip = nn.ModuleList()
+        for i in range(layers):
+            dilation = dilation_rate**i
+            pad = dilation * (kernel - 1) // 2
+            self.gates.append(nn.Conv1d(channels, 2 * channels, kernel, padding=pad, dilation=dilation))
+            last = i == layers - 1
+            self.res_skip.append(nn.Conv1d(channels, channels if last else 2 * channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = torch.zeros_like(x)
+        c = self.channels
+        for i, (gate, rs) in enumerate(zip(self.gates, self.res_skip)):
+            g = gate(x)  # [B, 2C, T]
+            acts = torch.tanh(g[:, :c]) * torch.sigmoid(g[:, c:])
+            out = rs(acts)
+            if i < len(self.gates) - 1:
+                x = x + out[:, :c]
+                skip = skip + out[:, c:]
+            else:
+                skip = skip + out
+        return skip
+
+    def load_piper(self, bag: WeightBag) -> None:
+        for i in range(len(self.gates)):
+            bag.conv(self.gates[i], f"in_layers.{i}")
+            bag.conv(self.res_skip[i], f"res_skip_layers.{i}")
+
+
+class ShiftCoupling(nn.Module):
+    """x = [xa, xb]; forward xb += f(xa), reverse xb -= f(xa)."""
+
+    def __init__(self, channels: int, hidden: int, kernel: int, layers: int):
+        super().__init__()
+        self.half = channels // 2
+        self.inp = nn.Conv1d(self.half, hidden, 1)
+        self.net = GatedConvStack(hidden, kernel, layers)
+        self.shift = nn.Conv1d(hidden, self.half, 1)
+
+    def reverse(self, x: torch.Tensor) -> torch.Tensor:
+        xa, xb = x[:, : self.half], x[:, self.half :]
+        xb = xb - self.shift(self.net(self.inp(xa)))
+        return torch.cat([xa, xb], dim=1)
+
+    def load_piper(self, bag: WeightBag) -> None:
+        bag.conv(self.inp, "pre")
+        self.net.load_piper(bag.scope("enc"))
+        bag.conv(self.shift, "post")
+
+
+class LatentFlow(nn.Module):
+    """Stack of coupling layers; forward order is (coupling, flip) x N, undone back to front."""
+
+    def __init__(self, channels: int = 192, hidden: int = 192, kernel: int = 5, layers: int = 4, flows: int = 4):
+        super().__init__()
+        self.couplings = nn.ModuleList(ShiftCoupling(channels, hidden, kernel, layers) for _ in range(flows))
+
+    def reverse(self, z_p: torch.Tensor) -> torch.Tensor:
+        """z_p [B, C, F] -> z [B, C, F]."""
+        x = z_p
+        for coupling in reversed(self.couplings):
+            x = coupling.reverse(x.flip(1))
+        return x
+
+    def load_piper(self, bag: WeightBag) -> None:
+        """Load from names under ``flow.`` (couplings are flows.0, 2, 4, ...; odd ones are flips)."""
+        for i, coupling in enumerate(self.couplings):
+            coupling.load_piper(bag.scope(f"flows.{2 * i}"))
