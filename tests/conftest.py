@@ -22,6 +22,14 @@ def server() -> BackgroundServer:
 
 
 @pytest.fixture(scope="session")
+def piper():
+    """A voice of the tests' own, for offline checks that need no server."""
+    from stream_server.voice.piper_voice import PiperVoice
+
+    return PiperVoice.from_package()
+
+
+@pytest.fixture(scope="session")
 def voice(server):
     """The same voice object the server runs (read-only use from tests)."""
     return server.services.voices[server.config.default_voice].voice

@@ -259,7 +259,7 @@ TOKENS = st.one_of(
     st.sampled_from([
         "Dr.", "Mr.", "Mrs.", "St.", "vs.", "etc.", "e.g.", "i.e.", "U.S.", "a.m.", "p.m.",
         "No.", "Jan.", "Inc.", "J.", "...", "3.14", "3:45", "v1.2.3", "example.com",
-        "file.txt", "a.b@c.org", " I ", " Well", " The", " and", "  ", ". ", "?! ", "\n\n" " " * 15,
+        "file.txt", "a.b@c.org", " I ", " Well", " The", " and", "  ", ". ", "?! ", "\n\n", " " * 15,
     ]),
 )
 TEXTS = st.lists(TOKENS, max_size=80).map("".join)

@@ -380,12 +380,15 @@ def time_decode_steps(
     n_steps: int = 64,
     warmup: int = 8,
     start_pos: int = 0,
+    shuffled: bool = False,
     cfg: ArConfig = ArConfig(),
     device: str = "cpu",
 ) -> dict[int, float]:
     """Print and return the median ms per batched decode step at each batch size.
 
     Every slot decodes positions [start_pos + warmup, start_pos + warmup + n_steps).
+    ``shuffled`` passes the slots in a non-ascending order, which forces the cache's
+    index_select gather (ascending consecutive slots are read as a view).
     """
     torch.manual_seed(0)
     model = ArAcousticModel(cfg).to(device).eval()
@@ -394,14 +397,14 @@ def time_decode_steps(
         model.allocate(bs, device)
         for s in range(bs):
             model.prefill(s, torch.randn(cfg.cond_dim, K * (start_pos + warmup + n_steps), device=device))
-        slots = list(range(bs))
+        slots = list(range(bs))[::-1] if shuffled else list(range(bs))
         for _ in range(start_pos + warmup):
             model.decode_step(slots)
         ms = sorted(_timed_step(model, slots, device) for _ in range(n_steps))
         result[bs] = ms[len(ms) // 2]
         print(f"batch {bs:3d}: median {result[bs]:7.3f} ms/step (mean {sum(ms) / len(ms):7.3f}; "
               f"{result[bs] / bs:6.3f} ms/seq-step; positions {start_pos + warmup}.."
-              f"{start_pos + warmup + n_steps - 1}; {torch.get_num_threads()} threads)")
+              f"{start_pos + warmup + n_steps - 1}; {torch.get_num_threads()} threads{'; shuffled slots' if shuffled else ''})")
     return result
 
 
@@ -424,4 +427,6 @@ if __name__ == "__main__":
 
     n_params = sum(p.numel() for p in ArAcousticModel().parameters())
     print(f"ArAcousticModel(ArConfig()): {n_params:,} parameters")
-    time_decode_steps(start_pos=int(sys.argv[1]) if len(sys.argv) > 1 else 0)
+    start = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    time_decode_steps(start_pos=start)
+    time_decode_steps(start_pos=start, shuffled=True)

@@ -119,14 +119,15 @@ class StaticKVCache:
     def gather(self, layer: int, slots: list[int], idx: Tensor, span: int) -> tuple[Tensor, Tensor]:
         """K/V of the step's slots over the first ``span`` positions -> 2 x [B, H, T', Dh].
 
-        A run of consecutive ascending slots is returned as a view (no copy).
+        A run of consecutive ascending slots is returned as a view (no copy);
+        otherwise advanced indexing copies (on CPU much faster than index_select
+        for these 5-d buffers).
         """
-        k = self.k[layer, :, :, :span]  # [N, H, T', Dh]
-        v = self.v[layer, :, :, :span]
         first = slots[0]
         if slots == list(range(first, first + len(slots))):
-            return k[first : first + len(slots)], v[first : first + len(slots)]
-        return k.index_select(0, idx), v.index_select(0, idx)
+            rows = slice(first, first + len(slots))
+            return self.k[layer, rows, :, :span], self.v[layer, rows, :, :span]
+        return self.k[layer, idx, :, :span], self.v[layer, idx, :, :span]
 
     def attn_mask(self, pos: Tensor, span: int) -> Tensor:
         """Boolean mask [B, 1, 1, T']: row b may attend to cache positions <= pos[b]."""

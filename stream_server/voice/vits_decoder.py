@@ -37,8 +37,9 @@ class HifiganConfig:
         return n
 
 
-def _same_conv(channels_in: int, channels_out: int, kernel: int, dilation: int = 1, bias: bool = True) -> nn.Conv1d:
-    return nn.Conv1d(channels_in, channels_out, kernel, padding=dilation * (kernel - 1) // 2, dilation=dilation, bias=bias)
+def _same_conv(c_in: int, c_out: int, kernel: int, dilation: int = 1, bias: bool = True) -> nn.Conv1d:
+    pad = dilation * (kernel - 1) // 2
+    return nn.Conv1d(c_in, c_out, kernel, padding=pad, dilation=dilation, bias=bias)
 
 
 class LightResBlock(nn.Module):
@@ -70,7 +71,9 @@ class UpsampleStage(nn.Module):
     def __init__(self, channels_in: int, channels_out: int, rate: int, kernel: int, cfg: HifiganConfig):
         super().__init__()
         self.rate = rate
-        self.up = nn.ConvTranspose1d(channels_in, channels_out, kernel, stride=rate, padding=(kernel - rate) // 2)
+        # output length is exactly rate * input length: (T-1)*rate - 2*pad + kernel
+        pad = (kernel - rate) // 2
+        self.up = nn.ConvTranspose1d(channels_in, channels_out, kernel, stride=rate, padding=pad)
         self.blocks = nn.ModuleList(
             LightResBlock(channels_out, k, d) for k, d in zip(cfg.res_kernels, cfg.res_dilations)
         )

@@ -71,9 +71,13 @@ class ShiftCoupling(nn.Module):
 class LatentFlow(nn.Module):
     """Stack of coupling layers; forward order is (coupling, flip) x N, undone back to front."""
 
-    def __init__(self, channels: int = 192, hidden: int = 192, kernel: int = 5, layers: int = 4, flows: int = 4):
+    def __init__(
+        self, channels: int = 192, hidden: int = 192, kernel: int = 5, layers: int = 4, flows: int = 4
+    ):
         super().__init__()
-        self.couplings = nn.ModuleList(ShiftCoupling(channels, hidden, kernel, layers) for _ in range(flows))
+        self.couplings = nn.ModuleList(
+            ShiftCoupling(channels, hidden, kernel, layers) for _ in range(flows)
+        )
 
     def reverse(self, z_p: torch.Tensor) -> torch.Tensor:
         """z_p [B, C, F] -> z [B, C, F]."""

@@ -33,26 +33,20 @@ class ChannelLayerNorm(nn.Module):
         bag.into(self.bias, "beta")
 
 
-def _relative_slots(length: int, window: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Index maps between absolute [T, T] and banded [T, 2W+1] attention layouts.
+def _relative_layout(length: int, window: int, device):
+    """Index maps between the absolute [T, T] and the banded [T, 2W+1] attention layouts.
 
-    to_band[i, r] = key position i + r - W (clamped), valid where 0 <= i + r - W < T;
-    from_band[i, j] = slot j - i + W (clamped), valid where |j - i| <= W.
+    key[i, r]  = key position i + r - W seen from query i through relative slot r;
+    slot[i, j] = relative slot j - i + W of key j seen from query i.
+    Returns both (clamped to valid indices) with the masks of where they are real.
     """
     pos = torch.arange(length, device=device)
     rel = torch.arange(-window, window + 1, device=device)
-    to_band = (pos[:, None] + rel[None, :]).clamp(0, length - 1)  # [T, 2W+1]
-    from_band = (pos[None, :] - pos[:, None] + window).clamp(0, 2 * window)  # [T, T]
-    return to_band, from_band
-
-
-def _band_valid(length: int, window: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    pos = torch.arange(length, device=device)
-    rel = torch.arange(-window, window + 1, device=device)
-    key = pos[:, None] + rel[None, :]
-    band_ok = (key >= 0) & (key < length)  # [T, 2W+1]
-    abs_ok = (pos[None, :] - pos[:, None]).abs() <= window  # [T, T]
-    return band_ok, abs_ok
+    key = pos[:, None] + rel[None, :]  # [T, 2W+1]
+    slot = pos[None, :] - pos[:, None] + window  # [T, T]
+    key_ok = (key >= 0) & (key < length)
+    slot_ok = (slot >= 0) & (slot <= 2 * window)
+    return key.clamp(0, length - 1), key_ok, slot.clamp(0, 2 * window), slot_ok
 
 
 class RelativeSelfAttention(nn.Module):
@@ -80,21 +74,21 @@ class RelativeSelfAttention(nn.Module):
         q = self._split_heads(self.q(x)) / math.sqrt(self.head_dim)
         k = self._split_heads(self.k(x))
         v = self._split_heads(self.v(x))
-        to_band, from_band = _relative_slots(t, self.window, x.device)
-        band_ok, abs_ok = _band_valid(t, self.window, x.device)
+        key, key_ok, slot, slot_ok = _relative_layout(t, self.window, x.device)
 
         content = q @ k.transpose(-1, -2)  # [B, H, T, T]
         rel_logits = q @ self.rel_key.t()  # [B, H, T, 2W+1]
-        position = torch.gather(rel_logits, 3, from_band.expand(b, self.heads, t, t))
-        probs = torch.softmax(content + position * abs_ok, dim=-1)  # [B, H, T, T]
+        position = torch.gather(rel_logits, 3, slot.expand(b, self.heads, t, t)) * slot_ok
+        probs = torch.softmax(content + position, dim=-1)  # [B, H, T, T]
 
         mixed = probs @ v  # [B, H, T, D]
-        banded = torch.gather(probs, 3, to_band.expand(b, self.heads, t, -1)) * band_ok
+        banded = torch.gather(probs, 3, key.expand(b, self.heads, t, -1)) * key_ok
         mixed = mixed + banded @ self.rel_value  # [B, H, T, 2W+1] @ [2W+1, D]
         return self.out(mixed.transpose(2, 3).reshape(b, c, t))
 
     def load_piper(self, bag: WeightBag) -> None:
-        for mine, theirs in ((self.q, "conv_q"), (self.k, "conv_k"), (self.v, "conv_v"), (self.out, "conv_o")):
+        projections = {"conv_q": self.q, "conv_k": self.k, "conv_v": self.v, "conv_o": self.out}
+        for theirs, mine in projections.items():
             bag.conv(mine, theirs)
         # piper stores the shared tables as [1, 2W+1, D] (one "head group")
         bag.into(self.rel_key.unsqueeze(0), "emb_rel_k")
@@ -106,6 +100,7 @@ class ConvFeedForward(nn.Module):
 
     def __init__(self, channels: int, hidden: int, kernel: int):
         super().__init__()
+        assert kernel % 2 == 1, "symmetric 'same' padding needs an odd kernel"
         self.expand = nn.Conv1d(channels, hidden, kernel, padding=kernel // 2)
         self.contract = nn.Conv1d(hidden, channels, kernel, padding=kernel // 2)
 
