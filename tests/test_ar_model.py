@@ -46,11 +46,11 @@ def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return (a - b).abs().max().item()
 
 
-def run_schedule(model, seqs, joins, n_slots, rng):
-    """Continuous batching: admit at join step into the lowest free slot, decode the
-    active slots in a random order each step, release finished sequences."""
+def run_schedule(model, seqs, joins, slots, rng):
+    """Continuous batching over ``slots``: admit at join step into the lowest free slot,
+    decode the active slots in a random order each step, release finished sequences."""
     pending = sorted(seqs, key=lambda n: joins[n])
-    free, active, outs, slot_of = list(range(n_slots)), {}, {}, {}
+    free, active, outs, slot_of = list(slots), {}, {}, {}
     step = 0
     while pending or active:
         while pending and joins[pending[0]] <= step and free:
@@ -77,14 +77,18 @@ def run_schedule(model, seqs, joins, n_slots, rng):
 # 1 ---------------------------------------------------------------------------
 
 
-def test_continuous_batching_matches_alone(model):
+@pytest.mark.parametrize("read", ["auto", "gather", "window"])
+def test_continuous_batching_matches_alone(model, read):
     lengths = {"A": 16, "B": 29, "C": 61, "D": 11, "E": 40}  # frames; not all multiples of K
     joins = {"A": 0, "B": 2, "C": 5, "D": 6, "E": 7}  # E waits for a free slot
     seqs = {n: make_cond(f, seed=i) for i, (n, f) in enumerate(lengths.items())}
     ref = {n: decode_alone(model, c) for n, c in seqs.items()}
 
-    model.allocate(3, span_bucket=8)  # other attention spans than the alone runs (64)
-    outs, slot_of = run_schedule(model, seqs, joins, 3, random.Random(0))
+    ratio = {"auto": 2.0, "gather": 0.0, "window": float("inf")}[read]
+    # 3 usable slots with never-used slots between them; attention spans other than
+    # the alone runs' (64)
+    model.allocate(6, span_bucket=8, window_ratio=ratio)
+    outs, slot_of = run_schedule(model, seqs, joins, [0, 2, 5], random.Random(0))
 
     assert slot_of["D"] == slot_of["A"]  # D reuses A's freed slot
     diffs = {n: max_diff(outs[n], ref[n]) for n in seqs}

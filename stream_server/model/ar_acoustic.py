@@ -21,7 +21,6 @@ K frames_per_step, D latent_dim, d d_model, H heads, Dh head_dim, T max_steps.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ import torch
 import torch.nn.functional as Fn
 from torch import Tensor, nn
 
-from .kv_cache import CacheCapacityError, SlotsLike, StaticKVCache
+from .kv_cache import CacheCapacityError, SlotsLike, StaticKVCache, StepPlan
 
 __all__ = [
     "ArConfig",
@@ -143,18 +142,6 @@ class Prenet(nn.Module):
         return self.net(prev)  # [..., K*D] -> [..., d]
 
 
-@dataclass
-class StepCtx:
-    """Per-decode-step cache addressing shared by all layers."""
-
-    cache: StaticKVCache
-    slots: list[int]  # B slot ids (host)
-    idx: Tensor  # [B] slot ids (device)
-    pos: Tensor  # [B] each slot's position (device)
-    span: int  # T' positions read from the cache
-    mask: Tensor  # [B, 1, 1, T'] bool
-
-
 class Attention(nn.Module):
     def __init__(self, cfg: ArConfig) -> None:
         super().__init__()
@@ -177,13 +164,15 @@ class Attention(nn.Module):
         q, k, v = self._qkv(x, cos, sin)
         return self._out(Fn.scaled_dot_product_attention(q, k, v, is_causal=True))
 
-    def step(self, x: Tensor, cos: Tensor, sin: Tensor, ctx: StepCtx, layer: int) -> Tensor:
+    def step(self, x: Tensor, cos: Tensor, sin: Tensor, cache: StaticKVCache, plan: StepPlan, layer: int) -> Tensor:
         """One position per slot: x [B, 1, d] -> [B, 1, d], via the static cache."""
         q, k, v = self._qkv(x, cos, sin)  # [B, H, 1, Dh]
-        ctx.cache.write(layer, ctx.idx, ctx.pos, k[:, :, 0], v[:, :, 0])
-        kc, vc = ctx.cache.gather(layer, ctx.slots, ctx.idx, ctx.span)  # [B, H, T', Dh]
-        y = Fn.scaled_dot_product_attention(q, kc.to(q.dtype), vc.to(q.dtype), attn_mask=ctx.mask)
-        return self._out(y)
+        cache.write(layer, plan, k[:, :, 0], v[:, :, 0])
+        kc, vc = cache.read(layer, plan)  # [R, H, T', Dh]
+        y = Fn.scaled_dot_product_attention(
+            plan.to_rows(q), kc.to(q.dtype), vc.to(q.dtype), attn_mask=plan.mask
+        )  # [R, H, 1, Dh]
+        return self._out(plan.from_rows(y))
 
 
 class Block(nn.Module):
@@ -200,8 +189,8 @@ class Block(nn.Module):
         x = x + self.attn(self.ln1(x), cos, sin)
         return x + self.ffn(self.ln2(x))
 
-    def step(self, x: Tensor, cos: Tensor, sin: Tensor, ctx: StepCtx, layer: int) -> Tensor:
-        x = x + self.attn.step(self.ln1(x), cos, sin, ctx, layer)
+    def step(self, x: Tensor, cos: Tensor, sin: Tensor, cache: StaticKVCache, plan: StepPlan, layer: int) -> Tensor:
+        x = x + self.attn.step(self.ln1(x), cos, sin, cache, plan, layer)
         return x + self.ffn(self.ln2(x))
 
 
@@ -248,15 +237,17 @@ class ArAcousticModel(nn.Module):
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
         span_bucket: int = 64,
+        window_ratio: float = 2.0,
     ) -> None:
         """Allocate static buffers for ``max_slots`` slots (``dtype`` = K/V storage dtype).
 
-        Replaces any previous cache; every slot starts free.
+        Replaces any previous cache; every slot starts free. ``span_bucket`` and
+        ``window_ratio``: see ``StaticKVCache``.
         """
         cfg, p = self.cfg, next(self.parameters())
         device = p.device if device is None else torch.device(device)
         self.cache = StaticKVCache(
-            cfg.n_layers, max_slots, cfg.n_heads, cfg.max_steps, cfg.head_dim, device, dtype, span_bucket
+            cfg.n_layers, max_slots, cfg.n_heads, cfg.max_steps, cfg.head_dim, device, dtype, span_bucket, window_ratio
         )
         self._cond = torch.zeros(max_slots, cfg.max_steps, cfg.d_model, device=device, dtype=p.dtype)
         self._prev = torch.zeros(max_slots, cfg.frames_per_step * cfg.latent_dim, device=device, dtype=p.dtype)
@@ -282,17 +273,17 @@ class ArAcousticModel(nn.Module):
 
         Pass slots as a host list (or CPU tensor) to avoid a device sync.
         """
-        ctx = self._step_ctx(slots)
-        x = self.prenet(self._prev.index_select(0, ctx.idx)) + self._cond[ctx.idx, ctx.pos]  # [B, d]
-        cos = self.rope_cos[ctx.pos][:, None, None]  # [B, 1, 1, Dh/2]
-        sin = self.rope_sin[ctx.pos][:, None, None]
+        cache, plan = self._require_cache(), self._plan(slots)
+        x = self.prenet(self._prev.index_select(0, plan.idx)) + self._cond[plan.idx, plan.pos]  # [B, d]
+        cos = self.rope_cos[plan.pos][:, None, None]  # [B, 1, 1, Dh/2]
+        sin = self.rope_sin[plan.pos][:, None, None]
         x = x[:, None]  # [B, 1, d]
         for layer, blk in enumerate(self.blocks):
-            x = blk.step(x, cos, sin, ctx, layer)
+            x = blk.step(x, cos, sin, cache, plan, layer)
         out = self.head(self.norm(x[:, 0]))  # [B, K*D]
-        self._prev[ctx.idx] = out
-        ctx.cache.advance(ctx.slots, ctx.idx)
-        return out.view(len(ctx.slots), self.cfg.frames_per_step, self.cfg.latent_dim)
+        self._prev[plan.idx] = out
+        cache.advance(plan)
+        return out.view(len(plan.slots), self.cfg.frames_per_step, self.cfg.latent_dim)
 
     @torch.inference_mode()
     def release(self, slot: int) -> None:
@@ -348,8 +339,8 @@ class ArAcousticModel(nn.Module):
         self._prev[slot].zero_()
         self._n_steps[slot] = 0
 
-    def _step_ctx(self, slots: SlotsLike) -> StepCtx:
-        """Validate slots and build the shared cache addressing for one step."""
+    def _plan(self, slots: SlotsLike) -> StepPlan:
+        """Validate slots and plan the step's cache addressing."""
         cache = self._require_cache()
         sl = cache.slot_list(slots)
         cache.check_room(sl)
@@ -359,10 +350,7 @@ class ArAcousticModel(nn.Module):
             raise ValueError(f"slots not prefilled (free or released): {idle}")
         if done:
             raise ValueError(f"slots already decoded their last step: {done}")
-        idx = cache.index(sl)
-        pos = cache.positions(idx)  # [B]
-        span = cache.span(sl)
-        return StepCtx(cache, sl, idx, pos, span, cache.attn_mask(pos, span))
+        return cache.plan(sl)
 
 
 def stack_frames(steps: Sequence[Tensor], n_frames: int) -> Tensor:
@@ -380,31 +368,31 @@ def time_decode_steps(
     n_steps: int = 64,
     warmup: int = 8,
     start_pos: int = 0,
-    shuffled: bool = False,
+    window_ratio: float = 2.0,
     cfg: ArConfig = ArConfig(),
     device: str = "cpu",
 ) -> dict[int, float]:
     """Print and return the median ms per batched decode step at each batch size.
 
     Every slot decodes positions [start_pos + warmup, start_pos + warmup + n_steps).
-    ``shuffled`` passes the slots in a non-ascending order, which forces the cache's
-    index_select gather (ascending consecutive slots are read as a view).
+    The slots are 0..bs-1 in reverse order; with the default ``window_ratio`` the
+    cache reads them as one view, ``window_ratio=0`` forces the gather path.
     """
     torch.manual_seed(0)
     model = ArAcousticModel(cfg).to(device).eval()
     K, result = cfg.frames_per_step, {}
     for bs in batch_sizes:
-        model.allocate(bs, device)
+        model.allocate(bs, device, window_ratio=window_ratio)
         for s in range(bs):
             model.prefill(s, torch.randn(cfg.cond_dim, K * (start_pos + warmup + n_steps), device=device))
-        slots = list(range(bs))[::-1] if shuffled else list(range(bs))
+        slots = list(range(bs))[::-1]
         for _ in range(start_pos + warmup):
             model.decode_step(slots)
         ms = sorted(_timed_step(model, slots, device) for _ in range(n_steps))
         result[bs] = ms[len(ms) // 2]
         print(f"batch {bs:3d}: median {result[bs]:7.3f} ms/step (mean {sum(ms) / len(ms):7.3f}; "
               f"{result[bs] / bs:6.3f} ms/seq-step; positions {start_pos + warmup}.."
-              f"{start_pos + warmup + n_steps - 1}; {torch.get_num_threads()} threads{'; shuffled slots' if shuffled else ''})")
+              f"{start_pos + warmup + n_steps - 1}; {torch.get_num_threads()} threads; window_ratio {window_ratio})")
     return result
 
 
@@ -429,4 +417,4 @@ if __name__ == "__main__":
     print(f"ArAcousticModel(ArConfig()): {n_params:,} parameters")
     start = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     time_decode_steps(start_pos=start)
-    time_decode_steps(start_pos=start, shuffled=True)
+    time_decode_steps(start_pos=start, window_ratio=0.0)

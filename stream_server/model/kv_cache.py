@@ -3,16 +3,26 @@
 The buffers are allocated once (gpt-fast style static cache) with shape
 ``[n_layers, max_slots, n_heads, max_steps, head_dim]``. Unlike a single shared
 ``input_pos``, every slot keeps its own position, so a decode step may mix slots
-that joined at different times. Bookkeeping is mirrored on the host (a Python
-list) so range checks and the attention span never force a device sync.
+that joined at different times. Positions are mirrored on the host (a Python
+list) so range checks and the attended span never force a device sync.
+
+Reading the K/V of a step's slots (``plan`` once per step, ``read`` per layer):
+
+* window: the slots lie in a narrow range ``[lo, hi)`` of slot ids -> attend over
+  that range as a *view* of the buffer (no copy); rows of slots that are not in
+  the step are computed and thrown away (they stay valid: each row attends at
+  least to its own position 0).
+* gather: otherwise copy the step's slots with ``index_select`` into a reusable
+  workspace (allocating a fresh copy per layer is much slower on CPU).
 
 Shape legend: L layers, N slots, H heads, T max_steps, Dh head_dim,
-B slots in the current step, T' attended span (<= T).
+B slots in the step, R attention rows (window length or B), T' attended span.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -24,6 +34,33 @@ class CacheCapacityError(RuntimeError):
     """A slot tried to write past the static cache's ``max_steps`` positions."""
 
 
+@dataclass
+class StepPlan:
+    """How one decode step addresses the cache; shared by all layers."""
+
+    slots: list[int]  # B step slots (host)
+    idx: Tensor  # [B] step slots (device)
+    pos: Tensor  # [B] their current positions (device) = where this step writes
+    span: int  # T' cache positions read
+    lo: int | None  # first slot of the window read as a view; None -> gathered copy
+    rows: Tensor  # [B] row of each step slot among the R attention rows
+    mask: Tensor  # [R, 1, 1, T'] bool: row r may attend to positions <= its position
+
+    @property
+    def n_rows(self) -> int:
+        return self.mask.shape[0]
+
+    def to_rows(self, x: Tensor) -> Tensor:
+        """[B, ...] -> [R, ...] (window: scatter into zero rows)."""
+        if self.lo is None:
+            return x
+        return x.new_zeros((self.n_rows, *x.shape[1:])).index_copy_(0, self.rows, x)
+
+    def from_rows(self, y: Tensor) -> Tensor:
+        """[R, ...] -> [B, ...] in step-slot order."""
+        return y if self.lo is None else y.index_select(0, self.rows)
+
+
 class StaticKVCache:
     """Static K/V buffers plus per-slot positions.
 
@@ -31,8 +68,10 @@ class StaticKVCache:
         n_layers, max_slots, n_heads, max_steps, head_dim: buffer geometry.
         device, dtype: where/how the buffers live.
         span_bucket: the attended span T' is max(pos)+1 rounded up to this
-            multiple (fewer distinct shapes; a fixed ``max_steps`` span would
-            be CUDA-graph friendly but reads the whole buffer every step).
+            multiple (fewer distinct shapes than exact lengths, much less
+            reading than always ``max_steps``).
+        window_ratio: read a slot-id window as a view when its length is
+            <= window_ratio * B; else gather (0: always gather; inf: always window).
     """
 
     def __init__(
@@ -45,15 +84,17 @@ class StaticKVCache:
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
         span_bucket: int = 64,
+        window_ratio: float = 2.0,
     ) -> None:
         shape = (n_layers, max_slots, n_heads, max_steps, head_dim)
         self.k = torch.zeros(shape, device=device, dtype=dtype)  # [L, N, H, T, Dh]
         self.v = torch.zeros(shape, device=device, dtype=dtype)  # [L, N, H, T, Dh]
         self.pos = torch.zeros(max_slots, dtype=torch.long, device=device)  # [N] device mirror
         self.pos_host = [0] * max_slots  # host mirror of self.pos
-        self.max_slots = max_slots
-        self.max_steps = max_steps
+        self.max_slots, self.max_steps = max_slots, max_steps
         self.span_bucket = max(1, span_bucket)
+        self.window_ratio = window_ratio
+        self._ws: tuple[Tensor, Tensor] | None = None  # gather workspace, flat, lazily allocated
 
     @property
     def device(self) -> torch.device:
@@ -62,7 +103,7 @@ class StaticKVCache:
     # ---- slot bookkeeping -------------------------------------------------
 
     def slot_list(self, slots: SlotsLike) -> list[int]:
-        """Validate ``slots`` (distinct, in range) and return them as ints."""
+        """Validate ``slots`` (non-empty, distinct, in range) and return them as ints."""
         out = slots.tolist() if isinstance(slots, Tensor) else [int(s) for s in slots]
         if not out:
             raise ValueError("decode step needs at least one slot")
@@ -73,34 +114,20 @@ class StaticKVCache:
             raise IndexError(f"slots {bad} out of range [0, {self.max_slots})")
         return out
 
-    def index(self, slots: list[int]) -> Tensor:
-        """Slot ids as a device index tensor [B]."""
-        return torch.tensor(slots, dtype=torch.long, device=self.device)
-
     def check_room(self, slots: list[int]) -> None:
         """Raise if any slot has no free position left for one more step."""
         full = [(s, self.pos_host[s]) for s in slots if self.pos_host[s] >= self.max_steps]
         if full:
             raise CacheCapacityError(
-                f"slot(s) at position >= max_steps={self.max_steps}: {full} "
-                "(sequence longer than the static cache; raise ArConfig.max_steps)"
+                f"(slot, position) {full}: static cache holds max_steps={self.max_steps} "
+                "steps per slot (sequence too long; raise ArConfig.max_steps)"
             )
 
-    def positions(self, idx: Tensor) -> Tensor:
-        """Current position of each slot in ``idx`` [B] -> [B] (long, device)."""
-        return self.pos.index_select(0, idx)
-
-    def span(self, slots: list[int]) -> int:
-        """Attended span T': covers every slot's current position, bucketed."""
-        need = max(self.pos_host[s] for s in slots) + 1
-        b = self.span_bucket
-        return min(self.max_steps, -(-need // b) * b)
-
-    def advance(self, slots: list[int], idx: Tensor) -> None:
-        """Move each slot one position forward (host and device mirrors)."""
-        for s in slots:
+    def advance(self, plan: StepPlan) -> None:
+        """Move each step slot one position forward (host and device mirrors)."""
+        for s in plan.slots:
             self.pos_host[s] += 1
-        self.pos.index_add_(0, idx, torch.ones_like(idx))
+        self.pos.index_add_(0, plan.idx, torch.ones_like(plan.idx))
 
     def reset(self, slot: int) -> None:
         """Zero the slot's K/V and position, so no stale values can leak."""
@@ -109,27 +136,57 @@ class StaticKVCache:
         self.pos[slot] = 0
         self.pos_host[slot] = 0
 
-    # ---- K/V access ---------------------------------------------------------
+    # ---- one step -----------------------------------------------------------
 
-    def write(self, layer: int, idx: Tensor, pos: Tensor, k: Tensor, v: Tensor) -> None:
-        """Store one step: k, v [B, H, Dh] at (slot idx[b], position pos[b])."""
-        self.k[layer][idx, :, pos] = k.to(self.k.dtype)  # [N, H, T, Dh][B, :, B] -> [B, H, Dh]
-        self.v[layer][idx, :, pos] = v.to(self.v.dtype)
+    def plan(self, slots: list[int]) -> StepPlan:
+        """Addressing for one step over validated ``slots`` (checks capacity)."""
+        self.check_room(slots)
+        idx = torch.tensor(slots, dtype=torch.long, device=self.device)  # [B]
+        pos = self.pos.index_select(0, idx)  # [B]
+        span = self._span(slots)
+        lo, hi = min(slots), max(slots) + 1
+        if hi - lo <= self.window_ratio * len(slots):
+            return StepPlan(slots, idx, pos, span, lo, idx - lo, self._mask(self.pos[lo:hi], span))
+        rows = torch.arange(len(slots), device=self.device)
+        return StepPlan(slots, idx, pos, span, None, rows, self._mask(pos, span))
 
-    def gather(self, layer: int, slots: list[int], idx: Tensor, span: int) -> tuple[Tensor, Tensor]:
-        """K/V of the step's slots over the first ``span`` positions -> 2 x [B, H, T', Dh].
+    def write(self, layer: int, plan: StepPlan, k: Tensor, v: Tensor) -> None:
+        """Store this step's k, v [B, H, Dh] at (slot idx[b], position pos[b])."""
+        self.k[layer][plan.idx, :, plan.pos] = k.to(self.k.dtype)  # [N, H, T, Dh][B, :, B] -> [B, H, Dh]
+        self.v[layer][plan.idx, :, plan.pos] = v.to(self.v.dtype)
 
-        A run of consecutive ascending slots is returned as a view (no copy);
-        otherwise advanced indexing copies (on CPU much faster than index_select
-        for these 5-d buffers).
+    def read(self, layer: int, plan: StepPlan) -> tuple[Tensor, Tensor]:
+        """K/V for the step's attention rows -> 2 x [R, H, T', Dh].
+
+        Gathered results live in a workspace overwritten by the next ``read``.
         """
-        first = slots[0]
-        if slots == list(range(first, first + len(slots))):
-            rows = slice(first, first + len(slots))
-            return self.k[layer, rows, :, :span], self.v[layer, rows, :, :span]
-        return self.k[layer, idx, :, :span], self.v[layer, idx, :, :span]
+        if plan.lo is not None:
+            rows = slice(plan.lo, plan.lo + plan.n_rows)
+            return self.k[layer, rows, :, : plan.span], self.v[layer, rows, :, : plan.span]
+        out_k, out_v = self._workspace(plan)
+        torch.index_select(self.k[layer, :, :, : plan.span], 0, plan.idx, out=out_k)
+        torch.index_select(self.v[layer, :, :, : plan.span], 0, plan.idx, out=out_v)
+        return out_k, out_v
 
-    def attn_mask(self, pos: Tensor, span: int) -> Tensor:
-        """Boolean mask [B, 1, 1, T']: row b may attend to cache positions <= pos[b]."""
+    # ---- internals ----------------------------------------------------------
+
+    def _span(self, slots: list[int]) -> int:
+        """Attended span T': covers every step slot's position, bucketed."""
+        need = max(self.pos_host[s] for s in slots) + 1
+        return min(self.max_steps, -(-need // self.span_bucket) * self.span_bucket)
+
+    @staticmethod
+    def _mask(pos: Tensor, span: int) -> Tensor:
+        """pos [R] -> [R, 1, 1, T'] bool, True where cache position <= pos[r]."""
         t = torch.arange(span, device=pos.device)  # [T']
         return (t[None, :] <= pos[:, None])[:, None, None, :]
+
+    def _workspace(self, plan: StepPlan) -> tuple[Tensor, Tensor]:
+        """Contiguous [B, H, T', Dh] views into the reusable gather workspace."""
+        if self._ws is None:
+            n = self.k[0].numel()  # one layer: enough for any B <= N, T' <= T
+            self._ws = (self.k.new_empty(n), self.v.new_empty(n))
+        _, _, h, _, dh = self.k.shape
+        shape = (len(plan.slots), h, plan.span, dh)
+        n = shape[0] * h * plan.span * dh
+        return self._ws[0][:n].view(shape), self._ws[1][:n].view(shape)
