@@ -28,6 +28,7 @@ class EngineSection(_Section):
     max_slots: int = 16  # sentences decoding at once, per voice
     max_prefills_per_step: int = 2
     vocoder_frames_per_step: int = 384
+    max_vocoder_batch: int = 4  # same-length chunk windows decoded in one call
     first_chunk_frames: int = 18  # ~0.2 s of audio at 22050 Hz / hop 256
     chunk_frames: int = 64
     warmup: bool = True

@@ -52,6 +52,7 @@ class _Slots:
 class EngineConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     torch_threads: int = 0  # 0: leave torch's default
+    max_vocoder_batch: int = 4
 
 
 class Engine:
@@ -179,7 +180,7 @@ class Engine:
         groups: dict[tuple[str, int], list[ChunkTask]] = {}
         for task in tasks:
             groups.setdefault((task.voice, task.window_frames), []).append(task)
-        for (voice, _), group in groups.items():
+        for (voice, _), group in self._split(groups):
             backend = self.backends[voice]
             windows = torch.stack(
                 [self._live[t.request_id].frames[:, t.window_start : t.window_end] for t in group]
@@ -195,11 +196,19 @@ class Engine:
             for row, task in enumerate(group):
                 self._emit_chunk(task, audio[row], backend.hop_length)
 
+    def _split(self, groups: dict[tuple[str, int], list[ChunkTask]]):
+        # On CPU, conv batches beyond a few rows cost more per row than they save.
+        cap = max(1, self.config.max_vocoder_batch)
+        for key, group in groups.items():
+            for i in range(0, len(group), cap):
+                yield key, group[i : i + cap]
+
     def _emit_chunk(self, task: ChunkTask, audio: torch.Tensor, hop: int) -> None:
         lo = (task.start - task.window_start) * hop
         hi = (task.end - task.window_start) * hop
         pcm = audio[lo:hi].float().cpu().numpy()
         req = self._live[task.request_id].request
+        self.stats.record_audio(len(pcm) / self.backends[task.voice].sample_rate)
         req.deliver(AudioEvent(task.request_id, task.chunk_index, pcm, last=task.last))
         if self.scheduler.on_chunk_done(task.request_id):
             self._finish(task.request_id, SentenceStatus.FINISHED)

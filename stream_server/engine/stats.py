@@ -24,6 +24,7 @@ class EngineStats:
     vocoder_calls: int = 0
     vocoder_rows: int = 0
     prefills: int = 0
+    audio_seconds: float = 0.0  # audio delivered, at the voices' native rates
     finished: Counter = field(default_factory=Counter)
     recent_step_seconds: deque = field(default_factory=lambda: deque(maxlen=1000))
     decode_batch_sizes: Counter = field(default_factory=Counter)
@@ -43,8 +44,22 @@ class EngineStats:
         self.vocoder_calls += 1
         self.vocoder_rows += batch
 
+    def record_audio(self, seconds: float) -> None:
+        self.audio_seconds += seconds
+
     def record_finish(self, status: SentenceStatus) -> None:
         self.finished[status.name.lower()] += 1
+
+    def snapshot(self) -> dict[str, float]:
+        """Totals to diff between two moments (benchmarks)."""
+        return {
+            "step_seconds": self.step_seconds,
+            "audio_seconds": self.audio_seconds,
+            "decode_steps": self.decode_steps,
+            "decode_rows": self.decode_rows,
+            "vocoder_calls": self.vocoder_calls,
+            "vocoder_rows": self.vocoder_rows,
+        }
 
     def mean_decode_batch(self) -> float:
         return self.decode_rows / self.decode_steps if self.decode_steps else 0.0

@@ -101,7 +101,9 @@ def build_services(cfg: AppConfig) -> Services:
         vocoder_frames_per_step=cfg.engine.vocoder_frames_per_step,
         chunks=chunks,
     )
-    engine = Engine(backends, EngineConfig(sched, cfg.engine.torch_threads))
+    engine = Engine(
+        backends, EngineConfig(sched, cfg.engine.torch_threads, cfg.engine.max_vocoder_batch)
+    )
     engine.start()
     log.info(
         "voices %s loaded in %.1fs (native rate %d Hz)",
