@@ -10,10 +10,11 @@ from typing import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from .config import AppConfig
+from .server.metrics import CONTENT_TYPE_LATEST
 from .server.native_ws import native_stream
 from .server.services import Services, build_services, synthesize_once
 
@@ -52,6 +53,7 @@ def create_app(config: AppConfig) -> Starlette:
         Route("/", index),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics),
         Route("/v1/voices", list_voices),
         WebSocketRoute("/v1/tts/stream", native_stream),
     ]
@@ -74,6 +76,11 @@ async def readyz(request: Request) -> JSONResponse:
     if not services.ready:
         return JSONResponse({"status": "starting"}, status_code=503)
     return JSONResponse({"status": "ready"})
+
+
+async def metrics(request: Request) -> Response:
+    services: Services = request.app.state.services
+    return Response(services.render_metrics(), media_type=CONTENT_TYPE_LATEST)
 
 
 async def list_voices(request: Request) -> JSONResponse:

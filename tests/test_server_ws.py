@@ -180,3 +180,26 @@ async def test_disconnect_mid_sentence_frees_engine_slots(server):
         await asyncio.sleep(0.02)
     assert sum(engine.active_slots().values()) == 0
     assert not engine.scheduler.has_work()
+
+
+async def test_health_ready_and_metrics_show_engine_numbers(server):
+    import httpx
+
+    async with httpx.AsyncClient(base_url=server.http) as http:
+        assert (await http.get("/healthz")).json() == {"status": "ok"}
+        assert (await http.get("/readyz")).json() == {"status": "ready"}
+        voices = (await http.get("/v1/voices")).json()["voices"]
+        assert {"name": "joe", "sample_rate": 22050, "default": True} in voices
+        ws, _ = await connect(server)
+        async with ws:
+            await send_json(ws, type="text", text="Counting for the metrics.")
+            await send_json(ws, type="flush")
+            await ws.send("{broken")
+            await receive_until(ws, Transcript(), "flushed")
+            text = (await http.get("/metrics")).text
+    assert "tts_active_sessions" in text
+    assert 'tts_errors_total{code="invalid_json"}' in text
+    for name in ("tts_engine_step_seconds_count", "tts_first_audio_seconds_count",
+                 "tts_vocoder_batch_size_count", "tts_engine_real_time_factor", "tts_queued_sentences"):
+        line = next(l for l in text.splitlines() if l.startswith(name))
+        assert float(line.split()[-1]) > 0 or name == "tts_queued_sentences", line

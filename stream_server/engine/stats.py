@@ -15,6 +15,20 @@ if TYPE_CHECKING:
     from .scheduler import StepPlan
 
 
+class EngineObserver:
+    """Hook for live metrics; the engine thread calls it. The base class does nothing."""
+
+    def step(self, seconds: float) -> None: ...
+
+    def decode(self, batch: int) -> None: ...
+
+    def vocode(self, batch: int) -> None: ...
+
+    def audio(self, seconds: float) -> None: ...
+
+    def finished(self, outcome: str) -> None: ...
+
+
 @dataclass
 class EngineStats:
     steps: int = 0
@@ -28,27 +42,33 @@ class EngineStats:
     finished: Counter = field(default_factory=Counter)
     recent_step_seconds: deque = field(default_factory=lambda: deque(maxlen=1000))
     decode_batch_sizes: Counter = field(default_factory=Counter)
+    observer: EngineObserver = field(default_factory=EngineObserver)
 
     def record_step(self, seconds: float, plan: "StepPlan") -> None:
         self.steps += 1
         self.step_seconds += seconds
         self.prefills += len(plan.admit)
         self.recent_step_seconds.append(seconds)
+        self.observer.step(seconds)
 
     def record_decode(self, batch: int) -> None:
         self.decode_steps += 1
         self.decode_rows += batch
         self.decode_batch_sizes[batch] += 1
+        self.observer.decode(batch)
 
     def record_vocode(self, batch: int) -> None:
         self.vocoder_calls += 1
         self.vocoder_rows += batch
+        self.observer.vocode(batch)
 
     def record_audio(self, seconds: float) -> None:
         self.audio_seconds += seconds
+        self.observer.audio(seconds)
 
     def record_finish(self, status: SentenceStatus) -> None:
         self.finished[status.name.lower()] += 1
+        self.observer.finished(status.name.lower())
 
     def snapshot(self) -> dict[str, float]:
         """Totals to diff between two moments (benchmarks)."""

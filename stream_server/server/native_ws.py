@@ -27,12 +27,19 @@ class _Sender:
     """Serialises all sends on one socket (FIFO lock: a frame queued before a `cancelled`
     reply goes out before it, none after)."""
 
-    def __init__(self, websocket: WebSocket, msgpack_mode: bool) -> None:
+    def __init__(self, websocket: WebSocket, msgpack_mode: bool, services: Services) -> None:
         self.websocket = websocket
         self.msgpack_mode = msgpack_mode
+        self.services = services
+        self.session_id = "-"
         self._lock = asyncio.Lock()
 
     async def __call__(self, event: SessionEvent) -> None:
+        if isinstance(event, Error):
+            self.services.metrics.errors.labels(event.code).inc()
+            log.warning(
+                "event=error session_id=%s code=%s message=%r", self.session_id, event.code, event.message
+            )
         frame = serialise_event(event, self.msgpack_mode)
         async with self._lock:
             if isinstance(frame, bytes):
@@ -60,7 +67,7 @@ async def native_stream(websocket: WebSocket) -> None:
     services: Services = websocket.app.state.services
     encoding = websocket.query_params.get("encoding", "json")
     await websocket.accept()
-    send = _Sender(websocket, msgpack_mode=encoding == "msgpack")
+    send = _Sender(websocket, encoding == "msgpack", services)
     if encoding not in ("json", "msgpack"):
         await send(Error("invalid_encoding", f"encoding {encoding!r}: use json or msgpack"))
         await websocket.close(1008)
@@ -73,7 +80,11 @@ async def native_stream(websocket: WebSocket) -> None:
         await send(Error(exc.code, exc.message))
         await websocket.close(1008)
         return
-    log.info("session %s start voice=%s", session.session_id, settings.voice)
+    send.session_id = session.session_id
+    log.info(
+        "event=session_start session_id=%s protocol=native voice=%s sample_rate=%d format=%s",
+        session.session_id, session.settings.voice, session.settings.sample_rate, session.settings.format,
+    )
     try:
         await _receive_loop(websocket, session, send)
     except (WebSocketDisconnect, RuntimeError):
@@ -81,7 +92,10 @@ async def native_stream(websocket: WebSocket) -> None:
     finally:
         await session.close()
         services.drop_session(session)
-        log.info("session %s end", session.session_id)
+        log.info(
+            "event=session_end session_id=%s sentences=%d seconds=%.1f",
+            session.session_id, session.sentences_submitted, session.age(),
+        )
 
 
 async def _receive_loop(websocket: WebSocket, session: Session, send: _Sender) -> None:

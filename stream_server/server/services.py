@@ -24,6 +24,7 @@ from ..engine.requests import (
 from ..engine.scheduler import ChunkConfig, SchedulerConfig
 from ..text.segmenter import SegmenterLimits
 from ..voice.piper_voice import PiperVoice
+from .metrics import Metrics, PrometheusEngineObserver
 from .session import Emit, Session, SessionSettings
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class Services:
     config: AppConfig
     engine: Engine
     voices: dict[str, AcousticBackend]
+    metrics: Metrics = field(default_factory=Metrics)
     sessions: dict[str, Session] = field(default_factory=dict)
     ready: bool = False
 
@@ -55,11 +57,17 @@ class Services:
         s = self.config.session
         limits = SegmenterLimits(s.soft_sentence_chars, s.hard_sentence_chars)
         session = Session(self.engine, self.voice_rates, settings, emit, limits, s.max_text_chars)
+        session.on_first_audio = self.metrics.first_audio.observe
         self.sessions[session.session_id] = session
+        self.metrics.active_sessions.set(len(self.sessions))
         return session
 
     def drop_session(self, session: Session) -> None:
         self.sessions.pop(session.session_id, None)
+        self.metrics.active_sessions.set(len(self.sessions))
+
+    def render_metrics(self) -> bytes:
+        return self.metrics.render(self.engine.stats, self.engine.scheduler.num_waiting)
 
     def close(self) -> None:
         self.engine.stop()
@@ -104,6 +112,8 @@ def build_services(cfg: AppConfig) -> Services:
     engine = Engine(
         backends, EngineConfig(sched, cfg.engine.torch_threads, cfg.engine.max_vocoder_batch)
     )
+    metrics = Metrics()
+    engine.stats.observer = PrometheusEngineObserver(metrics)
     engine.start()
     log.info(
         "voices %s loaded in %.1fs (native rate %d Hz)",
@@ -111,7 +121,7 @@ def build_services(cfg: AppConfig) -> Services:
         time.perf_counter() - t0,
         first.sample_rate,
     )
-    return Services(cfg, engine, backends)
+    return Services(cfg, engine, backends, metrics)
 
 
 async def synthesize_once(

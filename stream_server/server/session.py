@@ -101,9 +101,17 @@ class Session:
         self._contexts: dict[str, _Context] = {}
         self._outbox: asyncio.Queue[_Ticket | _Marker] = asyncio.Queue()
         self._ordinal = 0
+        self._started_at = time.monotonic()
         self._loop = asyncio.get_running_loop()
         self._pump_task: asyncio.Task | None = None
-        self.first_audio_latencies: list[float] = []
+        self.on_first_audio: Callable[[float], None] = lambda seconds: None
+
+    @property
+    def sentences_submitted(self) -> int:
+        return self._ordinal
+
+    def age(self) -> float:
+        return time.monotonic() - self._started_at
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -253,7 +261,7 @@ class Session:
             if pcm:
                 if ticket.first_audio_at is None:
                     ticket.first_audio_at = time.monotonic()
-                    self.first_audio_latencies.append(ticket.first_audio_at - ticket.created_at)
+                    self.on_first_audio(ticket.first_audio_at - ticket.created_at)
                 await self._emit(Audio(ticket.context_id, ticket.index, pcm))
             if event.last:
                 await self._emit(SentenceEnd(ticket.context_id, ticket.index, encoder.samples))
