@@ -10,6 +10,7 @@ import uvicorn
 
 from .app import create_app
 from .config import load_config
+from .server.shutdown import DrainingServer
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,13 +38,17 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
         f"and the WebSocket at ws://{base}/v1/tts/stream",
         flush=True,
     )
-    uvicorn.run(
-        app,
-        host=config.server.host,
-        port=config.server.port,
-        log_level=config.server.log_level,
-        ws="websockets-sansio",
+    server = DrainingServer(
+        uvicorn.Config(
+            app,
+            host=config.server.host,
+            port=config.server.port,
+            log_level=config.server.log_level,
+            ws="websockets-sansio",
+        ),
+        grace_seconds=config.server.shutdown_grace_seconds,
     )
+    server.run()
 
 
 def main(argv: list[str] | None = None) -> int:

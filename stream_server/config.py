@@ -20,6 +20,7 @@ class ServerSection(_Section):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    shutdown_grace_seconds: float = 10.0  # on SIGTERM, running sentences get this long to finish
 
 
 class EngineSection(_Section):

@@ -68,6 +68,10 @@ async def native_stream(websocket: WebSocket) -> None:
     encoding = websocket.query_params.get("encoding", "json")
     await websocket.accept()
     send = _Sender(websocket, encoding == "msgpack", services)
+    if services.draining:
+        await send(Error("shutting_down", "the server is shutting down; connect again later"))
+        await websocket.close(1001)
+        return
     if encoding not in ("json", "msgpack"):
         await send(Error("invalid_encoding", f"encoding {encoding!r}: use json or msgpack"))
         await websocket.close(1008)
@@ -81,6 +85,7 @@ async def native_stream(websocket: WebSocket) -> None:
         await websocket.close(1008)
         return
     send.session_id = session.session_id
+    session.close_transport = lambda code: _close_quietly(websocket, code)
     log.info(
         "event=session_start session_id=%s protocol=native voice=%s sample_rate=%d format=%s",
         session.session_id, session.settings.voice, session.settings.sample_rate, session.settings.format,
@@ -96,6 +101,14 @@ async def native_stream(websocket: WebSocket) -> None:
             "event=session_end session_id=%s sentences=%d seconds=%.1f",
             session.session_id, session.sentences_submitted, session.age(),
         )
+
+
+async def _close_quietly(websocket: WebSocket, code: int) -> None:
+    if websocket.application_state == WebSocketState.CONNECTED:
+        try:
+            await websocket.close(code)
+        except (RuntimeError, WebSocketDisconnect):
+            pass
 
 
 async def _receive_loop(websocket: WebSocket, session: Session, send: _Sender) -> None:

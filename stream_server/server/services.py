@@ -38,6 +38,7 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     sessions: dict[str, Session] = field(default_factory=dict)
     ready: bool = False
+    draining: bool = False
 
     @property
     def voice_rates(self) -> dict[str, int]:
@@ -68,6 +69,18 @@ class Services:
 
     def render_metrics(self) -> bytes:
         return self.metrics.render(self.engine.stats, self.engine.scheduler.num_waiting)
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Graceful shutdown: no new sessions; running sentences get up to the grace period to
+        finish; then every session is closed with 1001 (going away)."""
+        self.draining = True
+        log.info("event=shutdown_start sessions=%d grace_s=%.1f", len(self.sessions), grace_seconds)
+        deadline = time.monotonic() + grace_seconds
+        while time.monotonic() < deadline and not all(s.is_idle() for s in self.sessions.values()):
+            await asyncio.sleep(0.05)
+        for session in list(self.sessions.values()):
+            await session.shutdown(1001)
+        log.info("event=shutdown_drained")
 
     def close(self) -> None:
         self.engine.stop()

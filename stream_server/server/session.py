@@ -104,6 +104,9 @@ class Session:
         self._started_at = time.monotonic()
         self._loop = asyncio.get_running_loop()
         self._pump_task: asyncio.Task | None = None
+        self._sending = False
+        # Set by the protocol adapter: closes the client's connection with a close code.
+        self.close_transport: Callable[[int], Awaitable[None]] | None = None
         self.on_first_audio: Callable[[float], None] = lambda seconds: None
 
     @property
@@ -122,6 +125,16 @@ class Session:
     async def wait_done(self) -> None:
         if self._pump_task is not None:
             await self._pump_task
+
+    def is_idle(self) -> bool:
+        """No sentence is being sent and none is queued to be."""
+        return not self._sending and self._outbox.empty()
+
+    async def shutdown(self, code: int = 1001) -> None:
+        """Server going away: drop what is left and close the client's connection."""
+        await self.close()
+        if self.close_transport is not None:
+            await self.close_transport(code)
 
     async def close(self) -> None:
         """Client gone: drop all engine work of this session now."""
@@ -238,7 +251,11 @@ class Session:
                 if isinstance(item.event, Done):
                     return
             elif not item.cancelled:
-                await self._send_sentence(item)
+                self._sending = True
+                try:
+                    await self._send_sentence(item)
+                finally:
+                    self._sending = False
 
     async def _send_sentence(self, ticket: _Ticket) -> None:
         s = self.settings
