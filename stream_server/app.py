@@ -20,7 +20,14 @@ from .server.services import Services, build_services, synthesize_once
 
 log = logging.getLogger(__name__)
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "web_demo"
+def _demo_dir() -> Path:
+    """web_demo/ beside the package in a source checkout, else in the working directory
+    (the Docker image copies it to /app/web_demo)."""
+    beside = Path(__file__).resolve().parent.parent / "web_demo"
+    return beside if beside.is_dir() else Path.cwd() / "web_demo"
+
+
+DEMO_DIR = _demo_dir()
 
 WARMUP_TEXT = "Hello, the server is warming up."
 

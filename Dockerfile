@@ -1,0 +1,45 @@
+# stream_server: streaming TTS server, CPU image by default.
+#   docker build -t stream-server .
+#   docker run -p 8000:8000 stream-server            # then open http://localhost:8000/
+# CUDA variant: install a CUDA build of torch 2.13.0 from PyTorch's CUDA wheel index, e.g.
+#   docker build --build-arg TORCH_INDEX_URL=<PyTorch CUDA wheel index for your CUDA> -t stream-server:cuda .
+#   docker run --gpus all -p 8000:8000 stream-server:cuda stream-server serve --host 0.0.0.0 --config /app/configs/cuda.yaml
+# (a config with `engine: {device: cuda}`; mount it or bake it in).
+FROM python:3.11-slim-bookworm
+
+ARG TORCH_VERSION=2.13.0
+# Empty: PyPI's default torch wheel for this platform. Set it to a PyTorch wheel index to pick
+# a CPU-only or CUDA build explicitly.
+ARG TORCH_INDEX_URL=""
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin tts
+
+WORKDIR /app
+
+# torch first, in its own layer: it is by far the largest dependency.
+RUN if [ -n "$TORCH_INDEX_URL" ]; then \
+        pip install "torch==${TORCH_VERSION}" --index-url "$TORCH_INDEX_URL"; \
+    else \
+        pip install "torch==${TORCH_VERSION}"; \
+    fi
+
+COPY pyproject.toml README.md ./
+COPY stream_server ./stream_server
+RUN pip install .
+
+COPY configs ./configs
+COPY web_demo ./web_demo
+
+USER 10001
+EXPOSE 8000
+
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
+
+# Same command as the README's `make serve`, bound to all interfaces inside the container.
+CMD ["stream-server", "serve", "--host", "0.0.0.0", "--port", "8000", "--config", "configs/default.yaml"]
