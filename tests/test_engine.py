@@ -206,3 +206,28 @@ def test_engine_runs_model_only_on_its_own_thread():
     col.gather(1)
     engine.stop()
     assert seen == {"stream-engine"}
+
+
+def test_unexpected_engine_error_fails_sentences_and_engine_keeps_serving():
+    backend = FakeArBackend(max_slots=2)
+    engine = make_engine(backend)
+    original = engine._vocode
+    broken = {"once": True}
+
+    def explode(tasks):
+        if tasks and broken.pop("once", False):
+            raise RuntimeError("boom")
+        return original(tasks)
+
+    engine._vocode = explode
+    col = Collector()
+    first = col.request("first sentence")
+    engine.submit(first)
+    out = col.gather(1)
+    assert isinstance(out[first.request_id][-1], ErrorEvent)
+    second = col.request("second sentence")
+    engine.submit(second)
+    out = col.gather(1)
+    engine.stop()
+    assert np.abs(audio_of(out[second.request_id]) - backend.offline(second.text)).max() < 1e-5
+    assert engine.active_slots() == {"fake": 0}

@@ -96,7 +96,12 @@ class Engine:
                 self._drain_inbox(block=not self.scheduler.has_work())
                 if self._stopping:
                     break
-                self.step()
+                try:
+                    self.step()
+                except Exception as exc:  # a bug must not leave every session hanging
+                    log.exception("engine step failed; failing the sentences in flight")
+                    for request_id in list(self._live):
+                        self._fail(request_id, "synthesis_failed", f"engine error: {exc}")
 
     def _drain_inbox(self, block: bool) -> None:
         try:
