@@ -39,7 +39,7 @@ def test_chunk_bounds_first_small_then_large():
 def test_admission_respects_slots_and_prefill_budget():
     s = make(slots=2, prefills=1)
     for rid in (1, 2, 3):
-        s.add(rid, "v", session_ordinal=0)
+        s.add(rid, "v", f"s{rid}", session_ordinal=0)
     assert s.schedule().admit == [1]
     assert s.schedule().admit == [2]
     assert s.schedule().admit == []  # no slot left
@@ -50,21 +50,21 @@ def test_admission_respects_slots_and_prefill_budget():
 
 def test_first_sentence_of_a_session_goes_ahead_of_later_sentences():
     s = make(slots=1, prefills=1)
-    s.add(1, "v", session_ordinal=0)
+    s.add(1, "v", "A", session_ordinal=0)
     s.schedule()  # 1 takes the only slot
-    s.add(2, "v", session_ordinal=1)  # session A's second sentence, arrived first
-    s.add(3, "v", session_ordinal=2)
-    s.add(4, "v", session_ordinal=0)  # session B's first sentence, arrived later
+    s.add(2, "v", "A", session_ordinal=1)  # session A's second sentence, arrived first
+    s.add(3, "v", "A", session_ordinal=2)
+    s.add(4, "v", "B", session_ordinal=0)  # session B's first sentence, arrived later
     s.finish(1, SentenceStatus.FINISHED)
-    assert s.schedule().admit == [4]
+    assert s.schedule().admit == [4]  # B's first sentence goes first...
     s.finish(4, SentenceStatus.FINISHED)
-    assert s.schedule().admit == [2]
+    assert s.schedule().admit == [2]  # ...then A's next sentence (now its head)
 
 
 def test_waiting_sentence_cancelled_frees_no_slot():
     s = make(slots=1)
-    s.add(1, "v", 0)
-    s.add(2, "v", 0)
+    s.add(1, "v", "a", 0)
+    s.add(2, "v", "b", 0)
     s.schedule()
     assert s.finish(2, SentenceStatus.CANCELLED) is False
     assert s.free_slots["v"] == 0
@@ -74,8 +74,8 @@ def test_waiting_sentence_cancelled_frees_no_slot():
 
 def test_decode_lists_only_sequences_still_generating():
     s = make(slots=4)
-    s.add(1, "v", 0)
-    s.add(2, "v", 0)
+    s.add(1, "v", "a", 0)
+    s.add(2, "v", "b", 0)
     plan = s.schedule()
     assert plan.decode == {"v": [1, 2]}  # just admitted: prefill then a first step
     s.on_prefilled(1, num_frames=30, frames_ready=0)  # autoregressive: nothing yet
@@ -89,7 +89,7 @@ def test_decode_lists_only_sequences_still_generating():
 
 def test_chunk_waits_for_right_context():
     s = make()
-    s.add(1, "v", 0)
+    s.add(1, "v", "a", 0)
     s.schedule()
     s.on_prefilled(1, num_frames=100, frames_ready=0)
     s.on_frames(1, 13)  # first chunk [0,10) needs frames up to 14
@@ -102,7 +102,7 @@ def test_chunk_waits_for_right_context():
 
 def test_last_chunk_needs_no_right_context_beyond_the_end():
     s = make()
-    s.add(1, "v", 0)
+    s.add(1, "v", "a", 0)
     s.schedule()
     s.on_prefilled(1, num_frames=94, frames_ready=94)
     tasks = []
@@ -119,25 +119,74 @@ def test_last_chunk_needs_no_right_context_beyond_the_end():
     assert not s.has_work()
 
 
-def test_first_chunks_go_before_later_chunks_and_first_sentences_first():
+def test_new_sessions_first_chunk_goes_before_other_sessions_later_chunks():
     s = make(slots=4, budget=60)
-    s.add(1, "v", session_ordinal=0)
-    s.schedule()
+    s.add(1, "v", "A", session_ordinal=0)
+    s.schedule(now=0.0)
     s.on_prefilled(1, 100, 100)
-    s.on_chunk_done(1)  # sentence 1 is past its first chunk
-    s.add(2, "v", session_ordinal=3)  # a later sentence of some session
-    s.add(3, "v", session_ordinal=0)  # another session's first sentence
-    s.schedule()
+    s.on_chunk_done(1, seconds=0.1, now=0.0)  # A is playing, its next chunk is due soon
+    s.add(2, "v", "B", session_ordinal=0)  # a new session arrives
+    s.schedule(now=0.01)
     s.on_prefilled(2, 100, 100)
-    s.on_prefilled(3, 100, 100)
-    order = [t.request_id for t in s.schedule().vocode]
-    # Budget 60 window frames: first chunks (14 each) fit, sentence 1's later chunk (48) does not.
-    assert order == [3, 2]
+    order = [t.request_id for t in s.schedule(now=0.02).vocode]
+    # Budget 60 window frames: B's first chunk (14) fits, then A's later chunk (48) does not.
+    assert order == [2]
+
+
+def test_the_sentence_being_sent_goes_before_its_sessions_later_sentences():
+    """A pasted paragraph: sentence 1's second chunk must not wait for 2's and 3's first."""
+    s = make(slots=4, prefills=4, budget=1000)
+    for rid in (1, 2, 3):
+        s.add(rid, "v", "A", session_ordinal=rid - 1)
+    assert s.schedule(now=0.0).admit == [1]  # later sentences wait while the head is urgent
+    s.on_prefilled(1, 100, 100)
+    first = s.schedule(now=0.0).vocode
+    assert [(t.request_id, t.chunk_index) for t in first] == [(1, 0)]
+    s.on_chunk_done(1, seconds=10 * 256 / 22050, now=0.0)
+    assert [(t.request_id, t.chunk_index) for t in s.schedule(now=0.05).vocode] == [(1, 1)]
+
+
+def test_later_sentences_are_prefetched_once_the_client_has_audio_buffered():
+    s = make(slots=4, prefills=4)
+    for rid in (1, 2):
+        s.add(rid, "v", "A", session_ordinal=rid - 1)
+    s.schedule(now=0.0)
+    s.on_prefilled(1, 100, 100)
+    s.on_chunk_done(1, seconds=2.0, now=0.0)  # 2 s of audio out at t=0
+    assert s.schedule(now=0.5).admit == [2]  # 1.5 s buffered > 1 s prefetch slack
+    s.on_prefilled(2, 100, 100)
+    plan = s.schedule(now=0.5)
+    # Both have chunks ready; the head's come first.
+    assert [t.request_id for t in plan.vocode][:1] == [1]
+
+
+def test_least_buffered_session_gets_its_later_chunk_first():
+    s = make(slots=4, budget=1000)
+    for rid, sess in ((1, "A"), (2, "B")):
+        s.add(rid, "v", sess, 0)
+    s.schedule(now=0.0)
+    for rid in (1, 2):
+        s.on_prefilled(rid, 200, 200)
+    s.on_chunk_done(1, seconds=3.0, now=0.0)  # A has 3 s buffered
+    s.on_chunk_done(2, seconds=0.2, now=0.0)  # B has 0.2 s: more urgent
+    assert [t.request_id for t in s.schedule(now=0.1).vocode] == [2, 1]
+
+
+def test_idle_session_restarts_its_playback_clock():
+    s = make()
+    s.add(1, "v", "A", 0)
+    s.schedule(now=0.0)
+    s.on_prefilled(1, 10, 10)
+    s.on_chunk_done(1, seconds=5.0, now=0.0)
+    s.finish(1, SentenceStatus.FINISHED)
+    assert "A" not in s.sessions
+    s.add(2, "v", "A", 1)
+    assert s.sessions["A"].slack(now=1.0) == 0.0
 
 
 def test_at_least_one_chunk_per_step_even_over_budget():
     s = make(budget=5)
-    s.add(1, "v", 0)
+    s.add(1, "v", "a", 0)
     s.schedule()
     s.on_prefilled(1, 100, 100)
     assert len(s.schedule().vocode) == 1
@@ -145,4 +194,4 @@ def test_at_least_one_chunk_per_step_even_over_budget():
 
 def test_unknown_voice_rejected():
     with pytest.raises(KeyError):
-        make().add(1, "nope", 0)
+        make().add(1, "nope", "a", 0)

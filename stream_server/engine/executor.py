@@ -115,7 +115,7 @@ class Engine:
     def _accept(self, item: SentenceRequest | CancelRequest | None) -> None:
         if isinstance(item, SentenceRequest):
             self._waiting[item.request_id] = item
-            self.scheduler.add(item.request_id, item.voice, item.session_ordinal)
+            self.scheduler.add(item.request_id, item.voice, item.session_id, item.session_ordinal)
         elif isinstance(item, CancelRequest):
             self._cancel(item)
 
@@ -128,7 +128,7 @@ class Engine:
     def step(self) -> None:
         """One iteration: admit (prefill), one batched decode step, a budget of vocoder chunks."""
         t0 = time.perf_counter()
-        plan = self.scheduler.schedule()
+        plan = self.scheduler.schedule(now=time.monotonic())
         for request_id in plan.admit:
             self._prefill(request_id)
         for voice, request_ids in plan.decode.items():
@@ -213,9 +213,10 @@ class Engine:
         hi = (task.end - task.window_start) * hop
         pcm = audio[lo:hi].float().cpu().numpy()
         req = self._live[task.request_id].request
-        self.stats.record_audio(len(pcm) / self.backends[task.voice].sample_rate)
+        seconds = len(pcm) / self.backends[task.voice].sample_rate
+        self.stats.record_audio(seconds)
         req.deliver(AudioEvent(task.request_id, task.chunk_index, pcm, last=task.last))
-        if self.scheduler.on_chunk_done(task.request_id):
+        if self.scheduler.on_chunk_done(task.request_id, seconds, time.monotonic()):
             self._finish(task.request_id, SentenceStatus.FINISHED)
 
     def _fail(self, request_id: int, code: str, message: str) -> None:
