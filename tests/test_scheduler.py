@@ -157,7 +157,9 @@ def test_later_sentences_are_prefetched_once_the_client_has_audio_buffered():
     s.on_prefilled(2, 100, 100)
     plan = s.schedule(now=0.5)
     # Both have chunks ready; the head's come first.
-    assert [t.request_id for t in plan.vocode][:1] == [1]
+    assert [t.request_id for t in plan.vocode] == [1, 2]
+    # Once the client is short of audio again, only the head's chunks are made.
+    assert [t.request_id for t in s.schedule(now=1.5).vocode] == [1]
 
 
 def test_least_buffered_session_gets_its_later_chunk_first():

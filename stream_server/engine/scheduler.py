@@ -10,8 +10,9 @@ audio is never stuck behind long sentences and a playing session never runs dry:
 - admission: heads first (a session's first sentence before other sessions' later ones), then
   arrival order; a session's later sentences are admitted early (prefetched) only while every
   head with audio to make has at least `prefetch_slack_seconds` of audio buffered at its client;
-- vocoder: heads' chunks before later sentences' chunks; among heads, first chunks before later
-  chunks; then the session with the least buffered audio (slack) first.
+- vocoder: heads' chunks before later sentences' chunks (those only under the same prefetch
+  rule); among heads, first chunks before later chunks; then the session with the least
+  buffered audio (slack) first.
 A session's client-side buffer is estimated from a playback clock that starts at its first
 emitted chunk and runs in real time; it restarts when the session has nothing in flight.
 """
@@ -228,6 +229,8 @@ class Scheduler:
 
     def _pick_chunks(self, now: float) -> list[ChunkTask]:
         ready = [t for s in self.sequences.values() if (t := self._ready_chunk(s)) is not None]
+        if self._urgent_heads(now):  # no prefetching while some client is short of audio
+            ready = [t for t in ready if self.is_head(self.sequences[t.request_id])]
         ready.sort(key=lambda t: self._chunk_priority(t, now))
         picked, budget = [], self.config.vocoder_frames_per_step
         for task in ready:
