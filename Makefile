@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: serve test bench clean
+.PHONY: serve test bench clean system-deps
 
 $(VENV)/.serve-deps: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "stream_server needs Python 3.11"'
@@ -22,7 +22,23 @@ $(VENV)/.test-deps: $(VENV)/.serve-deps
 serve: $(VENV)/.serve-deps
 	$(VENV)/bin/stream-server serve $(ARGS)
 
-test: $(VENV)/.test-deps
+# System packages the tests need: Debian's Chromium, driven by Playwright in
+# tests/test_web_demo.py (never `playwright install`: it downloads its own browser).
+CHROMIUM ?= /usr/bin/chromium
+system-deps:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if ! command -v apt-get >/dev/null 2>&1; then \
+	    echo "system-deps: $(CHROMIUM) is missing and there is no apt-get; install Chromium yourself" >&2; exit 1; \
+	  fi; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; \
+	  elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
+	  else echo "system-deps: installing Chromium needs root (or sudo)" >&2; exit 1; fi; \
+	  echo "system-deps: installing chromium with apt-get"; \
+	  $$SUDO apt-get update && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+	fi
+
+test: system-deps $(VENV)/.test-deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(VENV)/.test-deps

@@ -49,6 +49,20 @@ LINES = [
 class SessionResult:
     latencies: list[float] = field(default_factory=list)  # per sentence, in order
     audio_seconds: float = 0.0
+    stalls: int = 0  # gaps inside a sentence a client playing at once would hear
+    stall_seconds: float = 0.0
+
+
+def count_stalls(result: SessionResult, chunks: list[tuple[float, float]]) -> None:
+    """A client plays a sentence from its first chunk on; a later chunk arriving after the
+    audio before it has run out is a stall (an underrun between chunks of one sentence)."""
+    playhead = None
+    for arrived, seconds in chunks:
+        if playhead is not None and arrived > playhead + 1e-3:
+            result.stalls += 1
+            result.stall_seconds += arrived - playhead
+            playhead = arrived
+        playhead = (arrived if playhead is None else playhead) + seconds
 
 
 async def run_session(url: str, text: str, sample_rate: int, delay: float, wps: float) -> SessionResult:
@@ -72,16 +86,20 @@ async def run_session(url: str, text: str, sample_rate: int, delay: float, wps: 
             completed_at.extend([time.perf_counter()] * len(segmenter.flush()))
 
         sender = asyncio.create_task(send_text())
-        current, samples = None, 0
+        current, samples, chunks = None, 0, []
         while True:
             frame = await ws.recv()
             if isinstance(frame, bytes):
-                first_audio.setdefault(current, time.perf_counter())
+                now = time.perf_counter()
+                first_audio.setdefault(current, now)
                 samples += len(frame) // 2
+                chunks.append((now, len(frame) / 2 / sample_rate))
                 continue
             msg = json.loads(frame)
             if msg["type"] == "sentence_start":
-                current = msg["index"]
+                current, chunks = msg["index"], []
+            elif msg["type"] == "sentence_end":
+                count_stalls(result, chunks)
             elif msg["type"] == "flushed":
                 break
         await sender
@@ -116,6 +134,8 @@ async def run_workload(srv, sessions: int, sentences: int, wps: float, stagger: 
         "wall_rtf": wall / sum(r.audio_seconds for r in results),
         "audio_s": sum(r.audio_seconds for r in results), "wall_s": wall,
         "sentences": len(all_lat),
+        "stalls": sum(r.stalls for r in results),
+        "stall_s": sum(r.stall_seconds for r in results),
         "vocoder_batch": d["vocoder_rows"] / max(1, d["vocoder_calls"]),
         "decode_batch": d["decode_rows"] / max(1, d["decode_steps"]),
     }
@@ -124,8 +144,10 @@ async def run_workload(srv, sessions: int, sentences: int, wps: float, stagger: 
 def make_config(kind: str, slots: int, threads: int) -> AppConfig:
     cfg = AppConfig()
     cfg.server.port = 0
+    cfg.wyoming.enabled = False  # the benchmark speaks the native protocol only
     cfg.engine.max_slots = slots
     cfg.engine.torch_threads = threads
+    cfg.cache.enabled = False  # measure synthesis; bench_cache.py measures the cache
     if kind == "ar":
         cfg.voices = {"joe": VoiceSection(kind="ar", allow_random_weights=True)}
     return cfg
@@ -159,6 +181,7 @@ def main() -> int:
                       f"p95={r['first_p95']:7.1f} ms | all sentences p50={r['all_p50']:7.1f} ms "
                       f"p95={r['all_p95']:7.1f} ms | engine RTF={r['compute_rtf']:.3f} "
                       f"wall RTF={r['wall_rtf']:.3f} ({r['audio_s']:.1f} s audio, {r['sentences']} sentences) "
+                      f"| stalls {r['stalls']} ({r['stall_s']:.2f} s) "
                       f"| mean batch: vocoder {r['vocoder_batch']:.2f} decode {r['decode_batch']:.2f}",
                       flush=True)
     print("\nratios one-at-a-time / batched (>1: continuous batching is better):")

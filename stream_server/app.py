@@ -11,11 +11,13 @@ from typing import AsyncIterator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from .config import AppConfig
 from .server.metrics import CONTENT_TYPE_LATEST
 from .server.native_ws import native_stream
+from .server.protocols import ProtocolServers, protocol_routes
 from .server.services import Services, build_services, synthesize_once
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ def create_app(config: AppConfig) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = build_services(config)
         app.state.services = services
+        await services.open_cache()
         if config.engine.warmup:
             t0 = time.perf_counter()
             await synthesize_once(
@@ -46,14 +49,17 @@ def create_app(config: AppConfig) -> Starlette:
                 services.default_settings().options,
             )
             log.info("warm-up synthesis took %.2fs", time.perf_counter() - t0)
+        protocol_servers = await ProtocolServers().start(services)  # Wyoming's own port
         services.ready = True
         host, port = config.server.host, config.server.port
         print(f"stream_server ready: demo at http://{host}:{port}/", flush=True)
         try:
             yield
         finally:
+            await protocol_servers.stop()
             for session in list(services.sessions.values()):
                 await session.close()
+            await services.close_cache()
             services.close()
 
     routes = [
@@ -63,6 +69,9 @@ def create_app(config: AppConfig) -> Starlette:
         Route("/metrics", metrics),
         Route("/v1/voices", list_voices),
         WebSocketRoute("/v1/tts/stream", native_stream),
+        *protocol_routes(config),  # OpenAI, ElevenLabs (docs/)
+        # the demo page's scripts (index.html loads web/app.js and its AudioWorklet)
+        Mount("/web", StaticFiles(directory=DEMO_DIR, check_dir=False), name="web"),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

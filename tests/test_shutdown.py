@@ -23,7 +23,9 @@ pytestmark = pytest.mark.slow
 def served(tmp_path):
     port = free_port()
     cfg = tmp_path / "config.yaml"
-    cfg.write_text("server:\n  shutdown_grace_seconds: 30\nengine:\n  warmup: false\n")
+    cfg.write_text(
+        "server:\n  shutdown_grace_seconds: 30\nengine:\n  warmup: false\nwyoming:\n  enabled: false\n"
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "stream_server.cli", "serve", "--port", str(port), "--config", str(cfg)],
         stdout=subprocess.PIPE,

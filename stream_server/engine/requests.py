@@ -48,12 +48,14 @@ class SynthesisOptions:
 
 @dataclass
 class AudioEvent:
-    """One chunk of float32 PCM at the voice's native rate; `last` closes the sentence."""
+    """One chunk of float32 PCM at the voice's native rate; `last` closes the sentence.
+    `cached`: replayed from the sentence cache rather than synthesized."""
 
     request_id: int
     index: int
     pcm: np.ndarray
     last: bool
+    cached: bool = False
 
 
 @dataclass

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..cache.runtime import CacheRuntime, open_cache
 from ..config import AppConfig
 from ..engine.backend import AcousticBackend
 from ..engine.voice_backends import ArBackend, VitsBackend
@@ -25,6 +26,7 @@ from ..engine.scheduler import ChunkConfig, SchedulerConfig
 from ..text.segmenter import SegmenterLimits
 from ..voice.piper_voice import PiperVoice
 from .metrics import Metrics, PrometheusEngineObserver
+from .sentence_source import EngineSource, SentenceSource
 from .session import Emit, Session, SessionSettings
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,26 @@ class Services:
     sessions: dict[str, Session] = field(default_factory=dict)
     ready: bool = False
     draining: bool = False
+    source: SentenceSource | None = None  # where sessions get audio: the engine, or the cache
+    cache: CacheRuntime | None = None
+
+    def __post_init__(self) -> None:
+        if self.source is None:
+            self.source = EngineSource(self.engine)
+
+    async def open_cache(self) -> None:
+        """Start the sentence cache (in the lifespan: it needs the running loop)."""
+        if not self.config.cache.enabled:
+            log.info("sentence cache: off")
+            return
+        chunks = self.engine.config.scheduler.chunks
+        self.cache = await open_cache(self.config, self.engine, self.voices, chunks)
+        self.cache.stats.listener = lambda name: self.metrics.cache.labels(name).inc()
+        self.source = self.cache.source
+
+    async def close_cache(self) -> None:
+        if self.cache is not None:
+            await self.cache.close()
 
     @property
     def voice_rates(self) -> dict[str, int]:
@@ -57,7 +79,7 @@ class Services:
     def new_session(self, settings: SessionSettings, emit: Emit) -> Session:
         s = self.config.session
         limits = SegmenterLimits(s.soft_sentence_chars, s.hard_sentence_chars)
-        session = Session(self.engine, self.voice_rates, settings, emit, limits, s.max_text_chars)
+        session = Session(self.source, self.voice_rates, settings, emit, limits, s.max_text_chars)
         session.on_first_audio = self.metrics.first_audio.observe
         self.sessions[session.session_id] = session
         self.metrics.active_sessions.set(len(self.sessions))

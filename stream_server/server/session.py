@@ -1,7 +1,8 @@
 """One client's session, independent of the wire protocol.
 
-Text goes in per context; each completed sentence is submitted to the engine at once (sentences
-are synthesized in parallel), while a single pump sends them to the client strictly in order:
+Text goes in per context; each completed sentence is submitted at once to the session's
+SentenceSource (the engine, through the sentence cache: sentences are synthesized in parallel,
+repeated ones replayed), while a single pump sends them to the client strictly in order:
 sentence_start, its audio, sentence_end, never interleaved with another sentence.
 """
 
@@ -11,10 +12,10 @@ import asyncio
 import logging
 import time
 import uuid
-import zlib
 from dataclasses import dataclass, field, replace
 from typing import Awaitable, Callable
 
+from ..cache.spoken_form import spoken_form, spoken_seed
 from ..engine.requests import (
     AudioEvent,
     CancelRequest,
@@ -25,6 +26,7 @@ from ..engine.requests import (
 )
 from ..text.segmenter import SegmenterLimits, SentenceSegmenter
 from .audio_format import AudioFormatError, SentenceEncoder, check_output
+from .sentence_source import OutputSpec, SentenceSource
 from .events import (
     Audio,
     Cancelled,
@@ -44,8 +46,9 @@ Emit = Callable[[SessionEvent], Awaitable[None]]
 
 
 def sentence_seed(text: str) -> int:
-    """The noise seed of a sentence is a function of its text, so audio is reproducible."""
-    return zlib.crc32(text.encode("utf-8"))
+    """The noise seed of a sentence is a function of its spoken form, so audio is reproducible
+    and equal for every text the cache treats as the same sentence."""
+    return spoken_seed(text)
 
 
 @dataclass
@@ -84,7 +87,7 @@ class _Context:
 class Session:
     def __init__(
         self,
-        engine,
+        source: SentenceSource,
         voice_rates: dict[str, int],
         settings: SessionSettings,
         emit: Emit,
@@ -92,7 +95,7 @@ class Session:
         max_text_chars: int,
     ) -> None:
         self.session_id = uuid.uuid4().hex[:16]
-        self.engine = engine
+        self.source = source
         self.voice_rates = voice_rates
         self.settings = settings
         self._emit = emit
@@ -138,7 +141,7 @@ class Session:
 
     async def close(self) -> None:
         """Client gone: drop all engine work of this session now."""
-        self.engine.cancel(CancelRequest(self.session_id))
+        self.source.cancel(CancelRequest(self.session_id))
         for ctx in self._contexts.values():
             self._cancel_tickets(ctx)
         if self._pump_task is not None and not self._pump_task.done():
@@ -178,7 +181,7 @@ class Session:
         ctx = self._context(context_id)
         ctx.segmenter = SentenceSegmenter(self._limits)  # drop text not yet spoken
         self._cancel_tickets(ctx)
-        self.engine.cancel(CancelRequest(self.session_id, context_id))
+        self.source.cancel(CancelRequest(self.session_id, context_id))
         await self._emit(Cancelled(context_id))
 
     async def end(self) -> None:
@@ -219,20 +222,20 @@ class Session:
         request = SentenceRequest(
             session_id=self.session_id,
             context_id=context_id,
-            text=sentence,
+            text=spoken_form(sentence),  # what is spoken; the client still sees its own text
             voice=self.settings.voice,
             options=options,
             session_ordinal=self._ordinal,
             deliver=self._deliverer(ticket),
         )
         self._ordinal += 1
-        self.engine.submit(request)
+        self.source.submit(request, OutputSpec(self.settings.sample_rate, self.settings.format))
         self._outbox.put_nowait(ticket)
 
     def _deliverer(self, ticket: _Ticket) -> Callable[[EngineEvent], None]:
         loop, queue = self._loop, ticket.events
 
-        def deliver(event: EngineEvent) -> None:  # runs on the engine thread
+        def deliver(event: EngineEvent) -> None:  # any thread (the engine's, or the loop's)
             loop.call_soon_threadsafe(queue.put_nowait, event)
 
         return deliver
@@ -281,5 +284,6 @@ class Session:
                     self.on_first_audio(ticket.first_audio_at - ticket.created_at)
                 await self._emit(Audio(ticket.context_id, ticket.index, pcm))
             if event.last:
-                await self._emit(SentenceEnd(ticket.context_id, ticket.index, encoder.samples))
+                end = SentenceEnd(ticket.context_id, ticket.index, encoder.samples, event.cached)
+                await self._emit(end)
                 return

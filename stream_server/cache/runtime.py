@@ -1,0 +1,122 @@
+"""Opening the sentence cache in the app's lifespan: which Redis, one client, and shutdown.
+
+Choice, logged at start:
+1. REDIS_URL (environment) or cache.redis_url (config): an existing, possibly shared Redis;
+2. else a private redis-server started here (EmbeddedRedis), stopped with the server;
+3. else (no binary, or it failed to start) the in-process LRU only.
+A Redis that is down at start does not stop the server: the store retries it later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from ..config import AppConfig
+from ..engine.scheduler import ChunkConfig
+from .embedded_redis import EmbeddedRedis, find_redis_server
+from .keys import KeyBuilder, voice_fingerprint
+from .source import CachedSource
+from .store import CacheStats, LocalLRU, SentenceCache, make_client
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CacheRuntime:
+    mode: str  # "external", "embedded", "in-process"
+    source: CachedSource
+    cache: SentenceCache
+    embedded: EmbeddedRedis | None = None
+
+    @property
+    def stats(self) -> CacheStats:
+        return self.cache.stats
+
+    async def close(self) -> None:
+        await self.source.close()
+        await self.cache.close()
+        if self.embedded is not None:
+            await asyncio.to_thread(self.embedded.stop)
+
+
+def redacted(url: str) -> str:
+    """The URL for the log, without its password."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    host = parts.netloc.rsplit("@", 1)[-1]
+    user = f"{parts.username}:" if parts.username else ":"
+    return urlunsplit(parts._replace(netloc=f"{user}***@{host}"))
+
+
+def _start_embedded(config: AppConfig) -> EmbeddedRedis | None:
+    c = config.cache
+    binary = find_redis_server() if c.embedded else None
+    if binary is None:
+        return None
+    server = EmbeddedRedis(binary, c.max_memory_mb, c.eviction_policy)
+    try:
+        # Started from the loop's own thread, which lives as long as the server: the child's
+        # parent-death signal is tied to the thread that forked it (not a pool worker's).
+        return server.start()
+    except (OSError, RuntimeError) as exc:
+        log.warning("sentence cache: could not start %s (%s)", binary, exc)
+        return None
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def _describe_external(cache: SentenceCache, url: str) -> None:
+    try:
+        await cache.client.ping()
+        conf = await cache.client.config_get("maxmemory*")
+    except Exception as exc:  # down now, or CONFIG not allowed (managed Redis): not fatal
+        log.warning("sentence cache: Redis at %s not answering yet (%s); will retry", redacted(url), exc)
+        return
+    conf = {_text(k): _text(v) for k, v in conf.items()}  # str or bytes, by redis-py version
+    limit = int(conf.get("maxmemory") or 0)
+    policy = conf.get("maxmemory-policy", "?")
+    log.info("sentence cache: Redis maxmemory=%d MB policy=%s", limit >> 20, policy)
+    if limit == 0 or not policy.startswith("allkeys"):
+        log.warning("sentence cache: set maxmemory and an allkeys-* eviction policy on that Redis")
+
+
+async def open_cache(config: AppConfig, engine, voices: dict, chunks: ChunkConfig) -> CacheRuntime:
+    """Build the cache-aware sentence source for `engine` and its voice backends."""
+    c = config.cache
+    url = os.environ.get("REDIS_URL") or c.redis_url
+    embedded = None if url else _start_embedded(config)
+    if embedded is not None:
+        url, mode = embedded.url, "embedded"
+        log.info(
+            "sentence cache: private redis-server %s on %s (maxmemory %d MB, %s, ttl %ds)",
+            embedded.binary, embedded.socket_path, c.max_memory_mb, c.eviction_policy, c.ttl_s,
+        )
+    elif url:
+        mode = "external"
+        log.info("sentence cache: external Redis at %s (ttl %ds)", redacted(url), c.ttl_s)
+    else:
+        mode = "in-process"
+        log.warning(
+            "sentence cache: no REDIS_URL and no redis-server binary: in-process LRU only (%d MB)",
+            c.local_max_mb,
+        )
+    client = make_client(url, c.socket_timeout_s, c.max_connections) if url else None
+    local = LocalLRU(c.local_max_mb << 20, c.ttl_s) if c.local_max_mb > 0 else None
+    cache = SentenceCache(
+        client, ttl_s=c.ttl_s, key_prefix=c.key_prefix, local=local, retry_after_s=c.retry_after_s
+    )
+    if mode == "external":
+        await _describe_external(cache, url)
+    fingerprints = await asyncio.to_thread(
+        lambda: {n: voice_fingerprint(v.kind, v.weights, config.engine.device) for n, v in config.voices.items()}
+    )
+    shapes = {name: (b.sample_rate, b.hop_length) for name, b in voices.items()}
+    source = CachedSource(engine, cache, KeyBuilder(fingerprints), chunks, shapes)
+    return CacheRuntime(mode, source, cache, embedded)

@@ -1,0 +1,227 @@
+"""The cache on the session side: lookup, one synthesis per sentence in flight, replay, store.
+
+All of it runs on the asyncio loop; the engine thread only sees ordinary SentenceRequests (it
+never touches Redis). For each sentence a session submits:
+
+1. its key is computed; if the same key is already in flight (being looked up or synthesized)
+   the session joins that flight: it gets the chunks so far at once and the rest as they come
+   (one synthesis for any number of sessions asking at the same moment);
+2. otherwise a flight starts with a cache lookup; a hit is replayed at once in the engine's own
+   chunk framing (chunk_bounds, whole hop_length frames) with `cached=True`;
+3. a miss is synthesized under the flight's own engine session id (so one subscriber's cancel
+   cannot cut another's audio); the chunks fan out to every subscriber as they arrive, and the
+   sentence is stored only after its last chunk went out, never if it failed or every
+   subscriber cancelled.
+
+Ordering is the session's business: its ticket is queued before any lookup starts, and its pump
+sends tickets strictly in order whatever order their audio arrives in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+from ..engine.requests import AudioEvent, CancelRequest, Deliver, ErrorEvent, SentenceRequest
+from ..engine.scheduler import ChunkConfig, chunk_bounds
+from .codec import CachedSentence
+from .keys import KeyBuilder, OutputSpec, SentenceKey
+from .store import SentenceCache
+
+log = logging.getLogger(__name__)
+
+_flight_ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class _Subscriber:
+    session_id: str
+    context_id: str
+    deliver: Deliver
+
+
+@dataclass(eq=False)
+class _Flight:
+    key: SentenceKey
+    request: SentenceRequest  # the first subscriber's: voice, options, priority
+    subscribers: list[_Subscriber]
+    engine_session: str = field(default_factory=lambda: f"cache-flight-{next(_flight_ids)}")
+    events: list[AudioEvent] = field(default_factory=list)  # chunks so far, for late joiners
+    lookup: asyncio.Task | None = None
+    synthesizing: bool = False
+    cancelled: bool = False
+
+
+def replay_events(entry: CachedSentence, chunks: ChunkConfig, request_id: int = 0) -> Iterator[AudioEvent]:
+    """A cached sentence as the engine would have sent it: same chunk sizes, same `last`."""
+    bounds = chunk_bounds(entry.num_frames, chunks)
+    if not bounds:  # nothing to say: the engine sends one empty closing chunk
+        yield AudioEvent(request_id, 0, np.zeros(0, np.float32), last=True, cached=True)
+        return
+    hop = entry.hop_length
+    for i, (start, end) in enumerate(bounds):
+        pcm = entry.pcm[start * hop : end * hop]
+        yield AudioEvent(request_id, i, pcm, last=i == len(bounds) - 1, cached=True)
+
+
+class CachedSource:
+    """A SentenceSource (see server/sentence_source.py) with the sentence cache in front."""
+
+    def __init__(
+        self,
+        engine,
+        cache: SentenceCache,
+        keys: KeyBuilder,
+        chunks: ChunkConfig,
+        voice_shapes: dict[str, tuple[int, int]],  # voice -> (native rate, hop_length)
+    ) -> None:
+        self.engine = engine
+        self.cache = cache
+        self.keys = keys
+        self.chunks = chunks
+        self.voice_shapes = voice_shapes
+        self.stats = cache.stats
+        self._loop = asyncio.get_running_loop()
+        self._flights: dict[str, _Flight] = {}  # digest -> the flight other sessions can join
+        self._active: set[_Flight] = set()
+        self._tasks: set[asyncio.Task] = set()
+
+    # --- SentenceSource -----------------------------------------------------------------------
+    def submit(self, request: SentenceRequest, output: OutputSpec) -> None:
+        key = self.keys.key(request.text, request.voice, request.options, output)
+        sub = _Subscriber(request.session_id, request.context_id, request.deliver)
+        flight = self._flights.get(key.digest)
+        if flight is not None and flight.key == key:
+            self._join(flight, sub)
+            return
+        flight = _Flight(key, request, [sub])
+        # A different key with the same digest (a collision) runs on its own, unshared.
+        self._flights.setdefault(key.digest, flight)
+        self._active.add(flight)
+        flight.lookup = self._spawn(self._look_up(flight))
+
+    def cancel(self, cancel: CancelRequest) -> None:
+        for flight in list(self._active):
+            flight.subscribers = [
+                s for s in flight.subscribers
+                if not (s.session_id == cancel.session_id and cancel.context_id in (None, s.context_id))
+            ]
+            if not flight.subscribers:
+                self._abandon(flight)
+
+    # --- flights ------------------------------------------------------------------------------
+    def _join(self, flight: _Flight, sub: _Subscriber) -> None:
+        self.stats.count("joined")
+        for event in flight.events:
+            sub.deliver(event)
+        flight.subscribers.append(sub)
+
+    async def _look_up(self, flight: _Flight) -> None:
+        try:
+            entry = await self.cache.get(flight.key)
+        except Exception:  # a cache bug must not cost the client its sentence
+            log.exception("sentence cache lookup failed; synthesizing")
+            entry = None
+        if flight.cancelled:
+            return
+        if entry is not None and self._fits(entry, flight.request.voice):
+            self._retire(flight)
+            for event in replay_events(entry, self.chunks, flight.request.request_id):
+                self._fan_out(flight, event)
+            return
+        self._synthesize(flight)
+
+    def _fits(self, entry: CachedSentence, voice: str) -> bool:
+        return (entry.sample_rate, entry.hop_length) == self.voice_shapes[voice]
+
+    def _synthesize(self, flight: _Flight) -> None:
+        first = flight.request
+        loop, on_event = self._loop, self._on_engine_event
+
+        def deliver(event) -> None:  # engine thread: hop onto the loop
+            loop.call_soon_threadsafe(on_event, flight, event)
+
+        flight.synthesizing = True
+        self.stats.count("synthesized")
+        self.engine.submit(
+            SentenceRequest(
+                session_id=flight.engine_session,
+                context_id=first.context_id,
+                text=flight.key.spoken,  # the key decides the audio, whoever asked first
+                voice=first.voice,
+                options=first.options,
+                session_ordinal=first.session_ordinal,
+                deliver=deliver,
+            )
+        )
+
+    def _on_engine_event(self, flight: _Flight, event) -> None:
+        if flight.cancelled:
+            return
+        if isinstance(event, ErrorEvent):
+            self.stats.count("synthesis_failed")
+            self._retire(flight)  # never stored; the next request tries again
+            self._fan_out(flight, event)
+            return
+        flight.events.append(event)
+        self._fan_out(flight, event)
+        if event.last:
+            self._retire(flight)
+            self._spawn(self._store(flight))  # after the last chunk went to every subscriber
+
+    async def _store(self, flight: _Flight) -> None:
+        rate, hop = self.voice_shapes[flight.request.voice]
+        pcm = np.concatenate([e.pcm for e in flight.events]).astype(np.float32, copy=False)
+        if len(pcm) % hop:
+            log.warning("sentence cache: %d samples is not whole frames; not stored", len(pcm))
+            return
+        entry = CachedSentence(flight.key.spoken, flight.key.material, rate, hop, pcm)
+        await self.cache.put(flight.key, entry)
+
+    def _fan_out(self, flight: _Flight, event) -> None:
+        for sub in flight.subscribers:
+            sub.deliver(event)
+
+    def _abandon(self, flight: _Flight) -> None:
+        """Nobody listens any more: stop the work, store nothing."""
+        flight.cancelled = True
+        self._retire(flight)
+        if flight.synthesizing:
+            self.engine.cancel(CancelRequest(flight.engine_session))
+        elif flight.lookup is not None:
+            flight.lookup.cancel()
+
+    def _retire(self, flight: _Flight) -> None:
+        """No one can join this flight any more (its audio is complete, failed or abandoned)."""
+        if self._flights.get(flight.key.digest) is flight:
+            del self._flights[flight.key.digest]
+        self._active.discard(flight)
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("sentence cache task failed", exc_info=task.exception())
+
+    def in_flight(self) -> int:
+        return len(self._active)
+
+    async def drain(self) -> None:
+        """Wait for pending lookups and writes (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await self.drain()

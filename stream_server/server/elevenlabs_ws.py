@@ -1,0 +1,214 @@
+"""ElevenLabs-compatible `stream-input` WebSocket at /v1/text-to-speech/{voice_id}/stream-input:
+a thin adapter onto Session (docs/elevenlabs.md).
+
+One socket = one session with one context. Each sentence goes out as one message once it is
+synthesized: `{"audio": base64, "isFinal": null, "alignment": {...}, "normalizedAlignment": {...}}`,
+where the alignment spreads the sentence's characters evenly over its audio (approximate).
+`{"text": ""}` ends the input; the server sends the remaining audio, `{"isFinal": true}`, and closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from dataclasses import replace
+
+import numpy as np
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from .audio_format import SAMPLE_RATES
+from .compat import EventQueue, note_error, resolve_voice
+from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError
+from .services import Services
+from .session import Session, SessionSettings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OUTPUT_FORMAT = "pcm_22050"  # the voice's native rate (ElevenLabs' own default is mp3)
+MIN_SPEED, MAX_SPEED = 0.7, 1.2  # ElevenLabs' range for voice_settings.speed
+
+
+def parse_output_format(fmt: str) -> tuple[int, bool]:
+    """`pcm_<rate>` or `ulaw_8000` -> (sample rate, mu-law?)."""
+    if fmt == "ulaw_8000":
+        return 8000, True
+    kind, _, rate = fmt.partition("_")
+    if kind == "pcm" and rate.isdigit() and int(rate) in SAMPLE_RATES:
+        return int(rate), False
+    supported = [f"pcm_{r}" for r in SAMPLE_RATES] + ["ulaw_8000"]
+    raise SessionError(
+        "unsupported_output_format", f"output_format {fmt!r} is not supported; use one of {supported}"
+    )
+
+
+def mulaw_encode(pcm16: bytes) -> bytes:
+    """s16le -> G.711 mu-law bytes (the classic 14-bit CCITT encoder, as audioop.lin2ulaw)."""
+    x = np.frombuffer(pcm16, dtype="<i2").astype(np.int32) >> 2
+    mask = np.where(x < 0, 0x7F, 0xFF)
+    value = np.minimum(np.abs(x), 8159) + 33
+    segment = np.searchsorted(np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF]), value)
+    ulaw = np.where(segment >= 8, 0x7F, (segment << 4) | ((value >> (segment + 1)) & 0x0F))
+    return ((ulaw ^ mask) & 0xFF).astype(np.uint8).tobytes()
+
+
+def even_alignment(text: str, samples: int, rate: int) -> dict:
+    """The sentence's characters spread evenly over its audio, in ms from the message's start."""
+    chars = list(text)
+    total_ms = 1000.0 * samples / rate
+    edges = [round(i * total_ms / max(len(chars), 1)) for i in range(len(chars) + 1)]
+    return {
+        "chars": chars,
+        "charStartTimesMs": edges[:-1],
+        "charDurationsMs": [b - a for a, b in zip(edges, edges[1:])],
+    }
+
+
+class _Socket:
+    """All sends on the socket, serialised."""
+
+    def __init__(self, websocket: WebSocket, services: Services) -> None:
+        self.websocket = websocket
+        self.services = services
+        self.session_id = "-"
+        self._lock = asyncio.Lock()
+
+    async def send(self, message: dict) -> None:
+        async with self._lock:
+            await self.websocket.send_text(json.dumps(message))
+
+    async def error(self, code: str, message: str) -> None:
+        note_error(self.services, "elevenlabs", self.session_id, code, message)
+        await self.send({"message": message, "error": code, "code": 1008})
+
+    async def close(self, code: int) -> None:
+        if self.websocket.application_state == WebSocketState.CONNECTED:
+            try:
+                await self.websocket.close(code)
+            except (RuntimeError, WebSocketDisconnect):
+                pass
+
+
+async def elevenlabs_stream(websocket: WebSocket) -> None:
+    services: Services = websocket.app.state.services
+    await websocket.accept()
+    sock = _Socket(websocket, services)
+    if services.draining:
+        await sock.error("shutting_down", "the server is shutting down; connect again later")
+        await sock.close(1001)
+        return
+    events = EventQueue()
+    try:
+        rate, ulaw = parse_output_format(websocket.query_params.get("output_format", DEFAULT_OUTPUT_FORMAT))
+        voice = resolve_voice(services, websocket.path_params["voice_id"])
+        if voice not in services.voice_rates:  # answered at once, before the first message
+            raise SessionError("unknown_voice", f"unknown voice {voice!r}; see GET /v1/audio/voices")
+        first = await _receive(websocket)
+        if first is None:
+            return
+        settings = _settings(services, voice, rate, first)
+        session = services.new_session(settings, events)
+    except SessionError as exc:
+        await sock.error(exc.code, exc.message)
+        await sock.close(1008)
+        return
+    sock.session_id = session.session_id
+    session.close_transport = sock.close
+    sender = asyncio.create_task(_send_loop(sock, session, events, ulaw))
+    log.info(
+        "event=session_start session_id=%s protocol=elevenlabs voice=%s sample_rate=%d",
+        session.session_id, settings.voice, settings.sample_rate,
+    )
+    try:
+        await session.start()
+        msg: dict | None = first
+        while True:
+            if msg is None:
+                msg = await _receive(websocket)
+                if msg is None:
+                    return
+            if msg.get("text") == "":
+                await session.end()
+                await sender  # sends the rest, then isFinal, then closes
+                return
+            await _text(session, msg)
+            msg = None
+    except SessionError as exc:
+        await sock.error(exc.code, exc.message)
+        await sock.close(1008)
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        sender.cancel()
+        await session.close()
+        services.drop_session(session)
+        log.info(
+            "event=session_end session_id=%s sentences=%d seconds=%.1f",
+            session.session_id, session.sentences_submitted, session.age(),
+        )
+
+
+async def _receive(websocket: WebSocket) -> dict | None:
+    """The next JSON message (None: the client went away)."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        return None
+    try:
+        data = json.loads(message.get("text") or message.get("bytes") or b"")
+    except ValueError:
+        raise SessionError("invalid_json", "messages must be JSON text") from None
+    if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+        raise SessionError("invalid_message", 'a message must be an object with a string "text"')
+    return data
+
+
+def _settings(services: Services, voice: str, rate: int, first: dict) -> SessionSettings:
+    defaults = services.default_settings()
+    options = defaults.options
+    voice_settings = first.get("voice_settings") or {}
+    if not isinstance(voice_settings, dict):
+        raise SessionError("invalid_message", "voice_settings must be an object")
+    speed = voice_settings.get("speed")
+    if speed is not None:
+        if not isinstance(speed, (int, float)) or not MIN_SPEED <= speed <= MAX_SPEED:
+            raise SessionError(
+                "invalid_voice_settings", f"voice_settings.speed must be in [{MIN_SPEED}, {MAX_SPEED}]"
+            )
+        options = replace(options, length_scale=options.length_scale / speed)
+    return SessionSettings(voice, rate, "pcm_s16le", options)
+
+
+async def _text(session: Session, msg: dict) -> None:
+    text = msg["text"]
+    if text.strip():
+        await session.text(text)
+    if msg.get("flush") is True:
+        await session.flush()
+
+
+async def _send_loop(sock: _Socket, session: Session, events: EventQueue, ulaw: bool) -> None:
+    """One message per sentence (audio + its approximate alignment), then isFinal, then close."""
+    rate = session.settings.sample_rate
+    text, pcm = "", bytearray()
+    while True:
+        event = await events.get()
+        if isinstance(event, SentenceStart):
+            text, pcm = event.text, bytearray()
+        elif isinstance(event, Audio):
+            pcm += event.pcm
+        elif isinstance(event, SentenceEnd):
+            alignment = even_alignment(text, event.samples, rate)
+            audio = mulaw_encode(bytes(pcm)) if ulaw else bytes(pcm)
+            await sock.send({
+                "audio": base64.b64encode(audio).decode(),
+                "isFinal": None,
+                "normalizedAlignment": alignment,
+                "alignment": alignment,
+            })
+        elif isinstance(event, Error):
+            await sock.error(event.code, event.message)
+        elif isinstance(event, Done):
+            await sock.send({"isFinal": True})
+            await sock.close(1000)
+            return

@@ -1,0 +1,238 @@
+"""OpenAI-compatible `POST /v1/audio/speech`: a thin adapter onto Session (docs/openai.md).
+
+One request = one session: the whole `input` goes in as text, then `end`; the audio of each
+sentence is streamed out as soon as it is synthesized (`pcm`, `wav`), or, for the compressed
+formats, encoded once the last sentence is done.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+from dataclasses import replace
+from typing import AsyncIterator, Literal
+
+import numpy as np
+import soundfile as sf
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from .compat import EventQueue, note_error, resolve_voice, wav_header
+from .events import Audio, Done, Error, SessionError
+from .services import Services
+from .session import Session, SessionSettings
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 24000  # OpenAI's `pcm` is s16le mono at 24 kHz; every format here uses that rate
+MIN_SPEED, MAX_SPEED = 0.25, 4.0
+MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
+STREAMED = ("pcm", "wav")
+# compressed formats: libsndfile (the `soundfile` package) encodes them once the audio is complete
+COMPRESSED = {"flac": ("FLAC", "PCM_16"), "mp3": ("MP3", "MPEG_LAYER_III"), "opus": ("OGG", "OPUS")}
+MEDIA_TYPES = {
+    "pcm": "audio/pcm",
+    "wav": "audio/wav",
+    "flac": "audio/flac",
+    "mp3": "audio/mpeg",
+    "opus": "audio/ogg",
+}
+
+
+class SpeechRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model: str
+    input: str
+    voice: str
+    response_format: str = "mp3"
+    speed: float = 1.0
+    stream_format: Literal["audio", "sse"] = "audio"
+    instructions: str | None = None  # accepted, ignored (the voice has no style control)
+
+
+def openai_error(
+    services: Services, status: int, message: str, code: str, param: str | None = None,
+    kind: str = "invalid_request_error",
+) -> JSONResponse:
+    note_error(services, "openai", "-", code, message)
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status)
+
+
+class _BadRequest(Exception):
+    def __init__(self, message: str, code: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.code, self.param = message, code, param
+
+
+def _parse(services: Services, raw: bytes) -> SpeechRequest:
+    try:
+        data = json.loads(raw or b"null")
+    except ValueError:
+        raise _BadRequest("the request body is not valid JSON", "invalid_json") from None
+    if not isinstance(data, dict):
+        raise _BadRequest("the request body must be a JSON object", "invalid_request")
+    try:
+        req = SpeechRequest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(p) for p in first["loc"]) or None
+        code = "missing_required_parameter" if first["type"] == "missing" else "invalid_value"
+        raise _BadRequest(f"{param}: {first['msg']}", code, param) from None
+    if not req.input.strip():
+        raise _BadRequest("input must not be empty", "empty_input", "input")
+    limit = services.config.openai.max_input_chars
+    if len(req.input) > limit:
+        raise _BadRequest(
+            f"input of {len(req.input)} characters exceeds the limit of {limit}",
+            "string_above_max_length", "input",
+        )
+    if req.response_format not in STREAMED and req.response_format not in COMPRESSED:
+        supported = sorted([*STREAMED, *COMPRESSED])
+        raise _BadRequest(
+            f"response_format {req.response_format!r} is not supported; use one of {supported}",
+            "invalid_value", "response_format",
+        )
+    if not MIN_SPEED <= req.speed <= MAX_SPEED:
+        raise _BadRequest(
+            f"speed {req.speed} is out of range [{MIN_SPEED}, {MAX_SPEED}]", "invalid_value", "speed"
+        )
+    return req
+
+
+async def _open_session(services: Services, req: SpeechRequest, events: EventQueue) -> Session:
+    defaults = services.default_settings()
+    options = replace(defaults.options, length_scale=defaults.options.length_scale / req.speed)
+    settings = SessionSettings(resolve_voice(services, req.voice), SAMPLE_RATE, "pcm_s16le", options)
+    session = services.new_session(settings, events)
+    # server shutdown after the grace period: end the response early (the stream is cut short)
+    session.close_transport = lambda code: events(Error("shutting_down", "the server is shutting down"))
+    try:
+        await session.start()  # validates the voice
+        piece = services.config.session.max_text_chars  # the session's per-message limit
+        for i in range(0, len(req.input), piece):
+            await session.text(req.input[i : i + piece])
+        await session.end()
+    except BaseException:
+        await _finish(services, session)
+        raise
+    log.info(
+        "event=session_start session_id=%s protocol=openai voice=%s format=%s stream_format=%s",
+        session.session_id, settings.voice, req.response_format, req.stream_format,
+    )
+    return session
+
+
+async def _finish(services: Services, session: Session) -> None:
+    await session.close()
+    services.drop_session(session)
+
+
+async def _pcm(services: Services, session: Session, events: EventQueue) -> AsyncIterator[bytes]:
+    """The session's PCM as it comes; a failed sentence ends the stream with an error."""
+    try:
+        while True:
+            event = await events.get()
+            if isinstance(event, Audio):
+                yield event.pcm
+            elif isinstance(event, Error):
+                note_error(services, "openai", session.session_id, event.code, event.message)
+                raise RuntimeError(f"{event.code}: {event.message}")
+            elif isinstance(event, Done):
+                return
+    finally:
+        await _finish(services, session)
+
+
+def _encode(pcm: bytes, fmt: str) -> bytes:
+    if fmt == "pcm":
+        return pcm
+    if fmt == "wav":
+        return wav_header(SAMPLE_RATE, len(pcm)) + pcm
+    container, subtype = COMPRESSED[fmt]
+    out = io.BytesIO()
+    samples = np.frombuffer(pcm, dtype="<i2")
+    sf.write(out, samples, SAMPLE_RATE, format=container, subtype=subtype)
+    return out.getvalue()
+
+
+def _sse(kind: str, **fields) -> bytes:
+    return f"data: {json.dumps({'type': kind, **fields})}\n\n".encode()
+
+
+async def _sse_stream(chunks: AsyncIterator[bytes], req: SpeechRequest) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in chunks:
+            yield _sse("speech.audio.delta", audio=base64.b64encode(chunk).decode())
+    except RuntimeError as exc:
+        yield _sse("error", error={"message": str(exc), "type": "server_error", "code": "synthesis_failed"})
+        return
+    words = len(req.input.split())  # no tokenizer here: "tokens" are words (documented)
+    usage = {"input_tokens": words, "output_tokens": 0, "total_tokens": words}
+    yield _sse("speech.audio.done", usage=usage)
+
+
+async def speech(request: Request) -> Response:
+    services: Services = request.app.state.services
+    if services.draining:
+        return openai_error(
+            services, 503, "the server is shutting down; try again later", "shutting_down",
+            kind="server_error",
+        )
+    try:
+        req = _parse(services, await request.body())
+    except _BadRequest as exc:
+        return openai_error(services, 400, exc.message, exc.code, exc.param)
+    events = EventQueue()
+    try:
+        session = await _open_session(services, req, events)
+    except SessionError as exc:
+        param = "voice" if exc.code == "unknown_voice" else "input"
+        return openai_error(services, 400, exc.message, exc.code, param)
+    media = "text/event-stream" if req.stream_format == "sse" else MEDIA_TYPES[req.response_format]
+    if req.response_format in COMPRESSED:
+        try:
+            pcm = b"".join([chunk async for chunk in _pcm(services, session, events)])
+        except RuntimeError as exc:
+            return openai_error(services, 500, str(exc), "synthesis_failed", kind="server_error")
+        body = _encode(pcm, req.response_format)
+        if req.stream_format == "audio":
+            return Response(body, media_type=media)
+        chunks = _once(body)
+    else:
+        chunks = _pcm(services, session, events)
+        if req.response_format == "wav":
+            chunks = _after(wav_header(SAMPLE_RATE), chunks)
+    if req.stream_format == "sse":
+        chunks = _sse_stream(chunks, req)
+    return StreamingResponse(chunks, media_type=media)
+
+
+async def _once(body: bytes) -> AsyncIterator[bytes]:
+    yield body
+
+
+async def _after(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+async def list_models(request: Request) -> JSONResponse:
+    data = [{"id": m, "object": "model", "created": 0, "owned_by": "stream_server"} for m in MODELS]
+    return JSONResponse({"object": "list", "data": data})
+
+
+async def list_audio_voices(request: Request) -> JSONResponse:
+    """Our voices, then the aliases other protocols may use for them."""
+    services: Services = request.app.state.services
+    voices = [{"id": name, "name": name} for name in services.voices]
+    voices += [
+        {"id": alias, "name": alias, "alias_of": target}
+        for alias, target in services.config.voice_aliases.items()
+    ]
+    return JSONResponse({"voices": voices})

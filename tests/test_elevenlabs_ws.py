@@ -1,0 +1,180 @@
+"""The ElevenLabs-compatible stream-input WebSocket, driven with `websockets` as ElevenLabs'
+documentation describes, and with the official `elevenlabs` SDK (through a TLS proxy: the SDK
+always connects with wss://, see docs/elevenlabs.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import warnings
+
+import numpy as np
+import pytest
+import websockets
+
+from stream_server.server.audio_format import resample
+from stream_server.server.elevenlabs_ws import even_alignment, mulaw_encode
+
+pytestmark = pytest.mark.slow
+
+TOL = 1e-3 + 1.0 / 32767
+
+
+def url(server, voice: str = "joe", query: str = "") -> str:
+    return f"{server.url}/v1/text-to-speech/{voice}/stream-input?model_id=eleven_flash_v2_5{query}"
+
+
+async def converse(ws, messages: list[dict]) -> list[dict]:
+    for m in messages:
+        await ws.send(json.dumps(m))
+    return [json.loads(frame) async for frame in ws]  # ends when the server closes
+
+
+async def test_stream_input_sentences_alignment_and_final(server, offline):
+    sentences = ["Streaming from an LLM.", "Token by token!"]
+    async with websockets.connect(url(server), max_size=None) as ws:
+        got = await converse(ws, [
+            {"text": " ", "voice_settings": {"stability": 0.5, "similarity_boost": 0.8},
+             "generation_config": {"chunk_length_schedule": [120, 160, 250, 290]}, "xi_api_key": "x"},
+            {"text": "Streaming from ", "try_trigger_generation": True},
+            {"text": "an LLM. Token"},
+            {"text": " by token! "},
+            {"text": ""},
+        ])
+        assert ws.close_code == 1000
+    assert got[-1] == {"isFinal": True}
+    audio_msgs = got[:-1]
+    assert len(audio_msgs) == len(sentences)
+    for msg, sentence in zip(audio_msgs, sentences):
+        assert msg["isFinal"] is None
+        pcm = np.frombuffer(base64.b64decode(msg["audio"]), "<i2").astype(np.float32) / 32767
+        want = offline(sentence)
+        assert len(pcm) == len(want) and np.max(np.abs(pcm - want)) <= TOL
+        al = msg["alignment"]
+        assert "".join(al["chars"]) == sentence and msg["normalizedAlignment"] == al
+        assert al["charStartTimesMs"][0] == 0
+        end_ms = al["charStartTimesMs"][-1] + al["charDurationsMs"][-1]
+        assert abs(end_ms - 1000 * len(pcm) / 22050) <= 1
+
+
+async def test_flush_and_formats(server, offline):
+    sentence = "Flushed without an end"
+    async with websockets.connect(url(server, "alloy", "&output_format=pcm_16000"), max_size=None) as ws:
+        await ws.send(json.dumps({"text": " "}))
+        await ws.send(json.dumps({"text": sentence, "flush": True}))
+        first = json.loads(await ws.recv())  # spoken at once, before the end of input
+        rest = await converse(ws, [{"text": ""}])
+    assert rest == [{"isFinal": True}]
+    pcm = np.frombuffer(base64.b64decode(first["audio"]), "<i2").astype(np.float32) / 32767
+    want = resample(offline(sentence), 22050, 16000)
+    assert abs(len(pcm) - len(want)) <= 1
+    async with websockets.connect(url(server, query="&output_format=ulaw_8000"), max_size=None) as ws:
+        got = await converse(ws, [{"text": "Telephone audio. "}, {"text": ""}])
+    ulaw = base64.b64decode(got[0]["audio"])
+    assert got[-1] == {"isFinal": True}
+    assert abs(len(ulaw) - len(resample(offline("Telephone audio."), 22050, 8000))) <= 1
+
+
+def test_mulaw_matches_g711():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import audioop
+    x = np.concatenate([np.arange(-32768, 32768, 7), [0, 1, -1, 32767, -32768]]).astype("<i2").tobytes()
+    assert mulaw_encode(x) == audioop.lin2ulaw(x, 2)
+
+
+def test_even_alignment_covers_the_audio():
+    al = even_alignment("Hi there.", 22050, 22050)
+    assert al["chars"] == list("Hi there.") and sum(al["charDurationsMs"]) == 1000
+
+
+@pytest.mark.parametrize(
+    "voice, query, messages, code",
+    [
+        ("nobody", "", [], "unknown_voice"),  # answered on connect, before any message
+        ("joe", "&output_format=mp3_44100_128", [], "unsupported_output_format"),
+        ("joe", "", ["{not json"], "invalid_json"),
+        ("joe", "", [{"texts": " "}], "invalid_message"),
+        ("joe", "", [{"text": " ", "voice_settings": {"speed": 3}}], "invalid_voice_settings"),
+        ("joe", "", [{"text": " "}, {"text": "x" * 2001}], "text_too_long"),
+    ],
+)
+async def test_bad_input_is_an_error_message_then_close(server, voice, query, messages, code):
+    async with websockets.connect(url(server, voice, query)) as ws:
+        for m in messages:
+            await ws.send(m if isinstance(m, str) else json.dumps(m))
+        got = []
+        with pytest.raises(websockets.ConnectionClosedError) as closed:
+            while True:
+                got.append(json.loads(await ws.recv()))
+        assert closed.value.rcvd.code == 1008
+    assert len(got) == 1 and got[0]["error"] == code and got[0]["message"]
+
+
+class TlsProxy:
+    """TLS in front of the test server: the `elevenlabs` SDK always connects with wss://."""
+
+    def __init__(self, target_port: int, certfile: str, keyfile: str) -> None:
+        import ssl
+        import threading
+
+        self.target_port = target_port
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.context.load_cert_chain(certfile, keyfile)
+        self.loop = asyncio.new_event_loop()
+        self.port = 0
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    async def _handle(self, reader, writer) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def pipe(r, w) -> None:
+            try:
+                while data := await r.read(65536):
+                    w.write(data)
+                    await w.drain()
+            finally:
+                w.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True)
+
+    def __enter__(self) -> "TlsProxy":
+        self._thread.start()
+        start = asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.context)
+        self._server = asyncio.run_coroutine_threadsafe(start, self.loop).result(10)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.loop.call_soon_threadsafe(self._server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+
+def test_the_elevenlabs_sdk_through_tls(server, offline, tmp_path, monkeypatch):
+    import shutil
+    import subprocess
+
+    from elevenlabs.client import ElevenLabs
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    for var in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    with TlsProxy(server.config.server.port, str(cert), str(key)) as proxy:
+        client = ElevenLabs(api_key="unused", base_url=f"https://127.0.0.1:{proxy.port}")
+        audio = b"".join(client.text_to_speech.convert_realtime(
+            voice_id="joe", text=iter(["Hello from", " the SDK.", " A second", " sentence."]),
+            model_id="eleven_flash_v2_5", output_format="pcm_22050",
+        ))
+    got = np.frombuffer(audio, "<i2").astype(np.float32) / 32767
+    want = np.concatenate([offline("Hello from the SDK."), offline("A second sentence.")])
+    assert len(got) == len(want) and np.max(np.abs(got - want)) <= TOL

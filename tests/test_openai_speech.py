@@ -1,0 +1,153 @@
+"""OpenAI-compatible POST /v1/audio/speech, driven by the official `openai` client against the
+real server."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import wave
+
+import httpx
+import numpy as np
+import openai
+import pytest
+import soundfile as sf
+
+from stream_server.server.audio_format import resample
+
+pytestmark = pytest.mark.slow
+
+TEXT = "Hello there. How are you today?"
+SENTENCES = ["Hello there.", "How are you today?"]
+RATE = 24000
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return openai.OpenAI(base_url=server.http + "/v1", api_key="x", max_retries=0, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def reference(offline):
+    """The offline synthesis of TEXT's sentences, each resampled to 24 kHz, joined."""
+    return np.concatenate([resample(offline(s), 22050, RATE) for s in SENTENCES])
+
+
+def pcm16(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32767
+
+
+def speak(client, **kw) -> bytes:
+    args = dict(model="tts-1", voice="alloy", input=TEXT)
+    return client.audio.speech.create(**(args | kw)).content
+
+
+def test_pcm_is_24k_s16_and_equals_offline(client, reference):
+    got = pcm16(speak(client, response_format="pcm"))
+    assert abs(len(got) - len(reference)) <= 2 * len(SENTENCES)  # a sample or so per sentence
+    n = min(len(got), len(reference))
+    assert np.max(np.abs(got[:n] - reference[:n])) <= 3e-3
+
+
+def test_wav_header_and_length_match_pcm(client):
+    pcm = speak(client, response_format="pcm", input="The same sentence twice.")
+    data = speak(client, response_format="wav", input="The same sentence twice.")
+    with wave.open(io.BytesIO(data)) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (RATE, 1, 2)
+        frames = w.readframes(10**9)
+    assert frames == pcm and len(data) == 44 + len(pcm)  # same seed, same audio
+    audio, rate = sf.read(io.BytesIO(data), dtype="int16")
+    assert rate == RATE and len(audio) == len(pcm) // 2
+    assert 0.8 < len(audio) / RATE < 4.0  # a short sentence
+
+
+@pytest.mark.parametrize("fmt", ["flac", "mp3", "opus"])
+def test_compressed_formats_decode(client, reference, fmt):
+    data = speak(client, response_format=fmt)
+    audio, rate = sf.read(io.BytesIO(data), dtype="float32")
+    assert rate == RATE and audio.ndim == 1
+    # lossy codecs pad (mp3: encoder delay and frame padding): lengths agree within 0.1 s
+    assert abs(len(audio) - len(reference)) <= (2 if fmt == "flac" else 0.1 * RATE)
+    if fmt == "flac":
+        assert np.max(np.abs(audio[: len(reference)] - reference[: len(audio)])) <= 3e-3
+
+
+def test_streamed_wav_arrives_in_pieces(client, reference):
+    with client.audio.speech.with_streaming_response.create(
+        model="tts-1", voice="nova", input=TEXT, response_format="wav"
+    ) as response:
+        assert response.headers["content-type"] == "audio/wav"
+        pieces = list(response.iter_bytes())
+    data = b"".join(pieces)
+    assert data[:4] == b"RIFF" and data[40:44] == b"\xff\xff\xff\xff"  # size unknown when streamed
+    got = pcm16(data[44:])
+    assert abs(len(got) - len(reference)) <= 2 * len(SENTENCES)
+    audio, rate = sf.read(io.BytesIO(data), dtype="int16")
+    assert rate == RATE and len(audio) == len(got)
+
+
+def test_sse_deltas_then_done(client, reference):
+    with client.audio.speech.with_streaming_response.create(
+        model="gpt-4o-mini-tts", voice="coral", input=TEXT, response_format="pcm", stream_format="sse"
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = [json.loads(line[5:]) for line in response.iter_lines() if line.startswith("data:")]
+    kinds = [e["type"] for e in events]
+    assert kinds[-1] == "speech.audio.done" and set(kinds[:-1]) == {"speech.audio.delta"}
+    assert len(kinds) >= 3  # audio arrives in several deltas (two sentences, first chunk small)
+    assert events[-1]["usage"]["input_tokens"] > 0
+    got = pcm16(b"".join(base64.b64decode(e["audio"]) for e in events[:-1]))
+    assert abs(len(got) - len(reference)) <= 2 * len(SENTENCES)
+
+
+def test_speed_maps_to_length_scale(client, server, voice):
+    from stream_server.server.session import sentence_seed
+    from stream_server.voice.piper_voice import SynthesisParams
+
+    sentence = "Speed changes the length of speech."
+    syn = server.config.synthesis
+    for speed in (2.0, 0.5):
+        got = pcm16(speak(client, response_format="pcm", input=sentence, speed=speed))
+        params = SynthesisParams(syn.noise_scale, syn.length_scale / speed, syn.noise_w, sentence_seed(sentence))
+        want = resample(voice.synthesize(sentence, params), 22050, RATE)
+        assert abs(len(got) - len(want)) <= 2
+        n = min(len(got), len(want))
+        assert np.max(np.abs(got[:n] - want[:n])) <= 3e-3
+
+
+@pytest.mark.parametrize(
+    "kw, param, code",
+    [
+        ({"voice": "nobody"}, "voice", "unknown_voice"),
+        ({"input": ""}, "input", "empty_input"),
+        ({"input": "   "}, "input", "empty_input"),
+        ({"input": "x" * 4097}, "input", "string_above_max_length"),
+        ({"response_format": "aac"}, "response_format", "invalid_value"),
+        ({"response_format": "ogg"}, "response_format", "invalid_value"),
+        ({"speed": 4.5}, "speed", "invalid_value"),
+        ({"speed": 0.1}, "speed", "invalid_value"),
+    ],
+)
+def test_bad_requests_are_400_with_openai_error(client, kw, param, code):
+    with pytest.raises(openai.BadRequestError) as info:
+        speak(client, **kw)
+    err = info.value
+    assert err.status_code == 400 and err.code == code and err.param == param
+    assert err.type == "invalid_request_error" and err.message
+
+
+def test_malformed_bodies(server):
+    url = server.http + "/v1/audio/speech"
+    for body in (b"{not json", b"[1, 2]", json.dumps({"model": "tts-1", "voice": "alloy"}).encode()):
+        r = httpx.post(url, content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 400
+        assert set(r.json()["error"]) >= {"message", "type", "code"}
+
+
+def test_models_and_voices(client, server):
+    assert "tts-1" in [m.id for m in client.models.list()]
+    voices = httpx.get(server.http + "/v1/audio/voices").json()["voices"]
+    ids = {v["id"] for v in voices}
+    assert {"joe", "alloy", "echo", "fable", "onyx", "nova", "shimmer", "ash", "ballad", "coral",
+            "sage", "verse"} <= ids

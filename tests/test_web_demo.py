@@ -1,0 +1,284 @@
+"""The browser demo at `/`, driven in real headless Chromium (Debian's /usr/bin/chromium) by
+Playwright against the real server: Speak plays every sample gaplessly, Stop silences at once and
+drops late audio, and a second Speak plays fully again. A screenshot goes to artifacts/.
+
+The AudioWorklet runs on headless Chromium's real-time audio clock (no sound card needed), so
+these checks see real playback timing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # Debian's; `make system-deps` installs it
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "artifacts"
+DEMO_DIR = REPO / "web_demo"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+RATE = 24000  # not the voice's native 22050: the page must ask for it and run its AudioContext at it
+
+SHORT = "Hello there, this is the browser demo speaking."
+LONG = (
+    "This is a much longer piece of text, so that there is plenty of audio left to cancel. "
+    "The first sentence should start playing quickly, while the next ones are still being made. "
+    "Then somebody presses the stop button in the middle of it. "
+    "Everything that was queued must go silent at once. "
+    "Nothing of this text may be heard after that, not even audio that was already on its way. "
+    "If you can hear this sentence, the barge-in did not work."
+)
+THIRD = "And now a second utterance plays from start to end. It has two sentences."
+
+
+def _unavailable(reason: str):
+    if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+        pytest.fail(f"{reason} (CI is set, so this is a failure, not a skip; run `make system-deps`)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        _unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed (pip install -e '.[test]')")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    origin = server.http
+    context = browser.new_context(viewport={"width": 1100, "height": 1000})
+    foreign: list[str] = []
+
+    def guard(route):
+        # the page must not fetch anything from outside the server's own origin
+        url = route.request.url
+        if url.startswith(origin) or url.startswith("data:"):
+            route.continue_()
+        else:
+            foreign.append(url)
+            route.abort()
+
+    context.route("**/*", guard)
+    pg = context.new_page()
+    problems: list[str] = []
+    pg.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    pg.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    pg.goto(origin + "/")
+    pg.wait_for_function("window.demoStats && window.demoStats.ready", timeout=15_000)
+    yield pg
+    context.close()
+    assert not foreign, f"the page fetched from other origins: {foreign}"
+    assert not problems, problems
+
+
+def _stats(page) -> dict:
+    return page.evaluate("JSON.parse(JSON.stringify(window.demoStats))")
+
+
+def _last_utterance(page) -> dict:
+    return page.evaluate(
+        "(() => { const u = window.demoStats.utterances.at(-1);"
+        " return JSON.parse(JSON.stringify(u, (k, v) => (k === 'el' || k === 'canvas') ? undefined : v)); })()"
+    )
+
+
+def _speak(page, text: str, llm: bool = False) -> None:
+    """Click Speak and wait until the page has started the new utterance (its record exists)."""
+    count = page.evaluate("window.demoStats.utterances.length")
+    page.fill("#text", text)
+    page.set_checked("#llm", llm)
+    page.click("#speak")
+    page.wait_for_function(f"window.demoStats.utterances.length > {count}", timeout=15_000)
+
+
+def _wait_played_out(page, timeout_s: float) -> None:
+    page.wait_for_function(
+        """() => { const s = window.demoStats, u = s.utterances.at(-1);
+                   return u && u.playedOutAt !== null; }""",
+        timeout=timeout_s * 1000,
+    )
+
+
+def _check_full_playback(page, before: dict, text: str) -> dict:
+    """One utterance played start to end: every sample the server announced arrived, went into the
+    worklet and came out of it, with no gap between chunks of a sentence."""
+    after = _stats(page)
+    u = _last_utterance(page)
+    assert u["state"] == "flushed", u["state"]
+    sentences = u["sentences"]
+    assert sentences, "no sentence was spoken"
+    for s in sentences:
+        assert s["samples"] and s["samples"] > 0, s
+        assert s["receivedSamples"] == s["samples"], s
+        assert isinstance(s["latencyMs"], (int, float)) and 0 <= s["latencyMs"] < 10_000, s
+        assert s["cached"] in (True, False), s
+    spoken = " ".join(s["text"] for s in sentences)
+    assert re.sub(r"\s+", " ", spoken) == re.sub(r"\s+", " ", text.strip())
+    total = sum(s["samples"] for s in sentences)
+    assert total == u["sentenceEndSamples"] == u["receivedSamples"]
+    received = after["samplesReceived"] - before["samplesReceived"]
+    played = after["samplesPlayed"] - before["samplesPlayed"]
+    assert received == total, (received, total)
+    assert played == total, (played, total)
+    assert after["samplesQueued"] == 0 and after["playing"] is False
+    assert after["underruns"] - before["underruns"] == 0, "gap between chunks of a sentence"
+    assert after["lateFramesDropped"] == before["lateFramesDropped"]
+    # plausible for the text: English speech at this voice's pace is ~40-130 ms per character
+    seconds = total / RATE
+    per_char = seconds / len(text)
+    assert 0.03 < per_char < 0.15, (seconds, len(text))
+    # the worklet played on the audio clock, in real time (not drained instantly)
+    wall = (u["playedOutAt"] - u["startedAt"]) / 1000
+    assert wall > 0.8 * seconds, (wall, seconds)
+    return {"seconds": seconds, "sentences": len(sentences), "samples": total, "wall": wall,
+            "latency_ms": [s["latencyMs"] for s in sentences], "first_sound_ms": u["firstSoundMs"],
+            "sentence_gaps": after["sentenceGaps"] - before["sentenceGaps"]}
+
+
+def test_demo_files_are_served(server):
+    with httpx.Client(base_url=server.http) as http:
+        index = http.get("/")
+        assert index.status_code == 200 and "text/html" in index.headers["content-type"]
+        assert "web/app.js" in index.text
+        for name in ("app.js", "pcm-player-worklet.js"):
+            r = http.get(f"/web/{name}")
+            assert r.status_code == 200, name
+            assert "javascript" in r.headers["content-type"], r.headers["content-type"]
+    # nothing from a CDN or the internet: no absolute http(s) URLs in the page or its scripts
+    for path in DEMO_DIR.iterdir():
+        urls = re.findall(r"https?://[^\s\"'`)]+", path.read_text())
+        assert not urls, (path.name, urls)
+
+
+WORKLET_SCRIPT = """async () => {
+  const P = window.demoPlayer, S = window.demoStats;
+  await P.start(24000);
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const tone = (n, pos) => Float32Array.from({length: n}, (_, i) => 0.3 * Math.sin(2 * Math.PI * 440 * (pos + i) / 24000));
+  const push = (seg, pos, n) => P.post({type: "push", gen: 0, seg, pos, pcm: tone(n, pos)});
+  const end = (seg) => P.post({type: "end", gen: 0, seg});
+  const snap = () => ({received: S.samplesReceived, played: S.samplesPlayed, queued: S.samplesQueued,
+                       underruns: S.underruns, sentenceGaps: S.sentenceGaps, playing: S.playing,
+                       dropped: S.samplesDropped, rejected: S.samplesRejected});
+  const out = {};
+  P.post({type: "config", prebufferMs: 0});
+  push("a", 0, 2400); await sleep(400); out.dry = snap();           // ran dry, sentence still open
+  push("a", 2400, 2400); end("a"); await sleep(400); out.gap = snap(); // more of it came: 1 underrun
+  push("b", 0, 2400); end("b"); await sleep(400); out.next = snap();   // next sentence after a drain
+  push("c", 0, 4800); push("c", 4800, 4800); end("c");                 // back to back: gapless
+  push("d", 0, 2400); end("d"); await sleep(800); out.end = snap();
+  push("e", 0, 24000); await sleep(200);
+  P.post({type: "clear", gen: 0}); push("e", 24000, 2400);            // stop; a late push is rejected
+  await sleep(300); out.stop = snap();
+  return out;
+}"""
+
+
+def test_worklet_counts_only_gaps_inside_a_sentence(page):
+    """The underrun counter, driven directly: a gap between two chunks of one sentence counts;
+    running dry at a sentence end, between sentences, at the end or at a Stop does not."""
+    r = page.evaluate(WORKLET_SCRIPT)
+    assert r["dry"] == {**r["dry"], "received": 2400, "played": 2400, "underruns": 0, "playing": False}
+    assert r["gap"]["underruns"] == 1 and r["gap"]["played"] == 4800
+    assert r["next"]["underruns"] == 1 and r["next"]["sentenceGaps"] == 1
+    assert r["end"]["underruns"] == 1 and r["end"]["sentenceGaps"] == 2  # "c" came after "b" drained
+    assert r["end"]["played"] == r["end"]["received"] == 19200 and r["end"]["queued"] == 0
+    stop = r["stop"]
+    assert stop["underruns"] == 1 and stop["playing"] is False and stop["queued"] == 0
+    assert stop["rejected"] == 2400 and stop["dropped"] > 0
+    assert stop["played"] + stop["dropped"] == stop["received"] == 19200 + 24000
+
+
+def test_speak_stop_speak_in_chromium(page, server):
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    page.select_option("#rate", str(RATE))
+
+    # 1. Speak: everything plays, gaplessly
+    before = _stats(page)
+    _speak(page, SHORT)
+    _wait_played_out(page, 30)
+    first = _check_full_playback(page, before, SHORT)
+    stats = _stats(page)
+    assert stats["audioSampleRate"] == RATE
+    assert stats["session"]["sample_rate"] == RATE and stats["session"]["format"] == "pcm_f32le"
+    session_id = stats["session"]["session_id"]
+    timings["speak 1"] = time.perf_counter() - t_start
+
+    # 2. a longer text, streamed word by word; Stop right after its first audio
+    t = time.perf_counter()
+    before_long = _stats(page)
+    _speak(page, LONG, llm=True)
+    page.wait_for_function("window.demoStats.utterances.at(-1).receivedSamples > 0", timeout=30_000)
+    page.wait_for_function("window.demoStats.playing", timeout=10_000)
+    page.click("#stop")
+    page.wait_for_function("window.demoStats.utterances.at(-1).stopAck !== null", timeout=5_000)
+    stopped = _last_utterance(page)
+    ack = stopped["stopAck"]
+    # silent at once: the worklet emptied its queue and stopped in the same message turn
+    assert ack["queued"] == 0 and ack["playing"] is False, ack
+    assert ack["afterMs"] < 500, ack
+    page.wait_for_function("window.demoStats.utterances.at(-1).state === 'cancelled'", timeout=10_000)
+    time.sleep(1.0)  # late frames of the cancelled context have had every chance to arrive by now
+    s2 = _stats(page)
+    u2 = _last_utterance(page)
+    assert s2["samplesReceived"] == ack["received"], "the worklet accepted audio after Stop"
+    assert s2["samplesPlayed"] == ack["played"], "audio played after Stop"
+    assert s2["samplesQueued"] == 0 and s2["playing"] is False
+    assert s2["lastLevel"] == 0
+    assert u2["receivedSamples"] == stopped["receivedSamples"], "audio of the stopped context accepted"
+    finished = [x for x in u2["sentences"] if x["samples"] is not None]
+    assert len(finished) < 6, "Stop came too late to cut anything short"
+    assert s2["underruns"] == before["underruns"], "Stop must not count as an underrun"
+    cut = {"heard_s": round((ack["played"] - before_long["samplesPlayed"]) / RATE, 2),
+           "dropped": ack["dropped"], "late_samples": u2["lateSamplesDropped"],
+           "ack_ms": round(ack["afterMs"], 1),
+           "cancelled_ms": round(u2["cancelledAt"] - u2["stopClickedAt"], 1)}
+    timings["stop"] = time.perf_counter() - t
+
+    # 3. a second Speak on the same connection plays fully
+    t = time.perf_counter()
+    before = _stats(page)
+    _speak(page, THIRD)
+    _wait_played_out(page, 30)
+    third = _check_full_playback(page, before, THIRD)
+    assert _stats(page)["session"]["session_id"] == session_id, "the WebSocket was not reused"
+    timings["speak 2"] = time.perf_counter() - t
+
+    page.wait_for_timeout(300)  # let the last waveform frame paint
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "web_demo.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    assert urlsplit(page.url).netloc == urlsplit(server.http).netloc
+    print(f"\nweb demo screenshot: {shot}")
+    print(f"speak 1: {first}")
+    print(f"stop: {cut}")
+    print(f"speak 2: {third}")
+    print("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
