@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -171,9 +172,15 @@ def main() -> int:
     print(f"voice kind {args.voice_kind}; {sentences} sentences per session, text at "
           f"{args.words_per_second} words/s, starts spread over {args.stagger} s")
     table: dict[tuple[str, int], dict] = {}
-    for mode, slots in modes.items():
-        with BackgroundServer(make_config(args.voice_kind, slots, args.threads)) as srv:
-            for n in counts:
+    with contextlib.ExitStack() as stack:
+        # Both servers up at once and the modes alternated per session count, so that drift in
+        # a shared machine's speed hits both alike.
+        servers = {
+            mode: stack.enter_context(BackgroundServer(make_config(args.voice_kind, slots, args.threads)))
+            for mode, slots in modes.items()
+        }
+        for n in counts:
+            for mode, srv in servers.items():
                 r = table[(mode, n)] = asyncio.run(
                     run_workload(srv, n, sentences, args.words_per_second, args.stagger)
                 )

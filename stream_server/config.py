@@ -27,8 +27,8 @@ class EngineSection(_Section):
     device: str = "cpu"
     torch_threads: int = 0  # 0: torch's default (all cores)
     max_slots: int = 16  # sentences decoding at once, per voice
-    max_prefills_per_step: int = 2
-    vocoder_frames_per_step: int = 384
+    max_prefills_per_step: int = 1
+    vocoder_frames_per_step: int = 192  # bounds one iteration: a due chunk never waits long
     max_vocoder_batch: int = 4  # same-length chunk windows decoded in one call
     first_chunk_frames: int = 18  # ~0.2 s of audio at 22050 Hz / hop 256
     chunk_frames: int = 64
@@ -55,6 +55,8 @@ class SessionSection(_Section):
     max_text_chars: int = 10000  # per text message
     soft_sentence_chars: int = 200
     hard_sentence_chars: int = 400
+    max_contexts: int = 8  # open contexts per native session (docs/protocol.md)
+    idle_timeout_seconds: float = 60.0  # native protocol: no client message and nothing to send; 0: never
 
 
 class CacheSection(_Section):

@@ -30,9 +30,9 @@ def test_chunk_bounds_cover_frames_exactly(n):
 
 
 def test_chunk_bounds_first_small_then_large():
-    assert chunk_bounds(100, CHUNKS) == [(0, 10), (10, 50), (50, 90), (90, 100)]
+    assert chunk_bounds(100, CHUNKS) == [(0, 10), (10, 30), (30, 70), (70, 100)]
     # A remainder under half a first chunk folds into the chunk before it.
-    assert chunk_bounds(94, CHUNKS) == [(0, 10), (10, 50), (50, 94)]
+    assert chunk_bounds(74, CHUNKS) == [(0, 10), (10, 30), (30, 74)]
     assert chunk_bounds(0, CHUNKS) == []
 
 
@@ -104,7 +104,7 @@ def test_last_chunk_needs_no_right_context_beyond_the_end():
     s = make()
     s.add(1, "v", "a", 0)
     s.schedule()
-    s.on_prefilled(1, num_frames=94, frames_ready=94)
+    s.on_prefilled(1, num_frames=74, frames_ready=74)
     tasks = []
     while True:
         plan = s.schedule()
@@ -114,13 +114,13 @@ def test_last_chunk_needs_no_right_context_beyond_the_end():
         tasks.append(task)
         if s.on_chunk_done(1):
             s.finish(1, SentenceStatus.FINISHED)
-    assert [(t.start, t.end) for t in tasks] == [(0, 10), (10, 50), (50, 94)]
-    assert tasks[-1].last and tasks[-1].window_end == 94 and tasks[1].window_start == 6
+    assert [(t.start, t.end) for t in tasks] == [(0, 10), (10, 30), (30, 74)]
+    assert tasks[-1].last and tasks[-1].window_end == 74 and tasks[1].window_start == 6
     assert not s.has_work()
 
 
 def test_new_sessions_first_chunk_goes_before_other_sessions_later_chunks():
-    s = make(slots=4, budget=60)
+    s = make(slots=4, budget=30)
     s.add(1, "v", "A", session_ordinal=0)
     s.schedule(now=0.0)
     s.on_prefilled(1, 100, 100)
@@ -129,7 +129,7 @@ def test_new_sessions_first_chunk_goes_before_other_sessions_later_chunks():
     s.schedule(now=0.01)
     s.on_prefilled(2, 100, 100)
     order = [t.request_id for t in s.schedule(now=0.02).vocode]
-    # Budget 60 window frames: B's first chunk (14) fits, then A's later chunk (48) does not.
+    # Budget 30 window frames: B's first chunk (14) fits, then A's later chunk (28) does not.
     assert order == [2]
 
 

@@ -11,8 +11,8 @@ audio is never stuck behind long sentences and a playing session never runs dry:
   arrival order; a session's later sentences are admitted early (prefetched) only while every
   head with audio to make has at least `prefetch_slack_seconds` of audio buffered at its client;
 - vocoder: heads' chunks before later sentences' chunks (those only under the same prefetch
-  rule); among heads, first chunks before later chunks; then the session with the least
-  buffered audio (slack) first.
+  rule); among heads, sessions not playing yet (their first chunk) first, then the session with
+  the least buffered audio (slack) first.
 A session's client-side buffer is estimated from a playback clock that starts at its first
 emitted chunk and runs in real time; it restarts when the session has nothing in flight.
 """
@@ -35,14 +35,15 @@ class ChunkConfig:
 
 @dataclass(frozen=True)
 class SchedulerConfig:
-    max_prefills_per_step: int = 2
-    vocoder_frames_per_step: int = 384  # budget of window frames decoded per iteration
+    max_prefills_per_step: int = 1
+    vocoder_frames_per_step: int = 192  # budget of window frames decoded per iteration
     chunks: ChunkConfig = ChunkConfig()
     prefetch_slack_seconds: float = 1.0
 
 
 def chunk_bounds(num_frames: int, cfg: ChunkConfig) -> list[tuple[int, int]]:
-    """Split [0, num_frames) into a small first chunk and larger later ones."""
+    """Split [0, num_frames) into a small first chunk, a second twice as long, then chunks of
+    chunk_frames: the second chunk is due when the first has played, so it must come quickly."""
     bounds, start, size = [], 0, cfg.first_chunk_frames
     while start < num_frames:
         end = min(num_frames, start + size)
@@ -50,7 +51,8 @@ def chunk_bounds(num_frames: int, cfg: ChunkConfig) -> list[tuple[int, int]]:
         if num_frames - end < cfg.first_chunk_frames // 2:
             end = num_frames
         bounds.append((start, end))
-        start, size = end, cfg.chunk_frames
+        start = end
+        size = min(2 * size, cfg.chunk_frames) if len(bounds) == 1 else cfg.chunk_frames
     return bounds
 
 
@@ -223,9 +225,10 @@ class Scheduler:
         return admitted
 
     def _chunk_priority(self, task: ChunkTask, now: float) -> tuple:
+        # A session not yet playing (its first chunk) goes first; playing ones by least slack.
         seq = self.sequences[task.request_id]
-        slack = self.sessions[seq.session_id].slack(now)
-        return (not self.is_head(seq), task.chunk_index > 0, slack, seq.arrival)
+        clock = self.sessions[seq.session_id]
+        return (not self.is_head(seq), clock.started_at is not None, clock.slack(now), seq.arrival)
 
     def _pick_chunks(self, now: float) -> list[ChunkTask]:
         ready = [t for s in self.sequences.values() if (t := self._ready_chunk(s)) is not None]
