@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from stream_server.engine.executor import Engine, EngineConfig
-from stream_server.engine.requests import ErrorEvent, SentenceRequest, SynthesisOptions
+from stream_server.engine.requests import ErrorEvent, SentenceRequest, SynthesisOptions, TimingEvent
 from stream_server.engine.scheduler import ChunkConfig, SchedulerConfig
 from stream_server.engine.voice_backends import ArBackend
 from stream_server.model.ar_acoustic import ArAcousticModel, ArConfig
@@ -61,15 +61,21 @@ def test_batched_ar_sentences_equal_each_alone(piper):
         engine.submit(req)
         time.sleep(0.05)
     got: dict[int, list] = {}
+    timed: set[int] = set()
     finished = 0
     while finished < len(TEXTS):
         ev = events.get(timeout=120)
         assert not isinstance(ev, ErrorEvent), ev.message
+        if isinstance(ev, TimingEvent):  # word timings: once, before the sentence's audio
+            assert ev.request_id not in got and ev.request_id not in timed
+            timed.add(ev.request_id)
+            continue
         got.setdefault(ev.request_id, []).append(ev.pcm)
         finished += ev.last
     engine.stop()
     assert max(calls) == 3 and 1 in calls  # batches grew to the slot limit and shrank again
     assert engine.active_slots() == {"ar": 0}
+    assert timed == {r.request_id for r in requests}  # the AR backend gives word timings too
     for req in requests:
         streamed = np.concatenate(got[req.request_id])
         reference = alone(piper, req.text)

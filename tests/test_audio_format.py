@@ -47,3 +47,18 @@ def test_check_output_rejects(rate, fmt, code):
     with pytest.raises(AudioFormatError) as err:
         check_output(rate, fmt)
     assert err.value.code == code
+
+
+def test_ulaw_is_8k_only_and_matches_g711():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import audioop
+    check_output(8000, "ulaw")
+    with pytest.raises(AudioFormatError) as err:
+        check_output(16000, "ulaw")
+    assert err.value.code == "unsupported_format" and "8000" in str(err.value)
+    audio = chirp(4000)
+    s16 = encode_pcm(audio, "pcm_s16le")
+    assert encode_pcm(audio, "ulaw") == audioop.lin2ulaw(s16, 2)

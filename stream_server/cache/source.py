@@ -27,7 +27,14 @@ from typing import Iterator
 
 import numpy as np
 
-from ..engine.requests import AudioEvent, CancelRequest, Deliver, ErrorEvent, SentenceRequest
+from ..engine.requests import (
+    AudioEvent,
+    CancelRequest,
+    Deliver,
+    ErrorEvent,
+    SentenceRequest,
+    TimingEvent,
+)
 from ..engine.scheduler import ChunkConfig, chunk_bounds
 from .codec import CachedSentence
 from .keys import KeyBuilder, OutputSpec, SentenceKey
@@ -51,14 +58,23 @@ class _Flight:
     request: SentenceRequest  # the first subscriber's: voice, options, priority
     subscribers: list[_Subscriber]
     engine_session: str = field(default_factory=lambda: f"cache-flight-{next(_flight_ids)}")
-    events: list[AudioEvent] = field(default_factory=list)  # chunks so far, for late joiners
+    events: list[AudioEvent | TimingEvent] = field(default_factory=list)  # so far, for late joiners
+    timing: TimingEvent | None = None  # the sentence's word timings, stored with the entry
     lookup: asyncio.Task | None = None
     synthesizing: bool = False
     cancelled: bool = False
 
 
-def replay_events(entry: CachedSentence, chunks: ChunkConfig, request_id: int = 0) -> Iterator[AudioEvent]:
-    """A cached sentence as the engine would have sent it: same chunk sizes, same `last`."""
+def replay_events(
+    entry: CachedSentence, chunks: ChunkConfig, request_id: int = 0
+) -> Iterator[AudioEvent | TimingEvent]:
+    """A cached sentence as the engine would have sent it: its word timings (if stored) first,
+    then the same chunk sizes, same `last`."""
+    if entry.word_timings:
+        frames = [(int(a), int(b)) for a, b in entry.word_timings]
+        yield TimingEvent(
+            request_id, frames, entry.hop_length / entry.sample_rate, entry.num_frames, cached=True
+        )
     bounds = chunk_bounds(entry.num_frames, chunks)
     if not bounds:  # nothing to say: the engine sends one empty closing chunk
         yield AudioEvent(request_id, 0, np.zeros(0, np.float32), last=True, cached=True)
@@ -170,17 +186,22 @@ class CachedSource:
             return
         flight.events.append(event)
         self._fan_out(flight, event)
+        if isinstance(event, TimingEvent):
+            flight.timing = event
+            return
         if event.last:
             self._retire(flight)
             self._spawn(self._store(flight))  # after the last chunk went to every subscriber
 
     async def _store(self, flight: _Flight) -> None:
         rate, hop = self.voice_shapes[flight.request.voice]
-        pcm = np.concatenate([e.pcm for e in flight.events]).astype(np.float32, copy=False)
+        audio = [e.pcm for e in flight.events if isinstance(e, AudioEvent)]
+        pcm = np.concatenate(audio).astype(np.float32, copy=False)
         if len(pcm) % hop:
             log.warning("sentence cache: %d samples is not whole frames; not stored", len(pcm))
             return
-        entry = CachedSentence(flight.key.spoken, flight.key.material, rate, hop, pcm)
+        timings = [] if flight.timing is None else [tuple(f) for f in flight.timing.word_frames]
+        entry = CachedSentence(flight.key.spoken, flight.key.material, rate, hop, pcm, timings)
         await self.cache.put(flight.key, entry)
 
     def _fan_out(self, flight: _Flight, event) -> None:

@@ -19,6 +19,9 @@ from .requests import SynthesisOptions
 class PrefillOutput:
     num_frames: int  # total latent frames the sentence will have
     frames: torch.Tensor | None  # [C, n] frames available at once (None: none yet)
+    # (start, end) frame of each spoken word group, from the voice's phoneme durations;
+    # None: this backend does not know (the sentence then gets no word timings)
+    word_frames: list[tuple[int, int]] | None = None
 
 
 class AcousticBackend(Protocol):

@@ -22,6 +22,7 @@ from .requests import (
     ErrorEvent,
     SentenceRequest,
     SentenceStatus,
+    TimingEvent,
 )
 from .scheduler import ChunkTask, Scheduler, SchedulerConfig
 from .stats import EngineStats
@@ -136,6 +137,7 @@ class Engine:
         self._vocode(plan.vocode)
         if not plan.is_empty():
             self.stats.record_step(time.perf_counter() - t0, plan)
+            self.stats.record_live(len(self._live))
 
     def _prefill(self, request_id: int) -> None:
         req = self._waiting.pop(request_id)
@@ -156,6 +158,9 @@ class Engine:
             frames[:, :n] = out.frames
             live.filled = n
         self.scheduler.on_prefilled(request_id, out.num_frames, live.filled)
+        if out.word_frames is not None:  # before the first AudioEvent of the sentence
+            frame_seconds = backend.hop_length / backend.sample_rate
+            req.deliver(TimingEvent(request_id, list(out.word_frames), frame_seconds, out.num_frames))
         if out.num_frames == 0:  # nothing to say (e.g. punctuation only): close the sentence
             req.deliver(AudioEvent(request_id, 0, frames.new_zeros(0).numpy(), last=True))
             self._finish(request_id, SentenceStatus.FINISHED)

@@ -59,13 +59,28 @@ class AudioEvent:
 
 
 @dataclass
+class TimingEvent:
+    """When each spoken word of a sentence is said: (start, end) latent frame per word group
+    (the voice's phoneme durations, words split at its space phoneme). Sent once per sentence,
+    before its first AudioEvent, by voices that know their durations. `frame_seconds` is
+    hop_length / native rate; `num_frames` the sentence's total frames."""
+
+    request_id: int
+    word_frames: list[tuple[int, int]]
+    frame_seconds: float
+    num_frames: int
+    cached: bool = False
+    last = False  # never closes a sentence (consumers that only check `.last` keep working)
+
+
+@dataclass
 class ErrorEvent:
     request_id: int
     code: str
     message: str
 
 
-EngineEvent = AudioEvent | ErrorEvent
+EngineEvent = AudioEvent | TimingEvent | ErrorEvent
 Deliver = Callable[[EngineEvent], None]
 
 

@@ -39,10 +39,14 @@ class EngineStats:
     vocoder_rows: int = 0
     prefills: int = 0
     audio_seconds: float = 0.0  # audio delivered, at the voices' native rates
+    peak_live: int = 0  # most sentences holding engine slots at once
     finished: Counter = field(default_factory=Counter)
     recent_step_seconds: deque = field(default_factory=lambda: deque(maxlen=1000))
     decode_batch_sizes: Counter = field(default_factory=Counter)
     observer: EngineObserver = field(default_factory=EngineObserver)
+
+    def record_live(self, live: int) -> None:
+        self.peak_live = max(self.peak_live, live)
 
     def record_step(self, seconds: float, plan: "StepPlan") -> None:
         self.steps += 1

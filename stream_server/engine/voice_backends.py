@@ -39,8 +39,12 @@ class VitsBackend(_VoiceBase):
     """Piper VITS: encoder, durations, prior sample and flow all at prefill."""
 
     def prefill(self, slot: int, text: str, options: SynthesisOptions) -> PrefillOutput:
-        z = self.voice.latents(text, _params(options))  # [C, F]
-        return PrefillOutput(num_frames=int(z.shape[-1]), frames=z)
+        params = _params(options)
+        enc = self.voice.encode(self.voice.phoneme_ids(text), params)  # as voice.latents()
+        z = self.voice.flow_reverse(self.voice.prior_sample(enc, params))  # [C, F]
+        return PrefillOutput(
+            num_frames=int(z.shape[-1]), frames=z, word_frames=self.voice.word_frames(enc)
+        )
 
     def decode_step(self, slots: list[int]) -> torch.Tensor:
         raise RuntimeError("a non-autoregressive voice has no decode step")
@@ -59,7 +63,9 @@ class ArBackend(_VoiceBase):
         params = _params(options)
         enc = self.voice.encode(self.voice.phoneme_ids(text), params)
         self.model.prefill(slot, enc.m_frames)
-        return PrefillOutput(num_frames=int(enc.m_frames.shape[-1]), frames=None)
+        return PrefillOutput(
+            num_frames=int(enc.m_frames.shape[-1]), frames=None, word_frames=self.voice.word_frames(enc)
+        )
 
     def decode_step(self, slots: list[int]) -> torch.Tensor:
         return self.model.decode_step(slots)

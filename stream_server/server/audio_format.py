@@ -6,7 +6,8 @@ import numpy as np
 import soxr
 
 SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
-FORMATS = ("pcm_s16le", "pcm_f32le")
+FORMATS = ("pcm_s16le", "pcm_f32le", "ulaw")
+ULAW_SAMPLE_RATE = 8000  # G.711 mu-law is telephony audio: 8 kHz only
 
 
 class AudioFormatError(ValueError):
@@ -25,18 +26,39 @@ def check_output(sample_rate: int, fmt: str) -> None:
         raise AudioFormatError(
             "unsupported_format", f"format {fmt!r} is not supported; use one of {list(FORMATS)}"
         )
+    if fmt == "ulaw" and sample_rate != ULAW_SAMPLE_RATE:
+        raise AudioFormatError(
+            "unsupported_format",
+            f"format 'ulaw' (G.711 mu-law) needs sample_rate={ULAW_SAMPLE_RATE}; got {sample_rate}",
+        )
 
 
 def encode_pcm(audio: np.ndarray, fmt: str) -> bytes:
-    """float32 mono in [-1, 1] -> little-endian bytes in the requested encoding."""
+    """float32 mono in [-1, 1] -> bytes in the requested encoding (little-endian PCM, or
+    G.711 mu-law: one byte per sample, from the s16 samples)."""
     if fmt == "pcm_f32le":
         return np.asarray(audio, dtype="<f4").tobytes()
     clipped = np.clip(audio, -1.0, 1.0) * 32767.0
-    return np.round(clipped).astype("<i2").tobytes()
+    pcm16 = np.round(clipped).astype("<i2").tobytes()
+    return mulaw_encode(pcm16) if fmt == "ulaw" else pcm16
 
 
 def bytes_per_sample(fmt: str) -> int:
-    return 4 if fmt == "pcm_f32le" else 2
+    return {"pcm_f32le": 4, "ulaw": 1}.get(fmt, 2)
+
+
+_ULAW_SEGMENT_ENDS = np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF])
+
+
+def mulaw_encode(pcm16: bytes) -> bytes:
+    """s16le -> G.711 mu-law bytes (the classic 14-bit CCITT encoder, as audioop.lin2ulaw).
+    Shared by the native protocol (`format=ulaw`) and the ElevenLabs adapter (`ulaw_8000`)."""
+    x = np.frombuffer(pcm16, dtype="<i2").astype(np.int32) >> 2
+    mask = np.where(x < 0, 0x7F, 0xFF)
+    value = np.minimum(np.abs(x), 8159) + 33
+    segment = np.searchsorted(_ULAW_SEGMENT_ENDS, value)
+    ulaw = np.where(segment >= 8, 0x7F, (segment << 4) | ((value >> (segment + 1)) & 0x0F))
+    return ((ulaw ^ mask) & 0xFF).astype(np.uint8).tobytes()
 
 
 class SentenceEncoder:

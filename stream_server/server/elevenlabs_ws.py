@@ -15,10 +15,9 @@ import json
 import logging
 from dataclasses import replace
 
-import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from .audio_format import SAMPLE_RATES
+from .audio_format import SAMPLE_RATES, mulaw_encode
 from .compat import EventQueue, note_error, resolve_voice
 from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError
 from .services import Services
@@ -41,16 +40,6 @@ def parse_output_format(fmt: str) -> tuple[int, bool]:
     raise SessionError(
         "unsupported_output_format", f"output_format {fmt!r} is not supported; use one of {supported}"
     )
-
-
-def mulaw_encode(pcm16: bytes) -> bytes:
-    """s16le -> G.711 mu-law bytes (the classic 14-bit CCITT encoder, as audioop.lin2ulaw)."""
-    x = np.frombuffer(pcm16, dtype="<i2").astype(np.int32) >> 2
-    mask = np.where(x < 0, 0x7F, 0xFF)
-    value = np.minimum(np.abs(x), 8159) + 33
-    segment = np.searchsorted(np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF]), value)
-    ulaw = np.where(segment >= 8, 0x7F, (segment << 4) | ((value >> (segment + 1)) & 0x0F))
-    return ((ulaw ^ mask) & 0xFF).astype(np.uint8).tobytes()
 
 
 def even_alignment(text: str, samples: int, rate: int) -> dict:

@@ -21,6 +21,16 @@ class SentenceStart:
 
 
 @dataclass(frozen=True)
+class Words:
+    """Word timestamps of a sentence: [{"word", "start", "end"}], seconds from the context's
+    start (sent after the sentence's SentenceStart, before its first Audio)."""
+
+    context_id: str
+    index: int
+    words: list
+
+
+@dataclass(frozen=True)
 class Audio:
     context_id: str
     index: int
@@ -57,7 +67,7 @@ class Error:
     context_id: str | None = None
 
 
-SessionEvent = Ready | SentenceStart | Audio | SentenceEnd | Flushed | Cancelled | Done | Error
+SessionEvent = Ready | SentenceStart | Words | Audio | SentenceEnd | Flushed | Cancelled | Done | Error
 
 
 class SessionError(Exception):

@@ -18,6 +18,7 @@ from .events import Audio, SessionError, SessionEvent
 _EVENT_TYPES = {
     "Ready": "ready",
     "SentenceStart": "sentence_start",
+    "Words": "words",
     "Audio": "audio",
     "SentenceEnd": "sentence_end",
     "Flushed": "flushed",
@@ -58,12 +59,18 @@ class EndMessage(_Message):
     type: Literal["end"]
 
 
+class KeepaliveMessage(_Message):
+    """Keeps an otherwise silent session open (session.idle_timeout_seconds); no reply."""
+
+    type: Literal["keepalive"]
+
+
 ClientMessage = Annotated[
-    Union[ConfigMessage, TextMessage, FlushMessage, CancelMessage, EndMessage],
+    Union[ConfigMessage, TextMessage, FlushMessage, CancelMessage, EndMessage, KeepaliveMessage],
     Field(discriminator="type"),
 ]
 _client_message = TypeAdapter(ClientMessage)
-_KNOWN_TYPES = {"config", "text", "flush", "cancel", "end"}
+_KNOWN_TYPES = {"config", "text", "flush", "cancel", "end", "keepalive"}
 
 
 def parse_client_frame(frame: str | bytes, msgpack_mode: bool) -> ClientMessage:

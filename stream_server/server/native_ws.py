@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -13,6 +14,7 @@ from .native_messages import (
     ConfigMessage,
     EndMessage,
     FlushMessage,
+    KeepaliveMessage,
     TextMessage,
     parse_client_frame,
     serialise_event,
@@ -76,11 +78,15 @@ async def native_stream(websocket: WebSocket) -> None:
         await send(Error("invalid_encoding", f"encoding {encoding!r}: use json or msgpack"))
         await websocket.close(1008)
         return
+    session: Session | None = None
     try:
         settings = _query_settings(websocket, services.default_settings())
         session = services.new_session(settings, send)
         await session.start()
     except SessionError as exc:
+        if session is not None:  # refused at start (bad voice/format): leave nothing behind
+            await session.close()
+            services.drop_session(session)
         await send(Error(exc.code, exc.message))
         await websocket.close(1008)
         return
@@ -91,7 +97,7 @@ async def native_stream(websocket: WebSocket) -> None:
         session.session_id, session.settings.voice, session.settings.sample_rate, session.settings.format,
     )
     try:
-        await _receive_loop(websocket, session, send)
+        await _receive_loop(websocket, session, send, services.config.session.idle_timeout_seconds)
     except (WebSocketDisconnect, RuntimeError):
         pass  # client went away mid-send
     finally:
@@ -111,9 +117,38 @@ async def _close_quietly(websocket: WebSocket, code: int) -> None:
             pass
 
 
-async def _receive_loop(websocket: WebSocket, session: Session, send: _Sender) -> None:
+async def _receive(websocket: WebSocket, session: Session, idle_timeout: float) -> dict | None:
+    """The next client message; None once the session has been idle too long: no client message
+    for `idle_timeout` seconds and nothing sent or left to send for as long (0: never)."""
+    if idle_timeout <= 0:
+        return await websocket.receive()
+    last_message = time.monotonic()
     while True:
-        message = await websocket.receive()
+        deadline = max(last_message, session.last_output_at) + idle_timeout
+        wait = deadline - time.monotonic()
+        if wait <= 0:
+            if session.is_idle():
+                return None
+            wait = min(idle_timeout, 0.25)  # still sending: look again shortly
+        try:
+            return await asyncio.wait_for(websocket.receive(), wait)
+        except asyncio.TimeoutError:
+            continue
+
+
+async def _receive_loop(
+    websocket: WebSocket, session: Session, send: _Sender, idle_timeout: float
+) -> None:
+    while True:
+        message = await _receive(websocket, session, idle_timeout)
+        if message is None:
+            message = (
+                f"no message for {idle_timeout:g} s and nothing to send; "
+                'send {"type": "keepalive"} to keep an idle session open'
+            )
+            await send(Error("idle_timeout", message))
+            await _close_quietly(websocket, 1000)
+            return
         if message["type"] == "websocket.disconnect":
             return
         frame = message.get("text")
@@ -133,6 +168,8 @@ async def _receive_loop(websocket: WebSocket, session: Session, send: _Sender) -
 
 
 async def _dispatch(session: Session, msg) -> None:
+    if isinstance(msg, KeepaliveMessage):
+        return  # receiving it restarted the idle timer
     if isinstance(msg, TextMessage):
         await session.text(msg.text, msg.context_id)
     elif isinstance(msg, FlushMessage):

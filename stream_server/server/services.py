@@ -18,6 +18,7 @@ from ..engine.executor import Engine, EngineConfig
 from ..engine.requests import (
     EngineEvent,
     ErrorEvent,
+    TimingEvent,
     SentenceRequest,
     SynthesisOptions,
     next_request_id,
@@ -79,7 +80,9 @@ class Services:
     def new_session(self, settings: SessionSettings, emit: Emit) -> Session:
         s = self.config.session
         limits = SegmenterLimits(s.soft_sentence_chars, s.hard_sentence_chars)
-        session = Session(self.source, self.voice_rates, settings, emit, limits, s.max_text_chars)
+        session = Session(
+            self.source, self.voice_rates, settings, emit, limits, s.max_text_chars, s.max_contexts
+        )
         session.on_first_audio = self.metrics.first_audio.observe
         self.sessions[session.session_id] = session
         self.metrics.active_sessions.set(len(self.sessions))
@@ -180,6 +183,8 @@ async def synthesize_once(
         event = await queue.get()
         if isinstance(event, ErrorEvent):
             raise RuntimeError(event.message)
+        if isinstance(event, TimingEvent):  # word timings: not audio
+            continue
         chunks.append(event.pcm)
         if event.last:
             return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)

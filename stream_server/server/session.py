@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -23,6 +24,7 @@ from ..engine.requests import (
     ErrorEvent,
     SentenceRequest,
     SynthesisOptions,
+    TimingEvent,
 )
 from ..text.segmenter import SegmenterLimits, SentenceSegmenter
 from .audio_format import AudioFormatError, SentenceEncoder, check_output
@@ -38,6 +40,7 @@ from .events import (
     SentenceStart,
     SessionError,
     SessionEvent,
+    Words,
 )
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,45 @@ def sentence_seed(text: str) -> int:
     """The noise seed of a sentence is a function of its spoken form, so audio is reproducible
     and equal for every text the cache treats as the same sentence."""
     return spoken_seed(text)
+
+
+_EDGE_PUNCTUATION = re.compile(r"^[\W_]+|[\W_]+$")
+
+
+def text_words(text: str) -> list[str]:
+    """The sentence's words as the client wrote them: whitespace-split, punctuation stripped
+    from both ends, punctuation-only tokens dropped."""
+    words = (_EDGE_PUNCTUATION.sub("", token) for token in text.split())
+    return [w for w in words if w]
+
+
+def word_timestamps(text: str, timing: TimingEvent, offset: float = 0.0) -> list[dict]:
+    """[{"word", "start", "end"}] in seconds (+ offset) for the text's words.
+
+    When the voice's spoken word groups match the text's words one to one, each word gets its
+    group's span. Otherwise (numbers, abbreviations and symbols expand into several spoken
+    words) the voiced span (first group's start to last group's end) is spread over the text's
+    words in proportion to their character counts.
+    """
+    words = text_words(text)
+    if not words:
+        return []
+    groups = timing.word_frames
+    if len(groups) == len(words):
+        spans = [(float(a), float(b)) for a, b in groups]
+    else:
+        lo, hi = (groups[0][0], groups[-1][1]) if groups else (0, timing.num_frames)
+        total = sum(len(w) for w in words)
+        spans, done = [], 0
+        for w in words:
+            a = lo + (hi - lo) * done / total
+            done += len(w)
+            spans.append((a, lo + (hi - lo) * done / total))
+    fs = timing.frame_seconds
+    return [
+        {"word": w, "start": round(offset + a * fs, 4), "end": round(offset + b * fs, 4)}
+        for w, (a, b) in zip(words, spans)
+    ]
 
 
 @dataclass
@@ -70,6 +112,7 @@ class _Ticket:
     cancelled: bool = False
     created_at: float = field(default_factory=time.monotonic)
     first_audio_at: float | None = None
+    done: bool = False  # the pump is through with it (sent, failed or cancelled)
 
 
 @dataclass(frozen=True)
@@ -82,6 +125,13 @@ class _Context:
     segmenter: SentenceSegmenter
     next_index: int = 0
     tickets: list[_Ticket] = field(default_factory=list)
+    audio_seconds: float = 0.0  # audio of the context's finished sentences: its words' offset
+
+    def is_open(self) -> bool:
+        """Text pending, or sentences not yet fully sent (counts against max_contexts)."""
+        return bool(self.segmenter.pending) or any(
+            not t.cancelled and not t.done for t in self.tickets
+        )
 
 
 class Session:
@@ -93,6 +143,7 @@ class Session:
         emit: Emit,
         limits: SegmenterLimits,
         max_text_chars: int,
+        max_contexts: int = 8,
     ) -> None:
         self.session_id = uuid.uuid4().hex[:16]
         self.source = source
@@ -101,6 +152,8 @@ class Session:
         self._emit = emit
         self._limits = limits
         self._max_text_chars = max_text_chars
+        self._max_contexts = max_contexts
+        self.last_output_at = time.monotonic()  # when the pump last finished an item
         self._contexts: dict[str, _Context] = {}
         self._outbox: asyncio.Queue[_Ticket | _Marker] = asyncio.Queue()
         self._ordinal = 0
@@ -167,6 +220,7 @@ class Session:
                 "text_too_long",
                 f"text of {len(text)} characters exceeds the limit of {self._max_text_chars}",
             )
+        self._check_context_limit(context_id)
         ctx = self._context(context_id)
         for sentence in ctx.segmenter.push(text):
             self._submit(context_id, ctx, sentence)
@@ -206,6 +260,20 @@ class Session:
         except AudioFormatError as exc:
             raise SessionError(exc.code, str(exc)) from None
 
+    def _check_context_limit(self, context_id: str) -> None:
+        if not isinstance(context_id, str) or not context_id:
+            raise SessionError("invalid_message", "context_id must be a non-empty string")
+        ctx = self._contexts.get(context_id)
+        if ctx is not None and ctx.is_open():
+            return
+        open_now = sum(c.is_open() for c in self._contexts.values())
+        if open_now >= self._max_contexts:
+            raise SessionError(
+                "too_many_contexts",
+                f"context {context_id!r} would exceed the limit of {self._max_contexts} open "
+                "contexts per session (session.max_contexts); flush or cancel one first",
+            )
+
     def _context(self, context_id: str) -> _Context:
         if not isinstance(context_id, str) or not context_id:
             raise SessionError("invalid_message", "context_id must be a non-empty string")
@@ -217,7 +285,7 @@ class Session:
     def _submit(self, context_id: str, ctx: _Context, sentence: str) -> None:
         ticket = _Ticket(context_id, ctx.next_index, sentence)
         ctx.next_index += 1
-        ctx.tickets = [t for t in ctx.tickets if not t.cancelled] + [ticket]
+        ctx.tickets = [t for t in ctx.tickets if not t.cancelled and not t.done] + [ticket]
         options = replace(self.settings.options, seed=sentence_seed(sentence))
         request = SentenceRequest(
             session_id=self.session_id,
@@ -259,11 +327,18 @@ class Session:
                     await self._send_sentence(item)
                 finally:
                     self._sending = False
+                    item.done = True
+            else:
+                item.done = True
+            self.last_output_at = time.monotonic()
 
     async def _send_sentence(self, ticket: _Ticket) -> None:
         s = self.settings
         encoder = SentenceEncoder(self.voice_rates[s.voice], s.sample_rate, s.format)
+        ctx = self._contexts.get(ticket.context_id)
+        offset = ctx.audio_seconds if ctx is not None else 0.0
         started = False
+        timing: TimingEvent | None = None
         while True:
             event = await ticket.events.get()
             if ticket.cancelled or event is None:
@@ -271,10 +346,16 @@ class Session:
             if isinstance(event, ErrorEvent):
                 await self._emit(Error(event.code, event.message, ticket.context_id))
                 return
+            if isinstance(event, TimingEvent):
+                timing = event
+                continue
             assert isinstance(event, AudioEvent)
             if not started:
                 await self._emit(SentenceStart(ticket.context_id, ticket.index, ticket.text))
                 started = True
+                if timing is not None:
+                    words = word_timestamps(ticket.text, timing, offset)
+                    await self._emit(Words(ticket.context_id, ticket.index, words))
             pcm = encoder.encode(event.pcm, event.last)
             if ticket.cancelled:
                 return
@@ -284,6 +365,8 @@ class Session:
                     self.on_first_audio(ticket.first_audio_at - ticket.created_at)
                 await self._emit(Audio(ticket.context_id, ticket.index, pcm))
             if event.last:
+                if ctx is not None:
+                    ctx.audio_seconds += encoder.samples / s.sample_rate
                 end = SentenceEnd(ticket.context_id, ticket.index, encoder.samples, event.cached)
                 await self._emit(end)
                 return

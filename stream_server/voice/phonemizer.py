@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -59,6 +60,42 @@ class Phonemizer:
                 joined.append(WORD_GAP)
             joined.extend(group)
         return joined
+
+    def _word_id_sets(self) -> tuple[set[int], set[int]]:
+        """(ids of the space phoneme, ids that sound no word: BOS/EOS/pad and punctuation)."""
+        cached = getattr(self, "_word_ids", None)
+        if cached is None:
+            cached = self._word_ids = self._compute_word_id_sets()
+        return cached
+
+    def _compute_word_id_sets(self) -> tuple[set[int], set[int]]:
+        gap = set(self.id_map.get(WORD_GAP, []))
+        silent = set(self.id_map[BOS] + self.id_map[EOS] + self.id_map[PAD])
+        for symbol, ids in self.id_map.items():
+            if symbol and all(unicodedata.category(c).startswith("P") for c in symbol):
+                silent.update(ids)
+        return gap, silent - gap
+
+    def word_frames(self, phoneme_ids: Sequence[int], durations: Sequence[int]) -> list[tuple[int, int]]:
+        """(start, end) frame per spoken word group of an id sequence, from per-id durations."""
+        gap, silent = self._word_id_sets()
+        words: list[tuple[int, int]] = []
+        start = end = None
+        t = 0
+        for pid, d in zip(phoneme_ids, durations):
+            d = int(d)
+            if pid in gap:
+                if start is not None:
+                    words.append((start, end))
+                start = end = None
+            elif pid not in silent:
+                if start is None:
+                    start = t
+                end = t + d
+            t += d
+        if start is not None:
+            words.append((start, end))
+        return words
 
     def ids_from_phonemes(self, phonemes: Sequence[str]) -> list[int]:
         pad = self.id_map[PAD]

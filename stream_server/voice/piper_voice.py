@@ -193,6 +193,12 @@ class PiperVoice(nn.Module):
     def phoneme_ids(self, text: str) -> list[int]:
         return self.phonemizer(text)
 
+    def word_frames(self, enc: EncodedSentence) -> list[tuple[int, int]]:
+        """(start, end) frame of each spoken word: the phoneme ids split at the space phoneme,
+        each group spanning its first to last sounding phoneme (pads, BOS/EOS and punctuation
+        do not count, so a pause after a comma is not part of the word)."""
+        return self.phonemizer.word_frames(enc.phoneme_ids, enc.durations.tolist())
+
     def encode(
         self, phoneme_ids: list[int], params: SynthesisParams = SynthesisParams()
     ) -> EncodedSentence:
