@@ -104,7 +104,7 @@ def test_released_slot_reuse_has_no_stale_state(model, how):
     ref_z = decode_alone(model, z)
 
     model.allocate(2)
-    sx, sy = model.prefill(0, x), model.prefill(1, y)
+    sx, _ = model.prefill(0, x), model.prefill(1, y)
     for _ in range(sx if how == "finished" else 4):
         model.decode_step([0, 1])
     model.release(0)

@@ -5,7 +5,7 @@ Plain ints and a bounded list: single writer (the engine thread), torn reads are
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -41,8 +41,6 @@ class EngineStats:
     audio_seconds: float = 0.0  # audio delivered, at the voices' native rates
     peak_live: int = 0  # most sentences holding engine slots at once
     finished: Counter = field(default_factory=Counter)
-    recent_step_seconds: deque = field(default_factory=lambda: deque(maxlen=1000))
-    decode_batch_sizes: Counter = field(default_factory=Counter)
     observer: EngineObserver = field(default_factory=EngineObserver)
 
     def record_live(self, live: int) -> None:
@@ -52,13 +50,11 @@ class EngineStats:
         self.steps += 1
         self.step_seconds += seconds
         self.prefills += len(plan.admit)
-        self.recent_step_seconds.append(seconds)
         self.observer.step(seconds)
 
     def record_decode(self, batch: int) -> None:
         self.decode_steps += 1
         self.decode_rows += batch
-        self.decode_batch_sizes[batch] += 1
         self.observer.decode(batch)
 
     def record_vocode(self, batch: int) -> None:
@@ -84,9 +80,3 @@ class EngineStats:
             "vocoder_calls": self.vocoder_calls,
             "vocoder_rows": self.vocoder_rows,
         }
-
-    def mean_decode_batch(self) -> float:
-        return self.decode_rows / self.decode_steps if self.decode_steps else 0.0
-
-    def mean_vocoder_batch(self) -> float:
-        return self.vocoder_rows / self.vocoder_calls if self.vocoder_calls else 0.0
