@@ -37,8 +37,8 @@ class EngineSection(_Section):
 
 class VoiceSection(_Section):
     kind: Literal["piper_vits", "ar"] = "piper_vits"
-    # AR voices: a weights file; without one, random weights only if explicitly allowed
-    # (for benchmarks of the batching mechanics, never as a real voice).
+    # AR voices: a weights file; null = the one shipped in the package (stream_server/voices/).
+    # With no file at all, random weights only if explicitly allowed (tests of the mechanics).
     weights: str | None = None
     allow_random_weights: bool = False
 
@@ -104,14 +104,18 @@ class WyomingSection(_Section):
 class AppConfig(_Section):
     server: ServerSection = Field(default_factory=ServerSection)
     engine: EngineSection = Field(default_factory=EngineSection)
-    default_voice: str = "joe"
-    voices: dict[str, VoiceSection] = Field(default_factory=lambda: {"joe": VoiceSection()})
+    default_voice: str = "joe_ar"
+    # joe_ar: the AR voice distilled from joe (weights shipped in the package, see
+    # stream_server/train); joe: the Piper VITS teacher itself.
+    voices: dict[str, VoiceSection] = Field(
+        default_factory=lambda: {"joe_ar": VoiceSection(kind="ar"), "joe": VoiceSection()}
+    )
     synthesis: SynthesisSection = Field(default_factory=SynthesisSection)
     session: SessionSection = Field(default_factory=SessionSection)
     cache: CacheSection = Field(default_factory=CacheSection)
 
     # Other protocols' voice names -> our voices (OpenAI's names, ElevenLabs voice ids, ...).
-    voice_aliases: dict[str, str] = Field(default_factory=lambda: {v: "joe" for v in _OPENAI_VOICES})
+    voice_aliases: dict[str, str] = Field(default_factory=lambda: {v: "joe_ar" for v in _OPENAI_VOICES})
     openai: OpenAISection = Field(default_factory=OpenAISection)
     elevenlabs: ElevenLabsSection = Field(default_factory=ElevenLabsSection)
     wyoming: WyomingSection = Field(default_factory=WyomingSection)

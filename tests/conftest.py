@@ -54,11 +54,13 @@ def voice(server):
 
 
 @pytest.fixture(scope="session")
-def offline(voice, server):
-    """Offline whole-sentence synthesis with the server's default parameters and seeding."""
+def offline(server):
+    """Offline whole-sentence synthesis by the default voice with the server's default parameters
+    and seeding: what a streamed sentence must equal."""
+    from stream_server.engine.requests import SynthesisOptions
     from stream_server.server.session import sentence_seed
-    from stream_server.voice.piper_voice import SynthesisParams
 
+    backend = server.services.voices[server.config.default_voice]
     syn = server.config.synthesis
     cache: dict[str, np.ndarray] = {}
     lock = threading.Lock()
@@ -66,10 +68,8 @@ def offline(voice, server):
     def synth(sentence: str) -> np.ndarray:
         with lock:
             if sentence not in cache:
-                params = SynthesisParams(
-                    syn.noise_scale, syn.length_scale, syn.noise_w, sentence_seed(sentence)
-                )
-                cache[sentence] = voice.synthesize(sentence, params)
+                options = SynthesisOptions(syn.noise_scale, syn.length_scale, syn.noise_w, sentence_seed(sentence))
+                cache[sentence] = backend.synthesize_offline(sentence, options)
             return cache[sentence]
 
     return synth

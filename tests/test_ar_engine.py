@@ -1,5 +1,5 @@
 """The AR acoustic model served by the engine: continuous batching gives each sentence the same
-audio as decoding it alone (random weights: this checks the mechanics, not the voice)."""
+audio as decoding it alone, with the shipped voice's weights (streamed == offline)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from stream_server.engine.executor import Engine, EngineConfig
 from stream_server.engine.requests import ErrorEvent, SentenceRequest, SynthesisOptions, TimingEvent
 from stream_server.engine.scheduler import ChunkConfig, SchedulerConfig
 from stream_server.engine.voice_backends import ArBackend
-from stream_server.model.ar_acoustic import ArAcousticModel, ArConfig
+from stream_server.model.ar_acoustic import ArAcousticModel
+from stream_server.model.ar_weights import load_model, packaged_weights_path
 
 pytestmark = pytest.mark.slow
 
@@ -27,14 +28,13 @@ TEXTS = [
 ]
 
 
-def random_model() -> ArAcousticModel:
-    torch.manual_seed(1234)
-    return ArAcousticModel(ArConfig()).eval()
+def shipped_model() -> ArAcousticModel:
+    return load_model(packaged_weights_path())
 
 
 def alone(piper, text: str) -> np.ndarray:
     """Reference: a fresh model, this sentence only, then a whole-sentence decode."""
-    backend = ArBackend("ar", piper, random_model(), max_slots=1)
+    backend = ArBackend("ar", piper, shipped_model(), max_slots=1)
     with torch.inference_mode():
         out = backend.prefill(0, text, SynthesisOptions(seed=1))
         steps = []
@@ -45,7 +45,7 @@ def alone(piper, text: str) -> np.ndarray:
 
 
 def test_batched_ar_sentences_equal_each_alone(piper):
-    backend = ArBackend("ar", piper, random_model(), max_slots=3)
+    backend = ArBackend("ar", piper, shipped_model(), max_slots=3)
     left, right = piper.decoder_receptive_field_frames()
     chunks = ChunkConfig(18, 64, left, right)
     engine = Engine({"ar": backend}, EngineConfig(SchedulerConfig(2, 384, chunks)))

@@ -177,13 +177,17 @@ def test_encode_condition_padding_invariance(model):
     for b, c in enumerate(conds):
         batch[b, :, : c.shape[1]], mask[b, : c.shape[1]] = c, True
     with torch.no_grad():
-        steps, step_mask = model.encode_condition_batch(batch, mask)  # [B, S, d], [B, S]
+        steps, step_mask, out = model.encode_condition_batch(batch, mask)  # [B, S, d], [B, S], [B, S, K*D]
         for b, c in enumerate(conds):
-            alone = model.encode_condition(c)  # [S_b, d]
+            alone, alone_out = model.encode_condition(c)  # [S_b, d], [S_b, K*D]
             S = CFG.num_steps(c.shape[1])
             assert alone.shape == (S, CFG.d_model)
+            assert alone_out.shape == (S, CFG.frames_per_step * CFG.latent_dim)
             assert step_mask[b].sum().item() == S and step_mask[b, :S].all()
             assert max_diff(steps[b, :S], alone) <= TOL
+            assert max_diff(out[b, :S], alone_out) <= TOL
+            if S < out.shape[1]:  # steps past a shorter sentence's end read out as zero
+                assert out[b, S:].abs().max().item() == 0.0
 
 
 def test_decode_step_slot_order(model):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import threading
 import warnings
 
 import numpy as np
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.slow
 TOL = 1e-3 + 1.0 / 32767
 
 
-def url(server, voice: str = "joe", query: str = "") -> str:
+def url(server, voice: str = "joe_ar", query: str = "") -> str:
     return f"{server.url}/v1/text-to-speech/{voice}/stream-input?model_id=eleven_flash_v2_5{query}"
 
 
@@ -117,7 +118,6 @@ class TlsProxy:
 
     def __init__(self, target_port: int, certfile: str, keyfile: str) -> None:
         import ssl
-        import threading
 
         self.target_port = target_port
         self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -171,10 +171,21 @@ def test_the_elevenlabs_sdk_through_tls(server, offline, tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     with TlsProxy(server.config.server.port, str(cert), str(key)) as proxy:
         client = ElevenLabs(api_key="unused", base_url=f"https://127.0.0.1:{proxy.port}")
-        audio = b"".join(client.text_to_speech.convert_realtime(
-            voice_id="joe", text=iter(["Hello from", " the SDK.", " A second", " sentence."]),
-            model_id="eleven_flash_v2_5", output_format="pcm_22050",
-        ))
+        result: list[bytes] = []
+
+        def speak() -> None:
+            result.append(b"".join(client.text_to_speech.convert_realtime(
+                voice_id="joe_ar", text=iter(["Hello from", " the SDK.", " A second", " sentence."]),
+                model_id="eleven_flash_v2_5", output_format="pcm_22050",
+            )))
+
+        # The SDK's socket has no timeout: run it on a daemon thread so a stuck stream fails the
+        # test instead of hanging the suite.
+        worker = threading.Thread(target=speak, daemon=True)
+        worker.start()
+        worker.join(180)
+        assert result, "the SDK's stream did not finish within 180 s"
+        audio = result[0]
     got = np.frombuffer(audio, "<i2").astype(np.float32) / 32767
     want = np.concatenate([offline("Hello from the SDK."), offline("A second sentence.")])
     assert len(got) == len(want) and np.max(np.abs(got - want)) <= TOL

@@ -101,16 +101,17 @@ def test_sse_deltas_then_done(client, reference):
     assert abs(len(got) - len(reference)) <= 2 * len(SENTENCES)
 
 
-def test_speed_maps_to_length_scale(client, server, voice):
+def test_speed_maps_to_length_scale(client, server):
+    from stream_server.engine.requests import SynthesisOptions
     from stream_server.server.session import sentence_seed
-    from stream_server.voice.piper_voice import SynthesisParams
 
     sentence = "Speed changes the length of speech."
     syn = server.config.synthesis
+    backend = server.services.voices[server.config.default_voice]  # "alloy" is an alias of it
     for speed in (2.0, 0.5):
         got = pcm16(speak(client, response_format="pcm", input=sentence, speed=speed))
-        params = SynthesisParams(syn.noise_scale, syn.length_scale / speed, syn.noise_w, sentence_seed(sentence))
-        want = resample(voice.synthesize(sentence, params), 22050, RATE)
+        options = SynthesisOptions(syn.noise_scale, syn.length_scale / speed, syn.noise_w, sentence_seed(sentence))
+        want = resample(backend.synthesize_offline(sentence, options), 22050, RATE)
         assert abs(len(got) - len(want)) <= 2
         n = min(len(got), len(want))
         assert np.max(np.abs(got[:n] - want[:n])) <= 3e-3
@@ -149,5 +150,5 @@ def test_models_and_voices(client, server):
     assert "tts-1" in [m.id for m in client.models.list()]
     voices = httpx.get(server.http + "/v1/audio/voices").json()["voices"]
     ids = {v["id"] for v in voices}
-    assert {"joe", "alloy", "echo", "fable", "onyx", "nova", "shimmer", "ash", "ballad", "coral",
+    assert {"joe_ar", "joe", "alloy", "echo", "fable", "onyx", "nova", "shimmer", "ash", "ballad", "coral",
             "sage", "verse"} <= ids

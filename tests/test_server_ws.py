@@ -29,7 +29,7 @@ async def test_ready_on_connect(server):
     ws, ready = await connect(server)
     async with ws:
         assert ready["type"] == "ready"
-        assert ready["voice"] == "joe" and ready["sample_rate"] == 22050
+        assert ready["voice"] == "joe_ar" and ready["sample_rate"] == 22050  # the AR voice by default
         assert ready["format"] == "pcm_s16le" and len(ready["session_id"]) >= 8
 
 
@@ -189,7 +189,8 @@ async def test_health_ready_and_metrics_show_engine_numbers(server):
         assert (await http.get("/healthz")).json() == {"status": "ok"}
         assert (await http.get("/readyz")).json() == {"status": "ready"}
         voices = (await http.get("/v1/voices")).json()["voices"]
-        assert {"name": "joe", "sample_rate": 22050, "default": True} in voices
+        assert {"name": "joe_ar", "sample_rate": 22050, "default": True} in voices
+        assert {"name": "joe", "sample_rate": 22050, "default": False} in voices  # the teacher
         ws, _ = await connect(server)
         async with ws:
             await send_json(ws, type="text", text="Counting for the metrics.")

@@ -104,5 +104,8 @@ def voice_fingerprint(kind: str, weights: str | None, device: str) -> str:
     base = f"{kind}:piper={piper}:device={device.split(':')[0]}"
     if kind == "piper_vits":
         return base
-    ar = file_digest(weights) if weights else f"random-{_PROCESS_NONCE}"
+    from ..model.ar_weights import resolve_weights
+
+    path = resolve_weights(weights)
+    ar = file_digest(path) if path else f"random-{_PROCESS_NONCE}"
     return f"{base}:ar={ar}"

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
+import numpy as np
 import torch
 
 from ..model.ar_acoustic import ArAcousticModel
+from ..model.ar_weights import decode_offline
 from ..voice.piper_voice import PiperVoice, SynthesisParams
 from .backend import PrefillOutput
 from .requests import SynthesisOptions
@@ -49,6 +53,10 @@ class VitsBackend(_VoiceBase):
     def decode_step(self, slots: list[int]) -> torch.Tensor:
         raise RuntimeError("a non-autoregressive voice has no decode step")
 
+    def synthesize_offline(self, text: str, options: SynthesisOptions) -> np.ndarray:
+        """Whole-sentence reference synthesis (what streaming must equal), float32."""
+        return self.voice.synthesize(text, _params(options))
+
 
 class ArBackend(_VoiceBase):
     """AR acoustic model conditioned on the voice's text encoder, decoded by its HiFi-GAN."""
@@ -56,6 +64,8 @@ class ArBackend(_VoiceBase):
     def __init__(self, name: str, voice: PiperVoice, model: ArAcousticModel, max_slots: int):
         super().__init__(name, voice, max_slots)
         self.model = model
+        self._offline_model: ArAcousticModel | None = None
+        self._offline_lock = threading.Lock()
         device = next(model.parameters()).device
         model.allocate(max_slots, device)
 
@@ -72,3 +82,17 @@ class ArBackend(_VoiceBase):
 
     def release(self, slot: int) -> None:
         self.model.release(slot)
+
+    def synthesize_offline(self, text: str, options: SynthesisOptions) -> np.ndarray:
+        """Whole-sentence reference synthesis (what streaming must equal), float32.
+
+        Runs a private copy of the model: the serving model's cache belongs to the engine thread.
+        """
+        with self._offline_lock:
+            if self._offline_model is None:
+                self._offline_model = type(self.model)(self.model.cfg)
+                self._offline_model.load_state_dict(self.model.state_dict())
+                self._offline_model.to(next(self.model.parameters()).device).eval()
+            enc = self.voice.encode(self.voice.phoneme_ids(text), _params(options))
+            z = decode_offline(self._offline_model, [enc.m_frames])[0]  # [D, F]
+        return self.voice.decode(z[None])[0].cpu().numpy()

@@ -13,7 +13,11 @@ Two ways to run the same weights:
   decoding when the targets are the decoded frames.
 
 Step t sees: prenet(frames of step t-1, flattened; zeros at t=0) + cond_step[t],
-where cond_step[t] summarises conditioning frames [t*K, (t+1)*K).
+where cond_step[t] summarises conditioning frames [t*K, (t+1)*K). Its output is
+head(transformer state) + cond_out[t], a per-frame linear read-out of the
+conditioning stack: it gives the K frames of a step frame-exact phoneme
+boundaries, which the one-vector-per-step path blurs (distillation converged
+markedly faster with it). The AR path still carries what depends on the past.
 
 Shape legend: B batch/slots, C cond_dim, F frames, S = ceil(F/K) steps,
 K frames_per_step, D latent_dim, d d_model, H heads, Dh head_dim, T max_steps.
@@ -50,10 +54,10 @@ class ArConfig:
     ffn_mult: int = 4
     frames_per_step: int = 3  # K
     max_steps: int = 1024  # T: per-sequence positions (steps) in the static cache
-    cond_conv_layers: int = 2
+    cond_conv_layers: int = 4  # +-8 frames of look-ahead/behind with kernel 5
     cond_kernel: int = 5  # odd
     prenet_dropout: float = 0.5  # active in train() only; eval decoding is deterministic
-    version: str = "ar-v1"
+    version: str = "ar-v2"
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
@@ -107,9 +111,11 @@ class CondEncoder(nn.Module):
         self.convs = nn.ModuleList(nn.Conv1d(d, d, k, padding=k // 2) for _ in range(cfg.cond_conv_layers))
         self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(cfg.cond_conv_layers))
         self.group = nn.Linear(self.K * d, d)
+        self.frame_out = nn.Conv1d(d, cfg.latent_dim, 1)
 
-    def forward(self, cond: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """cond [B, C, F], mask [B, F] (valid prefix) -> steps [B, S, d], step_mask [B, S].
+    def forward(self, cond: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """cond [B, C, F], mask [B, F] (valid prefix) -> steps [B, S, d], step_mask [B, S],
+        frame read-out [B, S, K*D] (added to the AR head's output of each step).
 
         Padding is zeroed before every conv, which equals the conv's own zero
         padding at a sequence's end, so results don't depend on padding/batch.
@@ -122,9 +128,10 @@ class CondEncoder(nn.Module):
             x = (x + Fn.gelu(y)) * m
         S = -(-F // self.K)
         pad = S * self.K - F
+        out = Fn.pad(self.frame_out(x) * m, (0, pad)).transpose(1, 2).reshape(B, S, -1)  # [B, S, K*D]
         x = Fn.pad(x, (0, pad)).transpose(1, 2).reshape(B, S, -1)  # [B, S, K*d]
         step_mask = Fn.pad(mask.bool(), (0, pad)).view(B, S, self.K).any(-1)  # [B, S]
-        return self.group(x), step_mask
+        return self.group(x), step_mask, out
 
 
 class Prenet(nn.Module):
@@ -213,20 +220,23 @@ class ArAcousticModel(nn.Module):
         self.register_buffer("rope_sin", sin, persistent=False)
         self.cache: StaticKVCache | None = None
         self._cond: Tensor | None = None  # [N, T, d] per-slot step conditioning
+        self._cond_out: Tensor | None = None  # [N, T, K*D] per-slot frame read-out
         self._prev: Tensor | None = None  # [N, K*D] per-slot previous frames (next input)
         self._n_steps: list[int] = []  # per-slot S (0 = not prefilled / released)
 
     # ---- conditioning ---------------------------------------------------
 
-    def encode_condition(self, cond: Tensor) -> Tensor:
-        """One sentence: cond [C, F] -> per-step conditioning [S, d]."""
+    def encode_condition(self, cond: Tensor) -> tuple[Tensor, Tensor]:
+        """One sentence: cond [C, F] -> per-step conditioning [S, d], frame read-out [S, K*D]."""
         if cond.dim() != 2 or cond.shape[0] != self.cfg.cond_dim or cond.shape[1] < 1:
             raise ValueError(f"cond must be [cond_dim={self.cfg.cond_dim}, F>=1], got {tuple(cond.shape)}")
         mask = torch.ones(1, cond.shape[1], dtype=torch.bool, device=cond.device)
-        return self.cond_enc(cond[None], mask)[0][0]
+        steps, _, out = self.cond_enc(cond[None], mask)
+        return steps[0], out[0]
 
-    def encode_condition_batch(self, cond: Tensor, cond_mask: Tensor) -> tuple[Tensor, Tensor]:
-        """cond [B, C, F], cond_mask [B, F] (valid prefix) -> steps [B, S, d], step_mask [B, S]."""
+    def encode_condition_batch(self, cond: Tensor, cond_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """cond [B, C, F], cond_mask [B, F] (valid prefix) -> steps [B, S, d], step_mask [B, S],
+        frame read-out [B, S, K*D]."""
         return self.cond_enc(cond, cond_mask)
 
     # ---- serving with the static cache -----------------------------------
@@ -250,6 +260,9 @@ class ArAcousticModel(nn.Module):
             cfg.n_layers, max_slots, cfg.n_heads, cfg.max_steps, cfg.head_dim, device, dtype, span_bucket, window_ratio
         )
         self._cond = torch.zeros(max_slots, cfg.max_steps, cfg.d_model, device=device, dtype=p.dtype)
+        self._cond_out = torch.zeros(
+            max_slots, cfg.max_steps, cfg.frames_per_step * cfg.latent_dim, device=device, dtype=p.dtype
+        )
         self._prev = torch.zeros(max_slots, cfg.frames_per_step * cfg.latent_dim, device=device, dtype=p.dtype)
         self._n_steps = [0] * max_slots
 
@@ -258,12 +271,13 @@ class ArAcousticModel(nn.Module):
         """Load a sentence into ``slot``: cond [C, F]. Returns its number of steps S."""
         cache = self._require_cache()
         cache.slot_list([slot])
-        steps = self.encode_condition(cond.to(self._cond.device, self._cond.dtype))  # [S, d]
+        steps, out = self.encode_condition(cond.to(self._cond.device, self._cond.dtype))  # [S, d], [S, K*D]
         S = steps.shape[0]
         if S > self.cfg.max_steps:
             raise CacheCapacityError(f"sequence needs {S} steps > max_steps={self.cfg.max_steps}")
         self._reset_slot(slot)
         self._cond[slot, :S] = steps
+        self._cond_out[slot, :S] = out
         self._n_steps[slot] = S
         return S
 
@@ -280,7 +294,7 @@ class ArAcousticModel(nn.Module):
         x = x[:, None]  # [B, 1, d]
         for layer, blk in enumerate(self.blocks):
             x = blk.step(x, cos, sin, cache, plan, layer)
-        out = self.head(self.norm(x[:, 0]))  # [B, K*D]
+        out = self.head(self.norm(x[:, 0])) + self._cond_out[plan.idx, plan.pos]  # [B, K*D]
         self._prev[plan.idx] = out
         cache.advance(plan)
         return out.view(len(plan.slots), self.cfg.frames_per_step, self.cfg.latent_dim)
@@ -308,7 +322,7 @@ class ArAcousticModel(nn.Module):
         Padded frames of ``pred`` are zeroed (mask the loss with ``cond_mask`` too).
         """
         B, _, F = cond.shape
-        steps, _ = self.encode_condition_batch(cond, cond_mask)  # [B, S, d]
+        steps, _, cond_out = self.encode_condition_batch(cond, cond_mask)  # [B, S, d], [B, S, K*D]
         S = steps.shape[1]
         if S > self.cfg.max_steps:
             raise CacheCapacityError(f"sequence needs {S} steps > max_steps={self.cfg.max_steps}")
@@ -316,7 +330,7 @@ class ArAcousticModel(nn.Module):
         cos, sin = self.rope_cos[:S], self.rope_sin[:S]  # [S, Dh/2]
         for blk in self.blocks:
             x = blk(x, cos, sin)
-        pred = self.head(self.norm(x)).view(B, S * self.cfg.frames_per_step, -1)  # [B, S*K, D]
+        pred = (self.head(self.norm(x)) + cond_out).view(B, S * self.cfg.frames_per_step, -1)  # [B, S*K, D]
         return pred[:, :F].transpose(1, 2) * cond_mask.to(pred.dtype)[:, None]  # [B, D, F]
 
     # ---- internals --------------------------------------------------------
@@ -336,6 +350,7 @@ class ArAcousticModel(nn.Module):
     def _reset_slot(self, slot: int) -> None:
         self.cache.reset(slot)
         self._cond[slot].zero_()
+        self._cond_out[slot].zero_()
         self._prev[slot].zero_()
         self._n_steps[slot] = 0
 

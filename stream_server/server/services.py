@@ -118,12 +118,15 @@ def _build_backend(
     if kind == "piper_vits":
         return VitsBackend(name, voice, slots)
     from ..model.ar_acoustic import ArAcousticModel, ArConfig
+    from ..model.ar_weights import load_model, resolve_weights
 
-    if weights is None and not allow_random:
-        raise ValueError(f"voice {name!r}: an AR voice needs a weights file")
-    model = ArAcousticModel(ArConfig()).to(cfg.engine.device).eval()
-    if weights is not None:
-        model.load_state_dict(torch.load(weights, map_location=cfg.engine.device))
+    path = resolve_weights(weights)
+    if path is None and not allow_random:
+        raise ValueError(f"voice {name!r}: an AR voice needs a weights file (none configured or packaged)")
+    if path is not None and not path.is_file():
+        raise ValueError(f"voice {name!r}: AR weights file {str(path)!r} not found")
+    device = cfg.engine.device
+    model = load_model(path, device) if path else ArAcousticModel(ArConfig()).to(device).eval()
     return ArBackend(name, voice, model, slots)
 
 

@@ -1,0 +1,1 @@
+"""Voice weight files shipped with the package (the distilled AR voice)."""
