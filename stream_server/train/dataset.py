@@ -7,8 +7,8 @@ target = flow_reverse(cond): the HiFi-GAN decoder input, noise_scale 0  [D, F]
 So the target is a deterministic function of the conditioning (the "deterministic
 scales" teacher); durations vary per sentence (length_scale, noise_w with a
 per-sentence seed) so the student sees the tempo range the server offers.
-Frames of all sentences are concatenated into two fp16 tensors (~0.8 GB for
-~4.5 h of speech) with offsets.
+Frames of all sentences are concatenated into two fp16 tensors (~1.4 GB for
+the 6 h of the shipped recipe) with offsets.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from ..model.ar_acoustic import ArAcousticModel
 from ..model.ar_weights import decode_offline
 from ..voice.intelligibility import WhisperJudge, word_errors
 from ..voice.piper_voice import PiperVoice, SynthesisParams
+from .dataset import teacher_pair
 
 EVAL_PARAMS = SynthesisParams(noise_scale=0.0, length_scale=1.0, noise_w=0.0, seed=0)
 
@@ -49,15 +50,14 @@ class EvalSummary:
 def synthesize_pair(
     voice: PiperVoice, model: ArAcousticModel, texts: list[str], params: SynthesisParams = EVAL_PARAMS
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(teacher audio, student audio) float32 per text; the student decodes all texts as one batch."""
-    encs = [voice.encode(voice.phoneme_ids(t), params) for t in texts]
-    student_z = decode_offline(model, [e.m_frames for e in encs])
-    out = []
-    for enc, z in zip(encs, student_z):
-        teacher = voice.decode(voice.flow_reverse(enc.m_frames)[None])[0]
-        student = voice.decode(z[None])[0]
-        out.append((teacher.numpy(), student.numpy()))
-    return out
+    """(teacher audio, student audio) float32 per text; the student decodes all texts as one batch,
+    from the same conditioning the teacher's latents (its training targets) come from."""
+    pairs = [teacher_pair(voice, t, params) for t in texts]  # (cond [C, F], teacher z [D, F])
+    student_z = decode_offline(model, [cond for cond, _ in pairs])
+    return [
+        (voice.decode(teacher_z[None])[0].numpy(), voice.decode(z[None])[0].numpy())
+        for (_, teacher_z), z in zip(pairs, student_z)
+    ]
 
 
 def _rms(x: np.ndarray) -> float:
@@ -112,4 +112,3 @@ def write_report(rows: list[SentenceResult], summary: EvalSummary, out_dir: Path
     (out_dir / "eval.md").write_text(markdown_table(rows, summary) + "\n")
     (out_dir / "eval.json").write_text(json.dumps(
         {"summary": asdict(summary), "sentences": [asdict(r) for r in rows]}, indent=1))
-
