@@ -18,7 +18,8 @@ from .config import AppConfig
 from .server.metrics import CONTENT_TYPE_LATEST
 from .server.native_ws import native_stream
 from .server.protocols import ProtocolServers, protocol_routes
-from .server.services import Services, build_services, synthesize_once
+from .engine.client import synthesize_once
+from .server.services import Services, build_services
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,7 @@ def create_app(config: AppConfig) -> Starlette:
         if config.engine.warmup:
             t0 = time.perf_counter()
             await synthesize_once(
-                services.engine,
-                config.default_voice,
-                WARMUP_TEXT,
-                services.default_settings().options,
+                services.client, config.default_voice, WARMUP_TEXT, services.default_settings().options
             )
             log.info("warm-up synthesis took %.2fs", time.perf_counter() - t0)
         protocol_servers = await ProtocolServers().start(services)  # Wyoming's own port

@@ -37,7 +37,7 @@ class EngineSection(_Section):
 
 class VoiceSection(_Section):
     kind: Literal["piper_vits", "ar"] = "piper_vits"
-    # AR voices: a weights file; null = the one shipped in the package (stream_server/voices/).
+    # AR voices: a weights file; null = the one shipped in the package (stream_server/models/ar_latent/).
     # With no file at all, random weights only if explicitly allowed (tests of the mechanics).
     weights: str | None = None
     allow_random_weights: bool = False

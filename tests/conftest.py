@@ -11,7 +11,7 @@ import pytest
 
 from stream_server.cache.embedded_redis import EmbeddedRedis, find_redis_server
 from stream_server.config import AppConfig
-from stream_server.server.background import BackgroundServer, free_port
+from background import BackgroundServer, free_port
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +42,7 @@ def server(redis_server) -> BackgroundServer:
 @pytest.fixture(scope="session")
 def piper():
     """A voice of the tests' own, for offline checks that need no server."""
-    from stream_server.voice.piper_voice import PiperVoice
+    from stream_server.models.piper_vits.piper_voice import PiperVoice
 
     return PiperVoice.from_package()
 
@@ -58,7 +58,7 @@ def offline(server):
     """Offline whole-sentence synthesis by the default voice with the server's default parameters
     and seeding: what a streamed sentence must equal."""
     from stream_server.engine.requests import SynthesisOptions
-    from stream_server.server.session import sentence_seed
+    from stream_server.text.spoken_form import seed_of, spoken_form
 
     backend = server.services.voices[server.config.default_voice]
     syn = server.config.synthesis
@@ -68,8 +68,9 @@ def offline(server):
     def synth(sentence: str) -> np.ndarray:
         with lock:
             if sentence not in cache:
-                options = SynthesisOptions(syn.noise_scale, syn.length_scale, syn.noise_w, sentence_seed(sentence))
-                cache[sentence] = backend.synthesize_offline(sentence, options)
+                spoken = spoken_form(sentence)  # as the session submits it
+                options = SynthesisOptions(syn.noise_scale, syn.length_scale, syn.noise_w, seed_of(spoken))
+                cache[sentence] = backend.synthesize_offline(spoken, options)
             return cache[sentence]
 
     return synth

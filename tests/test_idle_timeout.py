@@ -12,7 +12,7 @@ import pytest
 import websockets
 
 from stream_server.config import AppConfig
-from stream_server.server.background import BackgroundServer, free_port
+from background import BackgroundServer, free_port
 from wsutil import Transcript, receive_until, send_json
 
 pytestmark = pytest.mark.slow

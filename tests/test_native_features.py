@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import websockets
 
-from stream_server.server.audio_format import resample
+from stream_server.audio.formats import resample
 from wsutil import Transcript, receive_until, send_json
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ import openai
 import pytest
 import soundfile as sf
 
-from stream_server.server.audio_format import resample
+from stream_server.audio.formats import resample
 
 pytestmark = pytest.mark.slow
 

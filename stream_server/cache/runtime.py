@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from ..config import AppConfig
-from ..engine.scheduler import ChunkConfig
+from ..engine.backend import ModelBackend
+from ..engine.client import EngineClient
 from .embedded_redis import EmbeddedRedis, find_redis_server
-from .keys import KeyBuilder, voice_fingerprint
+from .keys import KeyBuilder
 from .source import CachedSource
 from .store import CacheStats, LocalLRU, SentenceCache, make_client
 
@@ -87,8 +88,8 @@ async def _describe_external(cache: SentenceCache, url: str) -> None:
         log.warning("sentence cache: set maxmemory and an allkeys-* eviction policy on that Redis")
 
 
-async def open_cache(config: AppConfig, engine, voices: dict, chunks: ChunkConfig) -> CacheRuntime:
-    """Build the cache-aware sentence source for `engine` and its voice backends."""
+async def open_cache(config: AppConfig, engine: EngineClient, voices: dict[str, ModelBackend]) -> CacheRuntime:
+    """Build the cache-aware sentence source for the engine behind `client` and its voices."""
     c = config.cache
     url = os.environ.get("REDIS_URL") or c.redis_url
     embedded = None if url else _start_embedded(config)
@@ -114,9 +115,9 @@ async def open_cache(config: AppConfig, engine, voices: dict, chunks: ChunkConfi
     )
     if mode == "external":
         await _describe_external(cache, url)
-    fingerprints = await asyncio.to_thread(
-        lambda: {n: voice_fingerprint(v.kind, v.weights, config.engine.device) for n, v in config.voices.items()}
-    )
+    # the backends name their weights (a file digest: hashed off the loop, once per process)
+    fingerprints = await asyncio.to_thread(lambda: {name: b.fingerprint for name, b in voices.items()})
     shapes = {name: (b.sample_rate, b.hop_length) for name, b in voices.items()}
+    chunks = {name: engine.engine.chunk_config(name) for name in voices}
     source = CachedSource(engine, cache, KeyBuilder(fingerprints), chunks, shapes)
     return CacheRuntime(mode, source, cache, embedded)

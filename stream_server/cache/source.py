@@ -1,7 +1,8 @@
 """The cache on the session side: lookup, one synthesis per sentence in flight, replay, store.
 
 All of it runs on the asyncio loop; the engine thread only sees ordinary SentenceRequests (it
-never touches Redis). For each sentence a session submits:
+never touches Redis), and the engine's events reach a flight on the loop (EngineClient sinks).
+For each sentence a session submits:
 
 1. its key is computed; if the same key is already in flight (being looked up or synthesized)
    the session joins that flight: it gets the chunks so far at once and the rest as they come
@@ -27,17 +28,19 @@ from typing import Iterator
 
 import numpy as np
 
+from ..audio.formats import OutputSpec
+from ..engine.chunking import ChunkConfig, chunk_bounds
+from ..engine.client import EngineClient, Sink
 from ..engine.requests import (
     AudioEvent,
     CancelRequest,
-    Deliver,
+    EngineEvent,
     ErrorEvent,
     SentenceRequest,
     TimingEvent,
 )
-from ..engine.scheduler import ChunkConfig, chunk_bounds
 from .codec import CachedSentence
-from .keys import KeyBuilder, OutputSpec, SentenceKey
+from .keys import KeyBuilder, SentenceKey
 from .store import SentenceCache
 
 log = logging.getLogger(__name__)
@@ -49,7 +52,7 @@ _flight_ids = itertools.count(1)
 class _Subscriber:
     session_id: str
     context_id: str
-    deliver: Deliver
+    sink: Sink
 
 
 @dataclass(eq=False)
@@ -90,13 +93,13 @@ class CachedSource:
 
     def __init__(
         self,
-        engine,
+        client: EngineClient,
         cache: SentenceCache,
         keys: KeyBuilder,
-        chunks: ChunkConfig,
+        chunks: dict[str, ChunkConfig],  # voice -> the engine's chunk framing for it
         voice_shapes: dict[str, tuple[int, int]],  # voice -> (native rate, hop_length)
     ) -> None:
-        self.engine = engine
+        self.client = client
         self.cache = cache
         self.keys = keys
         self.chunks = chunks
@@ -108,9 +111,9 @@ class CachedSource:
         self._tasks: set[asyncio.Task] = set()
 
     # --- SentenceSource -----------------------------------------------------------------------
-    def submit(self, request: SentenceRequest, output: OutputSpec) -> None:
-        key = self.keys.key(request.text, request.voice, request.options, output)
-        sub = _Subscriber(request.session_id, request.context_id, request.deliver)
+    def submit(self, request: SentenceRequest, output: OutputSpec, sink: Sink) -> None:
+        key = self.keys.key(request, output)
+        sub = _Subscriber(request.session_id, request.context_id, sink)
         flight = self._flights.get(key.digest)
         if flight is not None and flight.key == key:
             self._join(flight, sub)
@@ -134,7 +137,7 @@ class CachedSource:
     def _join(self, flight: _Flight, sub: _Subscriber) -> None:
         self.stats.count("joined")
         for event in flight.events:
-            sub.deliver(event)
+            sub.sink(event)
         flight.subscribers.append(sub)
 
     async def _look_up(self, flight: _Flight) -> None:
@@ -147,7 +150,8 @@ class CachedSource:
             return
         if entry is not None and self._fits(entry, flight.request.voice):
             self._retire(flight)
-            for event in replay_events(entry, self.chunks, flight.request.request_id):
+            chunks = self.chunks[flight.request.voice]
+            for event in replay_events(entry, chunks, flight.request.request_id):
                 self._fan_out(flight, event)
             return
         self._synthesize(flight)
@@ -157,26 +161,19 @@ class CachedSource:
 
     def _synthesize(self, flight: _Flight) -> None:
         first = flight.request
-        loop, on_event = self._loop, self._on_engine_event
-
-        def deliver(event) -> None:  # engine thread: hop onto the loop
-            loop.call_soon_threadsafe(on_event, flight, event)
-
         flight.synthesizing = True
         self.stats.count("synthesized")
-        self.engine.submit(
-            SentenceRequest(
-                session_id=flight.engine_session,
-                context_id=first.context_id,
-                text=flight.key.spoken,  # the key decides the audio, whoever asked first
-                voice=first.voice,
-                options=first.options,
-                session_ordinal=first.session_ordinal,
-                deliver=deliver,
-            )
+        request = SentenceRequest(
+            session_id=flight.engine_session,
+            context_id=first.context_id,
+            spoken=flight.key.spoken,  # the key decides the audio, whoever asked first
+            voice=first.voice,
+            options=first.options,
+            session_ordinal=first.session_ordinal,
         )
+        self.client.submit(request, lambda event: self._on_engine_event(flight, event))
 
-    def _on_engine_event(self, flight: _Flight, event) -> None:
+    def _on_engine_event(self, flight: _Flight, event: EngineEvent) -> None:
         if flight.cancelled:
             return
         if isinstance(event, ErrorEvent):
@@ -204,16 +201,16 @@ class CachedSource:
         entry = CachedSentence(flight.key.spoken, flight.key.material, rate, hop, pcm, timings)
         await self.cache.put(flight.key, entry)
 
-    def _fan_out(self, flight: _Flight, event) -> None:
+    def _fan_out(self, flight: _Flight, event: EngineEvent) -> None:
         for sub in flight.subscribers:
-            sub.deliver(event)
+            sub.sink(event)
 
     def _abandon(self, flight: _Flight) -> None:
         """Nobody listens any more: stop the work, store nothing."""
         flight.cancelled = True
         self._retire(flight)
         if flight.synthesizing:
-            self.engine.cancel(CancelRequest(flight.engine_session))
+            self.client.cancel(CancelRequest(flight.engine_session))
         elif flight.lookup is not None:
             flight.lookup.cancel()
 

@@ -1,44 +1,80 @@
-"""The model interface the engine schedules: prefill / decode_step / vocode, per slot.
+"""The contract between the engine and a model family: prefill / decode / vocode, per slot.
 
-A non-autoregressive voice (Piper VITS) returns all its latent frames from prefill and is never
-stepped; an autoregressive model returns none at prefill and K frames per slot per decode step.
-Both share the HiFi-GAN decoder as vocoder.
+The engine hands out slots (the scheduler allocates them) and keeps every sentence's frames; a
+backend owns whatever per-slot serving state its model needs (KV cache, conditioning, sampling
+generators, reference audio features) and releases it when told.
+
+- `prefill(slot, spoken, options)` loads a sentence into a slot. A non-autoregressive model returns
+  every frame at once (`finished=True`); an autoregressive one returns none or a few, and `total`
+  when it knows the length in advance (None when a stop token will decide).
+- `decode(slots)` is one batched step over any subset of prefilled slots, each at its own position.
+  Each row brings up to K new frames and says whether its sequence just ended (EOS, or its known
+  length reached). A model that samples keeps one generator per slot, seeded at prefill from
+  `options.seed`, and applies that request's own sampling parameters (SynthesisOptions), so a
+  sentence's frames never depend on what else shares the batch.
+- `vocode(windows, slots)` turns frame windows into audio; `vocoder_context` is how many frames of
+  context either side make a chunked decode equal the whole decode (the engine adds them).
+- `fingerprint` names the model and weights: the sentence cache keys on it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
 import torch
 
 from .requests import SynthesisOptions
 
 
 @dataclass
-class PrefillOutput:
-    num_frames: int  # total latent frames the sentence will have
+class PrefillResult:
     frames: torch.Tensor | None  # [C, n] frames available at once (None: none yet)
-    # (start, end) frame of each spoken word group, from the voice's phoneme durations;
+    total: int | None  # the sentence's frame count when known now; None: the model's stop decides
+    finished: bool = False  # no decode steps follow: `frames` holds the whole sentence
+    # (start, end) frame of each spoken word group, from the model's durations;
     # None: this backend does not know (the sentence then gets no word timings)
     word_frames: list[tuple[int, int]] | None = None
 
 
-class AcousticBackend(Protocol):
+@dataclass
+class DecodeResult:
+    frames: torch.Tensor  # [B, K, C] new frames, one row per slot of the step
+    lengths: list[int]  # valid frames per row (<= K: a sequence's last step may bring fewer)
+    finished: list[bool]  # the row's sequence produced its last frame
+
+
+class ModelBackend(Protocol):
     name: str
     sample_rate: int
-    hop_length: int
-    latent_channels: int
+    hop_length: int  # audio samples per frame
+    frame_channels: int  # C
     max_slots: int
+    vocoder_context: tuple[int, int]  # (left, right) frames
+    fingerprint: str
 
-    def prefill(self, slot: int, text: str, options: SynthesisOptions) -> PrefillOutput: ...
+    def prefill(self, slot: int, spoken: str, options: SynthesisOptions) -> PrefillResult: ...
 
-    def decode_step(self, slots: list[int]) -> torch.Tensor:
-        """One batched step: [len(slots), K, C] new frames per slot."""
-        ...
+    def decode(self, slots: Sequence[int]) -> DecodeResult: ...
 
     def release(self, slot: int) -> None: ...
 
-    def vocode(self, windows: torch.Tensor) -> torch.Tensor:
-        """[B, C, W] latent windows -> [B, W * hop_length] float audio."""
+    def vocode(self, windows: torch.Tensor, slots: Sequence[int]) -> torch.Tensor:
+        """[B, C, W] frame windows (row b from slot slots[b]) -> [B, W * hop_length] float audio."""
         ...
+
+    def synthesize_offline(self, spoken: str, options: SynthesisOptions) -> np.ndarray:
+        """Whole-sentence reference synthesis (what streaming must equal), float32, on private
+        state: callable from any thread while the engine serves."""
+        ...
+
+
+def known_length_decode(frames: torch.Tensor, produced: Sequence[int], totals: Sequence[int]) -> DecodeResult:
+    """A DecodeResult for models that know each sequence's length: `produced[b]` frames existed
+    before this step, `totals[b]` in all. frames [B, K, C]."""
+    k = frames.shape[1]
+    lengths = [max(0, min(k, t - p)) for p, t in zip(produced, totals)]
+    finished = [p + n >= t for p, n, t in zip(produced, lengths, totals)]
+    return DecodeResult(frames, lengths, finished)

@@ -1,245 +1,167 @@
-"""The engine thread: the only code that touches the model device.
+"""Runs a StepPlan on the model backends and returns a StepResult: the engine's torch side.
 
-Work arrives through a thread-safe inbox (sentence requests and cancels); PCM leaves through each
-request's `deliver` callback, which the session makes thread-safe (loop.call_soon_threadsafe).
-No sockets, no JSON, no cache here.
+It keeps each sentence's frames (a FrameBuffer per request) between steps and nothing else: which
+slot a sentence holds, how far it got and what to do next are the scheduler's, and arrive in the
+plan. A failure of one model call fails the sentences of that call only; the step goes on.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
-import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 
-from .backend import AcousticBackend
-from .requests import (
-    AudioEvent,
-    CancelRequest,
-    ErrorEvent,
-    SentenceRequest,
-    SentenceStatus,
-    TimingEvent,
-)
-from .scheduler import ChunkTask, Scheduler, SchedulerConfig
-from .stats import EngineStats
+from .backend import ModelBackend, PrefillResult
+from .requests import AudioEvent, ErrorEvent, TimingEvent
+from .step import DecodeWork, Failed, PrefillWork, Progress, Release, StepPlan, StepResult, Vocoded, VocodeWork
 
 log = logging.getLogger(__name__)
 
+_GROWTH_FRAMES = 256  # initial capacity of a buffer whose length is not known in advance
+
 
 @dataclass
-class _Live:
-    """Engine-side state of one admitted sentence: its slot and its latent frames."""
+class FrameBuffer:
+    """One sentence's frames: data [C, capacity], the first `filled` valid. A sentence of unknown
+    length grows it by doubling."""
 
-    request: SentenceRequest
-    slot: int
-    frames: torch.Tensor  # [C, num_frames], filled up to `filled`
+    data: torch.Tensor | None = None
     filled: int = 0
+    capacity_hint: int | None = None  # the sentence's total, when known
+
+    def append(self, frames: torch.Tensor) -> None:
+        """frames [C, n]"""
+        n = frames.shape[-1]
+        need = self.filled + n
+        if self.data is None:
+            size = max(need, self.capacity_hint or _GROWTH_FRAMES)
+            self.data = frames.new_empty(frames.shape[0], size)
+        elif need > self.data.shape[1]:
+            grown = self.data.new_empty(self.data.shape[0], max(need, 2 * self.data.shape[1]))
+            grown[:, : self.filled] = self.data[:, : self.filled]
+            self.data = grown
+        self.data[:, self.filled : need] = frames
+        self.filled = need
+
+    def window(self, start: int, end: int) -> torch.Tensor:
+        assert self.data is not None and end <= self.filled
+        return self.data[:, start:end]
 
 
-@dataclass
-class _Slots:
-    free: list[int]
-
-    @classmethod
-    def of(cls, n: int) -> "_Slots":
-        return cls(free=list(range(n - 1, -1, -1)))
-
-
-@dataclass
-class EngineConfig:
-    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
-    torch_threads: int = 0  # 0: leave torch's default
-    max_vocoder_batch: int = 4
-
-
-class Engine:
-    def __init__(self, backends: dict[str, AcousticBackend], config: EngineConfig) -> None:
+class Executor:
+    def __init__(self, backends: dict[str, ModelBackend], max_vocoder_batch: int = 4) -> None:
         self.backends = backends
-        self.config = config
-        self.scheduler = Scheduler(config.scheduler, {n: b.max_slots for n, b in backends.items()})
-        self.stats = EngineStats()
-        self._inbox: queue.SimpleQueue[SentenceRequest | CancelRequest | None] = queue.SimpleQueue()
-        self._waiting: dict[int, SentenceRequest] = {}
-        self._live: dict[int, _Live] = {}
-        self._slots = {n: _Slots.of(b.max_slots) for n, b in backends.items()}
-        self._thread: threading.Thread | None = None
-        self._stopping = False
+        self.max_vocoder_batch = max(1, max_vocoder_batch)
+        self._frames: dict[int, FrameBuffer] = {}
+        self._totals: dict[int, int | None] = {}
 
-    # --- called from any thread ----------------------------------------------------------
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="stream-engine", daemon=True)
-        self._thread.start()
+    def execute(self, plan: StepPlan) -> StepResult:
+        result = StepResult()
+        for release in plan.release:
+            self._release(release)
+        settled: set[int] = set()  # no decode this step: finished at prefill, or failed
+        for work in plan.prefill:
+            self._prefill(work, result, settled)
+        for work in plan.decode:
+            self._decode(work, result, settled)
+        failed = {f.request_id for f in result.failed}
+        self._vocode([w for w in plan.vocode if w.request_id not in failed], result)
+        return result
 
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stopping = True
-        self._inbox.put(None)
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def frames_held(self) -> int:
+        """Sentences whose frames are held (tests: nothing leaks)."""
+        return len(self._frames)
 
-    def submit(self, request: SentenceRequest) -> None:
-        if request.voice not in self.backends:
-            raise KeyError(f"unknown voice {request.voice!r}")
-        self._inbox.put(request)
-
-    def cancel(self, cancel: CancelRequest) -> None:
-        self._inbox.put(cancel)
-
-    # --- engine thread -------------------------------------------------------------------
-    def _run(self) -> None:
-        if self.config.torch_threads > 0:
-            torch.set_num_threads(self.config.torch_threads)
-        with torch.inference_mode():
-            while not self._stopping:
-                self._drain_inbox(block=not self.scheduler.has_work())
-                if self._stopping:
-                    break
-                try:
-                    self.step()
-                except Exception as exc:  # a bug must not leave every session hanging
-                    log.exception("engine step failed; failing the sentences in flight")
-                    for request_id in list(self._live):
-                        self._fail(request_id, "synthesis_failed", f"engine error: {exc}")
-
-    def _drain_inbox(self, block: bool) -> None:
+    # --- phases ----------------------------------------------------------------------------------
+    def _release(self, release: Release) -> None:
+        self._frames.pop(release.request_id, None)
+        self._totals.pop(release.request_id, None)
         try:
-            item = self._inbox.get(timeout=0.5) if block else self._inbox.get_nowait()
-            while True:
-                self._accept(item)
-                item = self._inbox.get_nowait()
-        except queue.Empty:
-            pass
+            self.backends[release.voice].release(release.slot)
+        except Exception:  # freeing must not stop the step; the slot's next prefill resets it
+            log.exception("releasing slot %d of %s failed", release.slot, release.voice)
 
-    def _accept(self, item: SentenceRequest | CancelRequest | None) -> None:
-        if isinstance(item, SentenceRequest):
-            self._waiting[item.request_id] = item
-            self.scheduler.add(item.request_id, item.voice, item.session_id, item.session_ordinal)
-        elif isinstance(item, CancelRequest):
-            self._cancel(item)
-
-    def _cancel(self, cancel: CancelRequest) -> None:
-        requests = [*self._waiting.values(), *(live.request for live in self._live.values())]
-        for req in requests:
-            if req.session_id == cancel.session_id and cancel.context_id in (None, req.context_id):
-                self._finish(req.request_id, SentenceStatus.CANCELLED)
-
-    def step(self) -> None:
-        """One iteration: admit (prefill), one batched decode step, a budget of vocoder chunks."""
-        t0 = time.perf_counter()
-        plan = self.scheduler.schedule(now=time.monotonic())
-        for request_id in plan.admit:
-            self._prefill(request_id)
-        for voice, request_ids in plan.decode.items():
-            self._decode(voice, request_ids)
-        self._vocode(plan.vocode)
-        if not plan.is_empty():
-            self.stats.record_step(time.perf_counter() - t0, plan)
-            self.stats.record_live(len(self._live))
-
-    def _prefill(self, request_id: int) -> None:
-        req = self._waiting.pop(request_id)
-        backend = self.backends[req.voice]
-        slot = self._slots[req.voice].free.pop()
+    def _prefill(self, work: PrefillWork, result: StepResult, settled: set[int]) -> None:
+        backend = self.backends[work.voice]
         try:
-            out = backend.prefill(slot, req.text, req.options)
+            out = backend.prefill(work.slot, work.spoken, work.options)
         except Exception as exc:  # bad text must not take the engine down
-            log.exception("prefill failed for request %s", request_id)
-            self._slots[req.voice].free.append(slot)
-            self._live[request_id] = _Live(req, -1, torch.empty(0))
-            self._fail(request_id, "synthesis_failed", f"could not synthesize sentence: {exc}")
+            log.exception("prefill failed for request %s", work.request_id)
+            self._fail(result, work.request_id, f"could not synthesize sentence: {exc}")
+            settled.add(work.request_id)
             return
-        frames = torch.empty(backend.latent_channels, out.num_frames)
-        live = self._live[request_id] = _Live(req, slot, frames)
+        total = out.frames.shape[-1] if out.finished and out.frames is not None else out.total
+        finished = out.finished or total == 0
+        buffer = self._frames[work.request_id] = FrameBuffer(capacity_hint=total)
+        self._totals[work.request_id] = total
         if out.frames is not None:
-            n = out.frames.shape[-1]
-            frames[:, :n] = out.frames
-            live.filled = n
-        self.scheduler.on_prefilled(request_id, out.num_frames, live.filled)
-        if out.word_frames is not None:  # before the first AudioEvent of the sentence
-            frame_seconds = backend.hop_length / backend.sample_rate
-            req.deliver(TimingEvent(request_id, list(out.word_frames), frame_seconds, out.num_frames))
-        if out.num_frames == 0:  # nothing to say (e.g. punctuation only): close the sentence
-            req.deliver(AudioEvent(request_id, 0, frames.new_zeros(0).numpy(), last=True))
-            self._finish(request_id, SentenceStatus.FINISHED)
+            buffer.append(out.frames)
+        if finished:
+            settled.add(work.request_id)
+        self._timing(work.request_id, backend, out, total, result)
+        result.progress.append(Progress(work.request_id, buffer.filled, total, finished))
 
-    def _decode(self, voice: str, request_ids: list[int]) -> None:
-        ids = [r for r in request_ids if self.scheduler.status(r) == SentenceStatus.DECODING]
-        if not ids:
+    def _timing(self, request_id: int, backend: ModelBackend, out: PrefillResult, total, result) -> None:
+        if out.word_frames is not None:  # before the sentence's first audio
+            frame_seconds = backend.hop_length / backend.sample_rate
+            result.events.append(TimingEvent(request_id, list(out.word_frames), frame_seconds, total or 0))
+
+    def _decode(self, work: DecodeWork, result: StepResult, settled: set[int]) -> None:
+        rows = [(r, s) for r, s in zip(work.request_ids, work.slots) if r not in settled]
+        if not rows:
             return
-        backend = self.backends[voice]
         try:
-            out = backend.decode_step([self._live[r].slot for r in ids])  # [B, K, C]
+            out = self.backends[work.voice].decode([s for _, s in rows])  # frames [B, K, C]
         except Exception as exc:
             log.exception("decode step failed")
-            for r in ids:
-                self._fail(r, "synthesis_failed", f"decode step failed: {exc}")
+            for r, _ in rows:
+                self._fail(result, r, f"decode step failed: {exc}")
             return
-        self.stats.record_decode(len(ids))
-        for row, r in enumerate(ids):
-            live = self._live[r]
-            take = min(out.shape[1], live.frames.shape[1] - live.filled)
-            live.frames[:, live.filled : live.filled + take] = out[row, :take].T
-            live.filled += take
-            self.scheduler.on_frames(r, live.filled)
+        result.decode_batches.append(len(rows))
+        for b, (r, _) in enumerate(rows):
+            buffer = self._frames[r]
+            buffer.append(out.frames[b, : out.lengths[b]].T)
+            result.progress.append(Progress(r, buffer.filled, self._totals[r], out.finished[b]))
 
-    def _vocode(self, tasks: list[ChunkTask]) -> None:
-        # Batch windows of the same voice and length into one decoder call.
-        groups: dict[tuple[str, int], list[ChunkTask]] = {}
-        for task in tasks:
-            groups.setdefault((task.voice, task.window_frames), []).append(task)
-        for (voice, _), group in self._split(groups):
+    def _vocode(self, works: list[VocodeWork], result: StepResult) -> None:
+        for voice, group in self._vocoder_batches(works):
             backend = self.backends[voice]
-            windows = torch.stack(
-                [self._live[t.request_id].frames[:, t.window_start : t.window_end] for t in group]
-            )
+            if group[0].span.window_frames == 0:  # empty sentence: its closing chunk has no audio
+                for work in group:
+                    self._emit(work, torch.zeros(0), backend, result)
+                continue
+            windows = torch.stack([self._frames[w.request_id].window(w.span.window_start, w.span.window_end) for w in group])
             try:
-                audio = backend.vocode(windows)  # [B, W * hop]
+                audio = backend.vocode(windows, [w.slot for w in group])  # [B, W * hop]
             except Exception as exc:
                 log.exception("vocoder failed")
-                for t in group:
-                    self._fail(t.request_id, "synthesis_failed", f"vocoder failed: {exc}")
+                for work in group:
+                    self._fail(result, work.request_id, f"vocoder failed: {exc}")
                 continue
-            self.stats.record_vocode(len(group))
-            for row, task in enumerate(group):
-                self._emit_chunk(task, audio[row], backend.hop_length)
+            result.vocode_batches.append(len(group))
+            for row, work in enumerate(group):
+                self._emit(work, audio[row], backend, result)
 
-    def _split(self, groups: dict[tuple[str, int], list[ChunkTask]]):
-        # On CPU, conv batches beyond a few rows cost more per row than they save.
-        cap = max(1, self.config.max_vocoder_batch)
-        for key, group in groups.items():
+    def _vocoder_batches(self, works: list[VocodeWork]) -> Iterator[tuple[str, list[VocodeWork]]]:
+        """Windows of the same voice and length decode together, a few at a time (on CPU, conv
+        batches beyond a few rows cost more per row than they save)."""
+        groups: dict[tuple[str, int], list[VocodeWork]] = {}
+        for work in works:
+            groups.setdefault((work.voice, work.span.window_frames), []).append(work)
+        cap = self.max_vocoder_batch
+        for (voice, _), group in groups.items():
             for i in range(0, len(group), cap):
-                yield key, group[i : i + cap]
+                yield voice, group[i : i + cap]
 
-    def _emit_chunk(self, task: ChunkTask, audio: torch.Tensor, hop: int) -> None:
-        lo = (task.start - task.window_start) * hop
-        hi = (task.end - task.window_start) * hop
+    def _emit(self, work: VocodeWork, audio: torch.Tensor, backend: ModelBackend, result: StepResult) -> None:
+        span, hop = work.span, backend.hop_length
+        lo, hi = (span.start - span.window_start) * hop, (span.end - span.window_start) * hop
         pcm = audio[lo:hi].float().cpu().numpy()
-        req = self._live[task.request_id].request
-        seconds = len(pcm) / self.backends[task.voice].sample_rate
-        self.stats.record_audio(seconds)
-        req.deliver(AudioEvent(task.request_id, task.chunk_index, pcm, last=task.last))
-        if self.scheduler.on_chunk_done(task.request_id, seconds, time.monotonic()):
-            self._finish(task.request_id, SentenceStatus.FINISHED)
+        result.vocoded.append(Vocoded(work.request_id, span, len(pcm) / backend.sample_rate))
+        result.events.append(AudioEvent(work.request_id, span.index, pcm, last=span.last))
 
-    def _fail(self, request_id: int, code: str, message: str) -> None:
-        live = self._live.get(request_id)
-        if live is not None:
-            live.request.deliver(ErrorEvent(request_id, code, message))
-        self._finish(request_id, SentenceStatus.FAILED)
-
-    def _finish(self, request_id: int, status: SentenceStatus) -> None:
-        """Free the sentence's slot now, so the next iteration can reuse it."""
-        self.scheduler.finish(request_id, status)
-        self._waiting.pop(request_id, None)
-        live = self._live.pop(request_id, None)
-        if live is not None and live.slot >= 0:
-            self.backends[live.request.voice].release(live.slot)
-            self._slots[live.request.voice].free.append(live.slot)
-        self.stats.record_finish(status)
-
-    # --- introspection (for tests and metrics; read from any thread) ----------------------
-    def active_slots(self) -> dict[str, int]:
-        return {n: b.max_slots - len(self._slots[n].free) for n, b in self.backends.items()}
+    def _fail(self, result: StepResult, request_id: int, message: str) -> None:
+        result.failed.append(Failed(request_id, "synthesis_failed", message))
+        result.events.append(ErrorEvent(request_id, "synthesis_failed", message))

@@ -1,7 +1,8 @@
 """What travels into and out of the engine thread: sentence requests, their life states and events.
 
 Nothing here imports torch: the asyncio side builds requests and consumes events, the engine
-thread owns the tensors.
+thread owns the tensors. Requests are plain data (no callbacks): the engine returns each step's
+events as one batch, and the loop side (engine/client.py) routes them by request id.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import enum
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -25,8 +25,8 @@ class SentenceStatus(enum.IntEnum):
     """Ordered life of a sentence inside the engine; everything >= FINISHED is terminal."""
 
     WAITING = 0  # queued, no slot yet
-    PREFILLING = 1  # admitted to a slot this iteration, prefill not run yet
-    DECODING = 2  # frames still being generated
+    PREFILLING = 1  # given a slot this step, prefill not run yet
+    DECODING = 2  # frames still being generated (total maybe unknown: EOS decides)
     VOCODING = 3  # all frames generated, audio chunks still pending
     FINISHED = 4
     CANCELLED = 5
@@ -38,12 +38,49 @@ class SentenceStatus(enum.IntEnum):
 
 @dataclass(frozen=True)
 class SynthesisOptions:
-    """Every parameter that changes the audio of a sentence (besides voice and text)."""
+    """Every parameter that changes the audio of a sentence (besides voice and text).
+
+    The sampling fields are for models that sample their decode steps (top_k 0 and top_p 1.0 mean
+    no truncation); models that do not sample ignore them. Every field is part of the sentence
+    cache's key.
+    """
 
     noise_scale: float = 0.667
     length_scale: float = 1.0
     noise_w: float = 0.8
-    seed: int = 0
+    seed: int = 0  # all randomness of a sentence (noise, sampling) comes from this
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+
+
+@dataclass(frozen=True)
+class SentenceRequest:
+    """A sentence handed to the engine. `spoken` is its spoken form (text/spoken_form.py),
+    computed once by the session: the engine speaks it and the cache keys on it."""
+
+    session_id: str
+    context_id: str
+    spoken: str
+    voice: str
+    options: SynthesisOptions
+    # Position of this sentence within its session: 0 = the session's first sentence,
+    # which goes ahead of other sessions' later sentences.
+    session_ordinal: int
+    request_id: int = field(default_factory=next_request_id)
+    created_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    """Cancel a session's sentences: one context, or all of them when context_id is None."""
+
+    session_id: str
+    context_id: str | None = None
+
+    def matches(self, request: SentenceRequest) -> bool:
+        return request.session_id == self.session_id and self.context_id in (None, request.context_id)
 
 
 @dataclass
@@ -75,35 +112,12 @@ class TimingEvent:
 
 @dataclass
 class ErrorEvent:
+    """The sentence failed; it closes the sentence like a `last` chunk."""
+
     request_id: int
     code: str
     message: str
+    last = True
 
 
 EngineEvent = AudioEvent | TimingEvent | ErrorEvent
-Deliver = Callable[[EngineEvent], None]
-
-
-@dataclass
-class SentenceRequest:
-    """A sentence handed to the engine. `deliver` must be thread-safe (the engine calls it)."""
-
-    session_id: str
-    context_id: str
-    text: str
-    voice: str
-    options: SynthesisOptions
-    # Position of this sentence within its session: 0 = the session's first sentence,
-    # which goes ahead of other sessions' later sentences.
-    session_ordinal: int
-    deliver: Deliver
-    request_id: int = field(default_factory=next_request_id)
-    created_at: float = field(default_factory=time.monotonic)
-
-
-@dataclass(frozen=True)
-class CancelRequest:
-    """Cancel a session's sentences: one context, or all of them when context_id is None."""
-
-    session_id: str
-    context_id: str | None = None

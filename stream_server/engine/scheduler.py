@@ -1,8 +1,9 @@
 """The engine's policy: what runs next (prefill, decode step, vocoder chunk). Plain Python, no torch.
 
-The executor owns tensors and calls the model; this module only keeps counts. Each iteration:
-`schedule()` returns a StepPlan, the executor runs it and reports back through `on_prefilled`,
-`on_frames`, `on_chunk_done` and `finish` (the same split as vLLM v1's schedule/update_from_output).
+The scheduler owns every sentence's state (one SequenceState each) and the slots. Each step:
+`schedule()` returns a StepPlan, the executor runs it, `update(plan, result)` applies the result
+(see step.py). Nothing else changes a SequenceState except `add` and `cancel`, which the engine
+calls between steps.
 
 Sessions receive their sentences strictly in order, so what matters for each session is its
 *head*: the earliest of its sentences still in flight. Priorities, so that a new session's first
@@ -22,54 +23,24 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from .requests import SentenceStatus
-
-
-@dataclass(frozen=True)
-class ChunkConfig:
-    first_chunk_frames: int = 18  # ~0.2 s at 86 frames/s: small, for fast first audio
-    chunk_frames: int = 64  # later chunks are larger: fewer vocoder calls
-    left_context: int = 16  # frames of context either side so chunk joins are exact
-    right_context: int = 16
+from .chunking import ChunkConfig, ChunkSpan, next_chunk
+from .requests import CancelRequest, SentenceRequest, SentenceStatus
+from .step import DecodeWork, PrefillWork, Release, StepPlan, StepResult, VocodeWork
 
 
 @dataclass(frozen=True)
 class SchedulerConfig:
     max_prefills_per_step: int = 1
     vocoder_frames_per_step: int = 192  # budget of window frames decoded per iteration
-    chunks: ChunkConfig = ChunkConfig()
     prefetch_slack_seconds: float = 1.0
 
 
-def chunk_bounds(num_frames: int, cfg: ChunkConfig) -> list[tuple[int, int]]:
-    """Split [0, num_frames) into a small first chunk, a second twice as long, then chunks of
-    chunk_frames: the second chunk is due when the first has played, so it must come quickly."""
-    bounds, start, size = [], 0, cfg.first_chunk_frames
-    while start < num_frames:
-        end = min(num_frames, start + size)
-        # Fold a tiny remainder into this chunk rather than a separate call.
-        if num_frames - end < cfg.first_chunk_frames // 2:
-            end = num_frames
-        bounds.append((start, end))
-        start = end
-        size = min(2 * size, cfg.chunk_frames) if len(bounds) == 1 else cfg.chunk_frames
-    return bounds
-
-
 @dataclass(frozen=True)
-class ChunkTask:
-    request_id: int
-    voice: str
-    chunk_index: int
-    start: int  # frames of the sentence this chunk emits: [start, end)
-    end: int
-    window_start: int  # frames decoded, context included: [window_start, window_end)
-    window_end: int
-    last: bool
+class VoiceSpec:
+    """What the scheduler knows of a voice: its slots and its chunk framing."""
 
-    @property
-    def window_frames(self) -> int:
-        return self.window_end - self.window_start
+    slots: int
+    chunks: ChunkConfig
 
 
 @dataclass
@@ -92,109 +63,133 @@ class SessionClock:
 
 
 @dataclass
-class SequenceView:
-    """The scheduler's bookkeeping for one sentence."""
+class SequenceState:
+    """Everything the engine knows of one sentence, in one place."""
 
-    request_id: int
-    voice: str
-    session_id: str
-    session_ordinal: int
+    request: SentenceRequest
     arrival: int
     status: SentenceStatus = SentenceStatus.WAITING
-    num_frames: int = 0  # known after prefill
+    slot: int = -1  # -1: none held
     frames_ready: int = 0
-    chunks: list[tuple[int, int]] = field(default_factory=list)
-    next_chunk: int = 0
+    total: int | None = None  # frames in all; None until known (at prefill, or at the model's stop)
+    next_chunk: int = 0  # chunk cursor: the next chunk's index...
+    chunk_start: int = 0  # ...and its first frame
 
+    @property
+    def request_id(self) -> int:
+        return self.request.request_id
 
-@dataclass
-class StepPlan:
-    admit: list[int] = field(default_factory=list)
-    decode: dict[str, list[int]] = field(default_factory=dict)  # voice -> request ids
-    vocode: list[ChunkTask] = field(default_factory=list)
+    @property
+    def voice(self) -> str:
+        return self.request.voice
 
-    def is_empty(self) -> bool:
-        return not (self.admit or self.decode or self.vocode)
+    @property
+    def session_id(self) -> str:
+        return self.request.session_id
 
 
 class Scheduler:
-    def __init__(self, config: SchedulerConfig, slots_per_voice: dict[str, int]) -> None:
+    def __init__(self, config: SchedulerConfig, voices: dict[str, VoiceSpec]) -> None:
         self.config = config
-        self.free_slots = dict(slots_per_voice)
-        self.sequences: dict[int, SequenceView] = {}
+        self.voices = voices
+        self._free = {name: list(range(v.slots - 1, -1, -1)) for name, v in voices.items()}
+        self.sequences: dict[int, SequenceState] = {}
         self.sessions: dict[str, SessionClock] = {}
+        self._released: list[Release] = []
         self._arrivals = itertools.count()
 
-    # --- bookkeeping -------------------------------------------------------------------
-    def add(self, request_id: int, voice: str, session_id: str, session_ordinal: int) -> None:
-        if voice not in self.free_slots:
-            raise KeyError(f"unknown voice {voice!r}")
-        self.sequences[request_id] = SequenceView(
-            request_id, voice, session_id, session_ordinal, next(self._arrivals)
-        )
-        self.sessions.setdefault(session_id, SessionClock()).live.add(request_id)
+    # --- between steps ---------------------------------------------------------------------
+    def add(self, request: SentenceRequest) -> SequenceState:
+        if request.voice not in self.voices:
+            raise KeyError(f"unknown voice {request.voice!r}")
+        seq = SequenceState(request, next(self._arrivals))
+        self.sequences[request.request_id] = seq
+        self.sessions.setdefault(request.session_id, SessionClock()).live.add(request.request_id)
+        return seq
 
-    def on_prefilled(self, request_id: int, num_frames: int, frames_ready: int) -> None:
-        seq = self.sequences[request_id]
-        seq.num_frames = num_frames
-        seq.chunks = chunk_bounds(num_frames, self.config.chunks)
-        self.on_frames(request_id, frames_ready)
+    def cancel(self, cancel: CancelRequest) -> list[SequenceState]:
+        hits = [s for s in self.sequences.values() if cancel.matches(s.request)]
+        for seq in hits:
+            self._retire(seq, SentenceStatus.CANCELLED)
+        return hits
 
-    def on_frames(self, request_id: int, frames_ready: int) -> None:
-        seq = self.sequences[request_id]
-        seq.frames_ready = min(frames_ready, seq.num_frames)
-        if seq.frames_ready >= seq.num_frames:
-            seq.status = SentenceStatus.VOCODING
-        else:
-            seq.status = SentenceStatus.DECODING
+    def fail_in_flight(self) -> list[SequenceState]:
+        """After an unexpected step error: every sentence holding a slot fails (waiting ones stay)."""
+        hits = [s for s in self.sequences.values() if s.status != SentenceStatus.WAITING]
+        for seq in hits:
+            self._retire(seq, SentenceStatus.FAILED)
+        return hits
 
-    def on_chunk_done(self, request_id: int, seconds: float = 0.0, now: float = 0.0) -> bool:
-        """A chunk of `seconds` of audio was emitted at `now`. True if it was the last one."""
-        seq = self.sequences[request_id]
-        seq.next_chunk += 1
-        self.sessions[seq.session_id].emitted(seconds, now)
-        return seq.next_chunk >= len(seq.chunks)
+    # --- one step ------------------------------------------------------------------------------
+    def schedule(self, now: float = 0.0) -> StepPlan:
+        plan = StepPlan(release=self._released)
+        self._released = []
+        plan.prefill = [self._prefill_work(s) for s in self._admit(now)]
+        rows: dict[str, list[SequenceState]] = {}
+        for seq in self.sequences.values():
+            if seq.status in (SentenceStatus.PREFILLING, SentenceStatus.DECODING):
+                rows.setdefault(seq.voice, []).append(seq)
+        plan.decode = [
+            DecodeWork(voice, tuple(s.request_id for s in seqs), tuple(s.slot for s in seqs))
+            for voice, seqs in rows.items()
+        ]
+        plan.vocode = self._pick_chunks(now)
+        return plan
 
-    def finish(self, request_id: int, status: SentenceStatus) -> bool:
-        """Drop a sentence (finished, cancelled or failed). Returns True if it held a slot."""
-        assert status.is_done()
-        seq = self.sequences.pop(request_id, None)
-        if seq is None:
-            return False
-        clock = self.sessions[seq.session_id]
-        clock.live.discard(request_id)
-        if not clock.live:  # idle: the next reply starts a new playback clock
-            del self.sessions[seq.session_id]
-        held = seq.status != SentenceStatus.WAITING
-        if held:
-            self.free_slots[seq.voice] += 1
-        return held
+    def update(self, plan: StepPlan, result: StepResult, now: float = 0.0) -> list[SequenceState]:
+        """Apply a step's result; returns the sentences that left the engine (finished, failed)."""
+        retired: list[SequenceState] = []
+        for p in result.progress:
+            seq = self.sequences[p.request_id]
+            seq.frames_ready = p.frames_ready
+            if p.finished:
+                seq.total = p.frames_ready
+            elif p.total is not None:
+                seq.total = p.total
+            seq.status = SentenceStatus.VOCODING if p.finished else SentenceStatus.DECODING
+        for v in result.vocoded:
+            seq = self.sequences[v.request_id]
+            seq.next_chunk, seq.chunk_start = v.span.index + 1, v.span.end
+            self.sessions[seq.session_id].emitted(v.seconds, now)
+            if v.span.last:
+                retired.append(self._retire(seq, SentenceStatus.FINISHED))
+        for f in result.failed:
+            if (seq := self.sequences.get(f.request_id)) is not None:
+                retired.append(self._retire(seq, SentenceStatus.FAILED))
+        return retired
 
+    # --- reading -------------------------------------------------------------------------------
     def has_work(self) -> bool:
-        return bool(self.sequences)
+        return bool(self.sequences) or bool(self._released)
 
     def num_waiting(self) -> int:
         return sum(s.status == SentenceStatus.WAITING for s in self.sequences.values())
 
-    # --- policy ------------------------------------------------------------------------
-    def is_head(self, seq: SequenceView) -> bool:
+    def active_slots(self) -> dict[str, int]:
+        return {name: v.slots - len(self._free[name]) for name, v in self.voices.items()}
+
+    def is_head(self, seq: SequenceState) -> bool:
         """The earliest sentence of its session still in flight: the one being sent."""
         live = self.sessions[seq.session_id].live
-        return all(self.sequences[r].session_ordinal >= seq.session_ordinal for r in live)
+        ordinal = seq.request.session_ordinal
+        return all(self.sequences[r].request.session_ordinal >= ordinal for r in live)
 
-    def schedule(self, now: float = 0.0) -> StepPlan:
-        """Admit, then list decodes (the just-admitted too: an AR model's prefill is followed
-        by its first step in the same iteration; the executor skips any that prefill completed)."""
-        plan = StepPlan(admit=self._admit(now))
-        for seq in self.sequences.values():
-            if seq.status in (SentenceStatus.PREFILLING, SentenceStatus.DECODING):
-                plan.decode.setdefault(seq.voice, []).append(seq.request_id)
-        plan.vocode = self._pick_chunks(now)
-        return plan
+    # --- internals -----------------------------------------------------------------------------
+    def _retire(self, seq: SequenceState, status: SentenceStatus) -> SequenceState:
+        seq.status = status
+        del self.sequences[seq.request_id]
+        clock = self.sessions[seq.session_id]
+        clock.live.discard(seq.request_id)
+        if not clock.live:  # idle: the next reply starts a new playback clock
+            del self.sessions[seq.session_id]
+        if seq.slot >= 0:
+            self._free[seq.voice].append(seq.slot)
+            self._released.append(Release(seq.request_id, seq.voice, seq.slot))
+        return seq
 
-    def status(self, request_id: int) -> SentenceStatus | None:
-        seq = self.sequences.get(request_id)
-        return None if seq is None else seq.status
+    def _prefill_work(self, seq: SequenceState) -> PrefillWork:
+        r = seq.request
+        return PrefillWork(r.request_id, r.voice, seq.slot, r.spoken, r.options)
 
     def _urgent_heads(self, now: float) -> bool:
         """Some head still has audio to make while its client holds little buffered audio."""
@@ -204,60 +199,52 @@ class Scheduler:
             for s in self.sequences.values()
         )
 
-    def _admit_priority(self, seq: SequenceView, now: float) -> tuple:
+    def _admit_priority(self, seq: SequenceState, now: float) -> tuple:
         slack = self.sessions[seq.session_id].slack(now)
-        return (not self.is_head(seq), seq.session_ordinal > 0, slack, seq.arrival)
+        return (not self.is_head(seq), seq.request.session_ordinal > 0, slack, seq.arrival)
 
-    def _admit(self, now: float) -> list[int]:
+    def _admit(self, now: float) -> list[SequenceState]:
         waiting = [s for s in self.sequences.values() if s.status == SentenceStatus.WAITING]
         waiting.sort(key=lambda s: self._admit_priority(s, now))
         prefetch_ok = not self._urgent_heads(now)
-        admitted: list[int] = []
+        admitted: list[SequenceState] = []
         for seq in waiting:
             if len(admitted) >= self.config.max_prefills_per_step:
                 break
             if not (self.is_head(seq) or prefetch_ok):
                 break  # heads come first in `waiting`: the rest are later sentences too
-            if self.free_slots[seq.voice] > 0:
-                self.free_slots[seq.voice] -= 1
+            free = self._free[seq.voice]
+            if free:
+                seq.slot = free.pop()
                 seq.status = SentenceStatus.PREFILLING
-                admitted.append(seq.request_id)
+                admitted.append(seq)
         return admitted
 
-    def _chunk_priority(self, task: ChunkTask, now: float) -> tuple:
+    def _chunk_priority(self, work: VocodeWork, now: float) -> tuple:
         # A session not yet playing (its first chunk) goes first; playing ones by least slack.
-        seq = self.sequences[task.request_id]
+        seq = self.sequences[work.request_id]
         clock = self.sessions[seq.session_id]
         return (not self.is_head(seq), clock.started_at is not None, clock.slack(now), seq.arrival)
 
-    def _pick_chunks(self, now: float) -> list[ChunkTask]:
-        ready = [t for s in self.sequences.values() if (t := self._ready_chunk(s)) is not None]
+    def _pick_chunks(self, now: float) -> list[VocodeWork]:
+        ready = [w for s in self.sequences.values() if (w := self._ready_chunk(s)) is not None]
         if self._urgent_heads(now):  # no prefetching while some client is short of audio
-            ready = [t for t in ready if self.is_head(self.sequences[t.request_id])]
-        ready.sort(key=lambda t: self._chunk_priority(t, now))
+            ready = [w for w in ready if self.is_head(self.sequences[w.request_id])]
+        ready.sort(key=lambda w: self._chunk_priority(w, now))
         picked, budget = [], self.config.vocoder_frames_per_step
-        for task in ready:
-            if picked and task.window_frames > budget:
+        for work in ready:
+            if picked and work.span.window_frames > budget:
                 break
-            picked.append(task)
-            budget -= task.window_frames
+            picked.append(work)
+            budget -= work.span.window_frames
         return picked
 
-    def _ready_chunk(self, seq: SequenceView) -> ChunkTask | None:
-        if seq.status < SentenceStatus.DECODING or seq.next_chunk >= len(seq.chunks):
+    def _ready_chunk(self, seq: SequenceState) -> VocodeWork | None:
+        if seq.status < SentenceStatus.DECODING:
             return None
-        cfg = self.config.chunks
-        start, end = seq.chunks[seq.next_chunk]
-        window_end = min(seq.num_frames, end + cfg.right_context)
-        if seq.frames_ready < window_end:
-            return None  # right context not generated yet
-        return ChunkTask(
-            request_id=seq.request_id,
-            voice=seq.voice,
-            chunk_index=seq.next_chunk,
-            start=start,
-            end=end,
-            window_start=max(0, start - cfg.left_context),
-            window_end=window_end,
-            last=seq.next_chunk == len(seq.chunks) - 1,
-        )
+        if seq.total == 0 and seq.next_chunk == 0:  # nothing to say: one empty closing chunk
+            span: ChunkSpan | None = ChunkSpan(0, 0, 0, 0, 0, last=True)
+        else:
+            chunks = self.voices[seq.voice].chunks
+            span = next_chunk(chunks, seq.next_chunk, seq.chunk_start, seq.frames_ready, seq.total)
+        return None if span is None else VocodeWork(seq.request_id, seq.voice, seq.slot, span)

@@ -1,6 +1,7 @@
-"""Counters the engine thread updates and others read (benchmarks, logs, later /metrics).
+"""Counters and gauges the engine thread updates and others read (benchmarks, tests, /metrics).
 
-Plain ints and a bounded list: single writer (the engine thread), torn reads are harmless.
+Single writer (the engine thread); plain ints and floats, so torn reads from another thread are
+harmless. The observer receives the same facts as they happen (the server's Prometheus metrics).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 from .requests import SentenceStatus
 
 if TYPE_CHECKING:
-    from .scheduler import StepPlan
+    from .step import StepResult
 
 
 class EngineObserver:
@@ -28,6 +29,8 @@ class EngineObserver:
 
     def finished(self, outcome: str) -> None: ...
 
+    def occupancy(self, waiting: int, active_slots: dict[str, int]) -> None: ...
+
 
 @dataclass
 class EngineStats:
@@ -40,31 +43,34 @@ class EngineStats:
     prefills: int = 0
     audio_seconds: float = 0.0  # audio delivered, at the voices' native rates
     peak_live: int = 0  # most sentences holding engine slots at once
+    waiting: int = 0  # sentences queued for a slot, after the last step
+    active_slots: dict[str, int] = field(default_factory=dict)  # per voice, after the last step
     finished: Counter = field(default_factory=Counter)
     observer: EngineObserver = field(default_factory=EngineObserver)
 
-    def record_live(self, live: int) -> None:
-        self.peak_live = max(self.peak_live, live)
-
-    def record_step(self, seconds: float, plan: "StepPlan") -> None:
+    def record_step(self, seconds: float, prefills: int, result: "StepResult") -> None:
         self.steps += 1
         self.step_seconds += seconds
-        self.prefills += len(plan.admit)
+        self.prefills += prefills
         self.observer.step(seconds)
+        for batch in result.decode_batches:
+            self.decode_steps += 1
+            self.decode_rows += batch
+            self.observer.decode(batch)
+        for batch in result.vocode_batches:
+            self.vocoder_calls += 1
+            self.vocoder_rows += batch
+            self.observer.vocode(batch)
+        audio = sum(v.seconds for v in result.vocoded)
+        if audio:
+            self.audio_seconds += audio
+            self.observer.audio(audio)
 
-    def record_decode(self, batch: int) -> None:
-        self.decode_steps += 1
-        self.decode_rows += batch
-        self.observer.decode(batch)
-
-    def record_vocode(self, batch: int) -> None:
-        self.vocoder_calls += 1
-        self.vocoder_rows += batch
-        self.observer.vocode(batch)
-
-    def record_audio(self, seconds: float) -> None:
-        self.audio_seconds += seconds
-        self.observer.audio(seconds)
+    def record_occupancy(self, waiting: int, active_slots: dict[str, int]) -> None:
+        self.waiting = waiting
+        self.active_slots = active_slots
+        self.peak_live = max(self.peak_live, sum(active_slots.values()))
+        self.observer.occupancy(waiting, active_slots)
 
     def record_finish(self, status: SentenceStatus) -> None:
         self.finished[status.name.lower()] += 1

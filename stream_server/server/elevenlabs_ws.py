@@ -17,8 +17,8 @@ from dataclasses import replace
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from .audio_format import SAMPLE_RATES, mulaw_encode
-from .compat import EventQueue, note_error, resolve_voice
+from ..audio.formats import SAMPLE_RATES, mulaw_encode
+from .compat import EventQueue, resolve_voice
 from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError
 from .services import Services
 from .session import Session, SessionSettings
@@ -57,10 +57,8 @@ def even_alignment(text: str, samples: int, rate: int) -> dict:
 class _Socket:
     """All sends on the socket, serialised."""
 
-    def __init__(self, websocket: WebSocket, services: Services) -> None:
+    def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
-        self.services = services
-        self.session_id = "-"
         self._lock = asyncio.Lock()
 
     async def send(self, message: dict) -> None:
@@ -68,7 +66,6 @@ class _Socket:
             await self.websocket.send_text(json.dumps(message))
 
     async def error(self, code: str, message: str) -> None:
-        note_error(self.services, "elevenlabs", self.session_id, code, message)
         await self.send({"message": message, "error": code, "code": 1008})
 
     async def close(self, code: int) -> None:
@@ -82,60 +79,51 @@ class _Socket:
 async def elevenlabs_stream(websocket: WebSocket) -> None:
     services: Services = websocket.app.state.services
     await websocket.accept()
-    sock = _Socket(websocket, services)
-    if services.draining:
-        await sock.error("shutting_down", "the server is shutting down; connect again later")
-        await sock.close(1001)
-        return
+    sock = _Socket(websocket)
     events = EventQueue()
-    try:
+    first: dict = {}  # the first message: it carries the voice settings and maybe text
+    ulaw = False
+
+    async def settings() -> SessionSettings:
+        nonlocal ulaw
         rate, ulaw = parse_output_format(websocket.query_params.get("output_format", DEFAULT_OUTPUT_FORMAT))
         voice = resolve_voice(services, websocket.path_params["voice_id"])
         if voice not in services.voice_rates:  # answered at once, before the first message
             raise SessionError("unknown_voice", f"unknown voice {voice!r}; see GET /v1/audio/voices")
-        first = await _receive(websocket)
-        if first is None:
-            return
-        settings = _settings(services, voice, rate, first)
-        session = services.new_session(settings, events)
-    except SessionError as exc:
-        await sock.error(exc.code, exc.message)
-        await sock.close(1008)
-        return
-    sock.session_id = session.session_id
-    session.close_transport = sock.close
-    sender = asyncio.create_task(_send_loop(sock, session, events, ulaw))
-    log.info(
-        "event=session_start session_id=%s protocol=elevenlabs voice=%s sample_rate=%d",
-        session.session_id, settings.voice, settings.sample_rate,
-    )
+        message = await _receive(websocket)
+        if message is None:
+            raise WebSocketDisconnect(1000)
+        first.update(message)
+        return _settings(services, voice, rate, message)
+
     try:
-        await session.start()
-        msg: dict | None = first
-        while True:
-            if msg is None:
-                msg = await _receive(websocket)
-                if msg is None:
-                    return
-            if msg.get("text") == "":
-                await session.end()
-                await sender  # sends the rest, then isFinal, then closes
-                return
-            await _text(session, msg)
-            msg = None
+        async with services.open_session("elevenlabs", settings, events, sock.close) as session:
+            sender = asyncio.create_task(_send_loop(sock, session, events, ulaw))
+            try:
+                await _receive_loop(websocket, session, first, sender)
+            finally:
+                sender.cancel()
+                await asyncio.gather(sender, return_exceptions=True)  # retrieve its end, whatever it was
     except SessionError as exc:
         await sock.error(exc.code, exc.message)
-        await sock.close(1008)
+        await sock.close(1001 if exc.code == "shutting_down" else 1008)
     except (WebSocketDisconnect, RuntimeError):
         pass
-    finally:
-        sender.cancel()
-        await session.close()
-        services.drop_session(session)
-        log.info(
-            "event=session_end session_id=%s sentences=%d seconds=%.1f",
-            session.session_id, session.sentences_submitted, session.age(),
-        )
+
+
+async def _receive_loop(websocket: WebSocket, session: Session, first: dict, sender: asyncio.Task) -> None:
+    msg: dict | None = first
+    while True:
+        if msg is None:
+            msg = await _receive(websocket)
+            if msg is None:
+                return
+        if msg.get("text") == "":
+            await session.end()
+            await sender  # sends the rest, then isFinal, then closes
+            return
+        await _text(session, msg)
+        msg = None
 
 
 async def _receive(websocket: WebSocket) -> dict | None:

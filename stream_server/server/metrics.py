@@ -1,12 +1,12 @@
 """Prometheus metrics, in a registry of the app's own (made in the lifespan, no global state).
 
 The engine thread reports through an EngineObserver (prometheus-client's metrics are
-thread-safe); everything else is read at scrape time.
+thread-safe), queue and slot gauges included; the event loop never reads engine state.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST  # noqa: F401  (re-exported for the route)
@@ -28,6 +28,9 @@ class Metrics:
         self.active_sessions = Gauge("tts_active_sessions", "Open streaming sessions", registry=r)
         self.queued_sentences = Gauge(
             "tts_queued_sentences", "Sentences waiting for an engine slot", registry=r
+        )
+        self.active_slots = Gauge(
+            "tts_engine_active_slots", "Engine slots held by sentences, per voice", ["voice"], registry=r
         )
         self.decode_batch = Histogram(
             "tts_decode_batch_size", "Sequences per batched decode step", buckets=_BATCH_BUCKETS, registry=r
@@ -56,8 +59,7 @@ class Metrics:
         self.cache = Counter("tts_cache", "Sentence cache lookups by result", ["result"], registry=r)
         self.errors = Counter("tts_errors", "Errors reported to clients, by code", ["code"], registry=r)
 
-    def render(self, stats: "EngineStats", queued: Callable[[], int]) -> bytes:
-        self.queued_sentences.set(queued())
+    def render(self, stats: "EngineStats") -> bytes:
         if stats.audio_seconds > 0:
             self.rtf.set(stats.step_seconds / stats.audio_seconds)
         return generate_latest(self.registry)
@@ -81,3 +83,8 @@ class PrometheusEngineObserver(EngineObserver):
 
     def finished(self, outcome: str) -> None:
         self.m.sentences.labels(outcome).inc()
+
+    def occupancy(self, waiting: int, active_slots: dict[str, int]) -> None:
+        self.m.queued_sentences.set(waiting)
+        for voice, n in active_slots.items():
+            self.m.active_slots.labels(voice).set(n)

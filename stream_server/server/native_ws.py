@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import partial
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -29,19 +30,12 @@ class _Sender:
     """Serialises all sends on one socket (FIFO lock: a frame queued before a `cancelled`
     reply goes out before it, none after)."""
 
-    def __init__(self, websocket: WebSocket, msgpack_mode: bool, services: Services) -> None:
+    def __init__(self, websocket: WebSocket, msgpack_mode: bool) -> None:
         self.websocket = websocket
         self.msgpack_mode = msgpack_mode
-        self.services = services
-        self.session_id = "-"
         self._lock = asyncio.Lock()
 
     async def __call__(self, event: SessionEvent) -> None:
-        if isinstance(event, Error):
-            self.services.metrics.errors.labels(event.code).inc()
-            log.warning(
-                "event=error session_id=%s code=%s message=%r", self.session_id, event.code, event.message
-            )
         frame = serialise_event(event, self.msgpack_mode)
         async with self._lock:
             if isinstance(frame, bytes):
@@ -50,8 +44,11 @@ class _Sender:
                 await self.websocket.send_text(frame)
 
 
-def _query_settings(websocket: WebSocket, defaults: SessionSettings) -> SessionSettings:
+async def _query_settings(websocket: WebSocket, defaults: SessionSettings) -> SessionSettings:
     q = websocket.query_params
+    encoding = q.get("encoding", "json")
+    if encoding not in ("json", "msgpack"):
+        raise SessionError("invalid_encoding", f"encoding {encoding!r}: use json or msgpack")
     rate = q.get("sample_rate")
     try:
         sample_rate = int(rate) if rate is not None else defaults.sample_rate
@@ -69,44 +66,18 @@ async def native_stream(websocket: WebSocket) -> None:
     services: Services = websocket.app.state.services
     encoding = websocket.query_params.get("encoding", "json")
     await websocket.accept()
-    send = _Sender(websocket, encoding == "msgpack", services)
-    if services.draining:
-        await send(Error("shutting_down", "the server is shutting down; connect again later"))
-        await websocket.close(1001)
-        return
-    if encoding not in ("json", "msgpack"):
-        await send(Error("invalid_encoding", f"encoding {encoding!r}: use json or msgpack"))
-        await websocket.close(1008)
-        return
-    session: Session | None = None
+    send = _Sender(websocket, encoding == "msgpack")
+    settings = partial(_query_settings, websocket, services.default_settings())
+    close = partial(_close_quietly, websocket)
     try:
-        settings = _query_settings(websocket, services.default_settings())
-        session = services.new_session(settings, send)
-        await session.start()
-    except SessionError as exc:
-        if session is not None:  # refused at start (bad voice/format): leave nothing behind
-            await session.close()
-            services.drop_session(session)
+        async with services.open_session("native", settings, send, close) as session:
+            idle_timeout = services.config.session.idle_timeout_seconds
+            await _receive_loop(websocket, session, send, idle_timeout)
+    except SessionError as exc:  # refused (shutting down, bad voice, format or encoding)
         await send(Error(exc.code, exc.message))
-        await websocket.close(1008)
-        return
-    send.session_id = session.session_id
-    session.close_transport = lambda code: _close_quietly(websocket, code)
-    log.info(
-        "event=session_start session_id=%s protocol=native voice=%s sample_rate=%d format=%s",
-        session.session_id, session.settings.voice, session.settings.sample_rate, session.settings.format,
-    )
-    try:
-        await _receive_loop(websocket, session, send, services.config.session.idle_timeout_seconds)
+        await _close_quietly(websocket, 1001 if exc.code == "shutting_down" else 1008)
     except (WebSocketDisconnect, RuntimeError):
         pass  # client went away mid-send
-    finally:
-        await session.close()
-        services.drop_session(session)
-        log.info(
-            "event=session_end session_id=%s sentences=%d seconds=%.1f",
-            session.session_id, session.sentences_submitted, session.age(),
-        )
 
 
 async def _close_quietly(websocket: WebSocket, code: int) -> None:
@@ -146,7 +117,7 @@ async def _receive_loop(
                 f"no message for {idle_timeout:g} s and nothing to send; "
                 'send {"type": "keepalive"} to keep an idle session open'
             )
-            await send(Error("idle_timeout", message))
+            await session.report(SessionError("idle_timeout", message))
             await _close_quietly(websocket, 1000)
             return
         if message["type"] == "websocket.disconnect":
@@ -159,12 +130,11 @@ async def _receive_loop(
             if isinstance(msg, EndMessage):
                 await session.end()
                 await session.wait_done()
-                if websocket.application_state == WebSocketState.CONNECTED:
-                    await websocket.close(1000)
+                await _close_quietly(websocket, 1000)
                 return
             await _dispatch(session, msg)
         except SessionError as exc:
-            await send(Error(exc.code, exc.message))
+            await session.report(exc)
 
 
 async def _dispatch(session: Session, msg) -> None:

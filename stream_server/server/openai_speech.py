@@ -8,6 +8,7 @@ formats, encoded once the last sentence is done.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import logging
@@ -20,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from .compat import EventQueue, note_error, resolve_voice, wav_header
+from ..audio.formats import wav_header
+from .compat import EventQueue, resolve_voice
 from .events import Audio, Done, Error, SessionError
 from .services import Services
 from .session import Session, SessionSettings
@@ -54,13 +56,21 @@ class SpeechRequest(BaseModel):
     instructions: str | None = None  # accepted, ignored (the voice has no style control)
 
 
+def error_response(
+    status: int, message: str, code: str, param: str | None = None, kind: str = "invalid_request_error"
+) -> JSONResponse:
+    """OpenAI's error body (the error was counted where it arose)."""
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status)
+
+
 def openai_error(
     services: Services, status: int, message: str, code: str, param: str | None = None,
     kind: str = "invalid_request_error",
 ) -> JSONResponse:
-    note_error(services, "openai", "-", code, message)
-    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-    return JSONResponse(body, status_code=status)
+    """A request refused before it has a session: counted here."""
+    services.note_error("openai", "-", code, message)
+    return error_response(status, message, code, param, kind)
 
 
 class _BadRequest(Exception):
@@ -104,48 +114,45 @@ def _parse(services: Services, raw: bytes) -> SpeechRequest:
     return req
 
 
-async def _open_session(services: Services, req: SpeechRequest, events: EventQueue) -> Session:
+async def _open_session(
+    services: Services, req: SpeechRequest, events: EventQueue
+) -> tuple[Session, contextlib.AsyncExitStack]:
+    """The request's session with all its text in; it lives until the stack is closed (when the
+    response body ends), so the envelope's exit runs after the last byte."""
     defaults = services.default_settings()
     options = replace(defaults.options, length_scale=defaults.options.length_scale / req.speed)
     settings = SessionSettings(resolve_voice(services, req.voice), SAMPLE_RATE, "pcm_s16le", options)
-    session = services.new_session(settings, events)
-    # server shutdown after the grace period: end the response early (the stream is cut short)
-    session.close_transport = lambda code: events(Error("shutting_down", "the server is shutting down"))
+
+    async def cut_short(code: int) -> None:  # server shutdown after the grace period
+        await events(Error("shutting_down", "the server is shutting down"))
+
+    stack = contextlib.AsyncExitStack()
     try:
-        await session.start()  # validates the voice
+        session = await stack.enter_async_context(services.open_session(
+            "openai", settings, events, cut_short,
+            response_format=req.response_format, stream_format=req.stream_format,
+        ))
         piece = services.config.session.max_text_chars  # the session's per-message limit
         for i in range(0, len(req.input), piece):
             await session.text(req.input[i : i + piece])
         await session.end()
-    except BaseException:
-        await _finish(services, session)
-        raise
-    log.info(
-        "event=session_start session_id=%s protocol=openai voice=%s format=%s stream_format=%s",
-        session.session_id, settings.voice, req.response_format, req.stream_format,
-    )
-    return session
+    except BaseException as exc:  # the envelope sees it (counts a SessionError), then closes
+        if not await stack.__aexit__(type(exc), exc, exc.__traceback__):
+            raise
+    return session, stack
 
 
-async def _finish(services: Services, session: Session) -> None:
-    await session.close()
-    services.drop_session(session)
-
-
-async def _pcm(services: Services, session: Session, events: EventQueue) -> AsyncIterator[bytes]:
+async def _pcm(events: EventQueue, stack: contextlib.AsyncExitStack) -> AsyncIterator[bytes]:
     """The session's PCM as it comes; a failed sentence ends the stream with an error."""
-    try:
+    async with stack:
         while True:
             event = await events.get()
             if isinstance(event, Audio):
                 yield event.pcm
             elif isinstance(event, Error):
-                note_error(services, "openai", session.session_id, event.code, event.message)
                 raise RuntimeError(f"{event.code}: {event.message}")
             elif isinstance(event, Done):
                 return
-    finally:
-        await _finish(services, session)
 
 
 def _encode(pcm: bytes, fmt: str) -> bytes:
@@ -189,22 +196,24 @@ async def speech(request: Request) -> Response:
         return openai_error(services, 400, exc.message, exc.code, exc.param)
     events = EventQueue()
     try:
-        session = await _open_session(services, req, events)
+        _, stack = await _open_session(services, req, events)
     except SessionError as exc:
+        if exc.code == "shutting_down":
+            return error_response(503, exc.message, exc.code, kind="server_error")
         param = "voice" if exc.code == "unknown_voice" else "input"
-        return openai_error(services, 400, exc.message, exc.code, param)
+        return error_response(400, exc.message, exc.code, param)
     media = "text/event-stream" if req.stream_format == "sse" else MEDIA_TYPES[req.response_format]
     if req.response_format in COMPRESSED:
         try:
-            pcm = b"".join([chunk async for chunk in _pcm(services, session, events)])
+            pcm = b"".join([chunk async for chunk in _pcm(events, stack)])
         except RuntimeError as exc:
-            return openai_error(services, 500, str(exc), "synthesis_failed", kind="server_error")
+            return error_response(500, str(exc), "synthesis_failed", kind="server_error")
         body = _encode(pcm, req.response_format)
         if req.stream_format == "audio":
             return Response(body, media_type=media)
         chunks = _once(body)
     else:
-        chunks = _pcm(services, session, events)
+        chunks = _pcm(events, stack)
         if req.response_format == "wav":
             chunks = _after(wav_header(SAMPLE_RATE), chunks)
     if req.stream_format == "sse":

@@ -1,33 +1,33 @@
 """Where a session gets a sentence's audio events: the engine directly, or through the cache.
 
-A session builds a SentenceRequest (its `deliver` receives AudioEvents/ErrorEvent, from any
-thread) and hands it to its source with the session's output spec; cancels go the same way.
+A session hands each sentence to its source with its output spec and a sink; the sink receives the
+sentence's engine events (timings, audio chunks, an error) on the event loop. Cancels go the same
+way.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from ..cache.keys import OutputSpec
+from ..audio.formats import OutputSpec
+from ..engine.client import EngineClient, Sink
 from ..engine.requests import CancelRequest, SentenceRequest
-
-__all__ = ["EngineSource", "OutputSpec", "SentenceSource"]
 
 
 class SentenceSource(Protocol):
-    def submit(self, request: SentenceRequest, output: OutputSpec) -> None: ...
+    def submit(self, request: SentenceRequest, output: OutputSpec, sink: Sink) -> None: ...
 
     def cancel(self, cancel: CancelRequest) -> None: ...
 
 
 class EngineSource:
-    """No cache: every sentence is synthesized."""
+    """No cache: every sentence is synthesized (the output spec only matters to a cache)."""
 
-    def __init__(self, engine) -> None:
-        self.engine = engine
+    def __init__(self, client: EngineClient) -> None:
+        self.client = client
 
-    def submit(self, request: SentenceRequest, output: OutputSpec) -> None:
-        self.engine.submit(request)
+    def submit(self, request: SentenceRequest, output: OutputSpec, sink: Sink) -> None:
+        self.client.submit(request, sink)
 
     def cancel(self, cancel: CancelRequest) -> None:
-        self.engine.cancel(cancel)
+        self.client.cancel(cancel)

@@ -1,43 +1,39 @@
-"""Everything a running server holds, built once in the app's lifespan (no globals)."""
+"""Everything a running server holds, built once in the app's lifespan (no globals), and the one
+session envelope every protocol adapter opens its sessions through."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-
-import numpy as np
-import torch
 
 from ..cache.runtime import CacheRuntime, open_cache
 from ..config import AppConfig
-from ..engine.backend import AcousticBackend
-from ..engine.voice_backends import ArBackend, VitsBackend
-from ..engine.executor import Engine, EngineConfig
-from ..engine.requests import (
-    EngineEvent,
-    ErrorEvent,
-    TimingEvent,
-    SentenceRequest,
-    SynthesisOptions,
-    next_request_id,
-)
-from ..engine.scheduler import ChunkConfig, SchedulerConfig
+from ..engine.backend import ModelBackend
+from ..engine.client import EngineClient
+from ..engine.engine import Engine, EngineConfig
+from ..engine.requests import SynthesisOptions
+from ..engine.scheduler import SchedulerConfig
+from ..models.loading import build_backends
 from ..text.segmenter import SegmenterLimits
-from ..voice.piper_voice import PiperVoice
+from .events import Error, SessionError, SessionEvent
 from .metrics import Metrics, PrometheusEngineObserver
 from .sentence_source import EngineSource, SentenceSource
 from .session import Emit, Session, SessionSettings
 
 log = logging.getLogger(__name__)
 
+CloseTransport = Callable[[int], Awaitable[None]]
+
 
 @dataclass
 class Services:
     config: AppConfig
-    engine: Engine
-    voices: dict[str, AcousticBackend]
+    client: EngineClient
+    voices: dict[str, ModelBackend]
     metrics: Metrics = field(default_factory=Metrics)
     sessions: dict[str, Session] = field(default_factory=dict)
     ready: bool = False
@@ -47,15 +43,18 @@ class Services:
 
     def __post_init__(self) -> None:
         if self.source is None:
-            self.source = EngineSource(self.engine)
+            self.source = EngineSource(self.client)
+
+    @property
+    def engine(self) -> Engine:
+        return self.client.engine
 
     async def open_cache(self) -> None:
         """Start the sentence cache (in the lifespan: it needs the running loop)."""
         if not self.config.cache.enabled:
             log.info("sentence cache: off")
             return
-        chunks = self.engine.config.scheduler.chunks
-        self.cache = await open_cache(self.config, self.engine, self.voices, chunks)
+        self.cache = await open_cache(self.config, self.client, self.voices)
         self.cache.stats.listener = lambda name: self.metrics.cache.labels(name).inc()
         self.source = self.cache.source
 
@@ -77,23 +76,92 @@ class Services:
             options=SynthesisOptions(syn.noise_scale, syn.length_scale, syn.noise_w),
         )
 
-    def new_session(self, settings: SessionSettings, emit: Emit) -> Session:
+    # --- the session envelope ---------------------------------------------------------------
+    def note_error(self, protocol: str, session_id: str, code: str, message: str) -> None:
+        """Count and log an error reported to a client: the one place that does."""
+        self.metrics.errors.labels(code).inc()
+        log.warning(
+            "event=error protocol=%s session_id=%s code=%s message=%r", protocol, session_id, code, message
+        )
+
+    @contextlib.asynccontextmanager
+    async def open_session(
+        self,
+        protocol: str,
+        settings: SessionSettings | Callable[[], Awaitable[SessionSettings]],
+        emit: Emit,
+        close_transport: CloseTransport | None = None,
+        **log_fields: object,
+    ) -> AsyncIterator[Session]:
+        """A session for a protocol adapter, from start to end: refuses while draining, validates
+        the settings (Ready goes out), logs session_start / session_end, counts every error the
+        session emits and every SessionError that leaves the block (the adapter then puts it on
+        its wire), and always closes the session and drops it.
+
+        `settings` may be an async callable that reads them from the request (and raises
+        SessionError for bad ones): its refusals are counted here like any other."""
+        session_id = "-"
+        try:
+            if self.draining:
+                raise SessionError("shutting_down", "the server is shutting down; try again later")
+            if callable(settings):
+                settings = await settings()
+            session = self._new_session(protocol, settings, emit)
+            session_id = session.session_id
+            session.close_transport = close_transport
+            started = False
+            try:
+                await session.start()
+                started = True
+                self._log_start(protocol, session, log_fields)
+                yield session
+            finally:
+                await session.close()
+                self._drop(session)
+                if started:
+                    self._log_end(session)
+        except SessionError as exc:
+            self.note_error(protocol, session_id, exc.code, exc.message)
+            raise
+
+    def _new_session(self, protocol: str, settings: SessionSettings, emit: Emit) -> Session:
         s = self.config.session
+
+        async def counted(event: SessionEvent) -> None:
+            if isinstance(event, Error):
+                self.note_error(protocol, session.session_id, event.code, event.message)
+            await emit(event)
+
         limits = SegmenterLimits(s.soft_sentence_chars, s.hard_sentence_chars)
         session = Session(
-            self.source, self.voice_rates, settings, emit, limits, s.max_text_chars, s.max_contexts
+            self.source, self.voice_rates, settings, counted, limits, s.max_text_chars, s.max_contexts
         )
         session.on_first_audio = self.metrics.first_audio.observe
         self.sessions[session.session_id] = session
         self.metrics.active_sessions.set(len(self.sessions))
         return session
 
-    def drop_session(self, session: Session) -> None:
+    def _drop(self, session: Session) -> None:
         self.sessions.pop(session.session_id, None)
         self.metrics.active_sessions.set(len(self.sessions))
 
+    def _log_start(self, protocol: str, session: Session, fields: dict[str, object]) -> None:
+        s = session.settings
+        extra = "".join(f" {k}={v}" for k, v in fields.items())
+        log.info(
+            "event=session_start session_id=%s protocol=%s voice=%s sample_rate=%d format=%s%s",
+            session.session_id, protocol, s.voice, s.sample_rate, s.format, extra,
+        )
+
+    def _log_end(self, session: Session) -> None:
+        log.info(
+            "event=session_end session_id=%s sentences=%d seconds=%.1f",
+            session.session_id, session.sentences_submitted, session.age(),
+        )
+
+    # --- operations ---------------------------------------------------------------------------
     def render_metrics(self) -> bytes:
-        return self.metrics.render(self.engine.stats, self.engine.scheduler.num_waiting)
+        return self.metrics.render(self.engine.stats)
 
     async def drain(self, grace_seconds: float) -> None:
         """Graceful shutdown: no new sessions; running sentences get up to the grace period to
@@ -108,86 +176,27 @@ class Services:
         log.info("event=shutdown_drained")
 
     def close(self) -> None:
-        self.engine.stop()
+        self.client.stop()
 
 
-def _build_backend(
-    name: str, kind: str, voice: PiperVoice, cfg: AppConfig, weights: str | None, allow_random: bool
-) -> AcousticBackend:
-    slots = cfg.engine.max_slots
-    if kind == "piper_vits":
-        return VitsBackend(name, voice, slots)
-    from ..model.ar_acoustic import ArAcousticModel, ArConfig
-    from ..model.ar_weights import load_model, resolve_weights
-
-    path = resolve_weights(weights)
-    if path is None and not allow_random:
-        raise ValueError(f"voice {name!r}: an AR voice needs a weights file (none configured or packaged)")
-    if path is not None and not path.is_file():
-        raise ValueError(f"voice {name!r}: AR weights file {str(path)!r} not found")
-    device = cfg.engine.device
-    model = load_model(path, device) if path else ArAcousticModel(ArConfig()).to(device).eval()
-    return ArBackend(name, voice, model, slots)
+def engine_config(cfg: AppConfig) -> EngineConfig:
+    e = cfg.engine
+    sched = SchedulerConfig(max_prefills_per_step=e.max_prefills_per_step, vocoder_frames_per_step=e.vocoder_frames_per_step)
+    return EngineConfig(sched, e.first_chunk_frames, e.chunk_frames, e.torch_threads, e.max_vocoder_batch)
 
 
 def build_services(cfg: AppConfig) -> Services:
+    """Voices, the engine thread and its loop-side client (call from the running loop)."""
     t0 = time.perf_counter()
-    voice = PiperVoice.from_package(device=cfg.engine.device)
-    backends = {
-        name: _build_backend(name, v.kind, voice, cfg, v.weights, v.allow_random_weights)
-        for name, v in cfg.voices.items()
-    }
-    first = backends[cfg.default_voice]
-    ctx_left, ctx_right = voice.decoder_receptive_field_frames()
-    chunks = ChunkConfig(
-        first_chunk_frames=cfg.engine.first_chunk_frames,
-        chunk_frames=cfg.engine.chunk_frames,
-        left_context=ctx_left,
-        right_context=ctx_right,
-    )
-    sched = SchedulerConfig(
-        max_prefills_per_step=cfg.engine.max_prefills_per_step,
-        vocoder_frames_per_step=cfg.engine.vocoder_frames_per_step,
-        chunks=chunks,
-    )
-    engine = Engine(
-        backends, EngineConfig(sched, cfg.engine.torch_threads, cfg.engine.max_vocoder_batch)
-    )
+    backends = build_backends(cfg)
+    engine = Engine(backends, engine_config(cfg))
     metrics = Metrics()
     engine.stats.observer = PrometheusEngineObserver(metrics)
-    engine.start()
+    client = EngineClient(engine, asyncio.get_running_loop())
+    client.start()
     log.info(
         "voices %s loaded in %.1fs (native rate %d Hz)",
-        sorted(backends),
-        time.perf_counter() - t0,
-        first.sample_rate,
+        sorted(backends), time.perf_counter() - t0, backends[cfg.default_voice].sample_rate,
     )
-    return Services(cfg, engine, backends, metrics)
+    return Services(cfg, client, backends, metrics)
 
-
-async def synthesize_once(
-    engine: Engine, voice: str, text: str, options: SynthesisOptions
-) -> np.ndarray:
-    """Run one sentence through the engine and gather its native-rate audio (warm-up, tests)."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
-    request = SentenceRequest(
-        session_id=f"internal-{next_request_id()}",
-        context_id="default",
-        text=text,
-        voice=voice,
-        options=options,
-        session_ordinal=0,
-        deliver=lambda ev: loop.call_soon_threadsafe(queue.put_nowait, ev),
-    )
-    engine.submit(request)
-    chunks: list[np.ndarray] = []
-    while True:
-        event = await queue.get()
-        if isinstance(event, ErrorEvent):
-            raise RuntimeError(event.message)
-        if isinstance(event, TimingEvent):  # word timings: not audio
-            continue
-        chunks.append(event.pcm)
-        if event.last:
-            return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)

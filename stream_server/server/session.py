@@ -3,7 +3,9 @@
 Text goes in per context; each completed sentence is submitted at once to the session's
 SentenceSource (the engine, through the sentence cache: sentences are synthesized in parallel,
 repeated ones replayed), while a single pump sends them to the client strictly in order:
-sentence_start, its audio, sentence_end, never interleaved with another sentence.
+sentence_start, its audio, sentence_end, never interleaved with another sentence. A sentence's
+spoken form (what is synthesized, what the cache keys on, what seeds its noise) is computed here,
+once, and carried on its request.
 """
 
 from __future__ import annotations
@@ -16,19 +18,18 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Awaitable, Callable
 
-from ..cache.spoken_form import spoken_form, spoken_seed
+from ..audio.formats import AudioFormatError, OutputSpec, SentenceEncoder, check_output
 from ..engine.requests import (
     AudioEvent,
     CancelRequest,
-    EngineEvent,
     ErrorEvent,
     SentenceRequest,
     SynthesisOptions,
     TimingEvent,
 )
 from ..text.segmenter import SegmenterLimits, SentenceSegmenter
-from .audio_format import AudioFormatError, SentenceEncoder, check_output
-from .sentence_source import OutputSpec, SentenceSource
+from ..text.spoken_form import seed_of, spoken_form, spoken_seed
+from .sentence_source import SentenceSource
 from .events import (
     Audio,
     Cancelled,
@@ -158,7 +159,6 @@ class Session:
         self._outbox: asyncio.Queue[_Ticket | _Marker] = asyncio.Queue()
         self._ordinal = 0
         self._started_at = time.monotonic()
-        self._loop = asyncio.get_running_loop()
         self._pump_task: asyncio.Task | None = None
         self._sending = False
         # Set by the protocol adapter: closes the client's connection with a close code.
@@ -238,6 +238,10 @@ class Session:
         self.source.cancel(CancelRequest(self.session_id, context_id))
         await self._emit(Cancelled(context_id))
 
+    async def report(self, error: SessionError) -> None:
+        """Tell the client about its bad request (the session goes on)."""
+        await self._emit(Error(error.code, error.message))
+
     async def end(self) -> None:
         for context_id, ctx in self._contexts.items():
             for sentence in ctx.segmenter.flush():
@@ -286,27 +290,19 @@ class Session:
         ticket = _Ticket(context_id, ctx.next_index, sentence)
         ctx.next_index += 1
         ctx.tickets = [t for t in ctx.tickets if not t.cancelled and not t.done] + [ticket]
-        options = replace(self.settings.options, seed=sentence_seed(sentence))
+        spoken = spoken_form(sentence)  # what is spoken; the client still sees its own text
         request = SentenceRequest(
             session_id=self.session_id,
             context_id=context_id,
-            text=spoken_form(sentence),  # what is spoken; the client still sees its own text
+            spoken=spoken,
             voice=self.settings.voice,
-            options=options,
+            options=replace(self.settings.options, seed=seed_of(spoken)),
             session_ordinal=self._ordinal,
-            deliver=self._deliverer(ticket),
         )
         self._ordinal += 1
-        self.source.submit(request, OutputSpec(self.settings.sample_rate, self.settings.format))
+        output = OutputSpec(self.settings.sample_rate, self.settings.format)
+        self.source.submit(request, output, ticket.events.put_nowait)  # events arrive on the loop
         self._outbox.put_nowait(ticket)
-
-    def _deliverer(self, ticket: _Ticket) -> Callable[[EngineEvent], None]:
-        loop, queue = self._loop, ticket.events
-
-        def deliver(event: EngineEvent) -> None:  # any thread (the engine's, or the loop's)
-            loop.call_soon_threadsafe(queue.put_nowait, event)
-
-        return deliver
 
     def _cancel_tickets(self, ctx: _Context) -> None:
         for ticket in ctx.tickets:

@@ -14,6 +14,7 @@ Audio is s16le mono at the voice's native rate (22050 Hz for `joe`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.metadata
 import logging
 from functools import partial
@@ -33,7 +34,7 @@ from wyoming.tts import (
     SynthesizeVoice,
 )
 
-from .compat import note_error, resolve_voice
+from .compat import resolve_voice
 from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError, SessionEvent
 from .services import Services
 from .session import Session, SessionSettings
@@ -59,6 +60,7 @@ class _Run:
         self.handler = handler
         self.per_sentence = per_sentence
         self.session: Session | None = None
+        self.stack = contextlib.AsyncExitStack()  # holds the session's envelope open
         self.rate = 0
         self.audio_open = False
         self.sent_any = False
@@ -74,10 +76,18 @@ class _Run:
             if self.per_sentence:
                 await self._stop_audio()
         elif isinstance(event, Error):
-            await self._stop_audio()
+            if event.context_id is not None:  # a sentence failed: its audio ends here
+                await self._stop_audio()
             await h.error(event.code, event.message)
         elif isinstance(event, Done) and not self.per_sentence:
             await self._stop_audio()
+
+    async def text(self, text: str) -> None:
+        """Text for the run's session; bad text is reported like any session error."""
+        try:
+            await self.session.text(text)
+        except SessionError as exc:
+            await self.session.report(exc)
 
     async def _start_audio(self) -> None:
         self.audio_open = self.sent_any = True
@@ -103,14 +113,15 @@ class WyomingTtsHandler(AsyncEventHandler):
             await self.write_event(event)
 
     async def error(self, code: str, message: str) -> None:
-        note_error(self.services, "wyoming", "-", code, message)
+        """Put an error on the wire (it was counted where it arose: the session envelope, or
+        `_refuse` for requests that never got a session)."""
         await self.write(WyError(text=message, code=code).event())
 
     # --- events ---------------------------------------------------------------------------
     async def handle_event(self, event: Event) -> bool:
         try:
             await self._handle(event)
-        except SessionError as exc:
+        except SessionError as exc:  # a refusal, counted by the envelope (or `_refuse`)
             await self.error(exc.code, exc.message)
         except (ConnectionError, asyncio.IncompleteReadError):
             return False
@@ -130,7 +141,7 @@ class WyomingTtsHandler(AsyncEventHandler):
             self._stream = run
         elif SynthesizeChunk.is_type(event.type):
             if self._stream is not None:
-                await self._stream.session.text(SynthesizeChunk.from_event(event).text)
+                await self._stream.text(SynthesizeChunk.from_event(event).text)
         elif SynthesizeStop.is_type(event.type):
             run, self._stream, self._streaming = self._stream, None, False
             if run is not None:
@@ -147,41 +158,33 @@ class WyomingTtsHandler(AsyncEventHandler):
 
     async def _synthesize(self, request: Synthesize) -> None:
         if not request.text.strip():
-            raise SessionError("empty_text", "text must not be empty")
+            self._refuse(SessionError("empty_text", "text must not be empty"))
         run = _Run(self, per_sentence=False)
         await self._open(run, request.voice)
         try:
-            await run.session.text(request.text)
+            await run.text(request.text)
             await run.session.end()
             await run.session.wait_done()
         finally:
             await self._drop(run)
 
+    def _refuse(self, error: SessionError) -> None:
+        self.services.note_error("wyoming", "-", error.code, error.message)
+        raise error
+
     async def _open(self, run: _Run, voice: SynthesizeVoice | None) -> None:
         services = self.services
-        if services.draining:
-            raise SessionError("shutting_down", "the server is shutting down; try again later")
         name = resolve_voice(services, voice.name if voice is not None else None)
         run.rate = services.voice_rates.get(name, 0)
         defaults = services.default_settings()
         settings = SessionSettings(name, run.rate or defaults.sample_rate, "pcm_s16le", defaults.options)
-        session = services.new_session(settings, run.emit)
-        try:
-            await session.start()
-        except SessionError:
-            services.drop_session(session)
-            raise
-        session.close_transport = lambda code: self.stop()
-        run.session = session
-        log.info(
-            "event=session_start session_id=%s protocol=wyoming voice=%s streaming=%s",
-            session.session_id, name, run.per_sentence,
+        envelope = services.open_session(
+            "wyoming", settings, run.emit, lambda code: self.stop(), streaming=run.per_sentence
         )
+        run.session = await run.stack.enter_async_context(envelope)
 
     async def _drop(self, run: _Run) -> None:
-        if run.session is not None:
-            await run.session.close()
-            self.services.drop_session(run.session)
+        await run.stack.aclose()
 
     async def _close_stream(self) -> None:
         run, self._stream = self._stream, None

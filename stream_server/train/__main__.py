@@ -5,7 +5,7 @@
 
 Writes into --out: dataset.pt (reused when its inputs match), train_log.jsonl (the
 loss curve), checkpoint.pt, eval.md / eval.json (per-sentence judge table) and
-joe_ar.pt (fp16 weights; copy to stream_server/voices/ to ship, or pass --install).
+joe_ar.pt (fp16 weights; copy to stream_server/models/ar_latent/ to ship, or pass --install).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from ..model.ar_acoustic import ArConfig
-from ..model.ar_weights import packaged_weights_path, save_weights
+from ..models.ar_latent.ar_acoustic import ArConfig
+from ..models.ar_latent.ar_weights import packaged_weights_path, save_weights
 from .corpus import heldout_sentences, training_sentences
 from .dataset import DistillDataset, TeacherScales, build_dataset, fingerprint
 from .trainer import TrainConfig, describe, train
@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2, help="processes building the dataset")
     p.add_argument("--eval-sentences", type=int, default=0, help="held-out sentences to judge (0 = all)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--install", action="store_true", help="copy the weights into stream_server/voices/")
+    p.add_argument("--install", action="store_true", help="copy the weights into stream_server/models/ar_latent/")
     return p.parse_args(argv)
 
 
@@ -61,8 +61,8 @@ def dataset_for(args: argparse.Namespace, log) -> DistillDataset:
 
 
 def run_eval(args: argparse.Namespace, model, log) -> dict:
-    from ..voice.intelligibility import WhisperJudge
-    from ..voice.piper_voice import PiperVoice
+    from ..intelligibility import WhisperJudge
+    from ..models.piper_vits.piper_voice import PiperVoice
     from .evaluate import evaluate, markdown_table, write_report
 
     texts = heldout_sentences()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from ..voice.piper_voice import PiperVoice, SynthesisParams
+from ..models.piper_vits.piper_voice import PiperVoice, SynthesisParams
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..model.ar_acoustic import ArAcousticModel
-from ..model.ar_weights import decode_offline
-from ..voice.intelligibility import WhisperJudge, word_errors
-from ..voice.piper_voice import PiperVoice, SynthesisParams
+from ..models.ar_latent.ar_acoustic import ArAcousticModel
+from ..models.ar_latent.ar_slots import decode_offline
+from ..intelligibility import WhisperJudge, word_errors
+from ..models.piper_vits.piper_voice import PiperVoice, SynthesisParams
 from .dataset import teacher_pair
 
 EVAL_PARAMS = SynthesisParams(noise_scale=0.0, length_scale=1.0, noise_w=0.0, seed=0)

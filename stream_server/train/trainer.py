@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as Fn
 
-from ..model.ar_acoustic import ArAcousticModel, ArConfig
+from ..models.ar_latent.ar_acoustic import ArAcousticModel, ArConfig
 from .dataset import DistillDataset
 
 

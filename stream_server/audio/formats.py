@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import struct
+from dataclasses import dataclass
+
 import numpy as np
 import soxr
 
 SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
 FORMATS = ("pcm_s16le", "pcm_f32le", "ulaw")
 ULAW_SAMPLE_RATE = 8000  # G.711 mu-law is telephony audio: 8 kHz only
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """How a session wants its audio (rate and format): part of the sentence cache's key."""
+
+    sample_rate: int
+    format: str
 
 
 class AudioFormatError(ValueError):
@@ -90,3 +101,22 @@ def resample(audio: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
     if src_rate == dst_rate:
         return np.asarray(audio, dtype=np.float32)
     return soxr.resample(np.asarray(audio, dtype=np.float32), src_rate, dst_rate, quality="HQ")
+
+
+# Streamed WAV: the sizes are unknown when the header goes out, so both RIFF and data sizes are
+# 0xFFFFFFFF ("read to the end of the stream"), as ffmpeg and OpenAI do; libsndfile, Python's
+# `wave` and browsers accept it.
+UNKNOWN_SIZE = 0xFFFFFFFF
+
+
+def wav_header(sample_rate: int, data_bytes: int | None = None, channels: int = 1, width: int = 2) -> bytes:
+    riff = UNKNOWN_SIZE if data_bytes is None else 36 + data_bytes
+    data = UNKNOWN_SIZE if data_bytes is None else data_bytes
+    return (
+        b"RIFF" + struct.pack("<I", riff) + b"WAVE"
+        + b"fmt " + struct.pack(
+            "<IHHIIHH", 16, 1, channels, sample_rate, sample_rate * channels * width,
+            channels * width, 8 * width,
+        )
+        + b"data" + struct.pack("<I", data)
+    )

@@ -1,4 +1,4 @@
-"""AR voice weights on disk, and offline (whole-sentence) AR decoding.
+"""AR voice weights on disk.
 
 File format (torch.save, loadable with weights_only=True):
     {"format": "stream_server.ar_voice", "config": ArConfig fields,
@@ -15,15 +15,15 @@ from pathlib import Path
 
 import torch
 
-from .ar_acoustic import ArAcousticModel, ArConfig, stack_frames
+from .ar_acoustic import ArAcousticModel, ArConfig
 
 FORMAT = "stream_server.ar_voice"
-PACKAGED_VOICE = "joe_ar.pt"  # in stream_server/voices/
+PACKAGED_VOICE = "joe_ar.pt"  # beside this module
 
 
 def packaged_weights_path() -> Path:
     """The AR voice weights shipped with the package."""
-    return Path(str(resources.files("stream_server.voices").joinpath(PACKAGED_VOICE)))
+    return Path(str(resources.files(__package__).joinpath(PACKAGED_VOICE)))
 
 
 def resolve_weights(weights: str | Path | None) -> Path | None:
@@ -55,21 +55,3 @@ def load_model(path: Path | str, device: str | torch.device = "cpu") -> ArAcoust
     model = ArAcousticModel(cfg)
     model.load_state_dict({k: v.float() for k, v in state.items()})
     return model.to(device).eval()
-
-
-@torch.inference_mode()
-def decode_offline(model: ArAcousticModel, conds: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Whole-sentence AR decoding of several sentences at once: conds [C, F_i] -> latents [D, F_i].
-
-    Allocates the model's cache for ``len(conds)`` slots (replacing any other).
-    Stops each sentence at its known step count: no stop token, no runaway.
-    """
-    model.allocate(len(conds))
-    n_steps = [model.prefill(s, c) for s, c in enumerate(conds)]
-    outs: list[list[torch.Tensor]] = [[] for _ in conds]
-    for t in range(max(n_steps)):
-        slots = [s for s, n in enumerate(n_steps) if t < n]
-        frames = model.decode_step(slots)  # [B, K, D]
-        for b, s in enumerate(slots):
-            outs[s].append(frames[b])
-    return [stack_frames(o, c.shape[1]) for o, c in zip(outs, conds)]

@@ -73,7 +73,12 @@ def spoken_form(text: str) -> str:
     return unicodedata.normalize("NFC", form)
 
 
+def seed_of(spoken: str) -> int:
+    """The noise seed of a sentence already in its spoken form."""
+    return zlib.crc32(spoken.encode("utf-8"))
+
+
 def spoken_seed(text: str) -> int:
     """The noise seed of a sentence: a function of its spoken form, so every text with the same
     spoken form (and so the same cache key) gets the same audio."""
-    return zlib.crc32(spoken_form(text).encode("utf-8"))
+    return seed_of(spoken_form(text))

@@ -12,8 +12,8 @@ import time
 
 import uvicorn
 
-from ..app import create_app
-from ..config import AppConfig
+from stream_server.app import create_app
+from stream_server.config import AppConfig
 
 
 def free_port() -> int:

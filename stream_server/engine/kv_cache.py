@@ -35,7 +35,7 @@ class CacheCapacityError(RuntimeError):
 
 
 @dataclass
-class StepPlan:
+class CacheStepPlan:
     """How one decode step addresses the cache; shared by all layers."""
 
     slots: list[int]  # B step slots (host)
@@ -123,7 +123,7 @@ class StaticKVCache:
                 "steps per slot (sequence too long; raise ArConfig.max_steps)"
             )
 
-    def advance(self, plan: StepPlan) -> None:
+    def advance(self, plan: CacheStepPlan) -> None:
         """Move each step slot one position forward (host and device mirrors)."""
         for s in plan.slots:
             self.pos_host[s] += 1
@@ -138,7 +138,7 @@ class StaticKVCache:
 
     # ---- one step -----------------------------------------------------------
 
-    def plan(self, slots: list[int]) -> StepPlan:
+    def plan(self, slots: list[int]) -> CacheStepPlan:
         """Addressing for one step over validated ``slots`` (checks capacity)."""
         self.check_room(slots)
         idx = torch.tensor(slots, dtype=torch.long, device=self.device)  # [B]
@@ -146,16 +146,16 @@ class StaticKVCache:
         span = self._span(slots)
         lo, hi = min(slots), max(slots) + 1
         if hi - lo <= self.window_ratio * len(slots):
-            return StepPlan(slots, idx, pos, span, lo, idx - lo, self._mask(self.pos[lo:hi], span))
+            return CacheStepPlan(slots, idx, pos, span, lo, idx - lo, self._mask(self.pos[lo:hi], span))
         rows = torch.arange(len(slots), device=self.device)
-        return StepPlan(slots, idx, pos, span, None, rows, self._mask(pos, span))
+        return CacheStepPlan(slots, idx, pos, span, None, rows, self._mask(pos, span))
 
-    def write(self, layer: int, plan: StepPlan, k: Tensor, v: Tensor) -> None:
+    def write(self, layer: int, plan: CacheStepPlan, k: Tensor, v: Tensor) -> None:
         """Store this step's k, v [B, H, Dh] at (slot idx[b], position pos[b])."""
         self.k[layer][plan.idx, :, plan.pos] = k.to(self.k.dtype)  # [N, H, T, Dh][B, :, B] -> [B, H, Dh]
         self.v[layer][plan.idx, :, plan.pos] = v.to(self.v.dtype)
 
-    def read(self, layer: int, plan: StepPlan) -> tuple[Tensor, Tensor]:
+    def read(self, layer: int, plan: CacheStepPlan) -> tuple[Tensor, Tensor]:
         """K/V for the step's attention rows -> 2 x [R, H, T', Dh].
 
         Gathered results live in a workspace overwritten by the next ``read``.
@@ -181,7 +181,7 @@ class StaticKVCache:
         t = torch.arange(span, device=pos.device)  # [T']
         return (t[None, :] <= pos[:, None])[:, None, None, :]
 
-    def _workspace(self, plan: StepPlan) -> tuple[Tensor, Tensor]:
+    def _workspace(self, plan: CacheStepPlan) -> tuple[Tensor, Tensor]:
         """Contiguous [B, H, T', Dh] views into the reusable gather workspace."""
         if self._ws is None:
             n = self.k[0].numel()  # one layer: enough for any B <= N, T' <= T

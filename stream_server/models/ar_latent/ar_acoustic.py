@@ -5,9 +5,10 @@ frames_per_step`` frames per decode step, conditioned on per-frame features
 
 Two ways to run the same weights:
 
-* serving: ``allocate`` a static per-slot KV cache, ``prefill`` a slot with a
-  sentence's conditioning, then batched ``decode_step`` over any subset of slots
-  (each at its own position), ``release`` when done -- continuous batching.
+* serving: ``step`` decodes one position for any subset of slots, each at its own
+  position, against a static per-slot KV cache; the per-slot state (cache,
+  conditioning, previous frames) is not part of the module: ``ar_slots.ArSlots``
+  holds it, so one module serves the engine and any private decoding at once.
 * training: ``forward_train`` runs the whole sequence causally in one pass with
   teacher forcing (previous *target* frames as input) and matches step-by-step
   decoding when the targets are the decoded frames.
@@ -25,7 +26,6 @@ K frames_per_step, D latent_dim, d d_model, H heads, Dh head_dim, T max_steps.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,14 +33,13 @@ import torch
 import torch.nn.functional as Fn
 from torch import Tensor, nn
 
-from .kv_cache import CacheCapacityError, SlotsLike, StaticKVCache, StepPlan
+from ...engine.kv_cache import CacheCapacityError, CacheStepPlan, StaticKVCache
 
 __all__ = [
     "ArConfig",
     "ArAcousticModel",
     "CacheCapacityError",
     "stack_frames",
-    "time_decode_steps",
 ]
 
 
@@ -171,7 +170,7 @@ class Attention(nn.Module):
         q, k, v = self._qkv(x, cos, sin)
         return self._out(Fn.scaled_dot_product_attention(q, k, v, is_causal=True))
 
-    def step(self, x: Tensor, cos: Tensor, sin: Tensor, cache: StaticKVCache, plan: StepPlan, layer: int) -> Tensor:
+    def step(self, x: Tensor, cos: Tensor, sin: Tensor, cache: StaticKVCache, plan: CacheStepPlan, layer: int) -> Tensor:
         """One position per slot: x [B, 1, d] -> [B, 1, d], via the static cache."""
         q, k, v = self._qkv(x, cos, sin)  # [B, H, 1, Dh]
         cache.write(layer, plan, k[:, :, 0], v[:, :, 0])
@@ -196,7 +195,7 @@ class Block(nn.Module):
         x = x + self.attn(self.ln1(x), cos, sin)
         return x + self.ffn(self.ln2(x))
 
-    def step(self, x: Tensor, cos: Tensor, sin: Tensor, cache: StaticKVCache, plan: StepPlan, layer: int) -> Tensor:
+    def step(self, x: Tensor, cos: Tensor, sin: Tensor, cache: StaticKVCache, plan: CacheStepPlan, layer: int) -> Tensor:
         x = x + self.attn.step(self.ln1(x), cos, sin, cache, plan, layer)
         return x + self.ffn(self.ln2(x))
 
@@ -218,11 +217,6 @@ class ArAcousticModel(nn.Module):
         cos, sin = rope_tables(cfg.max_steps, cfg.head_dim)
         self.register_buffer("rope_cos", cos, persistent=False)  # [T, Dh/2]
         self.register_buffer("rope_sin", sin, persistent=False)
-        self.cache: StaticKVCache | None = None
-        self._cond: Tensor | None = None  # [N, T, d] per-slot step conditioning
-        self._cond_out: Tensor | None = None  # [N, T, K*D] per-slot frame read-out
-        self._prev: Tensor | None = None  # [N, K*D] per-slot previous frames (next input)
-        self._n_steps: list[int] = []  # per-slot S (0 = not prefilled / released)
 
     # ---- conditioning ---------------------------------------------------
 
@@ -239,80 +233,19 @@ class ArAcousticModel(nn.Module):
         frame read-out [B, S, K*D]."""
         return self.cond_enc(cond, cond_mask)
 
-    # ---- serving with the static cache -----------------------------------
+    # ---- one decode position (serving state: ar_slots.ArSlots) -------------
 
-    def allocate(
-        self,
-        max_slots: int,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype = torch.float32,
-        span_bucket: int = 64,
-        window_ratio: float = 2.0,
-    ) -> None:
-        """Allocate static buffers for ``max_slots`` slots (``dtype`` = K/V storage dtype).
-
-        Replaces any previous cache; every slot starts free. ``span_bucket`` and
-        ``window_ratio``: see ``StaticKVCache``.
-        """
-        cfg, p = self.cfg, next(self.parameters())
-        device = p.device if device is None else torch.device(device)
-        self.cache = StaticKVCache(
-            cfg.n_layers, max_slots, cfg.n_heads, cfg.max_steps, cfg.head_dim, device, dtype, span_bucket, window_ratio
-        )
-        self._cond = torch.zeros(max_slots, cfg.max_steps, cfg.d_model, device=device, dtype=p.dtype)
-        self._cond_out = torch.zeros(
-            max_slots, cfg.max_steps, cfg.frames_per_step * cfg.latent_dim, device=device, dtype=p.dtype
-        )
-        self._prev = torch.zeros(max_slots, cfg.frames_per_step * cfg.latent_dim, device=device, dtype=p.dtype)
-        self._n_steps = [0] * max_slots
-
-    @torch.inference_mode()
-    def prefill(self, slot: int, cond: Tensor) -> int:
-        """Load a sentence into ``slot``: cond [C, F]. Returns its number of steps S."""
-        cache = self._require_cache()
-        cache.slot_list([slot])
-        steps, out = self.encode_condition(cond.to(self._cond.device, self._cond.dtype))  # [S, d], [S, K*D]
-        S = steps.shape[0]
-        if S > self.cfg.max_steps:
-            raise CacheCapacityError(f"sequence needs {S} steps > max_steps={self.cfg.max_steps}")
-        self._reset_slot(slot)
-        self._cond[slot, :S] = steps
-        self._cond_out[slot, :S] = out
-        self._n_steps[slot] = S
-        return S
-
-    @torch.inference_mode()
-    def decode_step(self, slots: SlotsLike) -> Tensor:
-        """One batched step for ``slots`` (distinct, any order) -> frames [B, K, D].
-
-        Pass slots as a host list (or CPU tensor) to avoid a device sync.
-        """
-        cache, plan = self._require_cache(), self._plan(slots)
-        x = self.prenet(self._prev.index_select(0, plan.idx)) + self._cond[plan.idx, plan.pos]  # [B, d]
-        cos = self.rope_cos[plan.pos][:, None, None]  # [B, 1, 1, Dh/2]
-        sin = self.rope_sin[plan.pos][:, None, None]
-        x = x[:, None]  # [B, 1, d]
+    def step(self, prev: Tensor, cond: Tensor, cond_out: Tensor, pos: Tensor,
+             cache: StaticKVCache, plan: CacheStepPlan) -> Tensor:
+        """One step for B slots, each at its own position: prev [B, K*D] (the slot's previous
+        frames), cond [B, d] and cond_out [B, K*D] (its conditioning at this step), pos [B]
+        -> frames [B, K*D]. Reads and writes the slots' keys/values in ``cache``."""
+        x = (self.prenet(prev) + cond)[:, None]  # [B, 1, d]
+        cos = self.rope_cos[pos][:, None, None]  # [B, 1, 1, Dh/2]
+        sin = self.rope_sin[pos][:, None, None]
         for layer, blk in enumerate(self.blocks):
             x = blk.step(x, cos, sin, cache, plan, layer)
-        out = self.head(self.norm(x[:, 0])) + self._cond_out[plan.idx, plan.pos]  # [B, K*D]
-        self._prev[plan.idx] = out
-        cache.advance(plan)
-        return out.view(len(plan.slots), self.cfg.frames_per_step, self.cfg.latent_dim)
-
-    @torch.inference_mode()
-    def release(self, slot: int) -> None:
-        """Free ``slot`` for reuse (finished or cancelled); clears its cache entries."""
-        self._require_cache().slot_list([slot])
-        self._reset_slot(slot)
-
-    def position(self, slot: int) -> int:
-        """Steps already decoded for ``slot``."""
-        return self._require_cache().pos_host[slot]
-
-    def num_steps(self, slot: int) -> int:
-        """Total steps S of the sentence in ``slot`` (0 if free)."""
-        self._require_cache()
-        return self._n_steps[slot]
+        return self.head(self.norm(x[:, 0])) + cond_out
 
     # ---- training ---------------------------------------------------------
 
@@ -342,94 +275,7 @@ class ArAcousticModel(nn.Module):
         t = Fn.pad(t, (0, S * self.cfg.frames_per_step - F)).transpose(1, 2).reshape(B, S, -1)  # [B, S, K*D]
         return Fn.pad(t[:, :-1], (0, 0, 1, 0))
 
-    def _require_cache(self) -> StaticKVCache:
-        if self.cache is None:
-            raise RuntimeError("call allocate(max_slots, device) before serving")
-        return self.cache
-
-    def _reset_slot(self, slot: int) -> None:
-        self.cache.reset(slot)
-        self._cond[slot].zero_()
-        self._cond_out[slot].zero_()
-        self._prev[slot].zero_()
-        self._n_steps[slot] = 0
-
-    def _plan(self, slots: SlotsLike) -> StepPlan:
-        """Validate slots and plan the step's cache addressing."""
-        cache = self._require_cache()
-        sl = cache.slot_list(slots)
-        cache.check_room(sl)
-        idle = [s for s in sl if self._n_steps[s] == 0]
-        done = [s for s in sl if 0 < self._n_steps[s] <= cache.pos_host[s]]
-        if idle:
-            raise ValueError(f"slots not prefilled (free or released): {idle}")
-        if done:
-            raise ValueError(f"slots already decoded their last step: {done}")
-        return cache.plan(sl)
-
 
 def stack_frames(steps: Sequence[Tensor], n_frames: int) -> Tensor:
     """Decode outputs of one sequence, S x [K, D] -> latent [D, F] (drops end padding)."""
     return torch.cat(list(steps), dim=0)[:n_frames].T
-
-
-# ---------------------------------------------------------------------------
-# timing helper (not a test)
-# ---------------------------------------------------------------------------
-
-
-def time_decode_steps(
-    batch_sizes: Sequence[int] = (1, 8, 32),
-    n_steps: int = 64,
-    warmup: int = 8,
-    start_pos: int = 0,
-    window_ratio: float = 2.0,
-    cfg: ArConfig = ArConfig(),
-    device: str = "cpu",
-) -> dict[int, float]:
-    """Print and return the median ms per batched decode step at each batch size.
-
-    Every slot decodes positions [start_pos + warmup, start_pos + warmup + n_steps).
-    The slots are 0..bs-1 in reverse order; with the default ``window_ratio`` the
-    cache reads them as one view, ``window_ratio=0`` forces the gather path.
-    """
-    torch.manual_seed(0)
-    model = ArAcousticModel(cfg).to(device).eval()
-    K, result = cfg.frames_per_step, {}
-    for bs in batch_sizes:
-        model.allocate(bs, device, window_ratio=window_ratio)
-        for s in range(bs):
-            model.prefill(s, torch.randn(cfg.cond_dim, K * (start_pos + warmup + n_steps), device=device))
-        slots = list(range(bs))[::-1]
-        for _ in range(start_pos + warmup):
-            model.decode_step(slots)
-        ms = sorted(_timed_step(model, slots, device) for _ in range(n_steps))
-        result[bs] = ms[len(ms) // 2]
-        print(f"batch {bs:3d}: median {result[bs]:7.3f} ms/step (mean {sum(ms) / len(ms):7.3f}; "
-              f"{result[bs] / bs:6.3f} ms/seq-step; positions {start_pos + warmup}.."
-              f"{start_pos + warmup + n_steps - 1}; {torch.get_num_threads()} threads; window_ratio {window_ratio})")
-    return result
-
-
-def _timed_step(model: ArAcousticModel, slots: list[int], device: str) -> float:
-    """Wall time of one decode step in ms."""
-    _sync(device)
-    t0 = time.perf_counter()
-    model.decode_step(slots)
-    _sync(device)
-    return (time.perf_counter() - t0) * 1e3
-
-
-def _sync(device: str) -> None:
-    if str(device).startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-if __name__ == "__main__":
-    import sys
-
-    n_params = sum(p.numel() for p in ArAcousticModel().parameters())
-    print(f"ArAcousticModel(ArConfig()): {n_params:,} parameters")
-    start = int(sys.argv[1]) if len(sys.argv) > 1 else 0
-    time_decode_steps(start_pos=start)
-    time_decode_steps(start_pos=start, window_ratio=0.0)

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .onnx_weights import ConvSpec, WeightBag, read_onnx
-from .phonemizer import Phonemizer
+from ...text.phonemizer import Phonemizer
 from .vits_decoder import HifiganConfig, HifiganGenerator
 from .vits_duration import StochasticDurationSampler
 from .vits_flow import LatentFlow
@@ -155,6 +155,7 @@ class PiperVoice(nn.Module):
         self.sample_rate = int(sample_rate)
         self.hop_length = decoder.hop
         self.latent_channels = text_encoder.latent_channels
+        self.files: tuple[Path, ...] = ()  # where the weights came from (fingerprinting)
         self.eval()
 
     # ---------------------------------------------------------------- loading
@@ -177,6 +178,7 @@ class PiperVoice(nn.Module):
         voice.decoder.load_piper(bag.scope("dec"))
         if bag.unused():
             raise ValueError(f"weights not loaded into any module: {bag.unused()}")
+        voice.files = (Path(onnx_path), Path(config_path))
         return voice.to(device)
 
     @classmethod

@@ -1,0 +1,139 @@
+"""The engine: one thread owns the model device and runs schedule -> execute -> update steps.
+
+Work arrives through a thread-safe inbox (sentence requests and cancels). Each step's events (word
+timings, audio chunks, errors) leave in one batch through the `publish` callable given to `start`
+(the server's EngineClient hops them onto the event loop once). No sockets, no JSON, no cache here.
+Tests drive `step()` directly, with no thread at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from .backend import ModelBackend
+from .chunking import ChunkConfig
+from .executor import Executor
+from .requests import CancelRequest, EngineEvent, ErrorEvent, SentenceRequest
+from .scheduler import Scheduler, SchedulerConfig, SequenceState, VoiceSpec
+from .stats import EngineStats
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[list[EngineEvent]], None]
+
+
+@dataclass
+class EngineConfig:
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    first_chunk_frames: int = 18
+    chunk_frames: int = 64
+    torch_threads: int = 0  # 0: leave torch's default
+    max_vocoder_batch: int = 4
+
+
+class Engine:
+    def __init__(self, backends: dict[str, ModelBackend], config: EngineConfig) -> None:
+        self.backends = backends
+        self.config = config
+        voices = {name: VoiceSpec(b.max_slots, self.chunk_config(name)) for name, b in backends.items()}
+        self.scheduler = Scheduler(config.scheduler, voices)
+        self.executor = Executor(backends, config.max_vocoder_batch)
+        self.stats = EngineStats()
+        self._inbox: queue.SimpleQueue[SentenceRequest | CancelRequest | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def chunk_config(self, voice: str) -> ChunkConfig:
+        """The voice's chunk framing (the sentence cache replays in it too)."""
+        left, right = self.backends[voice].vocoder_context
+        return ChunkConfig(self.config.first_chunk_frames, self.config.chunk_frames, left, right)
+
+    # --- called from any thread ----------------------------------------------------------
+    def submit(self, request: SentenceRequest) -> None:
+        if request.voice not in self.backends:
+            raise KeyError(f"unknown voice {request.voice!r}")
+        self._inbox.put(request)
+
+    def cancel(self, cancel: CancelRequest) -> None:
+        self._inbox.put(cancel)
+
+    def start(self, publish: Publish) -> None:
+        self._thread = threading.Thread(target=self._run, args=(publish,), name="stream-engine", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping = True
+        self._inbox.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # --- the engine's thread (or a test's) ----------------------------------------------------
+    def step(self) -> list[EngineEvent]:
+        """Take what the inbox holds, then one iteration: release, prefill, one batched decode
+        step per voice, a budget of vocoder chunks. Returns the step's events, in order."""
+        self._drain_inbox()
+        t0 = time.perf_counter()
+        plan = self.scheduler.schedule(now=time.monotonic())
+        if not (plan.has_model_work() or plan.release):
+            return []
+        result = self.executor.execute(plan)
+        retired = self.scheduler.update(plan, result, now=time.monotonic())
+        if plan.has_model_work():
+            self.stats.record_step(time.perf_counter() - t0, len(plan.prefill), result)
+        self._record(retired)
+        return result.events
+
+    def fail_in_flight(self, message: str) -> list[EngineEvent]:
+        """After an unexpected error in a step: fail every sentence holding a slot (a bug must
+        not leave every session hanging) and free their slots at the next step."""
+        retired = self.scheduler.fail_in_flight()
+        self._record(retired)
+        return [ErrorEvent(s.request_id, "synthesis_failed", message) for s in retired]
+
+    def _run(self, publish: Publish) -> None:
+        if self.config.torch_threads > 0:
+            torch.set_num_threads(self.config.torch_threads)
+        with torch.inference_mode():
+            while not self._stopping:
+                if not self.scheduler.has_work():
+                    self._wait_for_work()
+                    if self._stopping:
+                        break
+                try:
+                    events = self.step()
+                except Exception as exc:
+                    log.exception("engine step failed; failing the sentences in flight")
+                    events = self.fail_in_flight(f"engine error: {exc}")
+                if events:
+                    publish(events)
+
+    def _wait_for_work(self) -> None:
+        try:
+            self._accept(self._inbox.get(timeout=0.5))
+        except queue.Empty:
+            pass
+
+    def _drain_inbox(self) -> None:
+        try:
+            while True:
+                self._accept(self._inbox.get_nowait())
+        except queue.Empty:
+            pass
+
+    def _accept(self, item: SentenceRequest | CancelRequest | None) -> None:
+        if isinstance(item, SentenceRequest):
+            self.scheduler.add(item)
+        elif isinstance(item, CancelRequest):
+            self._record(self.scheduler.cancel(item))
+
+    def _record(self, retired: list[SequenceState]) -> None:
+        for seq in retired:
+            self.stats.record_finish(seq.status)
+        self.stats.record_occupancy(self.scheduler.num_waiting(), self.scheduler.active_slots())

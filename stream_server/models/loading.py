@@ -1,0 +1,25 @@
+"""Building the configured voices as engine backends, one model family per `kind`."""
+
+from __future__ import annotations
+
+from ..config import AppConfig
+from ..engine.backend import ModelBackend
+from .piper_vits.piper_voice import PiperVoice
+
+
+def build_backends(cfg: AppConfig) -> dict[str, ModelBackend]:
+    """Every voice of the config; a voice that cannot load stops start-up with its name."""
+    device = cfg.engine.device
+    slots = cfg.engine.max_slots
+    piper = PiperVoice.from_package(device=device)  # shared: the VITS voice and the AR voice's front end
+    backends: dict[str, ModelBackend] = {}
+    for name, section in cfg.voices.items():
+        if section.kind == "piper_vits":
+            from .piper_vits.backend import VitsBackend
+
+            backends[name] = VitsBackend(name, piper, slots)
+        else:
+            from .ar_latent.backend import load_ar_backend
+
+            backends[name] = load_ar_backend(name, piper, section.weights, section.allow_random_weights, slots, device)
+    return backends

@@ -1,1 +1,0 @@
-"""Voice weight files shipped with the package (the distilled AR voice)."""
