@@ -202,6 +202,8 @@ async def test_health_ready_and_metrics_show_engine_numbers(server):
             text = (await http.get("/metrics")).text
     assert "tts_active_sessions" in text
     assert 'tts_errors_total{code="invalid_json"}' in text
+    # queue and slot gauges come from the engine thread (the loop never reads engine state)
+    assert 'tts_engine_active_slots{voice="joe_ar"}' in text
     for name in ("tts_engine_step_seconds_count", "tts_first_audio_seconds_count",
                  "tts_vocoder_batch_size_count", "tts_engine_real_time_factor", "tts_queued_sentences"):
         line = next(l for l in text.splitlines() if l.startswith(name))
