@@ -334,3 +334,59 @@ async def test_session_order_holds_when_a_later_sentence_is_a_hit(rig):
             assert e.index == audio_owner
     ends = [e for e in events if isinstance(e, SentenceEnd)]
     assert [e.cached for e in ends] == [False, True]
+
+
+class RecordingClient:
+    """The rig's real EngineClient, with a record of what the cache source asks of it."""
+
+    def __init__(self, client: EngineClient) -> None:
+        self.client = client
+        self.calls: list[tuple] = []
+
+    def submit(self, request, sink) -> None:
+        self.calls.append(("submit", request.request_id, request.session_id))
+        self.client.submit(request, sink)
+
+    def cancel(self, cancel) -> None:
+        self.calls.append(("cancel", cancel.request_id, cancel.session_id))
+        self.client.cancel(cancel)
+
+    def reassign(self, request_id, owner) -> None:
+        self.calls.append(("reassign", request_id, owner.session_id))
+        self.client.reassign(request_id, owner)
+
+
+async def test_the_engine_sees_the_real_session_of_a_shared_synthesis(rig):
+    """A miss is synthesized as its first subscriber's own sentence (the scheduler's per-session
+    priorities apply with the cache on); a subscriber nearer the head of its session takes it
+    over; when its owner leaves it goes on for the others; the last one to leave cancels it."""
+    recorder = rig.source.client = RecordingClient(rig.client)
+    text = "Three sessions share this sentence while it is being synthesized."
+    late, head, third = Listener("late"), Listener("head"), Listener("third")
+    rig.voice.pause_after(1)
+    rig.source.submit(late.request(text, ordinal=5), OUT, late.deliver)
+    await asyncio.wait_for(late.first.wait(), 10)
+    ((_, rid, session),) = recorder.calls
+    assert session == "late" and rid == late.events[0].request_id  # no stand-in session id
+    rig.source.submit(head.request(text, ordinal=0), OUT, head.deliver)  # its session's head
+    rig.source.submit(third.request(text, ordinal=2), OUT, third.deliver)
+    assert recorder.calls[1:] == [("reassign", rid, "head")]
+    rig.source.cancel(CancelRequest("head"))  # the owner leaves: handed on, not cancelled
+    assert recorder.calls[2:] == [("reassign", rid, "late")]
+    rig.source.cancel(CancelRequest("third"))  # not the owner: nothing to tell the engine
+    assert recorder.calls[3:] == []
+    rig.voice.resume()
+    await asyncio.wait_for(late.done.wait(), 20)
+    assert np.array_equal(late.audio[: len(third.audio)], third.audio)  # third got its part
+    assert not head.done.is_set() and not third.done.is_set()
+
+    last = Listener("alone")
+    rig.voice.pause_after(1)
+    rig.source.submit(last.request("Nobody will hear the end of this one.", ordinal=0), OUT, last.deliver)
+    await asyncio.wait_for(last.first.wait(), 10)
+    rig.source.cancel(CancelRequest("alone", "default"))
+    rid = recorder.calls[-1][1]
+    assert recorder.calls[-1] == ("cancel", rid, None)  # by request id: nobody else's sentence
+    rig.voice.resume()
+    await rig.say("Sent after the cancel.", Listener("later"))  # the engine took the cancel
+    assert rig.engine.stats.finished["cancelled"] == 1 and not last.done.is_set()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from stream_server.engine.chunking import ChunkConfig, chunk_bounds, next_chunk
-from stream_server.engine.requests import CancelRequest, SentenceRequest, SentenceStatus, SynthesisOptions
+from stream_server.engine.requests import CancelRequest, Reassign, SentenceRequest, SentenceStatus, SynthesisOptions
 from stream_server.engine.scheduler import Scheduler, SchedulerConfig, VoiceSpec
 from stream_server.engine.step import Failed, Progress, StepPlan, StepResult, Vocoded
 
@@ -297,3 +297,24 @@ def test_at_least_one_chunk_per_step_even_over_budget():
 def test_unknown_voice_rejected():
     with pytest.raises(KeyError):
         add(make(), "a", voice="nope")
+
+
+def test_reassigned_sentence_takes_its_new_owners_place():
+    """A synthesis shared by two sessions (the sentence cache) follows the session it now serves."""
+    s = make(slots=1, prefills=1)
+    add(s, "C", 0)
+    s.schedule()  # C holds the only slot
+    a0, shared = add(s, "A", 0), add(s, "A", 4)  # the shared sentence is A's fifth
+    b_later = add(s, "B", 1)
+    assert not s.is_head(s.sequences[shared])
+    owner = SentenceRequest("B", "ctx", "text", "v", SynthesisOptions(), 0)
+    s.reassign(Reassign(shared, owner))
+    seq = s.sequences[shared]
+    assert (seq.session_id, seq.request.context_id, seq.request.session_ordinal) == ("B", "ctx", 0)
+    assert s.is_head(seq) and not s.is_head(s.sequences[b_later])
+    assert shared not in s.sessions["A"].live and shared in s.sessions["B"].live
+    s.cancel(CancelRequest("C"))
+    plan = s.schedule()
+    assert admitted(plan) == [a0]  # heads by arrival: A's head came first...
+    s.update(plan, StepResult(failed=[Failed(a0, "synthesis_failed", "x")]))
+    assert admitted(s.schedule()) == [shared]  # ...then B's, the reassigned one, before B's later one

@@ -9,10 +9,12 @@ For each sentence a session submits:
    (one synthesis for any number of sessions asking at the same moment);
 2. otherwise a flight starts with a cache lookup; a hit is replayed at once in the engine's own
    chunk framing (chunk_bounds, whole hop_length frames) with `cached=True`;
-3. a miss is synthesized under the flight's own engine session id (so one subscriber's cancel
-   cannot cut another's audio); the chunks fan out to every subscriber as they arrive, and the
-   sentence is stored only after its last chunk went out, never if it failed or every
-   subscriber cancelled.
+3. a miss is synthesized on behalf of one subscriber's session (its owner: the engine's
+   scheduler then applies that session's priorities, as without the cache); the chunks fan out
+   to every subscriber as they arrive. A subscriber's cancel only drops it; when the owner leaves
+   (or a subscriber nearer the head of its session joins), the synthesis is reassigned to another
+   subscriber; when none is left, that one request is cancelled. The sentence is stored only after
+   its last chunk went out, never if it failed or every subscriber cancelled.
 
 Ordering is the session's business: its ticket is queued before any lookup starts, and its pump
 sends tickets strictly in order whatever order their audio arrives in.
@@ -21,7 +23,6 @@ sends tickets strictly in order whatever order their audio arrives in.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -45,26 +46,21 @@ from .store import SentenceCache
 
 log = logging.getLogger(__name__)
 
-_flight_ids = itertools.count(1)
-
-
 @dataclass(frozen=True)
 class _Subscriber:
-    session_id: str
-    context_id: str
+    request: SentenceRequest  # its session, context and place in the session
     sink: Sink
 
 
 @dataclass(eq=False)
 class _Flight:
     key: SentenceKey
-    request: SentenceRequest  # the first subscriber's: voice, options, priority
+    request: SentenceRequest  # the first subscriber's: voice and options (the key's), replay id
     subscribers: list[_Subscriber]
-    engine_session: str = field(default_factory=lambda: f"cache-flight-{next(_flight_ids)}")
+    synthesis: SentenceRequest | None = None  # what the engine runs, on behalf of its owner
     events: list[AudioEvent | TimingEvent] = field(default_factory=list)  # so far, for late joiners
     timing: TimingEvent | None = None  # the sentence's word timings, stored with the entry
     lookup: asyncio.Task | None = None
-    synthesizing: bool = False
     cancelled: bool = False
 
 
@@ -113,7 +109,7 @@ class CachedSource:
     # --- SentenceSource -----------------------------------------------------------------------
     def submit(self, request: SentenceRequest, output: OutputSpec, sink: Sink) -> None:
         key = self.keys.key(request, output)
-        sub = _Subscriber(request.session_id, request.context_id, sink)
+        sub = _Subscriber(request, sink)
         flight = self._flights.get(key.digest)
         if flight is not None and flight.key == key:
             self._join(flight, sub)
@@ -126,12 +122,14 @@ class CachedSource:
 
     def cancel(self, cancel: CancelRequest) -> None:
         for flight in list(self._active):
-            flight.subscribers = [
-                s for s in flight.subscribers
-                if not (s.session_id == cancel.session_id and cancel.context_id in (None, s.context_id))
-            ]
-            if not flight.subscribers:
+            kept = [s for s in flight.subscribers if not cancel.matches(s.request)]
+            if len(kept) == len(flight.subscribers):
+                continue
+            flight.subscribers = kept
+            if not kept:
                 self._abandon(flight)
+            elif flight.synthesis is not None and cancel.matches(flight.synthesis):
+                self._hand_over(flight, kept[0].request)  # its owner left: the synthesis goes on
 
     # --- flights ------------------------------------------------------------------------------
     def _join(self, flight: _Flight, sub: _Subscriber) -> None:
@@ -139,6 +137,14 @@ class CachedSource:
         for event in flight.events:
             sub.sink(event)
         flight.subscribers.append(sub)
+        owner = flight.synthesis
+        if owner is not None and sub.request.session_ordinal < owner.session_ordinal:
+            self._hand_over(flight, sub.request)  # nearer the head of its session: more urgent
+
+    def _hand_over(self, flight: _Flight, owner: SentenceRequest) -> None:
+        assert flight.synthesis is not None
+        flight.synthesis = flight.synthesis.speaking_for(owner)
+        self.client.reassign(flight.synthesis.request_id, owner)
 
     async def _look_up(self, flight: _Flight) -> None:
         try:
@@ -160,18 +166,10 @@ class CachedSource:
         return (entry.sample_rate, entry.hop_length) == self.voice_shapes[voice]
 
     def _synthesize(self, flight: _Flight) -> None:
-        first = flight.request
-        flight.synthesizing = True
+        """Synthesized as the first subscriber's sentence (its spoken form is the key's)."""
         self.stats.count("synthesized")
-        request = SentenceRequest(
-            session_id=flight.engine_session,
-            context_id=first.context_id,
-            spoken=flight.key.spoken,  # the key decides the audio, whoever asked first
-            voice=first.voice,
-            options=first.options,
-            session_ordinal=first.session_ordinal,
-        )
-        self.client.submit(request, lambda event: self._on_engine_event(flight, event))
+        flight.synthesis = flight.subscribers[0].request
+        self.client.submit(flight.synthesis, lambda event: self._on_engine_event(flight, event))
 
     def _on_engine_event(self, flight: _Flight, event: EngineEvent) -> None:
         if flight.cancelled:
@@ -209,8 +207,8 @@ class CachedSource:
         """Nobody listens any more: stop the work, store nothing."""
         flight.cancelled = True
         self._retire(flight)
-        if flight.synthesizing:
-            self.client.cancel(CancelRequest(flight.engine_session))
+        if flight.synthesis is not None:
+            self.client.cancel(CancelRequest(request_id=flight.synthesis.request_id))
         elif flight.lookup is not None:
             flight.lookup.cancel()
 

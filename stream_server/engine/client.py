@@ -20,6 +20,7 @@ from .requests import (
     CancelRequest,
     EngineEvent,
     ErrorEvent,
+    Reassign,
     SentenceRequest,
     SynthesisOptions,
     TimingEvent,
@@ -59,6 +60,13 @@ class EngineClient:
         for request_id in [r for r, route in self._routes.items() if cancel.matches(route.request)]:
             del self._routes[request_id]
         self.engine.cancel(cancel)
+
+    def reassign(self, request_id: int, owner: SentenceRequest) -> None:
+        """Request `request_id` now serves `owner`'s session (see Reassign); its sink stays."""
+        route = self._routes.get(request_id)
+        if route is not None:
+            self._routes[request_id] = _Route(route.request.speaking_for(owner), route.sink)
+            self.engine.reassign(Reassign(request_id, owner))
 
     def in_flight(self) -> int:
         return len(self._routes)

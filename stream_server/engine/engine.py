@@ -20,7 +20,7 @@ import torch
 from .backend import ModelBackend
 from .chunking import ChunkConfig
 from .executor import Executor
-from .requests import CancelRequest, EngineEvent, ErrorEvent, SentenceRequest
+from .requests import CancelRequest, EngineEvent, ErrorEvent, Reassign, SentenceRequest
 from .scheduler import Scheduler, SchedulerConfig, SequenceState, VoiceSpec
 from .stats import EngineStats
 
@@ -46,7 +46,7 @@ class Engine:
         self.scheduler = Scheduler(config.scheduler, voices)
         self.executor = Executor(backends, config.max_vocoder_batch)
         self.stats = EngineStats()
-        self._inbox: queue.SimpleQueue[SentenceRequest | CancelRequest | None] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[SentenceRequest | CancelRequest | Reassign | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopping = False
 
@@ -63,6 +63,9 @@ class Engine:
 
     def cancel(self, cancel: CancelRequest) -> None:
         self._inbox.put(cancel)
+
+    def reassign(self, reassign: Reassign) -> None:
+        self._inbox.put(reassign)
 
     def start(self, publish: Publish) -> None:
         self._thread = threading.Thread(target=self._run, args=(publish,), name="stream-engine", daemon=True)
@@ -127,11 +130,13 @@ class Engine:
         except queue.Empty:
             pass
 
-    def _accept(self, item: SentenceRequest | CancelRequest | None) -> None:
+    def _accept(self, item: SentenceRequest | CancelRequest | Reassign | None) -> None:
         if isinstance(item, SentenceRequest):
             self.scheduler.add(item)
         elif isinstance(item, CancelRequest):
             self._record(self.scheduler.cancel(item))
+        elif isinstance(item, Reassign):
+            self.scheduler.reassign(item)
 
     def _record(self, retired: list[SequenceState]) -> None:
         for seq in retired:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import itertools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -71,16 +71,35 @@ class SentenceRequest:
     request_id: int = field(default_factory=next_request_id)
     created_at: float = field(default_factory=time.monotonic)
 
+    def speaking_for(self, owner: SentenceRequest) -> SentenceRequest:
+        """This sentence (same id, text, voice, options) on behalf of `owner`'s session."""
+        return replace(
+            self, session_id=owner.session_id, context_id=owner.context_id, session_ordinal=owner.session_ordinal
+        )
+
 
 @dataclass(frozen=True)
 class CancelRequest:
-    """Cancel a session's sentences: one context, or all of them when context_id is None."""
+    """Cancel a session's sentences (one context, or all of them when context_id is None), or one
+    sentence by its request id."""
 
-    session_id: str
+    session_id: str | None = None
     context_id: str | None = None
+    request_id: int | None = None
 
     def matches(self, request: SentenceRequest) -> bool:
+        if self.request_id is not None:
+            return request.request_id == self.request_id
         return request.session_id == self.session_id and self.context_id in (None, request.context_id)
+
+
+@dataclass(frozen=True)
+class Reassign:
+    """A sentence synthesized for several sessions at once (the sentence cache shares it) now
+    serves another session: the scheduler's priorities follow `owner`'s session and position."""
+
+    request_id: int
+    owner: SentenceRequest
 
 
 @dataclass

@@ -24,7 +24,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from .chunking import ChunkConfig, ChunkSpan, next_chunk
-from .requests import CancelRequest, SentenceRequest, SentenceStatus
+from .requests import CancelRequest, Reassign, SentenceRequest, SentenceStatus
 from .step import DecodeWork, PrefillWork, Release, StepPlan, StepResult, VocodeWork
 
 
@@ -113,6 +113,15 @@ class Scheduler:
             self._retire(seq, SentenceStatus.CANCELLED)
         return hits
 
+    def reassign(self, reassign: Reassign) -> None:
+        """The sentence now speaks for another session (its text, voice and options stay)."""
+        seq = self.sequences.get(reassign.request_id)
+        if seq is None:
+            return
+        self._leave_clock(seq)
+        seq.request = seq.request.speaking_for(reassign.owner)
+        self.sessions.setdefault(seq.session_id, SessionClock()).live.add(seq.request_id)
+
     def fail_in_flight(self) -> list[SequenceState]:
         """After an unexpected step error: every sentence holding a slot fails (waiting ones stay)."""
         hits = [s for s in self.sequences.values() if s.status != SentenceStatus.WAITING]
@@ -178,14 +187,17 @@ class Scheduler:
     def _retire(self, seq: SequenceState, status: SentenceStatus) -> SequenceState:
         seq.status = status
         del self.sequences[seq.request_id]
-        clock = self.sessions[seq.session_id]
-        clock.live.discard(seq.request_id)
-        if not clock.live:  # idle: the next reply starts a new playback clock
-            del self.sessions[seq.session_id]
+        self._leave_clock(seq)
         if seq.slot >= 0:
             self._free[seq.voice].append(seq.slot)
             self._released.append(Release(seq.request_id, seq.voice, seq.slot))
         return seq
+
+    def _leave_clock(self, seq: SequenceState) -> None:
+        clock = self.sessions[seq.session_id]
+        clock.live.discard(seq.request_id)
+        if not clock.live:  # idle: the next reply starts a new playback clock
+            del self.sessions[seq.session_id]
 
     def _prefill_work(self, seq: SequenceState) -> PrefillWork:
         r = seq.request
