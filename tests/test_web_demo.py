@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from prerequisites import require_file, require_module
+
 pytestmark = pytest.mark.slow
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # Debian's; `make system-deps` installs it
@@ -47,20 +49,10 @@ LONG = (
 THIRD = "And now a second utterance plays from start to end. It has two sentences."
 
 
-def _unavailable(reason: str):
-    if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
-        pytest.fail(f"{reason} (CI is set, so this is a failure, not a skip; run `make system-deps`)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def browser():
-    if not os.path.exists(CHROMIUM):
-        _unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed (pip install -e '.[test]')")
+    require_file(CHROMIUM, "Chromium", "`make system-deps` (apt-get install chromium)")
+    sync_playwright = require_module("playwright.sync_api").sync_playwright
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
