@@ -3,7 +3,6 @@ hit/miss, collisions, corrupt entries, TTL, eviction, and Redis down, slow, flus
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import time
@@ -19,6 +18,7 @@ from stream_server.cache.keys import KeyBuilder
 from stream_server.text.spoken_form import spoken_form, spoken_seed
 from stream_server.cache.store import LocalLRU, SentenceCache, make_client
 from stream_server.engine.requests import SentenceRequest, SynthesisOptions
+from waiting import wait_out, wait_until
 
 HOP = 256
 OUT = OutputSpec(22050, "pcm_s16le")
@@ -181,12 +181,26 @@ async def test_corrupt_or_truncated_entry_is_a_miss_and_removed(redis_proc, insp
 
 # --- TTL and memory bound ---------------------------------------------------------------------
 async def test_entries_expire_after_the_ttl(redis_proc, inspect):
-    cache = make_cache(redis_proc, ttl_s=1, local_mb=1)
+    ttl_s = 1
+    cache = make_cache(redis_proc, ttl_s=ttl_s, local_mb=1)
     key = key_of("Short lived.")
+    name = key.redis_name("tts:v1")
+    before_put = time.monotonic()
     await cache.put(key, entry_for(key))
-    assert 0 < await inspect.pttl(key.redis_name("tts:v1")) <= 1000
+    written = time.monotonic()
+    assert 0 < await inspect.pttl(name) <= 1000
     assert await cache.get(key) is not None
-    await asyncio.sleep(1.2)
+    # Time itself is the behaviour here: the entry must outlive the TTL and be gone 0.2 s after
+    # it. Redis is polled, not the cache: a cache.get() would copy the entry into the local LRU.
+    async def expired() -> bool:
+        return await inspect.exists(name) == 0
+
+    await wait_until(
+        expired,
+        timeout=written + ttl_s + 0.2 - time.monotonic(),
+        what="the entry to expire from Redis (ttl 1 s)",
+    )
+    assert time.monotonic() - before_put >= ttl_s - 0.01, "expired before its TTL"
     assert await cache.get(key) is None  # gone from Redis and from the local LRU
     await cache.close()
 
@@ -220,10 +234,13 @@ async def test_redis_killed_then_restarted_reconnects(redis_proc):
     t0 = time.monotonic()
     assert await cache.get(key) is None  # no exception: a miss
     await cache.put(key, entry_for(key))  # no exception: skipped
-    assert time.monotonic() - t0 < 1.0
+    last_fault_by = time.monotonic()  # the breaker opened, at the latest, by now
+    assert last_fault_by - t0 < 1.0
     assert cache.stats["redis_error"] >= 1
     redis_proc.start()  # data gone (a cache keeps nothing on disk)
-    await asyncio.sleep(0.25)
+    # The breaker leaves Redis alone for retry_after_s after a fault: time itself is the
+    # behaviour, so wait out that interval (and no more); the very next call must reach Redis.
+    await wait_out(last_fault_by + cache.retry_after_s)
     after = key_of("After the restart.")
     await cache.put(after, entry_for(after))
     assert await cache.get(after) is not None
@@ -243,10 +260,12 @@ async def test_slow_redis_counts_as_down_then_recovers(redis_proc):
         assert cache.stats["redis_error"] == 1
         t0 = time.monotonic()
         assert await cache.get(key) is None  # left alone for retry_after_s: no second timeout
-        assert time.monotonic() - t0 < 0.05 and cache.stats["redis_skipped"] == 1
+        last_fault_by = time.monotonic()  # the one fault (the timeout) happened before this
+        assert last_fault_by - t0 < 0.05 and cache.stats["redis_skipped"] == 1
     finally:
         os.kill(redis_proc.proc.pid, signal.SIGCONT)
-    await asyncio.sleep(0.35)
+    # time itself is the behaviour: once retry_after_s is over, the next call goes to Redis again
+    await wait_out(last_fault_by + cache.retry_after_s)
     assert await cache.get(key) is not None  # same connection pool, used again
     await cache.close()
 
