@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 import redis.asyncio as aioredis
 import websockets
 
+from waiting import wait_out, wait_until
 from wsutil import Transcript, max_diff, receive_until, send_json
 
 pytestmark = pytest.mark.slow
@@ -80,21 +82,42 @@ async def test_two_sessions_asking_at_once_cause_one_synthesis(server):
     assert not all(ends(t)[0]["cached"] for t in (a, b))  # one of them waited for the synthesis
 
 
+def redis_calls_failed_or_skipped(server) -> int:
+    c = counts(server)
+    return c.get("redis_error", 0) + c.get("redis_skipped", 0)
+
+
 async def test_redis_killed_and_restarted_during_a_session(server, redis_server, offline):
     t = Transcript()
     async with websockets.connect(f"{server.url}/v1/tts/stream", max_size=None) as ws:
         await ws.recv()
+        stores = counts(server).get("store", 0)
         await send_json(ws, type="text", text="The first words arrive while Redis is fine. ")
         await send_json(ws, type="flush")
         await receive_until(ws, t, "flushed")
+        # the sentence is written to Redis after its audio went out: let that write land first
+        await wait_until(
+            lambda: counts(server).get("store", 0) > stores, timeout=10, what="the first sentence's cache write"
+        )
         before = counts(server).get("redis_error", 0)
+        faults_before = redis_calls_failed_or_skipped(server)
         redis_server.kill()
         await send_json(ws, type="text", text="These words arrive while Redis is dead. ")
         await send_json(ws, type="flush")
         await receive_until(ws, t, "flushed")
         assert counts(server).get("redis_error", 0) > before
+        # The sentence's lookup failed; its write (after the audio) fails or is skipped too. Once
+        # both are counted, no Redis call is pending: the breaker opened at the latest by now.
+        await wait_until(
+            lambda: redis_calls_failed_or_skipped(server) >= faults_before + 2,
+            timeout=10,
+            what="the dead-Redis sentence's lookup and write to fail or be skipped",
+        )
+        last_fault_by = time.monotonic()
         redis_server.start()
-        await asyncio.sleep(server.config.cache.retry_after_s + 0.2)
+        # The server leaves Redis alone for retry_after_s after a fault: time itself is the
+        # behaviour, so wait out that interval; the next sentence's lookup and write reach Redis.
+        await wait_out(last_fault_by + server.config.cache.retry_after_s)
         await send_json(ws, type="text", text="Redis came back before these words. ")
         await send_json(ws, type="flush")
         await receive_until(ws, t, "flushed")
