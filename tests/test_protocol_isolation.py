@@ -13,6 +13,7 @@ from wyoming.client import AsyncTcpClient
 from wyoming.error import Error
 from wyoming.tts import Synthesize, SynthesizeVoice
 
+from waiting import event_or_failure, wait_until
 from wsutil import Transcript, max_diff, receive_until, send_json
 
 pytestmark = pytest.mark.slow
@@ -20,15 +21,26 @@ pytestmark = pytest.mark.slow
 TOL = 1e-3 + 1.0 / 32767
 
 
-async def good_native_session(server) -> Transcript:
+async def good_native_session(server, live: asyncio.Event, others_done: asyncio.Event) -> Transcript:
+    """A native session that is mid-stream for as long as the bad requests run: `live` is set
+    once its first sentence is being spoken while its second is still half written; it reads
+    its audio meanwhile and finishes the text only when `others_done` is set."""
     t = Transcript()
     async with websockets.connect(f"{server.url}/v1/tts/stream", max_size=None) as ws:
         await ws.recv()  # ready
-        for piece in ["A good native", " session keeps", " going. While", " others fail", "!"]:
+        for piece in ["A good native", " session keeps", " going. While", " others fail"]:
             await send_json(ws, type="text", text=piece)
-            await asyncio.sleep(0.05)
-        await send_json(ws, type="flush")
-        await receive_until(ws, t, "flushed", timeout=120)
+        await receive_until(ws, t, "sentence_start", timeout=120)
+        live.set()
+        reading = asyncio.create_task(receive_until(ws, t, "flushed", timeout=120))
+        try:
+            await others_done.wait()
+            await send_json(ws, type="text", text="!")
+            await send_json(ws, type="flush")
+        except BaseException:
+            reading.cancel()
+            raise
+        await reading
     return t
 
 
@@ -59,15 +71,19 @@ async def bad_elevenlabs(server) -> None:
 
 
 async def test_bad_requests_beside_a_good_native_session(server, offline):
-    native = asyncio.create_task(good_native_session(server))
-    await asyncio.sleep(0.1)
-    await asyncio.gather(bad_openai(server), bad_wyoming(server), bad_elevenlabs(server))
+    live, others_done = asyncio.Event(), asyncio.Event()
+    native = asyncio.create_task(good_native_session(server, live, others_done))
+    await event_or_failure(live, native, timeout=130, what="the native session to be mid-stream")
+    try:
+        await asyncio.gather(bad_openai(server), bad_wyoming(server), bad_elevenlabs(server))
+    finally:
+        others_done.set()
     t = await native
     assert t.sentences() == ["A good native session keeps going.", "While others fail!"]
     for key, sentence in zip(t.order, t.sentences()):
         assert max_diff(t.pcm16(key), offline(sentence)) <= TOL
-    for _ in range(100):  # every session of the failed requests is gone
-        if not server.services.sessions:
-            break
-        await asyncio.sleep(0.05)
-    assert not server.services.sessions
+    await wait_until(  # every session of the failed requests (and the good one) is gone
+        lambda: not server.services.sessions,
+        timeout=5,
+        what=lambda: f"every session to be dropped (left: {list(server.services.sessions)})",
+    )
