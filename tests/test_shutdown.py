@@ -7,16 +7,58 @@ import json
 import signal
 import subprocess
 import sys
-import time
+import threading
 
 import httpx
 import pytest
 import websockets
 
 from background import free_port
+from waiting import wait_until_sync
 from wsutil import Transcript, receive_until, send_json
 
 pytestmark = pytest.mark.slow
+
+
+class ServerOutput:
+    """The server's merged stdout/stderr, read line by line as it comes (so a test can wait for a
+    log line, and a full pipe never stalls the server)."""
+
+    def __init__(self, stream) -> None:
+        self._lines: list[str] = []
+        self._changed = threading.Condition()
+        self._ended = False
+        self._reader = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._reader.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            with self._changed:
+                self._lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
+
+    def text(self) -> str:
+        with self._changed:
+            return "".join(self._lines)
+
+    def wait_for(self, needle: str, timeout: float) -> None:
+        """Block until a line containing `needle` was printed; fail if the output ends or
+        `timeout` passes first."""
+        with self._changed:
+            found = self._changed.wait_for(
+                lambda: self._ended or any(needle in line for line in self._lines), timeout
+            )
+            if found and any(needle in line for line in self._lines):
+                return
+        pytest.fail(f"the server never printed {needle!r} (within {timeout:g} s):\n{self.text()}")
+
+    def close(self, timeout: float) -> str:
+        """All of the output, once the process closed it."""
+        self._reader.join(timeout)
+        return self.text()
 
 
 @pytest.fixture
@@ -32,25 +74,29 @@ def served(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
     )
-    deadline = time.monotonic() + 120
-    while True:
+    output = ServerOutput(proc.stdout)
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited with {proc.returncode} before it was ready:\n{output.text()}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                break
+            return httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
         except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
+            return False
+
+    try:
+        wait_until_sync(
+            ready, timeout=120, what=lambda: f"/readyz to answer 200; server output:\n{output.text()}"
+        )
+        yield proc, port, output
+    finally:
+        if proc.poll() is None:
             proc.kill()
-            raise RuntimeError(f"server did not start:\n{proc.stdout.read()}")
-        time.sleep(0.2)
-    yield proc, port
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(10)
+        proc.wait(10)
 
 
 async def test_sigterm_finishes_running_sentences_then_closes_1001(served):
-    proc, port = served
+    proc, port, output = served
     url = f"ws://127.0.0.1:{port}/v1/tts/stream"
     async with websockets.connect(url, max_size=None) as ws:
         assert json.loads(await ws.recv())["type"] == "ready"
@@ -59,7 +105,8 @@ async def test_sigterm_finishes_running_sentences_then_closes_1001(served):
         t = Transcript()
         await receive_until(ws, t, "sentence_start")
         proc.send_signal(signal.SIGTERM)
-        await asyncio.sleep(0.3)
+        # the server logs event=shutdown_start right after it began refusing new sessions
+        await asyncio.to_thread(output.wait_for, "event=shutdown_start", 30)
         # New sessions are refused while draining.
         async with websockets.connect(url) as late:
             err = json.loads(await late.recv())
@@ -75,5 +122,5 @@ async def test_sigterm_finishes_running_sentences_then_closes_1001(served):
     assert t.sentences() == ["The first sentence is here.", "And a second one follows it."]
     assert [m["type"] for m in t.messages].count("sentence_end") == 2
     proc.wait(30)
-    out = proc.stdout.read()
+    out = output.close(10)
     assert "event=shutdown_start" in out and "event=shutdown_drained" in out
