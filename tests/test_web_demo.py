@@ -93,11 +93,22 @@ def _stats(page) -> dict:
     return page.evaluate("JSON.parse(JSON.stringify(window.demoStats))")
 
 
-def _last_utterance(page) -> dict:
+def _utterance(page, index: int) -> dict:
     return page.evaluate(
-        "(() => { const u = window.demoStats.utterances.at(-1);"
+        f"(() => {{ const u = window.demoStats.utterances.at({index});"
         " return JSON.parse(JSON.stringify(u, (k, v) => (k === 'el' || k === 'canvas') ? undefined : v)); })()"
     )
+
+
+def _last_utterance(page) -> dict:
+    return _utterance(page, -1)
+
+
+def _next_worklet_report(page) -> None:
+    """Wait until the page applied a worklet stats message posted after this call (the worklet
+    posts one at least every 40 ms of audio clock, counting its process() calls)."""
+    calls = page.evaluate("window.demoStats.processCalls")
+    page.wait_for_function(f"window.demoStats.processCalls > {calls}", timeout=5_000)
 
 
 def _speak(page, text: str, llm: bool = False) -> None:
@@ -171,23 +182,41 @@ def test_demo_files_are_served(server):
 WORKLET_SCRIPT = """async () => {
   const P = window.demoPlayer, S = window.demoStats;
   await P.start(24000);
-  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   const tone = (n, pos) => Float32Array.from({length: n}, (_, i) => 0.3 * Math.sin(2 * Math.PI * 440 * (pos + i) / 24000));
   const push = (seg, pos, n) => P.post({type: "push", gen: 0, seg, pos, pcm: tone(n, pos)});
   const end = (seg) => P.post({type: "end", gen: 0, seg});
   const snap = () => ({received: S.samplesReceived, played: S.samplesPlayed, queued: S.samplesQueued,
                        underruns: S.underruns, sentenceGaps: S.sentenceGaps, playing: S.playing,
                        dropped: S.samplesDropped, rejected: S.samplesRejected});
+  // The worklet plays on the real-time audio clock and reports in its stats messages: each step
+  // waits until those show it handled what it was given, at most `ms` (the fixed sleep it replaced).
+  const until = async (what, ms, done) => {
+    const deadline = performance.now() + ms;
+    for (;;) {
+      const lastTry = performance.now() >= deadline;
+      if (done()) return;
+      if (lastTry) throw new Error(`not within ${ms} ms: ${what}; worklet stats ${JSON.stringify(snap())}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  const ranDry = (received) => () => S.samplesReceived >= received && S.samplesQueued === 0 && !S.playing;
   const out = {};
   P.post({type: "config", prebufferMs: 0});
-  push("a", 0, 2400); await sleep(400); out.dry = snap();           // ran dry, sentence still open
-  push("a", 2400, 2400); end("a"); await sleep(400); out.gap = snap(); // more of it came: 1 underrun
-  push("b", 0, 2400); end("b"); await sleep(400); out.next = snap();   // next sentence after a drain
-  push("c", 0, 4800); push("c", 4800, 4800); end("c");                 // back to back: gapless
-  push("d", 0, 2400); end("d"); await sleep(800); out.end = snap();
-  push("e", 0, 24000); await sleep(200);
-  P.post({type: "clear", gen: 0}); push("e", 24000, 2400);            // stop; a late push is rejected
-  await sleep(300); out.stop = snap();
+  push("a", 0, 2400);
+  await until("a's first chunk played out", 400, ranDry(2400)); out.dry = snap();  // ran dry, sentence still open
+  push("a", 2400, 2400); end("a");
+  await until("the rest of a played out", 400, ranDry(4800)); out.gap = snap();     // more of it came: 1 underrun
+  push("b", 0, 2400); end("b");
+  await until("b played out", 400, ranDry(7200)); out.next = snap();                // next sentence after a drain
+  push("c", 0, 4800); push("c", 4800, 4800); end("c");                              // back to back: gapless
+  push("d", 0, 2400); end("d");
+  await until("c and d played out", 800, ranDry(19200)); out.end = snap();
+  push("e", 0, 24000);
+  await until("e playing", 200, () => S.samplesReceived >= 43200 && S.playing);
+  P.post({type: "clear", gen: 0}); push("e", 24000, 2400);                         // stop; a late push is rejected
+  await until("the Stop and the late push handled", 300,
+              () => S.samplesReceived + S.samplesRejected >= 43200 + 2400 && !S.playing);
+  out.stop = snap();
   return out;
 }"""
 
@@ -237,7 +266,8 @@ def test_speak_stop_speak_in_chromium(page, server):
     assert ack["queued"] == 0 and ack["playing"] is False, ack
     assert ack["afterMs"] < 500, ack
     page.wait_for_function("window.demoStats.utterances.at(-1).state === 'cancelled'", timeout=10_000)
-    time.sleep(1.0)  # late frames of the cancelled context have had every chance to arrive by now
+    # The worklet reports the Stop's silence (queue, level meter) in its next stats message.
+    _next_worklet_report(page)
     s2 = _stats(page)
     u2 = _last_utterance(page)
     assert s2["samplesReceived"] == ack["received"], "the worklet accepted audio after Stop"
@@ -254,16 +284,23 @@ def test_speak_stop_speak_in_chromium(page, server):
            "cancelled_ms": round(u2["cancelledAt"] - u2["stopClickedAt"], 1)}
     timings["stop"] = time.perf_counter() - t
 
-    # 3. a second Speak on the same connection plays fully
+    # 3. a second Speak on the same connection plays fully. It is also the barrier for late
+    # audio of the stopped context: the server sends the sentences of a session in order, so
+    # whatever it could still send for the stopped context arrives before this utterance's audio.
+    # Counting from s2 (right after `cancelled`), nothing may have arrived but this utterance's.
     t = time.perf_counter()
-    before = _stats(page)
     _speak(page, THIRD)
     _wait_played_out(page, 30)
-    third = _check_full_playback(page, before, THIRD)
+    third = _check_full_playback(page, s2, THIRD)
     assert _stats(page)["session"]["session_id"] == session_id, "the WebSocket was not reused"
+    stopped_after = _utterance(page, -2)
+    assert stopped_after["contextId"] == u2["contextId"]
+    assert stopped_after["receivedSamples"] == stopped["receivedSamples"], "audio of the stopped context accepted"
+    assert stopped_after["lateSamplesDropped"] == u2["lateSamplesDropped"], "stopped context's audio after `cancelled`"
     timings["speak 2"] = time.perf_counter() - t
 
-    page.wait_for_timeout(300)  # let the last waveform frame paint
+    # the meter is drawn in a requestAnimationFrame callback: two frames on, the last one painted
+    page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "web_demo.png"
     page.screenshot(path=str(shot), full_page=True)
