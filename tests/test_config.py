@@ -1,10 +1,12 @@
-"""configs/default.yaml and the built-in defaults must say the same thing."""
+"""configs/default.yaml documents every setting and its default: without a config file the server
+runs on exactly the values written there, and a file changes only what it names."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from stream_server.config import AppConfig, load_config
@@ -12,12 +14,35 @@ from stream_server.config import AppConfig, load_config
 DEFAULT_YAML = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 
 
+def documented() -> dict:
+    """configs/default.yaml as a user reads it: plain YAML, no stream_server code involved."""
+    return yaml.safe_load(DEFAULT_YAML.read_text())
+
+
+def flat(tree: dict, prefix: str = "") -> dict:
+    """{"server.port": 8000, "voices.joe.kind": "piper_vits", ...}: one entry per setting, so a
+    failure names the setting that differs."""
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def in_effect(cfg: AppConfig) -> dict:
+    return flat(cfg.model_dump(mode="json"))
+
+
 def test_default_yaml_equals_builtin_defaults():
     assert load_config(DEFAULT_YAML) == AppConfig()
 
 
-def test_no_file_means_defaults():
-    assert load_config(None) == AppConfig()
+def test_no_file_means_the_documented_defaults():
+    """Every value default.yaml spells out is in effect without a file, and every setting in
+    effect is spelled out there (none undocumented, none documented that does not exist)."""
+    assert in_effect(load_config(None)) == flat(documented())
 
 
 def test_unknown_keys_are_rejected(tmp_path):
@@ -34,9 +59,11 @@ def test_default_voice_must_exist(tmp_path):
         load_config(bad)
 
 
-def test_override_keeps_other_defaults(tmp_path):
+def test_override_takes_effect_and_keeps_other_defaults(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("server:\n  port: 9123\nengine:\n  max_slots: 3\n")
     cfg = load_config(f)
     assert cfg.server.port == 9123 and cfg.engine.max_slots == 3
-    assert cfg.server.host == "127.0.0.1" and cfg.engine.chunk_frames == AppConfig().engine.chunk_frames
+    assert cfg.server.host == "127.0.0.1"  # a sibling of an overridden value keeps its default
+    # everything else, in the overridden sections and elsewhere, is as default.yaml documents it
+    assert in_effect(cfg) == flat(documented()) | {"server.port": 9123, "engine.max_slots": 3}
