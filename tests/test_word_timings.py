@@ -126,7 +126,7 @@ def test_word_timestamps_one_to_one_and_fallback():
     ],
 )
 def test_real_voice_timestamps_are_one_per_written_word_in_order_inside_the_audio(piper, text, words, spoken_groups):
-    from stream_server.voice.piper_voice import SynthesisParams
+    from stream_server.models.piper_vits.piper_voice import SynthesisParams
 
     params = SynthesisParams(seed=7)
     enc = piper.encode(piper.phoneme_ids(text), params)
