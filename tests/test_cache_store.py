@@ -205,6 +205,28 @@ async def test_entries_expire_after_the_ttl(redis_proc, inspect):
     await cache.close()
 
 
+async def test_a_local_copy_dies_with_its_redis_entry(redis_proc, inspect):
+    """Another server wrote the entry; this one copies it into its local LRU on a hit: the copy
+    must not outlive the Redis entry (a full fresh TTL would serve it up to twice as long)."""
+    ttl_s = 1
+    writer = make_cache(redis_proc, ttl_s=ttl_s)
+    reader = make_cache(redis_proc, ttl_s=ttl_s, local_mb=1)
+    key = key_of("Copied late.")
+    name = key.redis_name("tts:v1")
+    await writer.put(key, entry_for(key))
+    written = time.monotonic()
+    await wait_out(written + 0.5)  # time is the behaviour: the copy is made half-way through its life
+    assert await reader.get(key) is not None and reader.stats["hit"] == 1
+
+    async def expired() -> bool:
+        return await inspect.exists(name) == 0
+
+    await wait_until(expired, timeout=written + ttl_s + 0.2 - time.monotonic(), what="the Redis entry to expire")
+    assert await reader.get(key) is None and reader.stats["hit_local"] == 0  # the copy died with it
+    await writer.close()
+    await reader.close()
+
+
 async def test_memory_bound_evicts_least_recently_used(tmp_path):
     small = start_redis(tmp_path / "small", max_memory_mb=2)
     inspect = aioredis.from_url(small.url, decode_responses=True)

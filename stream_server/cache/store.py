@@ -77,12 +77,14 @@ class LocalLRU:
         self._items.move_to_end(digest)
         return item[1]
 
-    def put(self, digest: str, entry: CachedSentence) -> None:
+    def put(self, digest: str, entry: CachedSentence, ttl_s: float | None = None) -> None:
+        """`ttl_s`: what is left of the entry's life (a copy of a Redis entry dies with it)."""
         size = entry.pcm.nbytes
         if size > self.max_bytes:
             return
         self._drop(digest)
-        self._items[digest] = (time.monotonic() + self.ttl_s, entry)
+        life = self.ttl_s if ttl_s is None else min(self.ttl_s, ttl_s)
+        self._items[digest] = (time.monotonic() + life, entry)
         self._bytes += size
         while self._bytes > self.max_bytes:
             self._drop(next(iter(self._items)))
@@ -124,39 +126,41 @@ class SentenceCache:
         if entry is not None and _matches(entry, key):
             self.stats.count("hit_local")
             return entry
-        entry = await self._get_redis(key)
+        entry, ttl_left = await self._get_redis(key)
         if entry is None:
             self.stats.count("miss")
             return None
         if self.local:
-            self.local.put(key.digest, entry)
+            self.local.put(key.digest, entry, ttl_left)
         self.stats.count("hit")
         return entry
 
-    async def _get_redis(self, key: SentenceKey) -> CachedSentence | None:
+    async def _get_redis(self, key: SentenceKey) -> tuple[CachedSentence | None, float | None]:
+        """The entry and the seconds it has left in Redis (None: no expiry)."""
         name = key.redis_name(self.key_prefix)
-        blob = await self._call("get", lambda c: c.get(name))
+        reply = await self._call("get", lambda c: c.pipeline(transaction=False).get(name).pttl(name).execute())
+        blob, pttl = reply if reply is not None else (None, None)
         if blob is None:
-            return None
+            return None, None
         try:
             entry = decode_entry(blob)
         except CorruptEntry as exc:
             self.stats.count("corrupt")
             log.warning("sentence cache: corrupt entry %s removed (%s)", name, exc)
             await self._call("delete", lambda c: c.delete(name))
-            return None
+            return None, None
         if not _matches(entry, key):
             # Same hash, different sentence or parameters: never play it. Left in place (it is
             # valid for its own sentence); our write after synthesis replaces it.
             self.stats.count("collision")
             log.warning("sentence cache: hash collision on %s, treated as a miss", name)
-            return None
-        return entry
+            return None, None
+        return entry, (pttl / 1000 if isinstance(pttl, int) and pttl >= 0 else None)
 
     # --- writes -----------------------------------------------------------------------------
     async def put(self, key: SentenceKey, entry: CachedSentence) -> None:
         if self.local:
-            self.local.put(key.digest, entry)
+            self.local.put(key.digest, entry, ttl_left)
         name = key.redis_name(self.key_prefix)
         blob = encode_entry(entry)
         ttl_ms = max(1, int(self.ttl_s * 1000))
