@@ -76,8 +76,8 @@ class CacheSection(_Section):
     key_prefix: str = "tts:v1"
 
 
-_OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage",
-                  "shimmer", "verse")
+_OPENAI_VOICES = ("alloy", "ash", "ballad", "cedar", "coral", "echo", "fable", "marin", "nova", "onyx",
+                  "sage", "shimmer", "verse")
 
 
 class OpenAISection(_Section):

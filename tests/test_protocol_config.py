@@ -3,6 +3,7 @@ them (the voice a name a client sends is spoken with)."""
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,8 +14,18 @@ from pydantic import ValidationError
 from stream_server.config import AppConfig, VoiceSection, load_config
 from stream_server.server.compat import resolve_voice
 
-# OpenAI's built-in voice names, as docs/openai.md promises them to clients.
-OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse")
+
+
+def _openai_voice_names() -> tuple[str, ...]:
+    """OpenAI's built-in voice names, as the official client library lists them."""
+    from openai.types.audio.speech_create_params import SpeechCreateParams
+
+    hint = typing.get_type_hints(SpeechCreateParams, include_extras=True)["voice"]
+    literals = [a for a in typing.get_args(typing.get_args(hint)[0]) if typing.get_origin(a) is typing.Literal]
+    return tuple(sorted(name for lit in literals for name in typing.get_args(lit)))
+
+
+OPENAI_VOICES = _openai_voice_names()
 DEFAULT_YAML = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 
 
