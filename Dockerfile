@@ -1,6 +1,7 @@
 # stream_server: streaming TTS server, CPU image by default.
 #   docker build -t stream-server .
-#   docker run -p 8000:8000 stream-server            # then open http://localhost:8000/
+#   docker run -p 8000:8000 -p 10200:10200 stream-server   # then open http://localhost:8000/
+#   (10200: the Wyoming TTS server, for Home Assistant)
 # CUDA variant: install a CUDA build of torch 2.13.0 from PyTorch's CUDA wheel index, e.g.
 #   docker build --build-arg TORCH_INDEX_URL=<PyTorch CUDA wheel index for your CUDA> -t stream-server:cuda .
 #   docker run --gpus all -p 8000:8000 stream-server:cuda stream-server serve --host 0.0.0.0 --config /app/configs/cuda.yaml
@@ -36,10 +37,11 @@ COPY configs ./configs
 COPY web_demo ./web_demo
 
 USER 10001
-EXPOSE 8000
+EXPOSE 8000 10200
 
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
 
-# Same command as the README's `make serve`, bound to all interfaces inside the container.
-CMD ["stream-server", "serve", "--host", "0.0.0.0", "--port", "8000", "--config", "configs/default.yaml"]
+# Same command as the README's `make serve`, HTTP and Wyoming bound to all interfaces inside the container.
+CMD ["stream-server", "serve", "--host", "0.0.0.0", "--port", "8000", "--wyoming-host", "0.0.0.0", \
+     "--config", "configs/default.yaml"]

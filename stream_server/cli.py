@@ -20,15 +20,21 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default from config: 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (default from config: 8000)")
     serve.add_argument("--config", help="YAML config file (see configs/default.yaml)")
+    serve.add_argument("--wyoming-host", help="address of the Wyoming TTS server (default from config: 127.0.0.1)")
+    serve.add_argument("--wyoming-port", type=int, help="port of the Wyoming TTS server (default from config: 10200)")
     return parser
 
 
-def serve(host: str | None, port: int | None, config_path: str | None) -> None:
-    config = load_config(config_path)
-    if host:
-        config.server.host = host
-    if port is not None:
-        config.server.port = port
+def serve(args: argparse.Namespace) -> None:
+    config = load_config(args.config)
+    if args.host:
+        config.server.host = args.host
+    if args.port is not None:
+        config.server.port = args.port
+    if args.wyoming_host:
+        config.wyoming.host = args.wyoming_host
+    if args.wyoming_port is not None:
+        config.wyoming.port = args.wyoming_port
     level = config.server.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(config)
@@ -54,7 +60,7 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
-        serve(args.host, args.port, args.config)
+        serve(args)
     return 0
 
 

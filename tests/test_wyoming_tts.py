@@ -131,3 +131,28 @@ async def test_bad_input_is_an_error_event_and_the_connection_goes_on(server, ev
         await client.write_event(Synthesize(text="Still here.").event())
         events = await read_until(client, lambda e: AudioStop.is_type(e.type))
     assert len(runs(events)) == 1
+
+
+def test_a_taken_wyoming_port_does_not_stop_the_server(caplog):
+    """Someone already runs wyoming-piper on the port: HTTP and WebSocket still serve, and the log
+    says why Wyoming is off and how to fix it."""
+    import socket
+
+    import httpx
+
+    from background import BackgroundServer, free_port
+    from stream_server.config import AppConfig
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        config = AppConfig()
+        config.server.port = free_port()
+        config.wyoming.port = taken.getsockname()[1]
+        config.engine.warmup = False
+        config.cache.enabled = False
+        caplog.set_level("ERROR", logger="stream_server")
+        with BackgroundServer(config) as server:
+            assert httpx.get(server.http + "/readyz").json() == {"status": "ready"}
+        message = " ".join(r.getMessage() for r in caplog.records)
+        assert f"cannot listen on 127.0.0.1:{config.wyoming.port}" in message and "wyoming.port" in message

@@ -103,7 +103,9 @@ class Executor:
         self._timing(work.request_id, backend, out, total, result)
         result.progress.append(Progress(work.request_id, buffer.filled, total, finished))
 
-    def _timing(self, request_id: int, backend: ModelBackend, out: PrefillResult, total, result) -> None:
+    def _timing(
+        self, request_id: int, backend: ModelBackend, out: PrefillResult, total: int | None, result: StepResult
+    ) -> None:
         if out.word_frames is not None:  # before the sentence's first audio
             frame_seconds = backend.hop_length / backend.sample_rate
             result.events.append(TimingEvent(request_id, list(out.word_frames), frame_seconds, total or 0))

@@ -42,8 +42,16 @@ class ProtocolServers:
             from .wyoming_tts import WyomingServer
 
             server = WyomingServer(services, cfg.wyoming.host, cfg.wyoming.port)
-            await server.start()
-            self._servers.append(server)
+            try:
+                await server.start()
+            except OSError as exc:  # e.g. wyoming-piper already on 10200: HTTP still serves
+                log.error(
+                    "wyoming: cannot listen on %s:%d (%s); the Wyoming server is off, everything else "
+                    "runs. Set wyoming.port (or --wyoming-port) to a free port, or wyoming.enabled: false",
+                    cfg.wyoming.host, cfg.wyoming.port, exc.strerror or exc,
+                )
+            else:
+                self._servers.append(server)
         return self
 
     async def stop(self) -> None:
