@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ..audio.formats import SAMPLE_RATES, mulaw_encode
 from .compat import EventQueue, resolve_voice
+from .wire import loads_json
 from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError
 from .services import Services
 from .session import Session, SessionSettings
@@ -131,8 +132,13 @@ async def _receive(websocket: WebSocket) -> dict | None:
     message = await websocket.receive()
     if message["type"] == "websocket.disconnect":
         return None
+    return parse_message(message.get("text") or message.get("bytes") or b"")
+
+
+def parse_message(raw: str | bytes) -> dict:
+    """A client message: a JSON object with a string "text" (or SessionError)."""
     try:
-        data = json.loads(message.get("text") or message.get("bytes") or b"")
+        data = loads_json(raw)
     except ValueError:
         raise SessionError("invalid_json", "messages must be JSON text") from None
     if not isinstance(data, dict) or not isinstance(data.get("text"), str):

@@ -14,6 +14,7 @@ import msgpack
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .events import Audio, SessionError, SessionEvent
+from .wire import loads_json
 
 _EVENT_TYPES = {
     "Ready": "ready",
@@ -79,7 +80,7 @@ def parse_client_frame(frame: str | bytes, msgpack_mode: bool) -> ClientMessage:
     if not isinstance(data, dict):
         raise SessionError("invalid_message", "a message must be an object with a 'type' field")
     kind = data.get("type")
-    if kind not in _KNOWN_TYPES:
+    if not isinstance(kind, str) or kind not in _KNOWN_TYPES:
         raise SessionError(
             "unknown_type", f"unknown message type {kind!r}; expected one of {sorted(_KNOWN_TYPES)}"
         )
@@ -104,9 +105,11 @@ def _decode(frame: str | bytes, msgpack_mode: bool) -> Any:
             "binary_not_supported", "binary frames from the client are not accepted; send JSON text"
         )
     try:
-        return json.loads(frame)
+        return loads_json(frame)
     except json.JSONDecodeError as exc:
         raise SessionError("invalid_json", f"malformed JSON: {exc.msg} at position {exc.pos}") from None
+    except ValueError as exc:
+        raise SessionError("invalid_json", f"malformed JSON: {exc}") from None
 
 
 def event_to_dict(event: SessionEvent) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ..audio.formats import wav_header
 from .compat import EventQueue, resolve_voice
+from .wire import loads_json
 from .events import Audio, Done, Error, SessionError
 from .services import Services
 from .session import Session, SessionSettings
@@ -81,7 +82,7 @@ class _BadRequest(Exception):
 
 def _parse(services: Services, raw: bytes) -> SpeechRequest:
     try:
-        data = json.loads(raw or b"null")
+        data = loads_json(raw or b"null")
     except ValueError:
         raise _BadRequest("the request body is not valid JSON", "invalid_json") from None
     if not isinstance(data, dict):

@@ -1,0 +1,154 @@
+"""Property-based tests of what clients send: any JSON value, any code point, wrong types, huge and
+negative numbers, deep nesting. Every parser answers with a parsed message or a coded client
+error, never anything else; on the real server the session survives every bad frame and still
+speaks afterwards."""
+
+from __future__ import annotations
+
+import json
+import logging
+from types import SimpleNamespace
+
+import msgpack
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from websockets.sync.client import connect
+
+from stream_server.config import AppConfig
+from stream_server.server.elevenlabs_ws import _settings as elevenlabs_settings
+from stream_server.server.elevenlabs_ws import parse_message
+from stream_server.server.events import SessionError
+from stream_server.server.native_messages import EndMessage, parse_client_frame
+from stream_server.server.openai_speech import SpeechRequest, _BadRequest, _parse
+
+NATIVE_TYPES = ["config", "text", "flush", "cancel", "end", "keepalive", "speak", ""]
+SERVICES = SimpleNamespace(config=AppConfig())  # what the OpenAI body parser reads
+
+
+
+def values(int_bits: int) -> st.SearchStrategy:
+    """Any JSON-like value: huge and negative numbers, NaN, any code point, nesting."""
+    scalars = (
+        st.none() | st.booleans() | st.text() | st.floats(allow_nan=True, allow_infinity=True)
+        | st.integers(min_value=-(2 ** (int_bits - 1)), max_value=2 ** (int_bits - 1) - 1)
+    )
+    nested = lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4)  # noqa: E731
+    return st.recursive(scalars, nested, max_leaves=20)
+
+
+json_values = values(int_bits=72)
+msgpack_values = values(int_bits=64)  # what msgpack can carry
+
+
+def field_values(keys: list[str], of: st.SearchStrategy = json_values) -> st.SearchStrategy[dict]:
+    """Objects with the protocol's own field names (so validation is reached) and odd values."""
+    return st.dictionaries(st.sampled_from(keys) | st.text(max_size=8), of, max_size=6)
+
+
+def native_objects(of: st.SearchStrategy) -> st.SearchStrategy[dict]:
+    fields = field_values(["text", "context_id", "voice", "sample_rate", "format"], of)
+    return st.builds(lambda t, rest: {**rest, "type": t}, st.sampled_from(NATIVE_TYPES) | of, fields)
+deep = st.integers(min_value=1, max_value=200_000).map(lambda n: "[" * n + "]" * n)
+native_text_frames = (
+    native_objects(json_values).map(lambda o: json.dumps(o, allow_nan=True)) | json_values.map(json.dumps)
+    | st.text() | deep
+)
+native_frames = native_text_frames.map(lambda f: (f, False)) | st.binary().map(lambda b: (b, False)) | (
+    (native_objects(msgpack_values) | msgpack_values).map(lambda o: (msgpack.packb(o, use_bin_type=True), True))
+    | st.binary().map(lambda b: (b, True)) | st.text().map(lambda t: (t, True))
+)
+
+
+@given(native_frames)
+@settings(max_examples=400)
+def test_native_parser_answers_every_frame_with_a_message_or_a_coded_error(frame_mode):
+    frame, mode = frame_mode
+    try:
+        parse_client_frame(frame, msgpack_mode=mode)
+    except SessionError as exc:
+        assert exc.code and exc.message
+
+
+openai_bodies = (
+    field_values(["model", "input", "voice", "response_format", "speed", "stream_format", "instructions"])
+    .map(lambda o: json.dumps(o, allow_nan=True).encode())
+    | json_values.map(lambda v: json.dumps(v).encode()) | st.binary() | deep.map(str.encode)
+)
+
+
+@given(openai_bodies)
+@settings(max_examples=400)
+def test_openai_body_parser_answers_every_body_with_a_request_or_a_400(raw):
+    try:
+        req = _parse(SERVICES, raw)
+    except _BadRequest as exc:
+        assert exc.code and exc.message
+    else:
+        assert isinstance(req, SpeechRequest) and req.input.strip()
+
+
+elevenlabs_messages = (
+    field_values(["text", "flush", "voice_settings", "try_trigger_generation", "xi_api_key"])
+    .map(lambda o: json.dumps(o, allow_nan=True))
+    | st.builds(lambda t, vs: json.dumps({"text": t, "voice_settings": vs}, allow_nan=True), st.text(),
+                field_values(["speed", "stability"]) | json_values)
+    | json_values.map(json.dumps) | st.text() | st.binary() | deep
+)
+
+
+@given(elevenlabs_messages)
+@settings(max_examples=400)
+def test_elevenlabs_message_parser_answers_every_message_with_settings_or_a_coded_error(raw):
+    try:
+        settings_ = elevenlabs_settings(_Defaults(), "joe_ar", 22050, parse_message(raw))
+    except SessionError as exc:
+        assert exc.code and exc.message
+    else:
+        assert 0 < settings_.options.length_scale < float("inf")
+
+
+class _Defaults:
+    """The part of Services that the ElevenLabs settings read."""
+
+    @staticmethod
+    def default_settings():
+        from stream_server.engine.requests import SynthesisOptions
+        from stream_server.server.session import SessionSettings
+
+        return SessionSettings("joe_ar", 22050, "pcm_s16le", SynthesisOptions())
+
+
+def survives(frame, mode: bool) -> bool:
+    """Frames after which the protocol says the session goes on (all but a valid `end`)."""
+    try:
+        return not isinstance(parse_client_frame(frame, msgpack_mode=mode), EndMessage)
+    except SessionError:
+        return True
+
+
+@pytest.mark.slow
+@given(st.lists(native_text_frames, min_size=1, max_size=6))
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_native_session_survives_any_frames_and_still_speaks(server, caplog, frames):
+    caplog.set_level(logging.WARNING, logger="stream_server")
+    caplog.clear()
+    frames = [f for f in frames if survives(f, False)]
+    with connect(f"{server.url}/v1/tts/stream", max_size=None, open_timeout=30) as ws:
+        assert json.loads(ws.recv(timeout=30))["type"] == "ready"
+        for frame in frames:
+            ws.send(frame)
+        ws.send(json.dumps({"type": "text", "text": "Still here.", "context_id": "probe"}))
+        ws.send(json.dumps({"type": "flush", "context_id": "probe"}))
+        spoke = False
+        while True:
+            reply = ws.recv(timeout=60)
+            if isinstance(reply, bytes):
+                continue
+            msg = json.loads(reply)
+            spoke |= msg["type"] == "sentence_end" and msg.get("context_id") == "probe"
+            if msg["type"] == "flushed" and msg["context_id"] == "probe":
+                break
+    assert spoke
+    crashes = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not crashes, [r.getMessage() for r in crashes]
