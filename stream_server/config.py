@@ -85,6 +85,7 @@ class OpenAISection(_Section):
 
     enabled: bool = True
     max_input_chars: int = 4096  # OpenAI's own limit on `input`
+    max_body_bytes: int = 65536  # larger request bodies get 413 before they are read
 
 
 class ElevenLabsSection(_Section):

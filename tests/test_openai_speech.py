@@ -152,3 +152,56 @@ def test_models_and_voices(client, server):
     ids = {v["id"] for v in voices}
     assert {"joe_ar", "joe", "alloy", "echo", "fable", "onyx", "nova", "shimmer", "ash", "ballad", "coral",
             "sage", "verse"} <= ids
+
+
+def test_mp3_streams_while_later_sentences_are_synthesized(client, reference):
+    """mp3 is encoded as it is synthesized: it arrives in several pieces, and decodes to the
+    same speech (mp3 encoder delay and padding aside)."""
+    with client.audio.speech.with_streaming_response.create(
+        model="tts-1", voice="alloy", input=TEXT, response_format="mp3"
+    ) as response:
+        assert response.headers["content-type"] == "audio/mpeg"
+        pieces = [p for p in response.iter_bytes(chunk_size=None) if p]
+    assert len(pieces) >= 2
+    audio, rate = sf.read(io.BytesIO(b"".join(pieces)), dtype="float32")
+    assert rate == RATE and abs(len(audio) - len(reference)) <= 0.1 * RATE
+    # loudness within 2 dB of the reference (a lossy codec, but the same speech)
+    ratio = np.sqrt(np.mean(audio**2) / np.mean(reference**2))
+    assert 10 ** (-2 / 20) < ratio < 10 ** (2 / 20)
+
+
+def test_a_body_over_the_limit_is_413_before_it_is_read(server):
+    url = server.http + "/v1/audio/speech"
+    limit = server.config.openai.max_body_bytes
+    body = json.dumps({"model": "tts-1", "voice": "alloy", "input": "x", "instructions": "y" * limit}).encode()
+    r = httpx.post(url, content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+
+    def chunked():  # no content-length: refused once the limit is passed while reading
+        yield body[: limit // 2]
+        yield body[limit // 2 :]
+
+    r = httpx.post(url, content=chunked(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+
+
+async def test_a_client_leaving_a_whole_file_format_stops_its_synthesis(server):
+    """flac/opus are encoded at the end: the server must notice the client leaving before then."""
+    from waiting import wait_until
+
+    services = server.services
+
+    def cancelled() -> float:
+        return services.metrics.registry.get_sample_value("tts_sentences_total", {"outcome": "cancelled"}) or 0
+
+    before = cancelled()
+    text = " ".join(f"Sentence number {i} of a long answer that nobody will wait for." for i in range(40))
+    body = {"model": "tts-1", "voice": "alloy", "input": text, "response_format": "opus"}
+    async with httpx.AsyncClient(base_url=server.http, timeout=60) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.post("/v1/audio/speech", json=body, timeout=1.0)  # leaves after 1 s
+    await wait_until(lambda: not services.sessions, timeout=10, what="the request's session to close")
+    # its sentences were cancelled (the engine takes the cancel from its inbox, a step later)
+    await wait_until(lambda: cancelled() > before, timeout=10, what="the engine to cancel its sentences")
+    await wait_until(lambda: services.engine.stats.waiting == 0 and sum(services.engine.stats.active_slots.values()) == 0,
+                     timeout=30, what="the engine to drop the rest of the text")

@@ -1,26 +1,26 @@
 """OpenAI-compatible `POST /v1/audio/speech`: a thin adapter onto Session (docs/openai.md).
 
 One request = one session: the whole `input` goes in as text, then `end`; the audio of each
-sentence is streamed out as soon as it is synthesized (`pcm`, `wav`), or, for the compressed
-formats, encoded once the last sentence is done.
+sentence is streamed out as soon as it is synthesized (`pcm`, `wav`, `mp3`), or, for flac and
+opus, encoded once the last sentence is done (synthesis stops if the client leaves meanwhile).
+The body is refused with 413 past `openai.max_body_bytes`, before it is read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
-import io
 import json
 import logging
 from dataclasses import replace
 from typing import AsyncIterator, Literal
 
-import numpy as np
-import soundfile as sf
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from ..audio.encoders import WHOLE_FORMATS, encode_whole, mp3_stream
 from ..audio.formats import wav_header
 from .compat import EventQueue, resolve_voice
 from .wire import loads_json
@@ -33,9 +33,7 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 24000  # OpenAI's `pcm` is s16le mono at 24 kHz; every format here uses that rate
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
-STREAMED = ("pcm", "wav")
-# compressed formats: libsndfile (the `soundfile` package) encodes them once the audio is complete
-COMPRESSED = {"flac": ("FLAC", "PCM_16"), "mp3": ("MP3", "MPEG_LAYER_III"), "opus": ("OGG", "OPUS")}
+STREAMED = ("pcm", "wav", "mp3")  # sent as synthesized; flac and opus (WHOLE_FORMATS) at the end
 MEDIA_TYPES = {
     "pcm": "audio/pcm",
     "wav": "audio/wav",
@@ -102,8 +100,8 @@ def _parse(services: Services, raw: bytes) -> SpeechRequest:
             f"input of {len(req.input)} characters exceeds the limit of {limit}",
             "string_above_max_length", "input",
         )
-    if req.response_format not in STREAMED and req.response_format not in COMPRESSED:
-        supported = sorted([*STREAMED, *COMPRESSED])
+    if req.response_format not in STREAMED and req.response_format not in WHOLE_FORMATS:
+        supported = sorted([*STREAMED, *WHOLE_FORMATS])
         raise _BadRequest(
             f"response_format {req.response_format!r} is not supported; use one of {supported}",
             "invalid_value", "response_format",
@@ -156,18 +154,6 @@ async def _pcm(events: EventQueue, stack: contextlib.AsyncExitStack) -> AsyncIte
                 return
 
 
-def _encode(pcm: bytes, fmt: str) -> bytes:
-    if fmt == "pcm":
-        return pcm
-    if fmt == "wav":
-        return wav_header(SAMPLE_RATE, len(pcm)) + pcm
-    container, subtype = COMPRESSED[fmt]
-    out = io.BytesIO()
-    samples = np.frombuffer(pcm, dtype="<i2")
-    sf.write(out, samples, SAMPLE_RATE, format=container, subtype=subtype)
-    return out.getvalue()
-
-
 def _sse(kind: str, **fields) -> bytes:
     return f"data: {json.dumps({'type': kind, **fields})}\n\n".encode()
 
@@ -184,6 +170,23 @@ async def _sse_stream(chunks: AsyncIterator[bytes], req: SpeechRequest) -> Async
     yield _sse("speech.audio.done", usage=usage)
 
 
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused before it is read when it says it is too large, or as soon as it is."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    body = bytearray()
+    async for piece in request.stream():
+        body += piece
+        if len(body) > limit:
+            raise _TooLarge
+    return bytes(body)
+
+
 async def speech(request: Request) -> Response:
     services: Services = request.app.state.services
     if services.draining:
@@ -191,8 +194,11 @@ async def speech(request: Request) -> Response:
             services, 503, "the server is shutting down; try again later", "shutting_down",
             kind="server_error",
         )
+    limit = services.config.openai.max_body_bytes
     try:
-        req = _parse(services, await request.body())
+        req = _parse(services, await _read_body(request, limit))
+    except _TooLarge:
+        return openai_error(services, 413, f"the request body exceeds {limit} bytes", "request_too_large")
     except _BadRequest as exc:
         return openai_error(services, 400, exc.message, exc.code, exc.param)
     events = EventQueue()
@@ -204,12 +210,14 @@ async def speech(request: Request) -> Response:
         param = "voice" if exc.code == "unknown_voice" else "input"
         return error_response(400, exc.message, exc.code, param)
     media = "text/event-stream" if req.stream_format == "sse" else MEDIA_TYPES[req.response_format]
-    if req.response_format in COMPRESSED:
+    if req.response_format in WHOLE_FORMATS:
         try:
-            pcm = b"".join([chunk async for chunk in _pcm(events, stack)])
+            pcm = await _whole(request, _pcm(events, stack))
         except RuntimeError as exc:
             return error_response(500, str(exc), "synthesis_failed", kind="server_error")
-        body = _encode(pcm, req.response_format)
+        if pcm is None:  # the client left: its session is closed, nothing to answer
+            return Response(status_code=499)
+        body = encode_whole(pcm, req.response_format, SAMPLE_RATE)
         if req.stream_format == "audio":
             return Response(body, media_type=media)
         chunks = _once(body)
@@ -217,9 +225,28 @@ async def speech(request: Request) -> Response:
         chunks = _pcm(events, stack)
         if req.response_format == "wav":
             chunks = _after(wav_header(SAMPLE_RATE), chunks)
+        elif req.response_format == "mp3":
+            chunks = mp3_stream(chunks, SAMPLE_RATE)
     if req.stream_format == "sse":
         chunks = _sse_stream(chunks, req)
     return StreamingResponse(chunks, media_type=media)
+
+
+async def _whole(request: Request, chunks: AsyncIterator[bytes]) -> bytes | None:
+    """All the PCM, or None as soon as the client is gone (the session closes with the iterator)."""
+    async def join() -> bytes:
+        return b"".join([chunk async for chunk in chunks])
+
+    task = asyncio.ensure_future(join())
+    while not task.done():
+        await asyncio.wait({task}, timeout=0.25)
+        if not task.done() and await request.is_disconnected():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await chunks.aclose()
+            return None
+    return task.result()
 
 
 async def _once(body: bytes) -> AsyncIterator[bytes]:

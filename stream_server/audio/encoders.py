@@ -1,0 +1,40 @@
+"""Compressed output encodings of s16le mono PCM: mp3 as it streams, flac and opus whole.
+
+mp3 goes through LAME (`lameenc`) frame by frame, so an HTTP response can start before the last
+sentence is synthesized; flac and ogg/opus are written by libsndfile (`soundfile`) once the whole
+audio is there (their containers want it).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+
+import lameenc
+import numpy as np
+import soundfile as sf
+
+WHOLE_FORMATS = {"flac": ("FLAC", "PCM_16"), "opus": ("OGG", "OPUS")}
+MP3_KBPS = 64  # mono speech
+
+
+async def mp3_stream(pcm_chunks: AsyncIterator[bytes], sample_rate: int) -> AsyncIterator[bytes]:
+    """s16le mono chunks -> mp3 frames as soon as LAME has them, then the final frames."""
+    encoder = lameenc.Encoder()
+    encoder.set_bit_rate(MP3_KBPS)
+    encoder.set_in_sample_rate(sample_rate)
+    encoder.set_channels(1)
+    encoder.set_quality(2)  # 2 = high quality, 7 = fast
+    async for pcm in pcm_chunks:
+        frames = encoder.encode(pcm)
+        if frames:
+            yield bytes(frames)
+    yield bytes(encoder.flush())
+
+
+def encode_whole(pcm: bytes, fmt: str, sample_rate: int) -> bytes:
+    """s16le mono audio -> a whole flac or ogg/opus file."""
+    container, subtype = WHOLE_FORMATS[fmt]
+    out = io.BytesIO()
+    sf.write(out, np.frombuffer(pcm, dtype="<i2"), sample_rate, format=container, subtype=subtype)
+    return out.getvalue()
