@@ -129,6 +129,27 @@ class StaticKVCache:
             self.pos_host[s] += 1
         self.pos.index_add_(0, plan.idx, torch.ones_like(plan.idx))
 
+    def write_range(self, layer: int, slot: int, start: int, k: Tensor, v: Tensor) -> None:
+        """Store one slot's k, v [H, S, Dh] at positions [start, start + S) (a prompt's prefill).
+
+        Does not move the slot's position: call ``set_position`` once all layers are written.
+        """
+        end = start + k.shape[1]
+        if start < 0 or end > self.max_steps:
+            raise CacheCapacityError(
+                f"slot {slot}: positions [{start}, {end}) do not fit the static cache's "
+                f"max_steps={self.max_steps} steps per slot"
+            )
+        self.k[layer, slot, :, start:end] = k.to(self.k.dtype)  # [H, S, Dh]
+        self.v[layer, slot, :, start:end] = v.to(self.v.dtype)
+
+    def set_position(self, slot: int, pos: int) -> None:
+        """Set where the slot's next step writes (e.g. the length of a prefilled prompt)."""
+        if not 0 <= pos <= self.max_steps:
+            raise CacheCapacityError(f"slot {slot}: position {pos} outside [0, max_steps={self.max_steps}]")
+        self.pos[slot] = pos
+        self.pos_host[slot] = pos
+
     def reset(self, slot: int) -> None:
         """Zero the slot's K/V and position, so no stale values can leak."""
         self.k[:, slot].zero_()
