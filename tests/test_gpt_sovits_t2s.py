@@ -11,6 +11,14 @@ import pytest
 import torch
 
 from stream_server.engine.kv_cache import CacheCapacityError, StaticKVCache
+from stream_server.models.gpt_sovits.sampling import (
+    RowParams,
+    SamplingParams,
+    apply_repetition_penalty,
+    draw,
+    sample_tokens,
+    top_p_top_k_temperature,
+)
 from stream_server.models.gpt_sovits.t2s_checkpoint import (
     S1V2_CONFIG,
     T2SCheckpointError,
@@ -19,6 +27,7 @@ from stream_server.models.gpt_sovits.t2s_checkpoint import (
 )
 from stream_server.models.gpt_sovits.t2s_model import T2SConfig, T2SModel
 
+REAL = SamplingParams(top_k=15, top_p=0.9, temperature=0.8, repetition_penalty=1.35)
 
 
 def _shared_dir() -> Path:
@@ -93,6 +102,71 @@ def test_random_t2s_is_seeded() -> None:
     a, b, c = random_t2s(cfg, seed=1), random_t2s(cfg, seed=1), random_t2s(cfg, seed=2)
     wa, wb, wc = (m.h.layers[0].linear1.weight for m in (a, b, c))
     assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+
+
+# ---- sampling ---------------------------------------------------------------------------------
+
+
+def _rows(*params: SamplingParams, vocab: int) -> RowParams:
+    return RowParams.stack(list(params), vocab)
+
+
+def test_repetition_penalty_rule() -> None:
+    logits = torch.tensor([[-2.0, 3.0, 1.0, -1.0]])
+    seen = torch.tensor([[True, True, False, False]])
+    out = apply_repetition_penalty(logits, seen, torch.tensor([2.0]))
+    assert out.tolist() == [[-4.0, 1.5, 1.0, -1.0]]  # negative x p, positive / p, unseen kept
+
+
+def test_top_p_follows_upstream_cut() -> None:
+    logits = torch.tensor([[0.5, 0.3, 0.2]]).log()  # cumulative 0.5, 0.8, 1.0
+
+    def keep(top_p: float) -> torch.Tensor:
+        return torch.isfinite(top_p_top_k_temperature(logits, _rows(SamplingParams(0, top_p, 1.0, 1.0), vocab=3)))
+
+    assert keep(0.7).tolist() == [[True, False, False]]  # the token crossing top_p is dropped too
+    assert keep(0.85).tolist() == [[True, True, False]]
+    assert keep(0.1).tolist() == [[True, False, False]]  # the best token always stays
+    assert keep(1.0).all()
+
+
+def test_temperature_then_top_k_per_row() -> None:
+    logits = torch.tensor([[1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0]])
+    rows = _rows(SamplingParams(2, 1.0, 2.0, 1.0), SamplingParams(3, 1.0, 0.5, 1.0), vocab=4)
+    out = top_p_top_k_temperature(logits, rows)
+    inf = float("-inf")
+    assert out.tolist() == [[inf, inf, 1.5, 2.0], [8.0, 6.0, 4.0, inf]]
+
+
+def test_rows_sample_independently() -> None:
+    """A row's token depends on its own logits, parameters and generator only."""
+    g = torch.Generator().manual_seed(0)
+    logits, seen = torch.randn(3, 50, generator=g), torch.rand(3, 50, generator=g) < 0.2
+    params = [REAL, SamplingParams(40, 1.0, 1.5, 1.0), SamplingParams(5, 0.8, 1.0, 1.2)]
+
+    def gens() -> list[torch.Generator]:
+        return [torch.Generator().manual_seed(s) for s in (11, 12, 13)]
+
+    together, _ = sample_tokens(logits, seen, _rows(*params, vocab=50), gens(), [50, 49, 50])
+    alone = [sample_tokens(logits[b:b + 1], seen[b:b + 1], _rows(params[b], vocab=50), [gens()[b]], [w])[0].item()
+             for b, w in enumerate([50, 49, 50])]
+    assert together.tolist() == alone
+
+
+def test_draw_uses_the_rows_generator_like_upstream() -> None:
+    """argmax(probs / Exp(1)) with exactly as many draws as upstream makes: 8, or 7 while the
+    last entry (EOS, probability 0) is cut off."""
+    probs = torch.softmax(torch.randn(1, 8, generator=torch.Generator().manual_seed(1)), dim=-1)
+    probs[0, 7] = 0.0
+    for width in (7, 8):
+        gen, ref_gen = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+        tokens = [draw(probs, [gen], [width]).item() for _ in range(20)]
+        ref = [torch.argmax(probs[:, :width] / torch.empty(1, width).exponential_(1, generator=ref_gen)).item()
+               for _ in range(20)]
+        assert tokens == ref and len(set(tokens)) > 2
+        assert torch.equal(gen.get_state(), ref_gen.get_state())
+    other_seed = torch.Generator().manual_seed(4)
+    assert [draw(probs, [other_seed], [8]).item() for _ in range(20)] != tokens
 
 
 # ---- checkpoint loading ------------------------------------------------------------------------
