@@ -62,7 +62,8 @@ class T2SSlots:
     """Serving state for ``max_slots`` concurrent requests on one T2SModel.
 
     ``max_len``: cache positions per slot; a request needs S + its token budget - 1 of them
-    (prefill refuses one that does not fit). ``dtype``: K/V storage dtype. ``span_bucket``,
+    (prefill refuses one that does not fit). K/V memory: 2 x n_layers x dim values per position
+    and slot, 96 KiB in float32 at s1v2 size (2048 positions: ~200 MB per slot). ``dtype``: K/V storage dtype. ``span_bucket``,
     ``window_ratio``: see ``StaticKVCache``. ``max_new_tokens``: upstream's 1500-step bound.
     """
 
@@ -75,7 +76,7 @@ class T2SSlots:
         self.cache = StaticKVCache(cfg.n_layers, max_slots, cfg.n_heads, max_len, cfg.head_dim,
                                    device, dtype, span_bucket, window_ratio)
         V = cfg.vocab_size
-        self._logits = torch.zeros(max_slots, V, device=device)  # [N, V] float32: what to sample next
+        self._logits = torch.zeros(max_slots, V, device=device)  # [N, V] float32: latest raw logits
         self._seen = torch.zeros(max_slots, V, dtype=torch.bool, device=device)  # [N, V]
         self._last = torch.zeros(max_slots, dtype=torch.long, device=device)  # [N] last sampled token
         self._rows = RowParams.stack([SamplingParams()] * max_slots, V, device)  # [N] each
