@@ -18,7 +18,7 @@ from stream_server.audio.formats import OutputSpec
 from stream_server.cache.keys import KeyBuilder
 from stream_server.cache.source import CachedSource
 from stream_server.cache.store import SentenceCache, make_client
-from stream_server.engine.backend import PrefillResult
+from stream_server.engine.backend import PrefillResult, keep_frames
 from stream_server.engine.chunking import ChunkConfig, chunk_bounds
 from stream_server.engine.client import EngineClient
 from stream_server.engine.engine import Engine, EngineConfig
@@ -52,6 +52,7 @@ class ToyVoice:
     hop_length = HOP
     frame_channels = C
     vocoder_context = (2, 2)
+    chunk_frames = None
     fingerprint = "toy-v1"
 
     def __init__(self, max_slots: int = 4) -> None:
@@ -80,13 +81,13 @@ class ToyVoice:
         self._calls_left = None
         self._resume.set()
 
-    def vocode(self, windows: torch.Tensor, slots) -> torch.Tensor:
+    def vocode(self, windows: torch.Tensor, slots, keep) -> list[torch.Tensor]:
         if self._calls_left is not None:
             if self._calls_left == 0:
                 assert self._resume.wait(30), "the test never resumed the voice"
             else:
                 self._calls_left -= 1
-        return torch.tanh(windows.sum(1)).repeat_interleave(HOP, dim=-1)
+        return keep_frames(torch.tanh(windows.sum(1)).repeat_interleave(HOP, dim=-1), keep, HOP)
 
 
 class CountingEngine(Engine):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from stream_server.engine.backend import DecodeResult, PrefillResult, known_length_decode
+from stream_server.engine.backend import DecodeResult, PrefillResult, keep_frames, known_length_decode
 from stream_server.engine.chunking import chunk_bounds
 from stream_server.engine.engine import Engine, EngineConfig
 from stream_server.engine.requests import (
@@ -37,6 +37,7 @@ class _ConvVocoder:
     hop_length = HOP
     frame_channels = C
     vocoder_context = (3, 3)
+    chunk_frames = None
     fingerprint = "fake"
 
     def __init__(self) -> None:
@@ -46,14 +47,17 @@ class _ConvVocoder:
         ).eval()
         self.vocode_calls: list[int] = []
 
-    def vocode(self, windows: torch.Tensor, slots) -> torch.Tensor:
+    def vocode(self, windows: torch.Tensor, slots, keep) -> list[torch.Tensor]:
         self.vocode_calls.append(len(slots))
+        return keep_frames(self._conv(windows), keep, HOP)
+
+    def _conv(self, windows: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             y = self.conv(windows)  # [B, HOP, W]
         return y.transpose(1, 2).reshape(windows.shape[0], -1)
 
     def whole(self, frames: torch.Tensor) -> np.ndarray:
-        return self.vocode(frames[None], [0])[0].numpy()
+        return self._conv(frames[None])[0].numpy()
 
 
 class FakeArBackend(_ConvVocoder):

@@ -12,8 +12,10 @@ generators, reference audio features) and releases it when told.
   length reached). A model that samples keeps one generator per slot, seeded at prefill from
   `options.seed`, and applies that request's own sampling parameters (SynthesisOptions), so a
   sentence's frames never depend on what else shares the batch.
-- `vocode(windows, slots)` turns frame windows into audio; `vocoder_context` is how many frames of
-  context either side make a chunked decode equal the whole decode (the engine adds them).
+- `vocode(windows, slots, keep)` turns frame windows into audio and returns, per row, the audio of
+  the frames it keeps (the context frames either side only shape it); `vocoder_context` is how
+  many frames of context either side make a chunked decode equal the whole decode. A model whose
+  audio per frame varies (a speed factor) returns what the kept frames last.
 - `fingerprint` names the model and weights: the sentence cache keys on it.
 """
 
@@ -53,6 +55,8 @@ class ModelBackend(Protocol):
     frame_channels: int  # C
     max_slots: int
     vocoder_context: tuple[int, int]  # (left, right) frames
+    # (first, later) chunk sizes in frames for this model's frame rate; None: the engine's defaults
+    chunk_frames: tuple[int, int] | None
     fingerprint: str
 
     def prefill(self, slot: int, spoken: str, options: SynthesisOptions) -> PrefillResult: ...
@@ -61,14 +65,22 @@ class ModelBackend(Protocol):
 
     def release(self, slot: int) -> None: ...
 
-    def vocode(self, windows: torch.Tensor, slots: Sequence[int]) -> torch.Tensor:
-        """[B, C, W] frame windows (row b from slot slots[b]) -> [B, W * hop_length] float audio."""
+    def vocode(
+        self, windows: torch.Tensor, slots: Sequence[int], keep: Sequence[tuple[int, int]]
+    ) -> list[torch.Tensor]:
+        """[B, C, W] frame windows (row b from slot slots[b]) -> per row, the float audio of its
+        frames [keep[b][0], keep[b][1]) (offsets in the window)."""
         ...
 
     def synthesize_offline(self, spoken: str, options: SynthesisOptions) -> np.ndarray:
         """Whole-sentence reference synthesis (what streaming must equal), float32, on private
         state: callable from any thread while the engine serves."""
         ...
+
+
+def keep_frames(audio: torch.Tensor, keep: Sequence[tuple[int, int]], hop: int) -> list[torch.Tensor]:
+    """audio [B, W * hop] of whole windows -> the kept frames' samples of each row."""
+    return [audio[b, lo * hop : hi * hop] for b, (lo, hi) in enumerate(keep)]
 
 
 def known_length_decode(frames: torch.Tensor, produced: Sequence[int], totals: Sequence[int]) -> DecodeResult:

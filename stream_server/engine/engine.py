@@ -52,8 +52,10 @@ class Engine:
 
     def chunk_config(self, voice: str) -> ChunkConfig:
         """The voice's chunk framing (the sentence cache replays in it too)."""
-        left, right = self.backends[voice].vocoder_context
-        return ChunkConfig(self.config.first_chunk_frames, self.config.chunk_frames, left, right)
+        backend = self.backends[voice]
+        left, right = backend.vocoder_context
+        first, later = backend.chunk_frames or (self.config.first_chunk_frames, self.config.chunk_frames)
+        return ChunkConfig(first, later, left, right)
 
     # --- called from any thread ----------------------------------------------------------
     def submit(self, request: SentenceRequest) -> None:

@@ -135,16 +135,17 @@ class Executor:
                     self._emit(work, torch.zeros(0), backend, result)
                 continue
             windows = torch.stack([self._frames[w.request_id].window(w.span.window_start, w.span.window_end) for w in group])
+            keep = [(w.span.start - w.span.window_start, w.span.end - w.span.window_start) for w in group]
             try:
-                audio = backend.vocode(windows, [w.slot for w in group])  # [B, W * hop]
+                audio = backend.vocode(windows, [w.slot for w in group], keep)
             except Exception as exc:
                 log.exception("vocoder failed")
                 for work in group:
                     self._fail(result, work.request_id, f"vocoder failed: {exc}")
                 continue
             result.vocode_batches.append(len(group))
-            for row, work in enumerate(group):
-                self._emit(work, audio[row], backend, result)
+            for work, pcm in zip(group, audio):
+                self._emit(work, pcm, backend, result)
 
     def _vocoder_batches(self, works: list[VocodeWork]) -> Iterator[tuple[str, list[VocodeWork]]]:
         """Windows of the same voice and length decode together, a few at a time (on CPU, conv
@@ -158,11 +159,9 @@ class Executor:
                 yield voice, group[i : i + cap]
 
     def _emit(self, work: VocodeWork, audio: torch.Tensor, backend: ModelBackend, result: StepResult) -> None:
-        span, hop = work.span, backend.hop_length
-        lo, hi = (span.start - span.window_start) * hop, (span.end - span.window_start) * hop
-        pcm = audio[lo:hi].float().cpu().numpy()
-        result.vocoded.append(Vocoded(work.request_id, span, len(pcm) / backend.sample_rate))
-        result.events.append(AudioEvent(work.request_id, span.index, pcm, last=span.last))
+        pcm = audio.float().cpu().numpy()
+        result.vocoded.append(Vocoded(work.request_id, work.span, len(pcm) / backend.sample_rate))
+        result.events.append(AudioEvent(work.request_id, work.span.index, pcm, last=work.span.last))
 
     def _fail(self, result: StepResult, request_id: int, message: str) -> None:
         result.failed.append(Failed(request_id, "synthesis_failed", message))

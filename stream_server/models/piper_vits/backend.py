@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ...engine.backend import DecodeResult, PrefillResult
+from ...engine.backend import DecodeResult, PrefillResult, keep_frames
 from ...engine.requests import SynthesisOptions
 from ..fingerprint import files_digest
 from .piper_voice import PiperVoice, SynthesisParams
@@ -30,6 +30,7 @@ class PiperVocoding:
     """Audio side of a backend built on a Piper voice."""
 
     kind = "piper_vits"
+    chunk_frames = None  # the engine's (configured) chunk sizes
 
     def __init__(self, name: str, voice: PiperVoice, max_slots: int) -> None:
         self.name = name
@@ -46,8 +47,10 @@ class PiperVocoding:
         """The device is part of it: CPU and GPU kernels round differently."""
         return f"{self.kind}:piper={files_digest(self.voice.files)}:device={self.voice.device.type}"
 
-    def vocode(self, windows: torch.Tensor, slots: Sequence[int]) -> torch.Tensor:
-        return self.voice.decode(windows)
+    def vocode(
+        self, windows: torch.Tensor, slots: Sequence[int], keep: Sequence[tuple[int, int]]
+    ) -> list[torch.Tensor]:
+        return keep_frames(self.voice.decode(windows), keep, self.hop_length)
 
     def release(self, slot: int) -> None:
         pass
