@@ -1,0 +1,239 @@
+"""Read a GPT-SoVITS "s2" (SoVITS) checkpoint without running code from it.
+
+An s2 ``.pth`` is a torch zip pickle of ``{"weight": fp16 state dict (no enc_q.*), "config":
+utils.HParams, "info": str}``. Newer upstream versions overwrite the zip's leading ``PK`` with a
+two-byte version tag. This module
+
+* unpickles with an allow-list: ``utils.HParams`` becomes a plain attribute record, torch's tensor
+  rebuild helpers and ``OrderedDict`` are allowed, every other global is refused;
+* tells the SoVITS version from the header tag and the weights, and accepts only v2;
+* folds weight-norm pairs (``weight_g``/``weight_v``) into plain ``weight`` tensors, in float32.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import pickle
+import types
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import torch
+
+SUPPORTED = "GPT-SoVITS v2 SoVITS (s2) checkpoints"
+
+# upstream process_ckpt.py: tags that replace the zip's "PK" magic
+_HEADER_TAGS = {
+    b"00": "v1",
+    b"01": "v2",
+    b"02": "v3",
+    b"03": "v3 (LoRA)",
+    b"04": "v4 (LoRA)",
+    b"05": "v2Pro",
+    b"06": "v2ProPlus",
+}
+_V1_SYMBOLS = 322  # enc_p.text_embedding rows of a v1 model (v2 has 732)
+
+# the only globals a checkpoint may name (torch resolves "*Storage" names before asking us)
+_ALLOWED_GLOBALS = {
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
+}
+
+
+class CheckpointError(ValueError):
+    """The file is not a checkpoint this loader can read (format, version or content)."""
+
+
+class HParamsRecord:
+    """Stand-in for upstream's ``utils.HParams``: unpickling only fills ``__dict__``."""
+
+    def to_dict(self) -> dict:
+        return {k: v.to_dict() if isinstance(v, HParamsRecord) else v for k, v in vars(self).items()}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) == ("utils", "HParams"):
+            return HParamsRecord
+        allowed = _ALLOWED_GLOBALS.get((module, name))
+        if allowed is None:
+            raise CheckpointError(f"checkpoint refers to {module}.{name}, which is not allowed")
+        return allowed
+
+
+# torch.load takes a "pickle module"; this one only differs in its Unpickler
+_RESTRICTED_PICKLE = types.SimpleNamespace(
+    __name__="restricted_pickle", Unpickler=_RestrictedUnpickler, load=pickle.load
+)
+
+
+@dataclass(frozen=True)
+class SovitsConfig:
+    """Hyper-parameters of SynthesizerTrn v2 (defaults: upstream configs/s2.json)."""
+
+    sampling_rate: int = 32000
+    filter_length: int = 2048  # n_fft of the reference spectrogram
+    hop_length: int = 640
+    win_length: int = 2048
+    inter_channels: int = 192
+    hidden_channels: int = 192
+    filter_channels: int = 768
+    n_heads: int = 2
+    n_layers: int = 6
+    kernel_size: int = 3
+    resblock: str = "1"
+    resblock_kernel_sizes: tuple[int, ...] = (3, 7, 11)
+    resblock_dilation_sizes: tuple[tuple[int, ...], ...] = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
+    upsample_rates: tuple[int, ...] = (10, 8, 2, 2, 2)
+    upsample_initial_channel: int = 512
+    upsample_kernel_sizes: tuple[int, ...] = (16, 16, 8, 2, 2)
+    gin_channels: int = 512
+    semantic_frame_rate: str = "25hz"
+    n_symbols: int = 732  # v2 phone vocabulary (text/symbols2.py)
+    ssl_dim: int = 768  # HuBERT feature size, fixed by the architecture
+    codebook_size: int = 1024
+    style_bins: int = 704  # v2's style encoder reads spectrogram bins [:704]
+
+    @property
+    def spec_channels(self) -> int:
+        return self.filter_length // 2 + 1
+
+    @property
+    def frames_per_token(self) -> int:
+        return 2 if self.semantic_frame_rate == "25hz" else 1
+
+    @property
+    def samples_per_frame(self) -> int:
+        n = 1
+        for r in self.upsample_rates:
+            n *= r
+        return n
+
+    @property
+    def samples_per_token(self) -> int:
+        return self.samples_per_frame * self.frames_per_token
+
+    @classmethod
+    def from_hparams(cls, hps: dict) -> "SovitsConfig":
+        """Build from the checkpoint's config (``data`` and ``model`` sections)."""
+        merged = {**hps.get("data", {}), **hps.get("model", {})}
+        known = {f.name for f in fields(cls)}
+        values = {k: _freeze(v) for k, v in merged.items() if k in known}
+        cfg = cls(**values)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        if self.semantic_frame_rate not in ("25hz", "50hz"):
+            raise CheckpointError(f"semantic_frame_rate {self.semantic_frame_rate!r} is not 25hz/50hz")
+        if self.resblock != "1":
+            raise CheckpointError(f"resblock type {self.resblock!r}: only type '1' (used by v2) is built")
+        if self.samples_per_frame != self.hop_length:
+            raise CheckpointError(
+                f"upsample rates give {self.samples_per_frame} samples per frame, hop is {self.hop_length}")
+
+
+def _freeze(value):
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+@dataclass
+class SovitsCheckpoint:
+    config: SovitsConfig
+    weights: dict[str, torch.Tensor]  # float32, weight norm folded
+    info: str = ""
+    version: str = "v2"
+    raw_config: dict = field(default_factory=dict)
+
+
+def read_sovits_checkpoint(path: str | Path) -> SovitsCheckpoint:
+    """Load an s2 ``.pth``; raises CheckpointError for anything but a v2 SoVITS checkpoint."""
+    data = Path(path).read_bytes()
+    head = data[:2]
+    if head != b"PK":
+        tag = _HEADER_TAGS.get(head)
+        if tag is None:
+            raise CheckpointError(f"{path}: not a torch zip checkpoint (starts with {head!r})")
+        if tag != "v2":
+            raise CheckpointError(
+                f"{path}: header tag {head.decode()} marks a GPT-SoVITS {tag} model; only {SUPPORTED} are supported")
+        data = b"PK" + data[2:]  # upstream load_sovits_new restores the magic the same way
+    try:
+        blob = restricted_torch_load(data)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    except (pickle.UnpicklingError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: unreadable torch checkpoint ({exc})") from exc
+    return _from_blob(blob, str(path))
+
+
+def restricted_torch_load(data: bytes):
+    """torch.load of a zip checkpoint's bytes, with only the allow-listed globals (CPU tensors)."""
+    # weights_only=False only because torch refuses a custom pickle module otherwise: the
+    # restriction is ours (_RestrictedUnpickler), stricter than torch's weights-only allow-list
+    return torch.load(io.BytesIO(data), map_location="cpu", pickle_module=_RESTRICTED_PICKLE,
+                      weights_only=False)
+
+
+def _from_blob(blob, where: str) -> SovitsCheckpoint:
+    if not isinstance(blob, dict) or "weight" not in blob or "config" not in blob:
+        raise CheckpointError(f"{where}: expected a dict with 'weight' and 'config' (an s2 checkpoint)")
+    hps = blob["config"]
+    hps = hps.to_dict() if isinstance(hps, HParamsRecord) else dict(hps)
+    weights = {k: v for k, v in blob["weight"].items() if isinstance(v, torch.Tensor)}
+    version = detect_version(weights, hps)
+    if version != "v2":
+        raise CheckpointError(f"{where}: a GPT-SoVITS {version} model; only {SUPPORTED} are supported")
+    return SovitsCheckpoint(
+        config=SovitsConfig.from_hparams(hps),
+        weights=fold_weight_norm(weights),
+        info=str(blob.get("info", "")),
+        version=version,
+        raw_config=hps,
+    )
+
+
+def detect_version(weights: dict[str, torch.Tensor], hps: dict) -> str:
+    """Version from the weights; the config's ``model.version`` only adds the newer models that
+    a stripped state dict might not show."""
+    if any(k.startswith(("cfm.", "bridge.")) for k in weights):
+        return "v3/v4"
+    if any(k.startswith(("sv_emb.", "ge_to512.")) for k in weights):
+        return "v2Pro"
+    emb = weights.get("enc_p.text_embedding.weight")
+    if emb is None:
+        raise CheckpointError("no enc_p.text_embedding.weight: not a SoVITS (s2) checkpoint")
+    if emb.shape[0] == _V1_SYMBOLS:
+        return "v1"
+    declared = str(hps.get("model", {}).get("version", "v2"))
+    return declared if declared in ("v3", "v4", "v2Pro", "v2ProPlus") else "v2"
+
+
+def fold_weight_norm(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """float32 copy with every ``X.weight_g``/``X.weight_v`` pair replaced by ``X.weight``.
+
+    Upstream's weight_norm uses dim 0 for Conv1d and ConvTranspose1d alike: the norm is taken over
+    all other axes of ``weight_v``.
+    """
+    out: dict[str, torch.Tensor] = {}
+    for key, value in weights.items():
+        if key.endswith(".weight_v"):
+            continue
+        if key.endswith(".weight_g"):
+            stem = key[: -len("_g")]
+            v = weights.get(stem + "_v")
+            if v is None:
+                raise CheckpointError(f"{key} has no matching weight_v")
+            v = v.float()
+            norm = v.flatten(1).norm(dim=1).view(-1, *([1] * (v.dim() - 1)))
+            out[stem] = v * (value.float() / norm)
+            continue
+        out[key] = value.float()
+    orphans = [k for k in weights if k.endswith(".weight_v") and k[:-2] + "_g" not in weights]
+    if orphans:
+        raise CheckpointError(f"weight_v without weight_g: {orphans[:3]}")
+    return out
