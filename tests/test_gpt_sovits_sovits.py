@@ -1,0 +1,187 @@
+"""GPT-SoVITS v2 SoVITS ("s2"): checkpoint loading, parity with upstream's own outputs on the tiny
+fixture, and streamed (chunked) decoding against the whole-sentence decode."""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from stream_server.models.gpt_sovits.sovits import load_sovits
+from stream_server.models.gpt_sovits.sovits_checkpoint import (
+    CheckpointError, HParamsRecord, fold_weight_norm, read_sovits_checkpoint, restricted_torch_load)
+
+
+def _shared_dir() -> Path:
+    """$STREAM_SERVER_SHARED, else <repo>/../shared, else /work/shared."""
+    env = os.environ.get("STREAM_SERVER_SHARED")
+    if env:
+        if not Path(env).is_dir():
+            pytest.fail(f"STREAM_SERVER_SHARED={env} is not a directory")
+        return Path(env)
+    for path in (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared")):
+        if path.is_dir():
+            return path
+    pytest.fail("no shared folder (set STREAM_SERVER_SHARED, or have <repo>/../shared or /work/shared)")
+
+
+FIXTURES = _shared_dir() / "fixtures" / "gpt_sovits"
+CKPT = FIXTURES / "sovits_tiny.pth"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Intra-op threads spin at barriers: on a shared 2-core box 2 threads can be far slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def io():
+    if not CKPT.is_file():
+        pytest.fail(f"missing fixture {CKPT}")
+    data = np.load(FIXTURES / "sovits_tiny_io.npz")
+    return {k: torch.from_numpy(data[k]) for k in data.files}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_sovits(CKPT)
+
+
+# -- loader ------------------------------------------------------------------------------------
+
+
+def test_loader_reads_config_and_uses_every_inference_weight():
+    ckpt = read_sovits_checkpoint(CKPT)
+    assert ckpt.version == "v2" and ckpt.info == "1epoch_1iteration"
+    assert ckpt.config.filter_channels == 64 and ckpt.config.n_layers == 2
+    assert ckpt.config.resblock_kernel_sizes == (3,) and ckpt.config.upsample_initial_channel == 64
+    assert ckpt.raw_config["model"]["version"] == "v2"
+    assert all(v.dtype == torch.float32 for v in ckpt.weights.values())
+    assert not any(k.endswith(("weight_g", "weight_v")) for k in ckpt.weights)
+    from stream_server.models.gpt_sovits.sovits import SovitsV2
+
+    model = SovitsV2(ckpt.config)
+    unused = model.load_weights(ckpt.weights)  # raises on a missing or unexpected weight
+    # only the codebook's training statistics (EMA) are left over
+    assert unused == ["quantizer.vq.layers.0._codebook.cluster_size", "quantizer.vq.layers.0._codebook.embed_avg"]
+    params = {k: v for k, v in model.state_dict().items()}
+    assert sum(v.numel() for v in params.values()) == sum(
+        v.numel() for k, v in ckpt.weights.items() if k not in unused and not k.endswith("inited"))
+
+
+def test_weight_norm_is_folded_as_upstream():
+    """g * v / ||v|| with the norm over all axes but 0, as torch's weight_norm (dim 0) computes."""
+    g = torch.Generator().manual_seed(0)
+    for shape in [(8, 4, 5), (6, 3, 16)]:  # Conv1d [out, in, k] and ConvTranspose1d [in, out, k]
+        v = torch.randn(shape, generator=g)
+        w_g = torch.rand(shape[0], 1, 1, generator=g) + 0.5
+        folded = fold_weight_norm({"w.weight_g": w_g.half(), "w.weight_v": v.half(), "w.bias": v[0, 0].half()})
+        assert set(folded) == {"w.weight", "w.bias"}
+        expected = torch._weight_norm(v.half().float(), w_g.half().float(), 0)
+        assert torch.allclose(folded["w.weight"], expected, atol=1e-6)
+
+
+class _Boom:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_loader_refuses_a_pickle_with_a_foreign_global_without_running_it(tmp_path):
+    marker = tmp_path / "ran"
+    path = tmp_path / "evil.pth"
+    torch.save({"weight": {}, "config": _Boom(marker), "info": "x"}, path)
+    with pytest.raises(CheckpointError, match=r"system.*not allowed"):
+        read_sovits_checkpoint(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("tag, version", [(b"00", "v1"), (b"02", "v3"), (b"03", "v3"), (b"04", "v4"),
+                                          (b"05", "v2Pro"), (b"06", "v2ProPlus")])
+def test_loader_refuses_version_tagged_files(tmp_path, tag, version):
+    path = tmp_path / "tagged.pth"
+    path.write_bytes(tag + CKPT.read_bytes()[2:])
+    with pytest.raises(CheckpointError, match=rf"{version}.*only GPT-SoVITS v2"):
+        read_sovits_checkpoint(path)
+
+
+def _save_with_upstream_hparams(obj_config: dict, weights: dict, path: Path, monkeypatch) -> None:
+    """torch.save a checkpoint whose config pickles as upstream's utils.HParams."""
+    utils = types.ModuleType("utils")
+
+    class HParams:
+        pass
+
+    HParams.__module__, HParams.__qualname__ = "utils", "HParams"
+    utils.HParams = HParams
+
+    def to_hparams(d):
+        h = HParams()
+        h.__dict__.update({k: to_hparams(v) if isinstance(v, dict) else v for k, v in d.items()})
+        return h
+
+    monkeypatch.setitem(sys.modules, "utils", utils)
+    torch.save({"weight": weights, "config": to_hparams(obj_config), "info": "x"}, path)
+
+
+def test_loader_refuses_v1_weights(tmp_path, monkeypatch):
+    """A v1 model is told apart by its 322-symbol phone embedding (the file is plain PK)."""
+    path = tmp_path / "v1.pth"
+    weights = {"enc_p.text_embedding.weight": torch.zeros(322, 192, dtype=torch.float16)}
+    _save_with_upstream_hparams({"model": {"version": "v1"}, "data": {}}, weights, path, monkeypatch)
+    monkeypatch.delitem(sys.modules, "utils")
+    with pytest.raises(CheckpointError, match="v1.*only GPT-SoVITS v2"):
+        read_sovits_checkpoint(path)
+
+
+def test_hparams_become_a_plain_record_without_importing_utils(tmp_path, monkeypatch):
+    path = tmp_path / "cfg.pth"
+    weights = {"enc_p.text_embedding.weight": torch.zeros(732, 192, dtype=torch.float16)}
+    _save_with_upstream_hparams({"model": {"version": "v2"}, "data": {"hop_length": 640}}, weights, path, monkeypatch)
+    monkeypatch.delitem(sys.modules, "utils")
+    blob = restricted_torch_load(path.read_bytes())
+    assert isinstance(blob["config"], HParamsRecord)
+    assert blob["config"].to_dict() == {"model": {"version": "v2"}, "data": {"hop_length": 640}}
+    assert "utils" not in sys.modules
+
+
+# -- parity with upstream (fixture produced by GPT-SoVITS's own code) ---------------------------
+
+
+def test_reference_spectrogram_matches_upstream(tiny, io):
+    spec = tiny.spectrogram(io["ref_wav_32k"])
+    assert spec.shape == (1025, 100)
+    assert (spec - io["refer_spec"][0]).abs().max() < 1e-3  # measured 3.1e-5 (values up to 154)
+
+
+def test_extract_latent_matches_upstream_exactly(tiny, io):
+    assert torch.equal(tiny.extract_latent(io["ssl"]), io["latent_codes"])
+
+
+@pytest.mark.parametrize("speed, key", [(1.0, "audio"), (1.25, "audio_speed_1_25")])
+def test_decode_matches_upstream(tiny, io, speed, key):
+    audio = tiny.decode(io["codes"], io["phones"], [io["refer_spec"]], noise_scale=0, speed=speed)
+    assert audio.shape == io[key].shape
+    # the fixture's audio peaks at 0.004, so 1e-3 would be loose; measured 1.9e-9 and 1.6e-9
+    assert (audio - io[key]).abs().max() < 1e-6
+
+
+def test_several_references_average_their_style(tiny, io):
+    spec = io["refer_spec"][0]
+    other = tiny.spectrogram(io["ref_wav_32k"].flip(0))
+    ge = tiny.style([spec, other])
+    assert torch.allclose(ge, (tiny.style(spec) + tiny.style(other)) / 2, atol=1e-6)
+    one = tiny.decode(io["codes"], io["phones"], spec, noise_scale=0)
+    two = tiny.decode(io["codes"], io["phones"], [spec, spec], noise_scale=0)
+    assert torch.allclose(one, two, atol=1e-7)
