@@ -160,7 +160,8 @@ def read_sovits_checkpoint(path: str | Path) -> SovitsCheckpoint:
             raise CheckpointError(f"{path}: not a torch zip checkpoint (starts with {head!r})")
         if tag != "v2":
             raise CheckpointError(
-                f"{path}: header tag {head.decode()} marks a GPT-SoVITS {tag} model; only {SUPPORTED} are supported")
+                f"{path}: header tag {head.decode()} marks a GPT-SoVITS {tag} model; "
+                f"only {SUPPORTED} are supported")
         data = b"PK" + data[2:]  # upstream load_sovits_new restores the magic the same way
     try:
         blob = restricted_torch_load(data)
