@@ -1,0 +1,143 @@
+"""Streamed SoVITS decoding: a sentence is vocoded in chunks while the T2S still produces tokens.
+
+Chunk k keeps tokens [start, end) and is decoded from the window [start - left, end + right)
+(clipped to the tokens that exist), with the sentence's phones and style (``Conditioning``);
+only the chunk's own samples are kept and the chunks are concatenated as they are.
+
+What differs from the whole-sentence decode:
+* all window tokens go through enc_p, but the flow and the HiFi-GAN generator are local (finite
+  receptive fields, ``local_reach_tokens``), so they only run on the frames the kept audio needs;
+  with the lookahead of ``default_context`` their truncation error is > 100 dB down;
+* enc_p's self-attention (encoder_ssl, encoder2) sees the whole sequence: a window that does not
+  reach the end of the sentence changes every frame a little. This is the error that remains; it
+  shrinks only slowly with lookahead, since the rest of the sentence does not exist yet. MRTE
+  attends over the phones only: given all of the sentence's phones it is exact per frame;
+* noise: ``LatentNoise`` gives frame j the same vector in a window as in the whole decode.
+
+Upstream streams differently (TTS.py, streaming_mode 2/3): each chunk re-runs enc_p on all tokens
+so far with no lookahead, cross-fades the encoder output with the previous chunk's over 2 tokens,
+runs flow + generator on the chunk plus the overlap only, and joins the audio with SOLA.
+
+Speed: upstream resamples y to int(F / speed) + 1 frames, a ratio that depends on the sentence's
+final length, which a stream does not know yet. Windows therefore resample on a fixed grid
+(output frame j reads latent position (j + 0.5) * speed - 0.5, as torch's linear interpolation);
+at speed 1 that is the identity and a one-window decode equals ``SovitsV2.decode`` exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ...engine.chunking import ChunkConfig, chunk_bounds
+from .sovits import Conditioning, LatentNoise, SovitsV2
+
+
+@dataclass(frozen=True)
+class StreamContext:
+    """Tokens of context decoded (and thrown away) on each side of a chunk."""
+
+    left: int
+    right: int  # costs latency: the chunk waits for these tokens from the T2S
+
+
+def default_context() -> StreamContext:
+    """64 tokens (2.6 s) of left context: enc_p on more costs time for < 0.2 dB. 8 tokens
+    (0.32 s) of lookahead: the flow and generator are then as good as exact (their error is
+    > 100 dB down); what remains is enc_p not seeing the rest of the sentence, which shrinks
+    slowly with more lookahead (about 1.3 dB per doubling on random weights) while the first
+    chunk's latency grows by one T2S step per token. Measured in bench/gpt_sovits_stream_error.py,
+    asserted in tests/test_gpt_sovits_sovits.py."""
+    return StreamContext(left=64, right=8)
+
+
+def chunk_config(context: StreamContext | None = None, first_tokens: int = 6,
+                 chunk_tokens: int = 24) -> ChunkConfig:
+    """The engine's chunking in tokens: 6, 12, then 24 tokens (0.24 s, 0.48 s, 0.96 s)."""
+    ctx = context or default_context()
+    return ChunkConfig(first_chunk_frames=first_tokens, chunk_frames=chunk_tokens,
+                       left_context=ctx.left, right_context=ctx.right)
+
+
+def local_reach_tokens(model: SovitsV2) -> int:
+    """Tokens either side that the local part (flow + generator) of one token depends on."""
+    frames = model.flow.receptive_field() + model.dec.receptive_field()
+    return -(-frames // model.cfg.frames_per_token)
+
+
+def output_frame(frame: int, speed: float) -> int:
+    """First output frame of the fixed speed grid at or after latent frame boundary ``frame``."""
+    if speed == 1:
+        return frame
+    return max(0, math.ceil(frame / speed - 0.5))
+
+
+def _resample(y: torch.Tensor, frame0: int, out0: int, out1: int, speed: float) -> torch.Tensor:
+    """Linear resampling of y [1, C, W] (latent frames frame0 ...) to output frames [out0, out1).
+
+    Positions are clamped at 0 (the sentence start) and at the window's last frame, which is the
+    sentence's last frame when the window reaches the end.
+    """
+    width = y.shape[-1]
+    pos = (torch.arange(out0, out1, dtype=torch.float64) + 0.5) * speed - 0.5
+    local = (pos.clamp(min=0) - frame0).clamp(0, width - 1)
+    i0 = local.floor().long()
+    i1 = (i0 + 1).clamp(max=width - 1)
+    w = (local - i0).to(y.dtype)
+    return y[..., i0] * (1 - w) + y[..., i1] * w
+
+
+@torch.no_grad()
+def decode_window(model: SovitsV2, codes_window: torch.Tensor, cond: Conditioning, *, window_start: int,
+                  keep: tuple[int, int], noise_scale: float = 0.0, noise: LatentNoise | None = None,
+                  speed: float = 1.0) -> torch.Tensor:
+    """Decode tokens [window_start, window_start + W) and return the audio of tokens keep=[start,
+    end) (absolute token indices): [(end - start) * 1280] samples at speed 1.
+
+    All W tokens go through enc_p (that is what context buys); the flow and the generator only
+    run on the frames the kept audio can depend on (their receptive fields), which is exact and
+    spares the generator, by far the most expensive part, from decoding the whole window.
+    """
+    fpt = model.cfg.frames_per_token
+    w0, w1 = window_start, window_start + codes_window.numel()
+    k0, k1 = keep
+    if not w0 <= k0 <= k1 <= w1:
+        raise ValueError(f"keep {keep} is not inside the window [{w0}, {w1})")
+    y = model.hidden(codes_window, cond)  # [1, C, W * fpt]
+    o0, o1 = output_frame(w0 * fpt, speed), output_frame(w1 * fpt, speed)
+    if speed != 1:
+        y = _resample(y, w0 * fpt, o0, o1, speed)
+    # kept output frames, and the spans the generator and the flow must see (window-relative)
+    a, b = output_frame(k0 * fpt, speed) - o0, output_frame(k1 * fpt, speed) - o0
+    dec_reach, flow_reach = model.dec.receptive_field(), model.flow.receptive_field()
+    d0, d1 = max(0, a - dec_reach), min(o1 - o0, b + dec_reach)
+    f0, f1 = max(0, d0 - flow_reach), min(o1 - o0, d1 + flow_reach)
+    frames = noise.frames(o0 + f0, o0 + f1) if noise_scale and noise is not None else None
+    z = model.latent(y[..., f0:f1], cond, noise_scale, frames)  # [1, inter, f1 - f0]
+    audio = model.dec(z[..., d0 - f0 : d1 - f0], cond.ge)
+    hop = model.cfg.samples_per_frame
+    return audio[(a - d0) * hop : (b - d0) * hop]
+
+
+def decode_chunks(model: SovitsV2, codes: torch.Tensor, cond: Conditioning, config: ChunkConfig | None = None,
+                  noise_scale: float = 0.0, noise: LatentNoise | None = None,
+                  speed: float = 1.0) -> list[torch.Tensor]:
+    """All chunks of a sentence whose tokens are known (what the engine does incrementally)."""
+    config = config or chunk_config()
+    codes = codes.reshape(-1)
+    chunks = []
+    for start, end in chunk_bounds(codes.numel(), config):
+        lo, hi = max(0, start - config.left_context), min(codes.numel(), end + config.right_context)
+        chunks.append(decode_window(model, codes[lo:hi], cond, window_start=lo, keep=(start, end),
+                                    noise_scale=noise_scale, noise=noise, speed=speed))
+    return chunks
+
+
+def snr_db(reference: torch.Tensor, estimate: torch.Tensor) -> float:
+    """10 log10(|ref|^2 / |ref - est|^2); inf when equal."""
+    err = (reference - estimate).double().pow(2).sum()
+    if err == 0:
+        return math.inf
+    return float(10 * torch.log10(reference.double().pow(2).sum() / err))
