@@ -284,3 +284,14 @@ def test_window_rejects_keep_outside_it(tiny, io):
     cond = tiny.condition(io["phones"], [io["refer_spec"]])
     with pytest.raises(ValueError, match="not inside"):
         decode_window(tiny, io["codes"][..., :10], cond, window_start=5, keep=(0, 8))
+
+
+def test_generator_margin_trades_exactness_for_time(tiny):
+    """The generator's receptive field makes windows exact; a smaller margin is close."""
+    codes, phones = _sentence(tiny, 40)
+    cond = tiny.condition(phones, [torch.rand(1025, 60, generator=torch.Generator().manual_seed(2)) * 10])
+    exact = decode_window(tiny, codes, cond, window_start=0, keep=(10, 20))
+    whole = decode_window(tiny, codes, cond, window_start=0, keep=(0, 40))
+    assert torch.allclose(exact, whole[10 * 1280 : 20 * 1280], atol=1e-7)
+    close = decode_window(tiny, codes, cond, window_start=0, keep=(10, 20), generator_margin=4)
+    assert snr_db(exact, close) > 80
