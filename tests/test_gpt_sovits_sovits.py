@@ -14,8 +14,8 @@ import torch
 
 from stream_server.models.gpt_sovits.sovits import LatentNoise, load_sovits, random_sovits
 from stream_server.models.gpt_sovits.sovits_checkpoint import (
-    CheckpointError, HParamsRecord, SovitsConfig, fold_weight_norm, read_sovits_checkpoint,
-    restricted_torch_load)
+    CheckpointError, HParamsRecord, SovitsConfig, fold_weight_norm, hparams_to_dict,
+    read_sovits_checkpoint, restricted_torch_load)
 from stream_server.models.gpt_sovits.sovits_stream import (
     StreamContext, chunk_config, decode_chunks, decode_window, default_context, snr_db)
 
@@ -127,6 +127,13 @@ def test_loader_refuses_version_tagged_files(tmp_path, tag, version):
         read_sovits_checkpoint(path)
 
 
+def test_loader_accepts_the_v2_header_tag(tmp_path):
+    """Upstream's head2version maps b"01" to v2: the "PK" magic is restored and it loads."""
+    path = tmp_path / "tagged_v2.pth"
+    path.write_bytes(b"01" + CKPT.read_bytes()[2:])
+    assert read_sovits_checkpoint(path).version == "v2"
+
+
 def _save_with_upstream_hparams(obj_config: dict, weights: dict, path: Path, monkeypatch) -> None:
     """torch.save a checkpoint whose config pickles as upstream's utils.HParams."""
     utils = types.ModuleType("utils")
@@ -164,7 +171,7 @@ def test_hparams_become_a_plain_record_without_importing_utils(tmp_path, monkeyp
     monkeypatch.delitem(sys.modules, "utils")
     blob = restricted_torch_load(path.read_bytes())
     assert isinstance(blob["config"], HParamsRecord)
-    assert blob["config"].to_dict() == {"model": {"version": "v2"}, "data": {"hop_length": 640}}
+    assert hparams_to_dict(blob["config"]) == config
     assert "utils" not in sys.modules
 
 
@@ -197,6 +204,14 @@ def test_several_references_average_their_style(tiny, io):
     one = tiny.decode(io["codes"], io["phones"], spec, noise_scale=0)
     two = tiny.decode(io["codes"], io["phones"], [spec, spec], noise_scale=0)
     assert torch.allclose(one, two, atol=1e-7)
+
+
+def test_a_cached_style_vector_conditions_like_its_references(tiny, io):
+    by_refs = tiny.condition(io["phones"], [io["refer_spec"]])
+    by_ge = tiny.condition(io["phones"], ge=tiny.style(io["refer_spec"]))
+    assert torch.equal(by_refs.ge, by_ge.ge) and torch.equal(by_refs.text, by_ge.text)
+    with pytest.raises(ValueError):
+        tiny.condition(io["phones"])
 
 
 # -- streamed decoding ---------------------------------------------------------------------------

@@ -46,8 +46,9 @@ class Conditioning:
 
 class LatentNoise:
     """Unit Gaussian noise for latent frames 0, 1, 2, ... drawn lazily in frame order, one
-    [channels] vector per frame, so frame j's noise does not depend on how the frames are asked
-    for (torch's CPU normal sampler gives different numbers for different tensor sizes)."""
+    [channels] vector per frame. Upstream's ``randn_like(m)`` fills [1, C, F] channel-major, so
+    frame j's values depend on F; here they depend only on the generator and j, however many
+    frames exist or are asked for at a time."""
 
     def __init__(self, generator: torch.Generator | None = None, channels: int = 192):
         self.generator = generator
@@ -127,8 +128,14 @@ class SovitsV2(nn.Module):
         return torch.stack(ges).mean(0)
 
     @torch.no_grad()
-    def condition(self, phones: torch.Tensor, refers: References) -> Conditioning:
-        return Conditioning(ge=self.style(refers), text=self.enc_p.encode_text(phones.long()))
+    def condition(self, phones: torch.Tensor, refers: References | None = None, *,
+                  ge: torch.Tensor | None = None) -> Conditioning:
+        """A sentence's phones [P] plus either its references or a style vector computed before
+        (``style``: a voice's ge can be cached)."""
+        if (refers is None) == (ge is None):
+            raise ValueError("give either reference spectrograms or ge")
+        ge = self.style(refers) if ge is None else ge
+        return Conditioning(ge=ge, text=self.enc_p.encode_text(phones.long()))
 
     # -- synthesis ------------------------------------------------------------------------------
     def content(self, codes: torch.Tensor) -> torch.Tensor:
@@ -170,6 +177,8 @@ class SovitsV2(nn.Module):
     def extract_latent(self, ssl: torch.Tensor) -> torch.Tensor:
         """HuBERT features [1, 768, N] (50 Hz) -> prompt tokens [1, 1, N // 2]: stride-2
         projection, then the nearest codebook entry (squared Euclidean distance)."""
+        if ssl.dim() != 3 or ssl.shape[0] != 1:
+            raise ValueError(f"expected SSL features [1, {self.cfg.ssl_dim}, N], got {tuple(ssl.shape)}")
         x = self.ssl_proj(ssl.float())[0].t()  # [T, 768]
         e = self.codebook
         dist = x.pow(2).sum(1, keepdim=True) - 2 * x @ e.t() + e.pow(2).sum(1)[None]  # [T, bins]

@@ -49,8 +49,10 @@ class CheckpointError(ValueError):
 class HParamsRecord:
     """Stand-in for upstream's ``utils.HParams``: unpickling only fills ``__dict__``."""
 
-    def to_dict(self) -> dict:
-        return {k: v.to_dict() if isinstance(v, HParamsRecord) else v for k, v in vars(self).items()}
+
+def hparams_to_dict(record: HParamsRecord) -> dict:
+    """Nested plain dicts (a function, not a method: a pickle can put any key in ``__dict__``)."""
+    return {k: hparams_to_dict(v) if isinstance(v, HParamsRecord) else v for k, v in vars(record).items()}
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -63,9 +65,14 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return allowed
 
 
-# torch.load takes a "pickle module"; this one only differs in its Unpickler
+def _restricted_load(file, **kwargs):
+    return _RestrictedUnpickler(file, **kwargs).load()
+
+
+# torch.load takes a "pickle module": zip checkpoints go through its Unpickler, the legacy format
+# also through its load (never reached: non-zip files are refused before torch.load)
 _RESTRICTED_PICKLE = types.SimpleNamespace(
-    __name__="restricted_pickle", Unpickler=_RestrictedUnpickler, load=pickle.load
+    __name__="restricted_pickle", Unpickler=_RestrictedUnpickler, load=_restricted_load
 )
 
 
@@ -183,9 +190,12 @@ def restricted_torch_load(data: bytes):
 def _from_blob(blob, where: str) -> SovitsCheckpoint:
     if not isinstance(blob, dict) or "weight" not in blob or "config" not in blob:
         raise CheckpointError(f"{where}: expected a dict with 'weight' and 'config' (an s2 checkpoint)")
-    hps = blob["config"]
-    hps = hps.to_dict() if isinstance(hps, HParamsRecord) else dict(hps)
-    weights = {k: v for k, v in blob["weight"].items() if isinstance(v, torch.Tensor)}
+    hps, state = blob["config"], blob["weight"]
+    if isinstance(hps, HParamsRecord):
+        hps = hparams_to_dict(hps)
+    if not isinstance(hps, dict) or not isinstance(state, dict):
+        raise CheckpointError(f"{where}: 'config' and 'weight' must be an HParams/dict and a state dict")
+    weights = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     version = detect_version(weights, hps)
     if version != "v2":
         raise CheckpointError(f"{where}: a GPT-SoVITS {version} model; only {SUPPORTED} are supported")
