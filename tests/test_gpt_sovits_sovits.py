@@ -295,10 +295,12 @@ def test_no_context_is_audibly_worse(tiny):
     assert snr_db(whole, streamed) < 50
 
 
-def test_window_rejects_keep_outside_it(tiny, io):
+def test_window_rejects_bad_keep_and_missing_noise(tiny, io):
     cond = tiny.condition(io["phones"], [io["refer_spec"]])
     with pytest.raises(ValueError, match="not inside"):
         decode_window(tiny, io["codes"][..., :10], cond, window_start=5, keep=(0, 8))
+    with pytest.raises(ValueError, match="LatentNoise"):
+        decode_window(tiny, io["codes"], cond, window_start=0, keep=(0, 8), noise_scale=0.5)
 
 
 def test_generator_margin_trades_exactness_for_time(tiny):

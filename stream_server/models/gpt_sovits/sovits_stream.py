@@ -6,7 +6,8 @@ only the chunk's own samples are kept and the chunks are concatenated as they ar
 
 What differs from the whole-sentence decode:
 * all window tokens go through enc_p, but the flow and the HiFi-GAN generator are local (finite
-  receptive fields, ``local_reach_tokens``), so they only run on the frames the kept audio needs;
+  receptive fields: 32 and 11 latent frames for s2 v2), so they only run on the frames the kept
+  audio needs;
   with the lookahead of ``default_context`` their truncation error is > 100 dB down;
 * enc_p's self-attention (encoder_ssl, encoder2) sees the whole sequence: a window that does not
   reach the end of the sentence changes every frame a little. This is the error that remains; it
@@ -61,12 +62,6 @@ def chunk_config(context: StreamContext | None = None, first_tokens: int = 6,
                        left_context=ctx.left, right_context=ctx.right)
 
 
-def local_reach_tokens(model: SovitsV2) -> int:
-    """Tokens either side that the local part (flow + generator) of one token depends on."""
-    frames = model.flow.receptive_field() + model.dec.receptive_field()
-    return -(-frames // model.cfg.frames_per_token)
-
-
 def output_frame(frame: int, speed: float) -> int:
     """First output frame of the fixed speed grid at or after latent frame boundary ``frame``."""
     if speed == 1:
@@ -107,6 +102,8 @@ def decode_window(model: SovitsV2, codes_window: torch.Tensor, cond: Conditionin
     k0, k1 = keep
     if not w0 <= k0 <= k1 <= w1:
         raise ValueError(f"keep {keep} is not inside the window [{w0}, {w1})")
+    if noise_scale and noise is None:
+        raise ValueError("noise_scale > 0 needs the sentence's LatentNoise (the same for all its windows)")
     y = model.hidden(codes_window, cond)  # [1, C, W * fpt]
     o0, o1 = output_frame(w0 * fpt, speed), output_frame(w1 * fpt, speed)
     if speed != 1:
