@@ -81,13 +81,13 @@ class ToyVoice:
         self._calls_left = None
         self._resume.set()
 
-    def vocode(self, windows: torch.Tensor, slots, keep) -> list[torch.Tensor]:
+    def vocode(self, windows: torch.Tensor, slots, spans) -> list[torch.Tensor]:
         if self._calls_left is not None:
             if self._calls_left == 0:
                 assert self._resume.wait(30), "the test never resumed the voice"
             else:
                 self._calls_left -= 1
-        return keep_frames(torch.tanh(windows.sum(1)).repeat_interleave(HOP, dim=-1), keep, HOP)
+        return keep_frames(torch.tanh(windows.sum(1)).repeat_interleave(HOP, dim=-1), spans, HOP)
 
 
 class CountingEngine(Engine):

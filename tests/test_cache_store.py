@@ -113,11 +113,17 @@ def test_key_covers_voice_model_parameters_and_output():
         keys.key(sentence(text, "joe", SynthesisOptions(seed=seed, top_k=5)), OUT),
         keys.key(sentence(text, "joe", SynthesisOptions(seed=seed, top_p=0.9)), OUT),
         keys.key(sentence(text, "joe", SynthesisOptions(seed=seed, repetition_penalty=1.35)), OUT),
+        keys.key(sentence(text, "joe", SynthesisOptions(seed=seed, top_k=0)), OUT),  # 0 is not "default"
+        keys.key(sentence(text, "joe", SynthesisOptions(seed=seed, extra=(("ref", "a1"),))), OUT),
+        keys.key(sentence(text, "joe", SynthesisOptions(seed=seed, extra=(("ref", "b2"),))), OUT),
     ]
     assert len({k.digest for k in variants} | {base.digest}) == len(variants) + 1
     assert key_of("  Same   words. ").digest == base.digest
     # an integral value of a float parameter is the same parameter
     assert keys.key(sentence(text, "joe", SynthesisOptions(length_scale=1, seed=seed)), OUT) == base
+    two = (("ref", "a1"), ("lang", "en"))  # the same arguments in another order: the same key
+    assert keys.key(sentence(text, "joe", SynthesisOptions(seed=seed, extra=two)), OUT) == keys.key(
+        sentence(text, "joe", SynthesisOptions(seed=seed, extra=two[::-1])), OUT)
 
 
 # --- hit / miss -------------------------------------------------------------------------------

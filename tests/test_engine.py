@@ -47,9 +47,9 @@ class _ConvVocoder:
         ).eval()
         self.vocode_calls: list[int] = []
 
-    def vocode(self, windows: torch.Tensor, slots, keep) -> list[torch.Tensor]:
+    def vocode(self, windows: torch.Tensor, slots, spans) -> list[torch.Tensor]:
         self.vocode_calls.append(len(slots))
-        return keep_frames(self._conv(windows), keep, HOP)
+        return keep_frames(self._conv(windows), spans, HOP)
 
     def _conv(self, windows: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -123,7 +123,8 @@ class FakeSamplingBackend(_ConvVocoder):
 
     def prefill(self, slot: int, spoken: str, options: SynthesisOptions) -> PrefillResult:
         gen = torch.Generator().manual_seed(options.seed)
-        self.slots[slot] = {"gen": gen, "prev": len(spoken) % VOCAB or 1, "n": 0, "temp": options.temperature}
+        temp = 1.0 if options.temperature is None else options.temperature  # None: the model's default
+        self.slots[slot] = {"gen": gen, "prev": len(spoken) % VOCAB or 1, "n": 0, "temp": temp}
         return PrefillResult(None, None)  # the length is up to EOS
 
     def _next(self, st: dict) -> int:
@@ -154,8 +155,8 @@ class FakeSamplingBackend(_ConvVocoder):
 
     def offline(self, spoken: str, options: SynthesisOptions) -> tuple[np.ndarray, int]:
         """The same sampling, alone, on private state: (audio, frames)."""
-        st = {"gen": torch.Generator().manual_seed(options.seed), "prev": len(spoken) % VOCAB or 1, "n": 0,
-              "temp": options.temperature}
+        temp = 1.0 if options.temperature is None else options.temperature
+        st = {"gen": torch.Generator().manual_seed(options.seed), "prev": len(spoken) % VOCAB or 1, "n": 0, "temp": temp}
         frames = []
         while True:
             token = self._next(st)

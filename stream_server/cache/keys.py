@@ -65,11 +65,17 @@ class KeyBuilder:
         return SentenceKey(spoken, material, digest)
 
 
-def options_material(options: SynthesisOptions) -> dict[str, int | str]:
+def options_material(options: SynthesisOptions) -> dict[str, object]:
     """Every field of the options (a new one joins the key by itself). repr keeps floats exact:
-    0.667 and 0.6670000001 are different parameters."""
-    out: dict[str, int | str] = {}
+    0.667 and 0.6670000001 are different parameters; an integral value of a float field is the
+    same parameter (1 == 1.0)."""
+    out: dict[str, object] = {}
     for f in dataclasses.fields(options):
         value = getattr(options, f.name)
-        out[f.name] = repr(float(value)) if f.type in (float, "float") else int(value)
+        if value is None or f.name == "extra":
+            out[f.name] = value if value is None else sorted([str(k), str(v)] for k, v in value)
+        elif "float" in str(f.type):
+            out[f.name] = repr(float(value))
+        else:
+            out[f.name] = int(value)
     return out

@@ -160,7 +160,7 @@ class SentenceCache:
     # --- writes -----------------------------------------------------------------------------
     async def put(self, key: SentenceKey, entry: CachedSentence) -> None:
         if self.local:
-            self.local.put(key.digest, entry, ttl_left)
+            self.local.put(key.digest, entry)
         name = key.redis_name(self.key_prefix)
         blob = encode_entry(entry)
         ttl_ms = max(1, int(self.ttl_s * 1000))

@@ -12,10 +12,12 @@ generators, reference audio features) and releases it when told.
   length reached). A model that samples keeps one generator per slot, seeded at prefill from
   `options.seed`, and applies that request's own sampling parameters (SynthesisOptions), so a
   sentence's frames never depend on what else shares the batch.
-- `vocode(windows, slots, keep)` turns frame windows into audio and returns, per row, the audio of
-  the frames it keeps (the context frames either side only shape it); `vocoder_context` is how
-  many frames of context either side make a chunked decode equal the whole decode. A model whose
-  audio per frame varies (a speed factor) returns what the kept frames last.
+- `vocode(windows, slots, spans)` turns frame windows into audio and returns, per row, the audio of
+  the frames its chunk keeps ([span.start, span.end) of the window [span.window_start,
+  span.window_end), sentence frame numbers); the context frames either side only shape it.
+  `vocoder_context` is how many frames of context either side make a chunked decode equal the
+  whole decode. A model whose audio per frame varies (a speed factor) returns what the kept
+  frames last.
 - `fingerprint` names the model and weights: the sentence cache keys on it.
 """
 
@@ -28,6 +30,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from .chunking import ChunkSpan
 from .requests import SynthesisOptions
 
 
@@ -65,11 +68,9 @@ class ModelBackend(Protocol):
 
     def release(self, slot: int) -> None: ...
 
-    def vocode(
-        self, windows: torch.Tensor, slots: Sequence[int], keep: Sequence[tuple[int, int]]
-    ) -> list[torch.Tensor]:
-        """[B, C, W] frame windows (row b from slot slots[b]) -> per row, the float audio of its
-        frames [keep[b][0], keep[b][1]) (offsets in the window)."""
+    def vocode(self, windows: torch.Tensor, slots: Sequence[int], spans: Sequence[ChunkSpan]) -> list[torch.Tensor]:
+        """[B, C, W] frame windows (row b: slot slots[b], chunk spans[b]) -> per row, the float
+        audio of the frames the chunk keeps."""
         ...
 
     def synthesize_offline(self, spoken: str, options: SynthesisOptions) -> np.ndarray:
@@ -78,9 +79,11 @@ class ModelBackend(Protocol):
         ...
 
 
-def keep_frames(audio: torch.Tensor, keep: Sequence[tuple[int, int]], hop: int) -> list[torch.Tensor]:
+def keep_frames(audio: torch.Tensor, spans: Sequence[ChunkSpan], hop: int) -> list[torch.Tensor]:
     """audio [B, W * hop] of whole windows -> the kept frames' samples of each row."""
-    return [audio[b, lo * hop : hi * hop] for b, (lo, hi) in enumerate(keep)]
+    return [
+        audio[b, (s.start - s.window_start) * hop : (s.end - s.window_start) * hop] for b, s in enumerate(spans)
+    ]
 
 
 def known_length_decode(frames: torch.Tensor, produced: Sequence[int], totals: Sequence[int]) -> DecodeResult:

@@ -40,19 +40,24 @@ class SentenceStatus(enum.IntEnum):
 class SynthesisOptions:
     """Every parameter that changes the audio of a sentence (besides voice and text).
 
-    The sampling fields are for models that sample their decode steps (top_k 0 and top_p 1.0 mean
-    no truncation); models that do not sample ignore them. Every field is part of the sentence
-    cache's key.
+    The sampling fields are for models that sample their decode steps; None means the model's own
+    default, and models that do not sample ignore them. `extra` holds arguments of one model
+    family as (name, value) pairs, e.g. a GPT-SoVITS reference clip and text language. Every field
+    is part of the sentence cache's key.
     """
 
     noise_scale: float = 0.667
-    length_scale: float = 1.0
+    length_scale: float = 1.0  # > 1 is slower speech (speed = 1 / length_scale)
     noise_w: float = 0.8
     seed: int = 0  # all randomness of a sentence (noise, sampling) comes from this
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    repetition_penalty: float = 1.0
+    temperature: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    repetition_penalty: float | None = None
+    extra: tuple[tuple[str, str], ...] = ()
+
+    def extra_value(self, name: str, default: str | None = None) -> str | None:
+        return dict(self.extra).get(name, default)
 
 
 @dataclass(frozen=True)

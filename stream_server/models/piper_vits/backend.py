@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ...engine.backend import DecodeResult, PrefillResult, keep_frames
+from ...engine.chunking import ChunkSpan
 from ...engine.requests import SynthesisOptions
 from ..fingerprint import files_digest
 from .piper_voice import PiperVoice, SynthesisParams
@@ -48,9 +49,9 @@ class PiperVocoding:
         return f"{self.kind}:piper={files_digest(self.voice.files)}:device={self.voice.device.type}"
 
     def vocode(
-        self, windows: torch.Tensor, slots: Sequence[int], keep: Sequence[tuple[int, int]]
+        self, windows: torch.Tensor, slots: Sequence[int], spans: Sequence[ChunkSpan]
     ) -> list[torch.Tensor]:
-        return keep_frames(self.voice.decode(windows), keep, self.hop_length)
+        return keep_frames(self.voice.decode(windows), spans, self.hop_length)
 
     def release(self, slot: int) -> None:
         pass
