@@ -6,10 +6,10 @@ configs/default.yaml spells out these same defaults; a test keeps the two in ste
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 
 class _Section(BaseModel):
@@ -41,6 +41,41 @@ class VoiceSection(_Section):
     # With no file at all, random weights only if explicitly allowed (tests of the mechanics).
     weights: str | None = None
     allow_random_weights: bool = False
+
+
+class GptSovitsVoiceSection(_Section):
+    """A GPT-SoVITS v2 voice: a GPT (s1 .ckpt) and a SoVITS (s2 .pth) checkpoint, and a reference
+    clip (3-10 s) with its transcript; requests of api_v2's /tts may bring their own reference."""
+
+    kind: Literal["gpt_sovits"]
+    t2s_weights: str  # GPT-SoVITS's t2s_weights_path
+    sovits_weights: str  # vits_weights_path
+    ref_audio: str | None = None  # the default reference clip (api_v2 requests may give their own)
+    prompt_text: str = ""  # what the reference clip says
+    prompt_lang: str = "en"
+    text_lang: str = "en"  # language of the text this voice is given (en, zh, auto)
+    bert_dir: str | None = None  # chinese-roberta-wwm-ext-large style directory (Chinese text)
+    hubert_dir: str | None = None  # chinese-hubert-base style directory (making references)
+    max_len: int = 1536  # T2S cache positions per slot: prompt + sentence tokens
+
+
+def _voice_kind(value) -> str:
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    return "gpt_sovits" if kind == "gpt_sovits" else "builtin"
+
+
+AnyVoiceSection = Annotated[
+    Union[Annotated[VoiceSection, Tag("builtin")], Annotated[GptSovitsVoiceSection, Tag("gpt_sovits")]],
+    Discriminator(_voice_kind),
+]
+
+
+class GptSovitsApiSection(_Section):
+    """GPT-SoVITS api_v2's HTTP interface (/tts, /set_refer_audio, ...), served when a gpt_sovits
+    voice exists (docs/gpt_sovits.md)."""
+
+    enabled: bool = True
+    voice: str | None = None  # which gpt_sovits voice it speaks; null: the first one
 
 
 class SynthesisSection(_Section):
@@ -108,7 +143,7 @@ class AppConfig(_Section):
     default_voice: str = "joe_ar"
     # joe_ar: the AR voice distilled from joe (weights shipped in the package, see
     # stream_server/train); joe: the Piper VITS teacher itself.
-    voices: dict[str, VoiceSection] = Field(
+    voices: dict[str, AnyVoiceSection] = Field(
         default_factory=lambda: {"joe_ar": VoiceSection(kind="ar"), "joe": VoiceSection()}
     )
     synthesis: SynthesisSection = Field(default_factory=SynthesisSection)
@@ -120,6 +155,7 @@ class AppConfig(_Section):
     openai: OpenAISection = Field(default_factory=OpenAISection)
     elevenlabs: ElevenLabsSection = Field(default_factory=ElevenLabsSection)
     wyoming: WyomingSection = Field(default_factory=WyomingSection)
+    gpt_sovits_api: GptSovitsApiSection = Field(default_factory=GptSovitsApiSection)
 
     @model_validator(mode="after")
     def _default_voice_exists(self) -> "AppConfig":
@@ -130,6 +166,9 @@ class AppConfig(_Section):
         for alias, target in self.voice_aliases.items():
             if target not in self.voices:
                 raise ValueError(f"voice_aliases: {alias!r} -> {target!r} is not in voices")
+        api_voice = self.gpt_sovits_api.voice
+        if api_voice is not None and getattr(self.voices.get(api_voice), "kind", None) != "gpt_sovits":
+            raise ValueError(f"gpt_sovits_api.voice {api_voice!r} is not a gpt_sovits voice")
         return self
 
 

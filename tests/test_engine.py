@@ -431,3 +431,24 @@ def test_engine_thread_survives_a_step_error():
     finally:
         engine.stop()
     assert np.abs(audio_of(events) - backend.offline(second.spoken)).max() < 1e-5
+
+
+def test_a_call_when_idle_waits_for_the_voices_sentences_and_holds_new_ones_back():
+    """Changing a voice's weights must not overlap its sentences: the call runs once the voice's
+    sentences in flight are done (their slots released), and sentences that arrive meanwhile wait."""
+    backend = FakeArBackend(max_slots=2)
+    engine = make_engine(backend)
+    running = request("already speaking", session="a")
+    engine.submit(running)
+    out = run(engine, set(), max_steps=3)  # it is decoding
+    seen_state: list[dict] = []
+    future = engine.call_when_idle("fake", lambda: seen_state.append(dict(backend.state)) or "swapped")
+    waiting = request("arrives during the change", session="b")
+    engine.submit(waiting)
+    out = run(engine, {running.request_id}, out)
+    assert not future.done() and backend.prefilled == [running.spoken]  # the newcomer waits too
+    engine.step()  # the last slot is released, then the call runs
+    assert future.result(timeout=0) == "swapped" and seen_state == [{}]  # no slot held during the call
+    assert backend.prefilled == [running.spoken]  # the newcomer is admitted after it
+    out = run(engine, {waiting.request_id}, out)
+    assert np.abs(audio_of(out[waiting.request_id]) - backend.offline(waiting.spoken)).max() < 1e-5

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import soxr
 
-SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
+SAMPLE_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
 FORMATS = ("pcm_s16le", "pcm_f32le", "ulaw")
 ULAW_SAMPLE_RATE = 8000  # G.711 mu-law is telephony audio: 8 kHz only
 

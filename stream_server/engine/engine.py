@@ -13,7 +13,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -27,6 +29,15 @@ from .stats import EngineStats
 log = logging.getLogger(__name__)
 
 Publish = Callable[[list[EngineEvent]], None]
+
+
+@dataclass(frozen=True)
+class IdleCall:
+    """Work on a voice's model that must not overlap its sentences (e.g. new weights)."""
+
+    voice: str
+    fn: Callable[[], Any]
+    future: Future
 
 
 @dataclass
@@ -46,7 +57,10 @@ class Engine:
         self.scheduler = Scheduler(config.scheduler, voices)
         self.executor = Executor(backends, config.max_vocoder_batch)
         self.stats = EngineStats()
-        self._inbox: queue.SimpleQueue[SentenceRequest | CancelRequest | Reassign | None] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[SentenceRequest | CancelRequest | Reassign | IdleCall | None] = (
+            queue.SimpleQueue()
+        )
+        self._idle_calls: list[IdleCall] = []
         self._thread: threading.Thread | None = None
         self._stopping = False
 
@@ -68,6 +82,15 @@ class Engine:
 
     def reassign(self, reassign: Reassign) -> None:
         self._inbox.put(reassign)
+
+    def call_when_idle(self, voice: str, fn: Callable[[], Any]) -> Future:
+        """Run fn on the engine thread once `voice` holds no slot; meanwhile the voice admits no
+        new sentence (its sentences in flight finish first). The future gets fn's result."""
+        if voice not in self.backends:
+            raise KeyError(f"unknown voice {voice!r}")
+        future: Future = Future()
+        self._inbox.put(IdleCall(voice, fn, future))
+        return future
 
     def start(self, publish: Publish) -> None:
         self._thread = threading.Thread(target=self._run, args=(publish,), name="stream-engine", daemon=True)
@@ -93,6 +116,7 @@ class Engine:
         if plan.has_model_work():
             self.stats.record_step(time.perf_counter() - t0, len(plan.prefill), result)
         self._record(retired)
+        self._run_idle_calls()  # a voice whose last slot this step released
         return result.events
 
     def fail_in_flight(self, message: str) -> list[EngineEvent]:
@@ -107,7 +131,7 @@ class Engine:
             torch.set_num_threads(self.config.torch_threads)
         with torch.inference_mode():
             while not self._stopping:
-                if not self.scheduler.has_work():
+                if not (self.scheduler.has_work() or self._idle_calls):
                     self._wait_for_work()
                     if self._stopping:
                         break
@@ -139,6 +163,19 @@ class Engine:
             self._record(self.scheduler.cancel(item))
         elif isinstance(item, Reassign):
             self.scheduler.reassign(item)
+        elif isinstance(item, IdleCall):
+            self._idle_calls.append(item)
+            self.scheduler.paused.add(item.voice)
+
+    def _run_idle_calls(self) -> None:
+        for call in [c for c in self._idle_calls if self.scheduler.is_idle(c.voice)]:
+            self._idle_calls.remove(call)
+            try:
+                call.future.set_result(call.fn())
+            except Exception as exc:  # reported to whoever asked; the engine goes on
+                call.future.set_exception(exc)
+            if not any(c.voice == call.voice for c in self._idle_calls):
+                self.scheduler.paused.discard(call.voice)
 
     def _record(self, retired: list[SequenceState]) -> None:
         for seq in retired:

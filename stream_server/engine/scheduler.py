@@ -97,6 +97,7 @@ class Scheduler:
         self.sessions: dict[str, SessionClock] = {}
         self._released: list[Release] = []
         self._arrivals = itertools.count()
+        self.paused: set[str] = set()  # voices admitting nothing new (their model is being changed)
 
     # --- between steps ---------------------------------------------------------------------
     def add(self, request: SentenceRequest) -> SequenceState:
@@ -177,6 +178,11 @@ class Scheduler:
     def active_slots(self) -> dict[str, int]:
         return {name: v.slots - len(self._free[name]) for name, v in self.voices.items()}
 
+    def is_idle(self, voice: str) -> bool:
+        """No slot of the voice is held or still to be released by the executor."""
+        held = self.voices[voice].slots - len(self._free[voice])
+        return held == 0 and not any(r.voice == voice for r in self._released)
+
     def is_head(self, seq: SequenceState) -> bool:
         """The earliest sentence of its session still in flight: the one being sent."""
         live = self.sessions[seq.session_id].live
@@ -225,6 +231,8 @@ class Scheduler:
                 break
             if not (self.is_head(seq) or prefetch_ok):
                 break  # heads come first in `waiting`: the rest are later sentences too
+            if seq.voice in self.paused:
+                continue
             free = self._free[seq.voice]
             if free:
                 seq.slot = free.pop()

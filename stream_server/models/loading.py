@@ -14,7 +14,11 @@ def build_backends(cfg: AppConfig) -> dict[str, ModelBackend]:
     piper = PiperVoice.from_package(device=device)  # shared: the VITS voice and the AR voice's front end
     backends: dict[str, ModelBackend] = {}
     for name, section in cfg.voices.items():
-        if section.kind == "piper_vits":
+        if section.kind == "gpt_sovits":
+            from .gpt_sovits.loading import load_gpt_sovits_backend
+
+            backends[name] = load_gpt_sovits_backend(name, section, slots, device)
+        elif section.kind == "piper_vits":
             from .piper_vits.backend import VitsBackend
 
             backends[name] = VitsBackend(name, piper, slots)

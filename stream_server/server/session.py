@@ -100,6 +100,9 @@ class SessionSettings:
     sample_rate: int
     format: str = "pcm_s16le"
     options: SynthesisOptions = field(default_factory=SynthesisOptions)
+    # A sentence's seed is its spoken form's, xor this: 0 gives every session the same audio for
+    # the same text (and cache hits); a client's own seed (GPT-SoVITS api_v2's) changes it.
+    seed_base: int = 0
 
 
 @dataclass
@@ -296,7 +299,7 @@ class Session:
             context_id=context_id,
             spoken=spoken,
             voice=self.settings.voice,
-            options=replace(self.settings.options, seed=seed_of(spoken)),
+            options=replace(self.settings.options, seed=seed_of(spoken) ^ self.settings.seed_base),
             session_ordinal=self._ordinal,
         )
         self._ordinal += 1

@@ -1,0 +1,152 @@
+"""A GPT-SoVITS v2 voice as an engine backend (engine/backend.py).
+
+Frames are semantic tokens (25 per second, one per decode step, C = 1): prefill runs the T2S over
+the reference's prompt (its phones, BERT features and tokens) and the sentence's phones; each
+decode step samples one token per slot with that request's own parameters and generator, and EOS
+ends the sentence (its length is unknown until then). The vocoder is SoVITS, decoding token
+windows with context (sovits_stream.py) against the sentence's phones and the reference's style.
+
+Per slot, the backend keeps the T2S state (T2SSlots) and the sentence's SoVITS conditioning, latent
+noise source and speed. Per request, `options.extra` may name a reference ("ref", registered in
+the ReferenceBook) and the text language ("lang"); `length_scale` is 1 / upstream's speed_factor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...engine.backend import DecodeResult, PrefillResult
+from ...engine.chunking import ChunkSpan
+from ...engine.requests import SynthesisOptions
+from ..fingerprint import files_digest
+from .references import ReferenceBook
+from .reference import Frontend, Reference
+from .sampling import SamplingParams
+from .sovits import Conditioning, LatentNoise, SovitsV2
+from .sovits_stream import decode_window, default_context
+from .t2s_model import T2SModel
+from .t2s_slots import T2SRequest, T2SSlots, decode_offline
+
+NOISE_SCALE = 0.5  # upstream SynthesizerTrn.decode's default (api_v2 does not expose it)
+EARLY_STOP = 25 * 54  # upstream: hz x max_sec tokens
+FIRST_CHUNK, LATER_CHUNKS = 6, 24  # tokens: 0.24 s first audio, then 0.96 s chunks
+_NOISE_STREAM = 0x5EED  # the SoVITS noise generator's seed is the request seed xor this
+
+
+@dataclass
+class _Sentence:
+    cond: Conditioning  # the sentence's phones and the reference's style
+    noise: LatentNoise
+    speed: float
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    reference: Reference
+    target: list[int]  # the sentence's phone ids (SoVITS)
+    phones: torch.Tensor  # [Pp + P] prompt then sentence phones (T2S)
+    bert: torch.Tensor  # [1024, Pp + P]
+
+
+def sampling_params(options: SynthesisOptions) -> SamplingParams:
+    """The request's sampling; None fields take upstream api_v2's defaults."""
+    d = SamplingParams()
+    return SamplingParams(
+        top_k=d.top_k if options.top_k is None else options.top_k,
+        top_p=d.top_p if options.top_p is None else options.top_p,
+        temperature=d.temperature if options.temperature is None else options.temperature,
+        repetition_penalty=d.repetition_penalty if options.repetition_penalty is None else options.repetition_penalty,
+    )
+
+
+class GptSovitsBackend:
+    kind = "gpt_sovits"
+    frame_channels = 1
+
+    def __init__(
+        self, name: str, t2s: T2SModel, sovits: SovitsV2, frontend: Frontend, references: ReferenceBook,
+        text_lang: str, max_slots: int, max_len: int, weight_files: tuple[Path, ...],
+    ) -> None:
+        self.name = name
+        self.t2s, self.sovits, self.frontend, self.references = t2s, sovits, frontend, references
+        self.text_lang = text_lang
+        self.max_slots, self.max_len = max_slots, max_len
+        self.sample_rate = sovits.sample_rate  # 32000
+        self.hop_length = sovits.samples_per_token  # 1280 samples per token
+        context = default_context()
+        self.vocoder_context = (context.left, context.right)
+        self.chunk_frames = (FIRST_CHUNK, LATER_CHUNKS)
+        self.slots = T2SSlots(t2s, max_slots, max_len=max_len)
+        self._sentences: dict[int, _Sentence] = {}
+        self._weights_id = files_digest(weight_files)
+
+    @property
+    def fingerprint(self) -> str:
+        """Weights, device and the default reference (a request's own reference is in its options)."""
+        device = next(self.t2s.parameters()).device.type
+        return f"{self.kind}:weights={self._weights_id}:ref={self.references.default_id}:device={device}"
+
+    # --- the engine's contract ----------------------------------------------------------------
+    def prefill(self, slot: int, spoken: str, options: SynthesisOptions) -> PrefillResult:
+        inputs = self._inputs(spoken, options)
+        if not inputs.target:  # nothing to say (punctuation only)
+            return PrefillResult(None, 0, finished=True)
+        self.slots.prefill(
+            slot, inputs.phones, inputs.bert, inputs.reference.prompt_tokens, sampling_params(options),
+            seed=options.seed, early_stop_num=EARLY_STOP,
+        )
+        self._sentences[slot] = self._sentence(inputs, options)
+        return PrefillResult(None, None)  # the length is up to EOS
+
+    def decode(self, slots: Sequence[int]) -> DecodeResult:
+        step = self.slots.decode_step(list(slots))
+        eos = step.tokens == self.slots.eos  # a row that stopped on EOS brings no token
+        frames = step.tokens.masked_fill(eos, 0).float().view(-1, 1, 1)  # [B, K=1, C=1]
+        return DecodeResult(frames, [0 if e else 1 for e in eos.tolist()], step.finished.tolist())
+
+    def release(self, slot: int) -> None:
+        self.slots.release(slot)
+        self._sentences.pop(slot, None)
+
+    def vocode(self, windows: torch.Tensor, slots: Sequence[int], spans: Sequence[ChunkSpan]) -> list[torch.Tensor]:
+        out = []
+        for row, slot, span in zip(windows, slots, spans):  # row [1, W]: tokens as floats
+            s = self._sentences[slot]
+            out.append(decode_window(
+                self.sovits, row[0].long(), s.cond, window_start=span.window_start, keep=(span.start, span.end),
+                noise_scale=NOISE_SCALE, noise=s.noise, speed=s.speed,
+            ))
+        return out
+
+    def synthesize_offline(self, spoken: str, options: SynthesisOptions) -> np.ndarray:
+        """Alone, on private state: the T2S on a private slot, then one SoVITS window over the whole
+        sentence (which equals SovitsV2.decode at speed 1)."""
+        inputs = self._inputs(spoken, options)
+        if not inputs.target:
+            return np.zeros(0, np.float32)
+        request = T2SRequest(inputs.phones, inputs.bert, inputs.reference.prompt_tokens, sampling_params(options),
+                             options.seed, EARLY_STOP)
+        tokens = torch.tensor(decode_offline(self.t2s, [request], max_len=self.max_len)[0], dtype=torch.long)
+        s = self._sentence(inputs, options)
+        audio = decode_window(self.sovits, tokens, s.cond, window_start=0, keep=(0, len(tokens)),
+                              noise_scale=NOISE_SCALE, noise=s.noise, speed=s.speed)
+        return audio.float().cpu().numpy()
+
+    # --- internals -----------------------------------------------------------------------------
+    def _inputs(self, spoken: str, options: SynthesisOptions) -> _Inputs:
+        reference = self.references.get(options.extra_value("ref"))
+        target = self.frontend.phones(spoken, options.extra_value("lang") or self.text_lang)
+        ids = list(target.phone_ids)
+        phones = torch.tensor(reference.prompt_phones + ids, dtype=torch.long)
+        bert = torch.cat([reference.prompt_bert, target.bert.to(reference.prompt_bert.dtype)], dim=1)
+        return _Inputs(reference, ids, phones, bert)
+
+    def _sentence(self, inputs: _Inputs, options: SynthesisOptions) -> _Sentence:
+        cond = self.sovits.condition(torch.tensor(inputs.target, dtype=torch.long), ge=inputs.reference.style)
+        generator = torch.Generator().manual_seed(int(options.seed) ^ _NOISE_STREAM)
+        return _Sentence(cond, LatentNoise(generator, self.sovits.cfg.inter_channels), 1.0 / options.length_scale)

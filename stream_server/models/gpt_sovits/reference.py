@@ -1,0 +1,111 @@
+"""A GPT-SoVITS voice's reference: what the T2S continues from and what gives SoVITS its timbre.
+
+From a 3-10 s clip, its transcript and language, as upstream's TTS.set_ref_audio does:
+- prompt tokens: the clip at 16 kHz with 0.3 x 32000 zero samples appended (upstream appends its
+  32 kHz silence length to the 16 kHz audio), HuBERT's last hidden state (a local
+  `chinese-hubert-base`-style directory, loaded with `transformers`, raw audio in: upstream calls
+  the model without its feature extractor), then SoVITS' `extract_latent`;
+- style: the clip at 32 kHz (scaled down when it peaks above 1), its linear spectrogram, then
+  SoVITS' reference encoder (computed once here: every sentence of the voice shares it);
+- prompt phones and BERT features of the transcript (the text frontend).
+Resampling is soxr's HQ (librosa's default, which upstream uses for the 16 kHz audio; upstream
+resamples the 32 kHz audio with torchaudio, which rounds slightly differently).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import soundfile as sf
+import soxr
+import torch
+
+from .sovits import SovitsV2
+
+MIN_SECONDS, MAX_SECONDS = 3.0, 10.0
+_HUBERT_RATE = 16000
+
+
+class ReferenceError(ValueError):
+    """A reference clip that cannot be used (missing, unreadable, too short or too long)."""
+
+
+@dataclass(frozen=True)
+class PhonesAndBert:
+    phone_ids: list[int]
+    bert: torch.Tensor  # [1024, P]
+
+
+class Frontend(Protocol):
+    def phones(self, text: str, lang: str) -> PhonesAndBert: ...
+
+
+@dataclass(frozen=True)
+class Reference:
+    ref_id: str  # digest of the clip and its transcript: part of every sentence's cache key
+    prompt_tokens: torch.Tensor  # [Y] long
+    prompt_phones: list[int]
+    prompt_bert: torch.Tensor  # [1024, Pp]
+    style: torch.Tensor  # ge [1, 512, 1]
+
+
+class HubertFeatures:
+    """HuBERT (transformers' HubertModel) from a local directory; nothing is downloaded."""
+
+    def __init__(self, directory: str | Path, device: str = "cpu") -> None:
+        path = Path(directory)
+        if not path.is_dir():
+            raise ReferenceError(
+                f"HuBERT directory {str(path)!r} not found (config: hubert_dir, or cnhuhbert_base_path in "
+                "tts_infer.yaml): a chinese-hubert-base style directory with config.json and weights"
+            )
+        from transformers import HubertModel
+
+        self.model = HubertModel.from_pretrained(str(path), local_files_only=True).to(device).eval()
+
+    @torch.inference_mode()
+    def __call__(self, wav16k: np.ndarray) -> torch.Tensor:
+        """[N] float audio at 16 kHz -> [1, 768, frames] (50 Hz)."""
+        x = torch.from_numpy(np.ascontiguousarray(wav16k, dtype=np.float32))[None].to(self.model.device)
+        return self.model(x).last_hidden_state.transpose(1, 2).float()
+
+
+def read_clip(path: str | Path) -> tuple[np.ndarray, int]:
+    """Mono float audio and its rate; stereo is averaged (as upstream)."""
+    try:
+        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (OSError, RuntimeError) as exc:  # soundfile raises LibsndfileError (a RuntimeError)
+        raise ReferenceError(f"cannot read reference audio {str(path)!r}: {exc}") from None
+    return audio.mean(axis=1), rate
+
+
+def clip_digest(path: str | Path, prompt_text: str, prompt_lang: str) -> str:
+    h = hashlib.sha256(Path(path).read_bytes())
+    h.update(f"\0{prompt_lang}\0{prompt_text}".encode())
+    return h.hexdigest()[:16]
+
+
+def make_reference(
+    path: str | Path, prompt_text: str, prompt_lang: str, sovits: SovitsV2, hubert: HubertFeatures, frontend: Frontend
+) -> Reference:
+    if not Path(path).is_file():
+        raise ReferenceError(f"reference audio {str(path)!r} not found")
+    audio, rate = read_clip(path)
+    seconds = len(audio) / rate
+    if not MIN_SECONDS <= seconds <= MAX_SECONDS:
+        raise ReferenceError(f"reference audio must be {MIN_SECONDS:g}-{MAX_SECONDS:g} s long, not {seconds:.2f} s")
+    wav16k = soxr.resample(audio, rate, _HUBERT_RATE, quality="HQ") if rate != _HUBERT_RATE else audio
+    silence = np.zeros(int(sovits.sample_rate * 0.3), dtype=np.float32)
+    tokens = sovits.extract_latent(hubert(np.concatenate([wav16k, silence])))[0, 0].long()
+    wav32k = soxr.resample(audio, rate, sovits.sample_rate, quality="HQ") if rate != sovits.sample_rate else audio
+    peak = float(np.abs(wav32k).max()) if len(wav32k) else 0.0
+    if peak > 1:
+        wav32k = wav32k / min(2.0, peak)
+    style = sovits.style(sovits.spectrogram(torch.from_numpy(np.ascontiguousarray(wav32k))))
+    prompt = frontend.phones(prompt_text, prompt_lang) if prompt_text.strip() else PhonesAndBert([], torch.zeros(1024, 0))
+    return Reference(clip_digest(path, prompt_text, prompt_lang), tokens, list(prompt.phone_ids), prompt.bert, style)
+

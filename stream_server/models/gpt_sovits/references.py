@@ -1,0 +1,70 @@
+"""The references a GPT-SoVITS voice speaks with: its default one (from the config) and those that
+requests bring (api_v2's `ref_audio_path`), each made once per clip and transcript and kept.
+
+Making a reference runs HuBERT and SoVITS' encoders, so the server does it off the event loop
+(a worker thread) before it submits the sentence; the engine thread only looks references up.
+The book is bounded (least recently used ones go; the default stays) and guarded by a lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+from .reference import Reference, ReferenceError, clip_digest
+
+Maker = Callable[[Path, str, str], Reference]
+
+
+class ReferenceBook:
+    def __init__(self, maker: Maker | None, max_entries: int = 32) -> None:
+        self._maker = maker
+        self._max = max(1, max_entries)
+        self._refs: OrderedDict[str, Reference] = OrderedDict()
+        self._default: Reference | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def default_id(self) -> str:
+        return self._default.ref_id if self._default is not None else "none"
+
+    def set_default(self, reference: Reference) -> None:
+        with self._lock:
+            self._default = reference
+
+    def prepare(self, path: str | Path, prompt_text: str, prompt_lang: str) -> Reference:
+        """The reference for this clip and transcript, made now if it is new (slow: call it off
+        the event loop)."""
+        if self._maker is None:
+            raise ReferenceError("this voice cannot make references (no HuBERT directory configured: hubert_dir)")
+        path = Path(path)
+        if not path.is_file():
+            raise ReferenceError(f"reference audio {str(path)!r} not found")
+        ref_id = clip_digest(path, prompt_text, prompt_lang)
+        with self._lock:
+            known = self._refs.get(ref_id)
+            if known is not None:
+                self._refs.move_to_end(ref_id)
+                return known
+        reference = self._maker(path, prompt_text, prompt_lang)
+        with self._lock:
+            self._refs[ref_id] = reference
+            while len(self._refs) > self._max:
+                self._refs.popitem(last=False)
+        return reference
+
+    def get(self, ref_id: str | None) -> Reference:
+        """A prepared reference by id, or the default one for None."""
+        with self._lock:
+            if ref_id is None:
+                if self._default is None:
+                    raise ReferenceError("this voice has no default reference: give ref_audio in the config or per request")
+                return self._default
+            if self._default is not None and ref_id == self._default.ref_id:
+                return self._default
+            reference = self._refs.get(ref_id)
+        if reference is None:
+            raise ReferenceError(f"reference {ref_id!r} is not prepared (or was dropped): prepare it again")
+        return reference
