@@ -6,7 +6,7 @@ import contextlib
 import logging
 import time
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -35,10 +35,11 @@ DEMO_DIR = _demo_dir()
 WARMUP_TEXT = "Hello, the server is warming up."
 
 
-def create_app(config: AppConfig) -> Starlette:
+def create_app(config: AppConfig, request_exit: Callable[[], None] | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = build_services(config)
+        services.request_exit = request_exit
         app.state.services = services
         await services.open_cache()
         if config.engine.warmup:

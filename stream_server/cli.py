@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 import uvicorn
@@ -22,7 +23,26 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="YAML config file (see configs/default.yaml)")
     serve.add_argument("--wyoming-host", help="address of the Wyoming TTS server (default from config: 127.0.0.1)")
     serve.add_argument("--wyoming-port", type=int, help="port of the Wyoming TTS server (default from config: 10200)")
+    gs = serve.add_argument_group("GPT-SoVITS", "serve a GPT-SoVITS v2 voice named gpt_sovits (docs/gpt_sovits.md)")
+    gs.add_argument("--gpt-sovits", metavar="TTS_INFER_YAML",
+                    help="GPT-SoVITS's tts_infer.yaml: its custom section's checkpoints and model directories")
+    gs.add_argument("--ref-audio", help="the voice's default reference clip (3-10 s); api_v2 requests bring their own")
+    gs.add_argument("--prompt-text", default="", help="what the reference clip says")
+    gs.add_argument("--prompt-lang", default="en", help="language of the reference clip (en, zh)")
+    gs.add_argument("--text-lang", default="en", help="language of the text the voice is given (en, zh, auto)")
     return parser
+
+
+def _add_gpt_sovits(config, args: argparse.Namespace):
+    from .config import AppConfig
+    from .models.gpt_sovits.infer_yaml import voice_from_infer_yaml
+
+    section, device = voice_from_infer_yaml(args.gpt_sovits, args.ref_audio, args.prompt_text, args.prompt_lang,
+                                            args.text_lang)
+    data = config.model_dump()
+    data["voices"]["gpt_sovits"] = section.model_dump()
+    data["engine"]["device"] = device
+    return AppConfig.model_validate(data)
 
 
 def serve(args: argparse.Namespace) -> None:
@@ -35,9 +55,12 @@ def serve(args: argparse.Namespace) -> None:
         config.wyoming.host = args.wyoming_host
     if args.wyoming_port is not None:
         config.wyoming.port = args.wyoming_port
+    if args.gpt_sovits:
+        config = _add_gpt_sovits(config, args)
     level = config.server.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(config)
+    exits: list = []  # the server, once made: /control?command=exit asks it to shut down
+    app = create_app(config, request_exit=lambda: exits[0].handle_exit(signal.SIGTERM, None))
     base = f"{config.server.host}:{config.server.port}"
     print(
         f"stream_server: loading voices; then the demo is at http://{base}/ "
@@ -54,6 +77,7 @@ def serve(args: argparse.Namespace) -> None:
         ),
         grace_seconds=config.server.shutdown_grace_seconds,
     )
+    exits.append(server)
     server.run()
 
 

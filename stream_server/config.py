@@ -56,7 +56,11 @@ class GptSovitsVoiceSection(_Section):
     text_lang: str = "en"  # language of the text this voice is given (en, zh, auto)
     bert_dir: str | None = None  # chinese-roberta-wwm-ext-large style directory (Chinese text)
     hubert_dir: str | None = None  # chinese-hubert-base style directory (making references)
-    max_len: int = 1536  # T2S cache positions per slot: prompt + sentence tokens
+    # T2S cache positions per slot: prompt phones and tokens + 25 x max_sec. Memory: 96 KiB per
+    # position and slot in float32 at GPT-SoVITS v2's size (2048 positions: ~200 MB per slot).
+    max_len: int = 2048
+    max_slots: int | None = None  # sentences in flight for this voice; null: engine.max_slots
+    max_sec: float = 54.0  # longest sentence: the T2S stops after 25 x max_sec tokens (upstream's bound)
 
 
 def _voice_kind(value) -> str:

@@ -1,4 +1,4 @@
-"""Compressed output encodings of s16le mono PCM: mp3 as it streams, flac and opus whole.
+"""Compressed output encodings of s16le mono PCM: mp3 as it streams, flac, opus and vorbis whole.
 
 mp3 goes through LAME (`lameenc`) frame by frame, so an HTTP response can start before the last
 sentence is synthesized; flac and ogg/opus are written by libsndfile (`soundfile`) once the whole
@@ -14,7 +14,8 @@ import lameenc
 import numpy as np
 import soundfile as sf
 
-WHOLE_FORMATS = {"flac": ("FLAC", "PCM_16"), "opus": ("OGG", "OPUS")}
+_CONTAINERS = {"flac": ("FLAC", "PCM_16"), "opus": ("OGG", "OPUS"), "ogg": ("OGG", "VORBIS")}
+WHOLE_FORMATS = ("flac", "opus")  # what the OpenAI endpoint offers whole
 MP3_KBPS = 64  # mono speech
 
 
@@ -33,8 +34,8 @@ async def mp3_stream(pcm_chunks: AsyncIterator[bytes], sample_rate: int) -> Asyn
 
 
 def encode_whole(pcm: bytes, fmt: str, sample_rate: int) -> bytes:
-    """s16le mono audio -> a whole flac or ogg/opus file."""
-    container, subtype = WHOLE_FORMATS[fmt]
+    """s16le mono audio -> a whole flac, ogg/opus or ogg/vorbis ("ogg") file."""
+    container, subtype = _CONTAINERS[fmt]
     out = io.BytesIO()
     sf.write(out, np.frombuffer(pcm, dtype="<i2"), sample_rate, format=container, subtype=subtype)
     return out.getvalue()

@@ -23,6 +23,16 @@ def protocol_routes(config: AppConfig) -> list[BaseRoute]:
             Route("/v1/audio/voices", list_audio_voices),
             Route("/v1/models", list_models),
         ]
+    if config.gpt_sovits_api.enabled and any(v.kind == "gpt_sovits" for v in config.voices.values()):
+        from .gpt_sovits_api import control, set_gpt_weights, set_refer_audio, set_sovits_weights, tts
+
+        routes += [
+            Route("/tts", tts, methods=["GET", "POST"]),
+            Route("/set_refer_audio", set_refer_audio),
+            Route("/set_gpt_weights", set_gpt_weights),
+            Route("/set_sovits_weights", set_sovits_weights),
+            Route("/control", control),
+        ]
     if config.elevenlabs.enabled:
         from .elevenlabs_ws import elevenlabs_stream
 

@@ -40,6 +40,7 @@ class Services:
     draining: bool = False
     source: SentenceSource | None = None  # where sessions get audio: the engine, or the cache
     cache: CacheRuntime | None = None
+    request_exit: Callable[[], None] | None = None  # graceful shutdown, set by the CLI's server
 
     def __post_init__(self) -> None:
         if self.source is None:
@@ -61,6 +62,18 @@ class Services:
     async def close_cache(self) -> None:
         if self.cache is not None:
             await self.cache.close()
+
+    @property
+    def gpt_sovits_voice(self) -> str | None:
+        """The voice GPT-SoVITS' api_v2 endpoints speak (config gpt_sovits_api.voice, or the first)."""
+        voices = [n for n, b in self.voices.items() if getattr(b, "kind", None) == "gpt_sovits"]
+        chosen = self.config.gpt_sovits_api.voice
+        return chosen if chosen is not None else (voices[0] if voices else None)
+
+    def refresh_fingerprint(self, voice: str) -> None:
+        """A voice's weights or default reference changed: its sentences get new cache keys."""
+        if self.cache is not None:
+            self.cache.source.keys.fingerprints[voice] = self.voices[voice].fingerprint
 
     @property
     def voice_rates(self) -> dict[str, int]:

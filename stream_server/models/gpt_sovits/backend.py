@@ -27,13 +27,14 @@ from ..fingerprint import files_digest
 from .references import ReferenceBook
 from .reference import Frontend, Reference
 from .sampling import SamplingParams
-from .sovits import Conditioning, LatentNoise, SovitsV2
+from .sovits import Conditioning, LatentNoise, SovitsV2, load_sovits
 from .sovits_stream import decode_window, default_context
+from .t2s_checkpoint import load_t2s
 from .t2s_model import T2SModel
 from .t2s_slots import T2SRequest, T2SSlots, decode_offline
 
 NOISE_SCALE = 0.5  # upstream SynthesizerTrn.decode's default (api_v2 does not expose it)
-EARLY_STOP = 25 * 54  # upstream: hz x max_sec tokens
+TOKENS_PER_SECOND = 25
 FIRST_CHUNK, LATER_CHUNKS = 6, 24  # tokens: 0.24 s first audio, then 0.96 s chunks
 _NOISE_STREAM = 0x5EED  # the SoVITS noise generator's seed is the request seed xor this
 
@@ -70,19 +71,23 @@ class GptSovitsBackend:
 
     def __init__(
         self, name: str, t2s: T2SModel, sovits: SovitsV2, frontend: Frontend, references: ReferenceBook,
-        text_lang: str, max_slots: int, max_len: int, weight_files: tuple[Path, ...],
+        text_lang: str, max_slots: int, max_len: int, weight_files: tuple[Path, Path], device: str = "cpu",
+        max_sec: float = 54.0,
     ) -> None:
         self.name = name
         self.t2s, self.sovits, self.frontend, self.references = t2s, sovits, frontend, references
         self.text_lang = text_lang
         self.max_slots, self.max_len = max_slots, max_len
+        self.early_stop = int(TOKENS_PER_SECOND * max_sec)  # upstream: hz x max_sec tokens
         self.sample_rate = sovits.sample_rate  # 32000
         self.hop_length = sovits.samples_per_token  # 1280 samples per token
         context = default_context()
         self.vocoder_context = (context.left, context.right)
         self.chunk_frames = (FIRST_CHUNK, LATER_CHUNKS)
+        self.device = device
         self.slots = T2SSlots(t2s, max_slots, max_len=max_len)
         self._sentences: dict[int, _Sentence] = {}
+        self.weight_files = weight_files  # (GPT, SoVITS)
         self._weights_id = files_digest(weight_files)
 
     @property
@@ -98,7 +103,7 @@ class GptSovitsBackend:
             return PrefillResult(None, 0, finished=True)
         self.slots.prefill(
             slot, inputs.phones, inputs.bert, inputs.reference.prompt_tokens, sampling_params(options),
-            seed=options.seed, early_stop_num=EARLY_STOP,
+            seed=options.seed, early_stop_num=self.early_stop,
         )
         self._sentences[slot] = self._sentence(inputs, options)
         return PrefillResult(None, None)  # the length is up to EOS
@@ -130,12 +135,34 @@ class GptSovitsBackend:
         if not inputs.target:
             return np.zeros(0, np.float32)
         request = T2SRequest(inputs.phones, inputs.bert, inputs.reference.prompt_tokens, sampling_params(options),
-                             options.seed, EARLY_STOP)
+                             options.seed, self.early_stop)
         tokens = torch.tensor(decode_offline(self.t2s, [request], max_len=self.max_len)[0], dtype=torch.long)
         s = self._sentence(inputs, options)
         audio = decode_window(self.sovits, tokens, s.cond, window_start=0, keep=(0, len(tokens)),
                               noise_scale=NOISE_SCALE, noise=s.noise, speed=s.speed)
         return audio.float().cpu().numpy()
+
+    # --- other weights (api_v2's /set_gpt_weights, /set_sovits_weights) --------------------------
+    def load_t2s(self, path: Path) -> T2SModel:
+        """New GPT weights, loaded (slow: off the event loop and the engine thread)."""
+        return load_t2s(path, device=self.device)
+
+    def load_sovits(self, path: Path) -> tuple[SovitsV2, ReferenceBook]:
+        """New SoVITS weights and the default reference made again with them (slow, likewise)."""
+        sovits = load_sovits(path).to(self.device)
+        return sovits, self.references.for_model(sovits)
+
+    def use_t2s(self, model: T2SModel, path: Path) -> None:
+        """On the engine thread, with no sentence of this voice in flight (Engine.call_when_idle)."""
+        self.t2s, self.slots = model, T2SSlots(model, self.max_slots, max_len=self.max_len)
+        self._use_files((path, self.weight_files[1]))
+
+    def use_sovits(self, loaded: tuple[SovitsV2, ReferenceBook], path: Path) -> None:
+        self.sovits, self.references = loaded
+        self._use_files((self.weight_files[0], path))
+
+    def _use_files(self, files: tuple[Path, Path]) -> None:
+        self.weight_files, self._weights_id = files, files_digest(files)
 
     # --- internals -----------------------------------------------------------------------------
     def _inputs(self, spoken: str, options: SynthesisOptions) -> _Inputs:

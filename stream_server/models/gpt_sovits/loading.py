@@ -30,15 +30,15 @@ def _existing(path: str, what: str, name: str) -> Path:
 def reference_book(section: GptSovitsVoiceSection, sovits: SovitsV2, frontend: TextFrontend, device: str) -> ReferenceBook:
     """References are made with HuBERT, loaded the first time one is needed."""
     if section.hubert_dir is None:
-        return ReferenceBook(None)
+        return ReferenceBook(None, sovits)
     hubert: list[HubertFeatures] = []
 
-    def make(path: Path, text: str, lang: str):
+    def make(path: Path, text: str, lang: str, model: SovitsV2):
         if not hubert:
             hubert.append(HubertFeatures(section.hubert_dir, device))
-        return make_reference(path, text, lang, sovits, hubert[0], frontend)
+        return make_reference(path, text, lang, model, hubert[0], frontend)
 
-    return ReferenceBook(make)
+    return ReferenceBook(make, sovits)
 
 
 def load_gpt_sovits_backend(name: str, section: GptSovitsVoiceSection, max_slots: int, device: str) -> GptSovitsBackend:
@@ -54,12 +54,13 @@ def load_gpt_sovits_backend(name: str, section: GptSovitsVoiceSection, max_slots
     if section.ref_audio is not None:
         ref = _existing(section.ref_audio, "reference audio", name)
         try:
-            book.set_default(book.prepare(ref, section.prompt_text, section.prompt_lang))
+            book.set_default(ref, section.prompt_text, section.prompt_lang)
         except ValueError as exc:
             raise ValueError(f"voice {name!r}: {exc}") from exc
     log.info("voice %s: GPT-SoVITS v2 (%s, %s)%s", name, t2s_path.name, sovits_path.name,
              "" if section.ref_audio else ", no default reference (each request brings one)")
     return GptSovitsBackend(
-        name, t2s, sovits, frontend, book, section.text_lang, max_slots, section.max_len, (t2s_path, sovits_path)
+        name, t2s, sovits, frontend, book, section.text_lang, max_slots, section.max_len, (t2s_path, sovits_path),
+        device, section.max_sec,
     )
 

@@ -14,25 +14,39 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .reference import Reference, ReferenceError, clip_digest
+from .sovits import SovitsV2
 
-Maker = Callable[[Path, str, str], Reference]
+Maker = Callable[[Path, str, str, SovitsV2], Reference]
 
 
 class ReferenceBook:
-    def __init__(self, maker: Maker | None, max_entries: int = 32) -> None:
+    def __init__(self, maker: Maker | None, sovits: SovitsV2, max_entries: int = 32) -> None:
         self._maker = maker
+        self._sovits = sovits  # prompt tokens and style come from this model
         self._max = max(1, max_entries)
         self._refs: OrderedDict[str, Reference] = OrderedDict()
         self._default: Reference | None = None
+        self._default_source: tuple[Path, str, str] | None = None
         self._lock = threading.Lock()
+
+    def for_model(self, sovits: SovitsV2) -> "ReferenceBook":
+        """A book for other SoVITS weights: the default reference made again with them (slow: off
+        the event loop); others are made again when requests bring them."""
+        book = ReferenceBook(self._maker, sovits, self._max)
+        if self._default_source is not None:
+            book.set_default(*self._default_source)
+        return book
 
     @property
     def default_id(self) -> str:
         return self._default.ref_id if self._default is not None else "none"
 
-    def set_default(self, reference: Reference) -> None:
+    def set_default(self, path: str | Path, prompt_text: str, prompt_lang: str) -> Reference:
+        """Make the voice speak with this clip unless a request brings its own."""
+        reference = self.prepare(path, prompt_text, prompt_lang)
         with self._lock:
-            self._default = reference
+            self._default, self._default_source = reference, (Path(path), prompt_text, prompt_lang)
+        return reference
 
     def prepare(self, path: str | Path, prompt_text: str, prompt_lang: str) -> Reference:
         """The reference for this clip and transcript, made now if it is new (slow: call it off
@@ -48,7 +62,7 @@ class ReferenceBook:
             if known is not None:
                 self._refs.move_to_end(ref_id)
                 return known
-        reference = self._maker(path, prompt_text, prompt_lang)
+        reference = self._maker(path, prompt_text, prompt_lang, self._sovits)
         with self._lock:
             self._refs[ref_id] = reference
             while len(self._refs) > self._max:

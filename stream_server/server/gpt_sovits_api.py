@@ -1,0 +1,278 @@
+"""GPT-SoVITS api_v2's HTTP interface, a thin adapter onto Session (docs/gpt_sovits.md).
+
+`GET`/`POST /tts` take api_v2's parameters (same names, defaults and error bodies: HTTP 400 with
+`{"message": ...}`); the text is split by its `text_split_method` and each piece is spoken as one
+sentence by the same sessions, engine and cache as every other protocol, so many requests are
+served at once (api_v2 serves one at a time). `streaming_mode` 1, 2 or 3 streams each sentence's
+audio chunks as the engine makes them (api_v2's modes 2/3 re-decode and cross-fade; here every
+mode streams the engine's own chunks); 0 answers once the whole text is spoken. Audio: 32 kHz s16le
+mono, `fragment_interval` seconds of silence after each piece, as api_v2.
+
+`/set_refer_audio`, `/set_gpt_weights`, `/set_sovits_weights` change the voice for the requests
+that follow (new weights are loaded off the event loop and put in place once the voice's sentences
+in flight are done); `/control?command=exit` shuts the server down gracefully.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Union
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from ..audio.encoders import encode_whole
+from ..audio.formats import wav_header
+from ..engine.requests import SynthesisOptions
+from ..models.gpt_sovits.frontend import METHODS as SPLIT_METHODS
+from ..models.gpt_sovits.frontend import SUPPORTED_LANGUAGES as LANGUAGES
+from .compat import EventQueue
+from .events import Audio, Done, Error, SentenceEnd, SessionError
+from .services import Services
+from .session import SessionSettings
+
+log = logging.getLogger(__name__)
+
+MEDIA_TYPES = ("wav", "raw", "ogg")  # api_v2's aac needs ffmpeg: refused with a clear message
+
+
+class TtsRequest(BaseModel):
+    """api_v2's TTS_Request: the same fields and defaults (some accepted and unused: see docs)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: str | None = None
+    text_lang: str | None = None
+    ref_audio_path: str | None = None
+    aux_ref_audio_paths: list[str] | None = None
+    prompt_lang: str | None = None
+    prompt_text: str = ""
+    top_k: int = 15
+    top_p: float = 1
+    temperature: float = 1
+    text_split_method: str = "cut5"
+    batch_size: int = 1
+    batch_threshold: float = 0.75
+    split_bucket: bool = True
+    speed_factor: float = 1.0
+    fragment_interval: float = 0.3
+    seed: int = -1
+    media_type: str = "wav"
+    streaming_mode: Union[bool, int] = False
+    parallel_infer: bool = True
+    repetition_penalty: float = 1.35
+    sample_steps: int = 32
+    super_sampling: bool = False
+    overlap_length: int = 2
+    min_chunk_length: int = 16
+
+
+class _Refused(Exception):
+    def __init__(self, message: str, **detail: str) -> None:
+        super().__init__(message)
+        self.body = {"message": message, **detail}
+
+
+def _check(req: TtsRequest) -> bool:
+    """api_v2's check_params, in its order; returns whether to stream."""
+    if not req.ref_audio_path:
+        raise _Refused("ref_audio_path is required")
+    if not req.text:
+        raise _Refused("text is required")
+    for field in ("text_lang", "prompt_lang"):
+        lang = getattr(req, field)
+        if not lang:
+            raise _Refused(f"{field} is required")
+        if lang.lower() not in LANGUAGES:
+            raise _Refused(f"{field}: {lang} is not supported (supported: {', '.join(LANGUAGES)})")
+    if req.media_type not in MEDIA_TYPES:
+        hint = " (aac needs ffmpeg, which this server does not use)" if req.media_type == "aac" else ""
+        raise _Refused(f"media_type: {req.media_type} is not supported{hint}")
+    if req.text_split_method not in SPLIT_METHODS:
+        raise _Refused(f"text_split_method:{req.text_split_method} is not supported")
+    if req.aux_ref_audio_paths:
+        raise _Refused("aux_ref_audio_paths is not supported yet: give one ref_audio_path")
+    if not (0.25 <= req.speed_factor <= 4.0 and 0 < req.top_p <= 1 and req.temperature > 0
+            and req.repetition_penalty > 0 and 0 <= req.fragment_interval <= 5):
+        raise _Refused("speed_factor, top_p, temperature, repetition_penalty or fragment_interval out of range")
+    mode = req.streaming_mode
+    if isinstance(mode, bool):
+        return mode
+    if mode not in (0, 1, 2, 3):
+        raise _Refused("the value of streaming_mode must be 0, 1, 2, 3(int) or true/false(bool)")
+    return mode != 0
+
+
+def _read_query(request: Request) -> dict:
+    q = request.query_params
+    data: dict = {k: v for k, v in q.items() if k != "aux_ref_audio_paths"}
+    if "aux_ref_audio_paths" in q:
+        data["aux_ref_audio_paths"] = q.getlist("aux_ref_audio_paths")
+    return data
+
+
+async def _parse(request: Request) -> TtsRequest:
+    try:
+        data = _read_query(request) if request.method == "GET" else await request.json()
+        if not isinstance(data, dict):
+            raise ValueError("the body must be a JSON object")
+        return TtsRequest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise _Refused(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+    except ValueError as exc:  # malformed JSON (and nesting too deep), or not an object
+        raise _Refused(f"invalid request: {exc}") from None
+
+
+def _voice(services: Services) -> str:
+    return services.gpt_sovits_voice
+
+
+async def tts(request: Request) -> Response:
+    services: Services = request.app.state.services
+    try:
+        req = await _parse(request)
+        streaming = _check(req)
+        backend = services.voices[_voice(services)]
+        ref = await asyncio.to_thread(backend.references.prepare, req.ref_audio_path, req.prompt_text,
+                                      req.prompt_lang.lower())
+    except _Refused as exc:
+        services.note_error("gpt_sovits", "-", "invalid_request", exc.body["message"])
+        return JSONResponse(exc.body, status_code=400)
+    except ValueError as exc:  # the reference clip: missing, unreadable, too short or long
+        services.note_error("gpt_sovits", "-", "bad_reference", str(exc))
+        return JSONResponse({"message": "tts failed", "Exception": str(exc)}, status_code=400)
+    events = EventQueue()
+    try:
+        stack = await _open_session(services, req, ref.ref_id, events)
+    except SessionError as exc:
+        return JSONResponse({"message": "tts failed", "Exception": exc.message}, status_code=400)
+    rate = backend.sample_rate
+    pcm = _pcm(events, stack, int(rate * req.fragment_interval))
+    media = f"audio/{req.media_type}"
+    if streaming and req.media_type != "ogg":
+        body = _after(wav_header(rate), pcm) if req.media_type == "wav" else pcm
+        return StreamingResponse(body, media_type=media)
+    try:
+        audio = b"".join([chunk async for chunk in pcm])
+    except RuntimeError as exc:
+        return JSONResponse({"message": "tts failed", "Exception": str(exc)}, status_code=400)
+    if req.media_type == "wav":
+        return Response(wav_header(rate, len(audio)) + audio, media_type=media)
+    if req.media_type == "ogg":  # one Ogg/Vorbis file, also when streaming (api_v2 sends one per chunk)
+        return Response(encode_whole(audio, "ogg", rate), media_type=media)
+    return Response(audio, media_type=media)
+
+
+async def _open_session(services: Services, req: TtsRequest, ref_id: str, events: EventQueue) -> contextlib.AsyncExitStack:
+    voice = _voice(services)
+    options = SynthesisOptions(
+        length_scale=1.0 / req.speed_factor, temperature=req.temperature, top_k=req.top_k, top_p=req.top_p,
+        repetition_penalty=req.repetition_penalty, extra=(("lang", req.text_lang.lower()), ("ref", ref_id)),
+    )
+    seed = random.getrandbits(63) if req.seed == -1 else req.seed  # -1: a new voice take each time
+    settings = SessionSettings(voice, services.voices[voice].sample_rate, "pcm_s16le", options, seed_base=seed)
+    stack = contextlib.AsyncExitStack()
+    try:
+        session = await stack.enter_async_context(services.open_session("gpt_sovits", settings, events))
+        backend = services.voices[voice]
+        for piece in backend.frontend.split(req.text, req.text_split_method, req.text_lang.lower()):
+            await session.text(piece)
+            await session.flush()  # each piece of the split is one sentence, as in api_v2
+        await session.end()
+    except BaseException as exc:
+        if not await stack.__aexit__(type(exc), exc, exc.__traceback__):
+            raise
+    return stack
+
+
+async def _pcm(events: EventQueue, stack: contextlib.AsyncExitStack, gap_samples: int) -> AsyncIterator[bytes]:
+    """The session's s16le audio, with api_v2's silence after each piece."""
+    async with stack:
+        while True:
+            event = await events.get()
+            if isinstance(event, Audio):
+                yield event.pcm
+            elif isinstance(event, SentenceEnd) and gap_samples:
+                yield bytes(2 * gap_samples)
+            elif isinstance(event, Error):
+                raise RuntimeError(f"{event.code}: {event.message}")
+            elif isinstance(event, Done):
+                return
+
+
+async def _after(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+def _ok() -> JSONResponse:
+    return JSONResponse({"message": "success"})
+
+
+async def set_refer_audio(request: Request) -> JSONResponse:
+    """The voice's default reference for the protocols that name no clip (native, OpenAI, ...).
+    Besides api_v2's `refer_audio_path`, `prompt_text` and `prompt_lang` may be given."""
+    services: Services = request.app.state.services
+    q = request.query_params
+    path = q.get("refer_audio_path")
+    if not path:
+        return JSONResponse({"message": "refer_audio_path is required"}, status_code=400)
+    backend = services.voices[_voice(services)]
+    try:
+        await asyncio.to_thread(backend.references.set_default, path, q.get("prompt_text", ""),
+                                q.get("prompt_lang", "en").lower())
+    except ValueError as exc:
+        return JSONResponse({"message": "set refer audio failed", "Exception": str(exc)}, status_code=400)
+    services.refresh_fingerprint(_voice(services))
+    return _ok()
+
+
+async def _set_weights(request: Request, what: str, load, use) -> JSONResponse:
+    services: Services = request.app.state.services
+    path = request.query_params.get("weights_path")
+    if not path:
+        return JSONResponse({"message": f"{what} weight path is required"}, status_code=400)
+    voice = _voice(services)
+    try:
+        if not Path(path).is_file():
+            raise ValueError(f"{path!r} not found")
+        loaded = await asyncio.to_thread(load, Path(path))
+        # in place once the voice's sentences in flight are done; its new sentences wait meanwhile
+        await asyncio.wrap_future(services.engine.call_when_idle(voice, lambda: use(loaded, Path(path))))
+    except ValueError as exc:
+        return JSONResponse({"message": f"change {what} weight failed", "Exception": str(exc)}, status_code=400)
+    services.refresh_fingerprint(voice)
+    log.info("event=weights voice=%s %s=%s", voice, what, path)
+    return _ok()
+
+
+async def set_gpt_weights(request: Request) -> JSONResponse:
+    backend = request.app.state.services.voices[_voice(request.app.state.services)]
+    return await _set_weights(request, "gpt", backend.load_t2s, backend.use_t2s)
+
+
+async def set_sovits_weights(request: Request) -> JSONResponse:
+    backend = request.app.state.services.voices[_voice(request.app.state.services)]
+    return await _set_weights(request, "sovits", backend.load_sovits, backend.use_sovits)
+
+
+async def control(request: Request) -> JSONResponse:
+    services: Services = request.app.state.services
+    command = request.query_params.get("command")
+    if command is None:
+        return JSONResponse({"message": "command is required"}, status_code=400)
+    if command == "exit" and services.request_exit is not None:
+        services.request_exit()
+        return _ok()
+    if command == "restart":
+        return JSONResponse({"message": "restart is not supported: run the server under a supervisor "
+                                        "(systemd, a Docker restart policy) and use command=exit"}, status_code=400)
+    return JSONResponse({"message": f"command {command!r} is not available here"}, status_code=400)
