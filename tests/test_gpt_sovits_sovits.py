@@ -18,22 +18,10 @@ from stream_server.models.gpt_sovits.sovits_checkpoint import (
     read_sovits_checkpoint, restricted_torch_load)
 from stream_server.models.gpt_sovits.sovits_stream import (
     StreamContext, chunk_config, decode_chunks, decode_window, default_context, snr_db)
+from shared_fixtures import gpt_sovits_fixtures
 
 
-def _shared_dir() -> Path:
-    """$STREAM_SERVER_SHARED, else <repo>/../shared, else /work/shared."""
-    env = os.environ.get("STREAM_SERVER_SHARED")
-    if env:
-        if not Path(env).is_dir():
-            pytest.fail(f"STREAM_SERVER_SHARED={env} is not a directory")
-        return Path(env)
-    for path in (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared")):
-        if path.is_dir():
-            return path
-    pytest.fail("no shared folder (set STREAM_SERVER_SHARED, or have <repo>/../shared or /work/shared)")
-
-
-FIXTURES = _shared_dir() / "fixtures" / "gpt_sovits"
+FIXTURES = gpt_sovits_fixtures()
 CKPT = FIXTURES / "sovits_tiny.pth"
 
 

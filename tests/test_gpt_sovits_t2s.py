@@ -29,20 +29,10 @@ from stream_server.models.gpt_sovits.t2s_checkpoint import (
 )
 from stream_server.models.gpt_sovits.t2s_model import T2SConfig, T2SModel
 from stream_server.models.gpt_sovits.t2s_slots import SlotState, T2SRequest, T2SSlots, decode_offline
+from shared_fixtures import gpt_sovits_fixtures
 
 GREEDY = dict(top_k=1, top_p=1.0, temperature=1.0)
 REAL = SamplingParams(top_k=15, top_p=0.9, temperature=0.8, repetition_penalty=1.35)
-
-
-def _shared_dir() -> Path:
-    """STREAM_SERVER_SHARED if set, else <repo>/../shared, else /work/shared."""
-    env = os.environ.get("STREAM_SERVER_SHARED")
-    tried = [Path(env)] if env else [Path(__file__).resolve().parents[2] / "shared", Path("/work/shared")]
-    for path in tried:
-        if (path / "fixtures" / "gpt_sovits").is_dir():
-            return path
-    pytest.fail(f"GPT-SoVITS fixtures not found: no fixtures/gpt_sovits under {[str(p) for p in tried]} "
-                "(set STREAM_SERVER_SHARED to the shared/ folder)")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -56,7 +46,7 @@ def one_torch_thread():
 
 @pytest.fixture(scope="module")
 def fixtures() -> Path:
-    return _shared_dir() / "fixtures" / "gpt_sovits"
+    return gpt_sovits_fixtures()
 
 
 @pytest.fixture(scope="module")
