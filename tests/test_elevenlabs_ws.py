@@ -16,7 +16,8 @@ import websockets
 
 from prerequisites import require_command
 from stream_server.audio.formats import resample
-from stream_server.server.elevenlabs_ws import even_alignment, mulaw_encode
+from stream_server.server.alignment import even_alignment
+from stream_server.server.elevenlabs_ws import mulaw_encode
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,7 @@ a thin adapter onto Session (docs/elevenlabs.md).
 
 One socket = one session with one context. Each sentence goes out as one message once it is
 synthesized: `{"audio": base64, "isFinal": null, "alignment": {...}, "normalizedAlignment": {...}}`,
-where the alignment spreads the sentence's characters evenly over its audio (approximate).
+the alignment timed by the engine's word timings (alignment.py).
 `{"text": ""}` ends the input; the server sends the remaining audio, `{"isFinal": true}`, and closes.
 """
 
@@ -18,9 +18,10 @@ from dataclasses import replace
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ..audio.formats import SAMPLE_RATES, mulaw_encode
+from .alignment import word_alignment
 from .compat import EventQueue, resolve_voice
 from .wire import loads_json
-from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError
+from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError, Words
 from .services import Services
 from .session import Session, SessionSettings
 
@@ -41,18 +42,6 @@ def parse_output_format(fmt: str) -> tuple[int, bool]:
     raise SessionError(
         "unsupported_output_format", f"output_format {fmt!r} is not supported; use one of {supported}"
     )
-
-
-def even_alignment(text: str, samples: int, rate: int) -> dict:
-    """The sentence's characters spread evenly over its audio, in ms from the message's start."""
-    chars = list(text)
-    total_ms = 1000.0 * samples / rate
-    edges = [round(i * total_ms / max(len(chars), 1)) for i in range(len(chars) + 1)]
-    return {
-        "chars": chars,
-        "charStartTimesMs": edges[:-1],
-        "charDurationsMs": [b - a for a, b in zip(edges, edges[1:])],
-    }
 
 
 class _Socket:
@@ -146,18 +135,25 @@ def parse_message(raw: str | bytes) -> dict:
     return data
 
 
-def _settings(services: Services, voice: str, rate: int, first: dict) -> SessionSettings:
-    defaults = services.default_settings()
-    options = defaults.options
-    voice_settings = first.get("voice_settings") or {}
+def voice_speed(message: dict) -> float | None:
+    """`voice_settings.speed` of a message (None: not given), checked against ElevenLabs' range."""
+    voice_settings = message.get("voice_settings") or {}
     if not isinstance(voice_settings, dict):
         raise SessionError("invalid_message", "voice_settings must be an object")
     speed = voice_settings.get("speed")
+    if speed is None:
+        return None
+    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not MIN_SPEED <= speed <= MAX_SPEED:
+        raise SessionError(
+            "invalid_voice_settings", f"voice_settings.speed must be in [{MIN_SPEED}, {MAX_SPEED}]"
+        )
+    return float(speed)
+
+
+def _settings(services: Services, voice: str, rate: int, first: dict) -> SessionSettings:
+    options = services.default_settings().options
+    speed = voice_speed(first)
     if speed is not None:
-        if not isinstance(speed, (int, float)) or not MIN_SPEED <= speed <= MAX_SPEED:
-            raise SessionError(
-                "invalid_voice_settings", f"voice_settings.speed must be in [{MIN_SPEED}, {MAX_SPEED}]"
-            )
         options = replace(options, length_scale=options.length_scale / speed)
     return SessionSettings(voice, rate, "pcm_s16le", options)
 
@@ -171,17 +167,21 @@ async def _text(session: Session, msg: dict) -> None:
 
 
 async def _send_loop(sock: _Socket, session: Session, events: EventQueue, ulaw: bool) -> None:
-    """One message per sentence (audio + its approximate alignment), then isFinal, then close."""
+    """One message per sentence (audio + its alignment), then isFinal, then close."""
     rate = session.settings.sample_rate
-    text, pcm = "", bytearray()
+    text, words, pcm = "", None, bytearray()
+    offset = 0.0  # where the sentence starts in the context: its word timings count from there
     while True:
         event = await events.get()
         if isinstance(event, SentenceStart):
-            text, pcm = event.text, bytearray()
+            text, words, pcm = event.text, None, bytearray()
+        elif isinstance(event, Words):
+            words = event.words
         elif isinstance(event, Audio):
             pcm += event.pcm
         elif isinstance(event, SentenceEnd):
-            alignment = even_alignment(text, event.samples, rate)
+            alignment = word_alignment(text, words, event.samples, rate, offset)
+            offset += event.samples / rate
             audio = mulaw_encode(bytes(pcm)) if ulaw else bytes(pcm)
             await sock.send({
                 "audio": base64.b64encode(audio).decode(),

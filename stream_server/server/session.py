@@ -130,6 +130,7 @@ class _Context:
     next_index: int = 0
     tickets: list[_Ticket] = field(default_factory=list)
     audio_seconds: float = 0.0  # audio of the context's finished sentences: its words' offset
+    options: SynthesisOptions | None = None  # the context's own voice settings (else the session's)
 
     def is_open(self) -> bool:
         """Text pending, or sentences not yet fully sent (counts against max_contexts)."""
@@ -241,9 +242,14 @@ class Session:
         self.source.cancel(CancelRequest(self.session_id, context_id))
         await self._emit(Cancelled(context_id))
 
-    async def report(self, error: SessionError) -> None:
+    def set_context_options(self, context_id: str, options: SynthesisOptions) -> None:
+        """Synthesis options for the context's sentences from now on (a protocol with per-context
+        voice settings); other contexts keep the session's."""
+        self._context(context_id).options = options
+
+    async def report(self, error: SessionError, context_id: str | None = None) -> None:
         """Tell the client about its bad request (the session goes on)."""
-        await self._emit(Error(error.code, error.message))
+        await self._emit(Error(error.code, error.message, context_id))
 
     async def end(self) -> None:
         for context_id, ctx in self._contexts.items():
@@ -299,7 +305,7 @@ class Session:
             context_id=context_id,
             spoken=spoken,
             voice=self.settings.voice,
-            options=replace(self.settings.options, seed=seed_of(spoken) ^ self.settings.seed_base),
+            options=replace(ctx.options or self.settings.options, seed=seed_of(spoken) ^ self.settings.seed_base),
             session_ordinal=self._ordinal,
         )
         self._ordinal += 1
