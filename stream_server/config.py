@@ -128,7 +128,14 @@ class OpenAISection(_Section):
 
 
 class ElevenLabsSection(_Section):
-    """ElevenLabs-compatible stream-input WebSocket (docs/elevenlabs.md)."""
+    """ElevenLabs-compatible stream-input and multi-stream-input WebSockets (docs/elevenlabs.md)."""
+
+    enabled: bool = True  # both endpoints
+    multi_stream_input: bool = True  # .../multi-stream-input (several contexts per socket)
+
+
+class DeepgramSection(_Section):
+    """Deepgram-compatible /v1/speak WebSocket (docs/deepgram.md)."""
 
     enabled: bool = True
 
@@ -158,6 +165,7 @@ class AppConfig(_Section):
     voice_aliases: dict[str, str] = Field(default_factory=lambda: {v: "joe_ar" for v in _OPENAI_VOICES})
     openai: OpenAISection = Field(default_factory=OpenAISection)
     elevenlabs: ElevenLabsSection = Field(default_factory=ElevenLabsSection)
+    deepgram: DeepgramSection = Field(default_factory=DeepgramSection)
     wyoming: WyomingSection = Field(default_factory=WyomingSection)
     gpt_sovits_api: GptSovitsApiSection = Field(default_factory=GptSovitsApiSection)
 

@@ -1,4 +1,4 @@
-"""Small pieces the compatibility adapters (OpenAI, Wyoming, ElevenLabs) share."""
+"""Small pieces the compatibility adapters (OpenAI, Wyoming, ElevenLabs, Deepgram) share."""
 
 from __future__ import annotations
 
@@ -14,6 +14,13 @@ def resolve_voice(services: Services, name: str | None) -> str:
     if not name:
         return services.config.default_voice
     return services.config.voice_aliases.get(name, name)
+
+
+def resolve_voice_or_default(services: Services, name: str | None) -> str:
+    """Like resolve_voice, but a name that is neither an alias nor a voice means the default voice:
+    for protocols whose clients always send the provider's own model names (Deepgram's `model`)."""
+    voice = resolve_voice(services, name)
+    return voice if voice in services.voice_rates else services.config.default_voice
 
 
 class EventQueue:

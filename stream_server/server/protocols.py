@@ -37,6 +37,16 @@ def protocol_routes(config: AppConfig) -> list[BaseRoute]:
         from .elevenlabs_ws import elevenlabs_stream
 
         routes.append(WebSocketRoute("/v1/text-to-speech/{voice_id}/stream-input", elevenlabs_stream))
+        if config.elevenlabs.multi_stream_input:
+            from .elevenlabs_multi import elevenlabs_multi_stream
+
+            routes.append(
+                WebSocketRoute("/v1/text-to-speech/{voice_id}/multi-stream-input", elevenlabs_multi_stream)
+            )
+    if config.deepgram.enabled:
+        from .deepgram_ws import deepgram_speak
+
+        routes.append(WebSocketRoute("/v1/speak", deepgram_speak))
     return routes
 
 

@@ -1,0 +1,201 @@
+"""ElevenLabs-compatible `multi-stream-input` WebSocket at
+/v1/text-to-speech/{voice_id}/multi-stream-input: a thin adapter onto Session (docs/elevenlabs.md).
+
+One socket = one session; each ElevenLabs context is a session context (at most
+`session.max_contexts` open at once). A sentence's audio goes out as one message,
+`{"audio", "isFinal": null, "alignment", "normalizedAlignment", "contextId"}`, and
+`{"isFinal": true, "contextId"}` ends a context. `close_context` ends a context in one of two ways,
+the two ways Pipecat and LiveKit use it: after a `flush` (the normal end of a turn: they send flush
+then close_context and wait for the rest of the audio) the flushed audio still comes, then isFinal;
+without a flush since the context's last close, or a second time (a barge-in), the context is
+cancelled at once and isFinal follows with no more of its audio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from dataclasses import dataclass, replace
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from ..audio.formats import mulaw_encode
+from .alignment import word_alignment
+from .compat import resolve_voice
+from .elevenlabs_ws import DEFAULT_OUTPUT_FORMAT, parse_output_format, voice_speed
+from .events import Audio, Cancelled, Error, Flushed, SentenceEnd, SentenceStart, SessionError, SessionEvent, Words
+from .services import Services
+from .session import Session, SessionSettings
+from .wire import loads_json
+
+DEFAULT_CONTEXT = "default"  # a message without context_id
+MAX_CONTEXT_ID = 256  # characters: ids are uuids or shorter in practice
+
+
+@dataclass(frozen=True)
+class MultiMessage:
+    context_id: str
+    text: str | None = None  # "" or " ": a keep-alive or a context's opening message, nothing to say
+    speed: float | None = None  # voice_settings.speed (a context's first message carries them)
+    flush: bool = False
+    close_context: bool = False
+    close_socket: bool = False
+
+
+def parse_multi_message(raw: str | bytes) -> MultiMessage:
+    """A client message (or SessionError)."""
+    try:
+        data = loads_json(raw)
+    except ValueError:
+        raise SessionError("invalid_json", "messages must be JSON text") from None
+    if not isinstance(data, dict):
+        raise SessionError("invalid_message", "a message must be a JSON object")
+    context_id = data.get("context_id", DEFAULT_CONTEXT)
+    if not isinstance(context_id, str) or not 0 < len(context_id) <= MAX_CONTEXT_ID:
+        raise SessionError("invalid_message", f"context_id must be a string of 1 to {MAX_CONTEXT_ID} characters")
+    text = data.get("text")
+    if text is not None and not isinstance(text, str):
+        raise SessionError("invalid_message", '"text" must be a string')
+    flags = {}
+    for name in ("flush", "close_context", "close_socket"):
+        value = data.get(name, False)
+        if not isinstance(value, bool):
+            raise SessionError("invalid_message", f'"{name}" must be true or false')
+        flags[name] = value
+    if text is None and not any(flags.values()):
+        raise SessionError("invalid_message", 'a message needs "text", "flush", "close_context" or "close_socket"')
+    return MultiMessage(context_id, text, voice_speed(data), **flags)
+
+
+class _Wire:
+    """The session's events on the wire, all sends serialised; and which contexts are on their way
+    to their isFinal."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        self.rate, self.ulaw = 0, False  # the output format, set with the session's settings
+        self.flushed: set[str] = set()  # a flush since the context's last close: close is graceful
+        self.closing: set[str] = set()  # gracefully closing: isFinal after its last Flushed
+        self.pending: dict[str, int] = {}  # Flushed still to come, per context
+        # Audio seconds sent per context: where its next sentence's word timings start. Kept for a
+        # closed context too, as the session keeps its clock when a context id is used again.
+        self.offsets: dict[str, float] = {}
+        self._sentence: tuple[str, str, list | None, bytearray] | None = None  # context, text, words, pcm
+        self._lock = asyncio.Lock()
+
+    def expect_flushed(self, context_id: str) -> None:
+        self.pending[context_id] = self.pending.get(context_id, 0) + 1
+
+    async def __call__(self, event: SessionEvent) -> None:
+        if isinstance(event, SentenceStart):
+            self._sentence = (event.context_id, event.text, None, bytearray())
+        elif isinstance(event, Words) and self._sentence:
+            self._sentence = self._sentence[:2] + (event.words,) + self._sentence[3:]
+        elif isinstance(event, Audio) and self._sentence:
+            self._sentence[3].extend(event.pcm)
+        elif isinstance(event, SentenceEnd) and self._sentence:
+            await self._send_sentence(event.samples)
+        elif isinstance(event, Flushed):
+            left = self.pending[event.context_id] = self.pending.get(event.context_id, 1) - 1
+            if left <= 0:
+                del self.pending[event.context_id]
+                if event.context_id in self.closing:
+                    await self._final(event.context_id)
+        elif isinstance(event, Cancelled):
+            if self._sentence and self._sentence[0] == event.context_id:
+                self._sentence = None  # its audio so far is dropped with it
+            await self._final(event.context_id)
+        elif isinstance(event, Error):
+            await self.error(event.code, event.message, event.context_id)
+
+    async def _send_sentence(self, samples: int) -> None:
+        context_id, text, words, pcm = self._sentence
+        self._sentence = None
+        offset = self.offsets.get(context_id, 0.0)
+        self.offsets[context_id] = offset + samples / self.rate
+        alignment = word_alignment(text, words, samples, self.rate, offset)
+        audio = mulaw_encode(bytes(pcm)) if self.ulaw else bytes(pcm)
+        await self.send({"audio": base64.b64encode(audio).decode(), "isFinal": None,
+                         "normalizedAlignment": alignment, "alignment": alignment, "contextId": context_id})
+
+    async def _final(self, context_id: str) -> None:
+        """The context is over (a reused id starts a new turn) and the client is told so."""
+        self.closing.discard(context_id)
+        self.flushed.discard(context_id)
+        await self.send({"isFinal": True, "contextId": context_id})
+
+    async def send(self, message: dict) -> None:
+        async with self._lock:
+            await self.websocket.send_text(json.dumps(message))
+
+    async def error(self, code: str, message: str, context_id: str | None = None) -> None:
+        reply = {"message": message, "error": code, "code": 1008}
+        if context_id is not None:
+            reply["contextId"] = context_id
+        await self.send(reply)
+
+    async def close(self, code: int) -> None:
+        if self.websocket.application_state == WebSocketState.CONNECTED:
+            try:
+                await self.websocket.close(code)
+            except (RuntimeError, WebSocketDisconnect):
+                pass
+
+
+async def elevenlabs_multi_stream(websocket: WebSocket) -> None:
+    services: Services = websocket.app.state.services
+    await websocket.accept()
+    wire = _Wire(websocket)
+
+    async def settings() -> SessionSettings:
+        rate, wire.ulaw = parse_output_format(websocket.query_params.get("output_format", DEFAULT_OUTPUT_FORMAT))
+        wire.rate = rate  # known before the session starts, so before any of its events
+        voice = resolve_voice(services, websocket.path_params["voice_id"])
+        return SessionSettings(voice, rate, "pcm_s16le", services.default_settings().options)
+
+    try:
+        async with services.open_session("elevenlabs_multi", settings, wire, wire.close) as session:
+            await _receive_loop(websocket, session, wire)
+    except SessionError as exc:  # refused, or a malformed message: counted by the envelope
+        await wire.error(exc.code, exc.message)
+        await wire.close(1001 if exc.code == "shutting_down" else 1008)
+    except (WebSocketDisconnect, RuntimeError):
+        pass  # client went away mid-send
+
+
+async def _receive_loop(websocket: WebSocket, session: Session, wire: _Wire) -> None:
+    defaults = session.settings.options
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        msg = parse_multi_message(message.get("text") or message.get("bytes") or b"")
+        if msg.close_socket:
+            await wire.close(1000)
+            return
+        ctx = msg.context_id
+        if msg.speed is not None:
+            session.set_context_options(ctx, replace(defaults, length_scale=defaults.length_scale / msg.speed))
+        try:
+            if msg.text and msg.text.strip():
+                await session.text(msg.text, ctx)
+        except SessionError as exc:
+            if exc.code != "too_many_contexts":
+                raise  # malformed: the socket closes
+            await session.report(exc, ctx)  # that context fails, the others go on
+        if msg.flush:
+            wire.flushed.add(ctx)
+            wire.expect_flushed(ctx)
+            await session.flush(ctx)
+        if msg.close_context:
+            await _close_context(session, wire, ctx)
+
+
+async def _close_context(session: Session, wire: _Wire, ctx: str) -> None:
+    if ctx in wire.flushed and ctx not in wire.closing:  # a turn's end: the rest of its audio, then isFinal
+        wire.closing.add(ctx)
+        wire.expect_flushed(ctx)
+        await session.flush(ctx)
+    else:  # barge-in: nothing more of it
+        await session.cancel(ctx)
