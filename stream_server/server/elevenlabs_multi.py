@@ -8,7 +8,8 @@ One socket = one session; each ElevenLabs context is a session context (at most
 the two ways Pipecat and LiveKit use it: after a `flush` (the normal end of a turn: they send flush
 then close_context and wait for the rest of the audio) the flushed audio still comes, then isFinal;
 without a flush since the context's last close, or a second time (a barge-in), the context is
-cancelled at once and isFinal follows with no more of its audio.
+cancelled at once and isFinal follows with no more of its audio. With `auto_mode=true` (Pipecat's
+default) each text message is a whole sentence or phrase, so it is spoken at once, as if flushed.
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ async def elevenlabs_multi_stream(websocket: WebSocket) -> None:
 
 async def _receive_loop(websocket: WebSocket, session: Session, wire: _Wire) -> None:
     defaults = session.settings.options
+    auto_mode = websocket.query_params.get("auto_mode") == "true"
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
@@ -180,6 +182,9 @@ async def _receive_loop(websocket: WebSocket, session: Session, wire: _Wire) -> 
         try:
             if msg.text and msg.text.strip():
                 await session.text(msg.text, ctx)
+                if auto_mode and not msg.flush:
+                    wire.expect_flushed(ctx)  # not a client flush: close_context still cancels
+                    await session.flush(ctx)
         except SessionError as exc:
             if exc.code != "too_many_contexts":
                 raise  # malformed: the socket closes
