@@ -1,0 +1,129 @@
+"""The ElevenLabs-compatible multi-stream-input WebSocket on the wire, with `websockets`: contexts
+interleaved on one socket, each sentence's audio with its contextId and word-timed alignment,
+close_context after a flush finishes the context (isFinal after its audio), close_context without
+one cancels it at once, keep-alives are harmless, the context limit and bad messages are errors."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+import websockets
+
+from stream_server.server.alignment import word_char_spans
+
+pytestmark = pytest.mark.slow
+
+TOL = 1e-3 + 1.0 / 32767
+
+
+def url(server, voice: str = "joe_ar", query: str = "&output_format=pcm_22050") -> str:
+    return f"{server.url}/v1/text-to-speech/{voice}/multi-stream-input?model_id=eleven_flash_v2_5{query}"
+
+
+async def send(ws, **message) -> None:
+    await ws.send(json.dumps(message))
+
+
+async def until_final(ws, context_id: str) -> list[dict]:
+    got = []
+    while True:
+        got.append(json.loads(await ws.recv()))
+        if got[-1].get("isFinal") and got[-1]["contextId"] == context_id:
+            return got
+
+
+def pcm(message: dict) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(message["audio"]), "<i2").astype(np.float32) / 32767
+
+
+async def test_contexts_stream_flush_and_close(server, offline):
+    async with websockets.connect(url(server), additional_headers={"xi-api-key": "x"}, max_size=None) as ws:
+        await send(ws, text=" ", context_id="a", voice_settings={"stability": 0.5}, xi_api_key="x")
+        await send(ws, text=" ", context_id="b")
+        await send(ws, text="")  # Pipecat's keep-alive: nothing happens
+        await send(ws, text="Hello from context a. And", context_id="a")
+        await send(ws, text="Context b speaks too. ", context_id="b")
+        first = json.loads(await ws.recv())  # context a's first sentence, before any flush
+        assert first["contextId"] == "a" and first["isFinal"] is None
+        await send(ws, text=" a second one. ", context_id="a")
+        for ctx in "ab":  # LiveKit's and Pipecat's normal end of a turn: flush, then close_context
+            await send(ws, text="", context_id=ctx, flush=True)
+            await send(ws, context_id=ctx, close_context=True)
+        got = [first] + await until_final(ws, "b")
+        if not any(m.get("isFinal") and m["contextId"] == "a" for m in got):
+            got += await until_final(ws, "a")
+        await send(ws, close_socket=True)
+        with pytest.raises(websockets.ConnectionClosedOK):
+            await ws.recv()
+    spoken = {"a": ["Hello from context a.", "And a second one."], "b": ["Context b speaks too."]}
+    for ctx, sentences in spoken.items():
+        mine = [m for m in got if m["contextId"] == ctx]
+        assert mine[-1] == {"isFinal": True, "contextId": ctx}  # after all of its audio
+        assert len(mine) == len(sentences) + 1
+        for message, sentence in zip(mine, sentences):
+            audio, want = pcm(message), offline(sentence)
+            assert len(audio) == len(want) and np.max(np.abs(audio - want)) <= TOL
+            al = message["alignment"]
+            assert "".join(al["chars"]) == sentence and message["normalizedAlignment"] == al
+            ends = [s + d for s, d in zip(al["charStartTimesMs"], al["charDurationsMs"])]
+            assert ends[:-1] == al["charStartTimesMs"][1:]  # contiguous from the first character
+            assert ends[-1] == round(1000 * len(audio) / 22050)  # to the end of the audio
+            assert len(word_char_spans(sentence)) == len(sentence.split())
+
+
+async def test_close_context_without_flush_cancels_at_once(server, offline):
+    async with websockets.connect(url(server), max_size=None) as ws:
+        long = ("Closed soon. Its next sentence is long, and it is never heard at all, because the client "
+                "closes this context while the first one plays. Nor this. ")
+        await send(ws, text=long, context_id="barge")
+        await send(ws, text="The other context goes on. ", context_id="other")
+        first = json.loads(await ws.recv())
+        assert first["contextId"] == "barge" and first["audio"]
+        await send(ws, context_id="barge", close_context=True)  # a barge-in: no flush first
+        after = await until_final(ws, "barge")
+        assert [m for m in after if m.get("contextId") == "barge"] == [{"isFinal": True, "contextId": "barge"}]
+        await send(ws, context_id="other", flush=True)
+        await send(ws, context_id="other", close_context=True)
+        rest = after + await until_final(ws, "other")
+    other = [m for m in rest if m.get("contextId") == "other" and m.get("audio")]
+    assert len(other) == 1 and len(pcm(other[0])) == len(offline("The other context goes on."))
+
+
+async def test_the_context_limit_fails_that_context_only(server):
+    limit = server.config.session.max_contexts
+    async with websockets.connect(url(server), max_size=None) as ws:
+        for i in range(limit):
+            await send(ws, text="Open", context_id=f"c{i}")  # text pending: each context is open
+        await send(ws, text="One too many", context_id="extra")
+        error = json.loads(await ws.recv())
+        assert error["error"] == "too_many_contexts" and error["contextId"] == "extra" and error["code"] == 1008
+        await send(ws, text=" context.", context_id="c0", flush=True)  # the socket is still good
+        await send(ws, context_id="c0", close_context=True)
+        got = await until_final(ws, "c0")
+        assert got[0]["contextId"] == "c0" and got[0]["audio"]
+
+
+@pytest.mark.parametrize("voice, query, frame, code", [
+    ("nobody", "", None, "unknown_voice"),
+    ("joe", "&output_format=mp3_22050_32", None, "unsupported_output_format"),
+    ("joe", "", "{not json", "invalid_json"),
+    ("joe", "", json.dumps({"text": 1, "context_id": "a"}), "invalid_message"),
+    ("joe", "", json.dumps({"text": "Hi", "context_id": 7}), "invalid_message"),
+    ("joe", "", json.dumps({"context_id": "a", "flush": "yes"}), "invalid_message"),
+    ("joe", "", json.dumps({"context_id": "a"}), "invalid_message"),
+    ("joe", "", json.dumps({"text": " ", "context_id": "a", "voice_settings": {"speed": 3}}),
+     "invalid_voice_settings"),
+    ("joe", "", json.dumps({"text": "x" * 2001, "context_id": "a"}), "text_too_long"),
+])
+async def test_a_bad_request_is_an_error_then_close_1008(server, voice, query, frame, code):
+    async with websockets.connect(url(server, voice, query or "&output_format=pcm_22050")) as ws:
+        if frame is not None:
+            await ws.send(frame)
+        error = json.loads(await ws.recv())
+        with pytest.raises(websockets.ConnectionClosedError) as closed:
+            await ws.recv()
+    assert error["error"] == code and error["message"] and error["code"] == 1008
+    assert closed.value.rcvd.code == 1008
