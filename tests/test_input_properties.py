@@ -18,6 +18,12 @@ from websockets.sync.client import connect
 from stream_server.config import AppConfig
 from stream_server.server.elevenlabs_ws import _settings as elevenlabs_settings
 from stream_server.server.elevenlabs_ws import parse_message
+from stream_server.server.alignment import word_alignment, word_char_spans
+from stream_server.server.deepgram_ws import Control, Speak
+from stream_server.server.deepgram_ws import parse_message as parse_deepgram
+from stream_server.server.deepgram_ws import query_settings as deepgram_query_settings
+from stream_server.server.elevenlabs_multi import parse_multi_message
+from stream_server.server.session import text_words
 from stream_server.server.events import SessionError
 from stream_server.server.native_messages import EndMessage, parse_client_frame
 from stream_server.server.openai_speech import SpeechRequest, _BadRequest, _parse
@@ -152,3 +158,86 @@ def test_a_native_session_survives_any_frames_and_still_speaks(server, caplog, f
     assert spoke
     crashes = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not crashes, [r.getMessage() for r in crashes]
+
+
+deepgram_messages = (
+    field_values(["type", "text"]).map(lambda o: json.dumps(o, allow_nan=True))
+    | st.builds(lambda t, text: json.dumps({"type": t, "text": text}, allow_nan=True),
+                st.sampled_from(["Speak", "Flush", "Clear", "Close", "speak", ""]) | json_values, json_values)
+    | json_values.map(json.dumps) | st.text() | st.binary() | deep
+)
+
+
+@given(deepgram_messages)
+@settings(max_examples=400)
+def test_deepgram_message_parser_answers_every_message_with_a_message_or_a_coded_error(raw):
+    try:
+        msg = parse_deepgram(raw)
+    except SessionError as exc:
+        assert exc.code and exc.message
+    else:
+        assert isinstance(msg, (Speak, Control)) and (not isinstance(msg, Speak) or isinstance(msg.text, str))
+
+
+deepgram_queries = st.dictionaries(
+    st.sampled_from(["model", "encoding", "sample_rate", "speed", "container"]) | st.text(max_size=8),
+    st.text() | st.sampled_from(["linear16", "mulaw", "alaw", "8000", "22050", "24000", "1.0", "nan", "-0"]),
+    max_size=5,
+)
+
+
+@given(deepgram_queries)
+@settings(max_examples=400)
+def test_deepgram_query_answers_every_handshake_with_settings_or_a_coded_error(query):
+    from starlette.datastructures import QueryParams
+
+    services = SimpleNamespace(config=AppConfig(), voice_rates={"joe_ar": 22050, "joe": 22050},
+                               default_settings=_Defaults.default_settings)
+    try:
+        s = deepgram_query_settings(services, QueryParams(query))
+    except SessionError as exc:
+        assert exc.code and exc.message
+    else:
+        assert s.voice in services.voice_rates and 0 < s.options.length_scale < float("inf")
+
+
+multi_messages = (
+    field_values(["text", "context_id", "flush", "close_context", "close_socket", "voice_settings"])
+    .map(lambda o: json.dumps(o, allow_nan=True))
+    | st.builds(lambda t, c, f: json.dumps({"text": t, "context_id": c, "flush": f}, allow_nan=True),
+                st.text(), st.text(), json_values)
+    | json_values.map(json.dumps) | st.text() | st.binary() | deep
+)
+
+
+@given(multi_messages)
+@settings(max_examples=400)
+def test_elevenlabs_multi_parser_answers_every_message_with_a_message_or_a_coded_error(raw):
+    try:
+        msg = parse_multi_message(raw)
+    except SessionError as exc:
+        assert exc.code and exc.message
+    else:
+        assert isinstance(msg.context_id, str) and 0 < len(msg.context_id) <= 256
+        assert msg.text is None or isinstance(msg.text, str)
+        assert msg.speed is None or 0.7 <= msg.speed <= 1.2
+
+
+@given(st.text())
+@settings(max_examples=400)
+def test_alignment_words_are_the_sessions_words(text):
+    assert [text[a:b] for a, b in word_char_spans(text)] == text_words(text)
+
+
+@given(st.text(min_size=1, max_size=80), st.integers(1, 200_000), st.floats(0, 30), st.data())
+@settings(max_examples=400)
+def test_word_alignment_is_ordered_contiguous_and_covers_the_audio(text, samples, offset, data):
+    n = len(word_char_spans(text))
+    times = sorted(data.draw(st.lists(st.floats(-1, 40), min_size=2 * n, max_size=2 * n)))
+    words = [{"word": "w", "start": offset + a, "end": offset + b} for a, b in zip(times[::2], times[1::2])]
+    al = word_alignment(text, words or None, samples, 22050, offset)
+    starts, durations = al["charStartTimesMs"], al["charDurationsMs"]
+    assert al["chars"] == list(text) and len(starts) == len(durations) == len(text)
+    assert all(d >= 0 for d in durations) and starts[0] >= 0
+    assert [s + d for s, d in zip(starts, durations)][:-1] == starts[1:]
+    assert starts[-1] + durations[-1] == round(1000 * samples / 22050)
