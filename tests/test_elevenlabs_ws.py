@@ -16,7 +16,7 @@ import websockets
 
 from prerequisites import require_command
 from stream_server.audio.formats import resample
-from stream_server.server.alignment import even_alignment
+from stream_server.server.alignment import even_alignment, word_char_spans
 from stream_server.server.elevenlabs_ws import mulaw_encode
 
 pytestmark = pytest.mark.slow
@@ -56,9 +56,27 @@ async def test_stream_input_sentences_alignment_and_final(server, offline):
         assert len(pcm) == len(want) and np.max(np.abs(pcm - want)) <= TOL
         al = msg["alignment"]
         assert "".join(al["chars"]) == sentence and msg["normalizedAlignment"] == al
-        assert al["charStartTimesMs"][0] == 0
-        end_ms = al["charStartTimesMs"][-1] + al["charDurationsMs"][-1]
-        assert abs(end_ms - 1000 * len(pcm) / 22050) <= 1
+        ends = [s + d for s, d in zip(al["charStartTimesMs"], al["charDurationsMs"])]
+        assert 0 <= al["charStartTimesMs"][0] and ends[:-1] == al["charStartTimesMs"][1:]
+        assert abs(ends[-1] - 1000 * len(pcm) / 22050) <= 1
+
+
+async def test_alignment_follows_the_word_timings(server):
+    """Each word's characters lie inside that word's spoken span (the native protocol's words)."""
+    sentence = "Timings follow the spoken words, not the letters."
+    async with websockets.connect(f"{server.url}/v1/tts/stream", max_size=None) as ws:
+        await ws.recv()
+        await ws.send(json.dumps({"type": "text", "text": sentence}))
+        await ws.send(json.dumps({"type": "flush"}))
+        while (msg := await ws.recv()) and (isinstance(msg, bytes) or json.loads(msg)["type"] != "words"):
+            pass
+        words = json.loads(msg)["words"]
+    async with websockets.connect(url(server), max_size=None) as ws:
+        got = await converse(ws, [{"text": " "}, {"text": sentence, "flush": True}, {"text": ""}])
+    al = got[0]["alignment"]
+    for (a, b), word in zip(word_char_spans(sentence), words):
+        assert al["charStartTimesMs"][a] >= round(1000 * word["start"]) - 1
+        assert al["charStartTimesMs"][b - 1] + al["charDurationsMs"][b - 1] <= round(1000 * word["end"]) + 1
 
 
 async def test_flush_and_formats(server, offline):

@@ -64,6 +64,29 @@ async def elevenlabs(server) -> None:
         assert json.loads(await ws.recv())["error"] == "unknown_voice"
 
 
+async def deepgram(server) -> None:
+    async with websockets.connect(f"{server.url}/v1/speak?sample_rate=22050", max_size=None) as ws:
+        await ws.recv()
+        await ws.send(json.dumps({"type": "Speak", "text": "Envelope check."}))
+        await ws.send(json.dumps({"type": "Flush"}))
+        while not (isinstance(frame := await ws.recv(), str) and json.loads(frame)["type"] == "Flushed"):
+            pass
+    with pytest.raises(websockets.InvalidStatus):  # refused at the handshake, never started
+        async with websockets.connect(f"{server.url}/v1/speak?encoding=alaw"):
+            pass
+
+
+async def elevenlabs_multi(server) -> None:
+    url = f"{server.url}/v1/text-to-speech/joe_ar/multi-stream-input?output_format=pcm_22050"
+    async with websockets.connect(url, max_size=None) as ws:
+        await ws.send(json.dumps({"text": "Envelope check.", "context_id": "a", "flush": True}))
+        await ws.send(json.dumps({"context_id": "a", "close_context": True}))
+        while not json.loads(await ws.recv()).get("isFinal"):
+            pass
+    async with websockets.connect(url.replace("joe_ar", "nobody")) as ws:
+        assert json.loads(await ws.recv())["error"] == "unknown_voice"
+
+
 async def wyoming(server) -> None:
     client = AsyncTcpClient("127.0.0.1", server.config.wyoming.port)
     await client.connect()
@@ -82,6 +105,8 @@ async def wyoming(server) -> None:
     ("openai", openai, {"unknown_voice": 1}),
     ("elevenlabs", elevenlabs, {"unknown_voice": 1}),
     ("wyoming", wyoming, {"unknown_voice": 1}),
+    ("deepgram", deepgram, {"unsupported_encoding": 1}),
+    ("elevenlabs_multi", elevenlabs_multi, {"unknown_voice": 1}),
 ])
 async def test_every_protocol_logs_its_sessions_and_counts_each_error_once(server, caplog, protocol, run, codes):
     caplog.set_level(logging.INFO, logger="stream_server")
@@ -115,7 +140,13 @@ async def test_a_draining_server_refuses_every_protocol_with_a_reason(server):
         event = await client.read_event()
         await client.disconnect()
         assert event.type == "error" and event.data["code"] == "shutting_down"
-        assert errors(server, "shutting_down") - before == 4
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with websockets.connect(f"{server.url}/v1/speak"):
+                pass
+        assert refused.value.response.status_code == 503 and refused.value.response.headers["dg-error"]
+        async with websockets.connect(f"{url.replace('stream-input', 'multi-stream-input')}") as ws:
+            assert json.loads(await ws.recv())["error"] == "shutting_down"
+        assert errors(server, "shutting_down") - before == 6
         assert not services.sessions
     finally:
         services.draining = False
