@@ -99,7 +99,7 @@ async def test_encodings_rates_and_models(server, offline):
 @pytest.mark.parametrize("query, code", [
     ("encoding=alaw", "unsupported_encoding"),
     ("encoding=mp3", "unsupported_encoding"),
-    ("sample_rate=32000", "unsupported_sample_rate"),
+    ("sample_rate=11025", "unsupported_sample_rate"),
     ("sample_rate=fast", "unsupported_sample_rate"),
     ("encoding=mulaw&sample_rate=16000", "unsupported_format"),
     ("speed=3", "unsupported_speed"),
