@@ -198,6 +198,14 @@ def test_zero_initial_syllables(zh):
     assert _syllables(chinese.g2p("外文", zh)[0]) == "w ai4 w en2"
 
 
+def test_chinese_pause_mark(zh):
+    # upstream: with a ￥ in the text, it and every comma become the silence symbol SP2
+    phones, word2ph, norm = chinese.g2p("你好￥世界，再见", zh)
+    assert norm == "你好,世界,再见"
+    assert phones.count("SP2") == 2 and "," not in phones
+    assert sum(word2ph) == len(phones)
+
+
 # -- BERT features ----------------------------------------------------------------------------
 
 def test_bert_features_repeat_rows_per_phone(zh, tiny_bert_dir):
@@ -216,6 +224,11 @@ def test_bert_features_repeat_rows_per_phone(zh, tiny_bert_dir):
         for _ in range(n):
             torch.testing.assert_close(feats[:, col], per_char[i])
             col += 1
+
+
+def test_bert_refuses_text_longer_than_its_positions(tiny_bert_dir):
+    with pytest.raises(ValueError, match="at most 510"):
+        bert_features("你" * 511, [2] * 511, tiny_bert_dir)
 
 
 def test_missing_bert_dir_names_the_config_key(tmp_path):

@@ -15,6 +15,7 @@ import torch
 
 BERT_DIM = 1024
 CONFIG_KEY = "bert_base_path"  # the voice config's key for the directory
+MAX_CHARS = 510  # 512 positions less [CLS] and [SEP]; api_v2's splitting keeps pieces under it
 
 
 class BertModelMissing(FileNotFoundError):
@@ -78,6 +79,8 @@ def bert_features(text: str, word2ph: list[int], bert_dir: Path | str | None,
         raise ValueError(f"word2ph has {len(word2ph)} entries for {len(text)} characters")
     if not text:
         return zero_features(0)
+    if len(text) > MAX_CHARS:
+        raise ValueError(f"{len(text)} characters is too long for BERT (at most {MAX_CHARS}): split the text first")
     model = model or load_bert(str(check_bert_dir(bert_dir).resolve()))
     feats = expand_to_phones(model.char_features(text), word2ph)
     if feats.shape[0] != BERT_DIM:

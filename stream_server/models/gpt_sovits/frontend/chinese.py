@@ -140,8 +140,19 @@ def load_chinese() -> ChineseG2P:
     return ChineseG2P()
 
 
+# Upstream's pause marks: when the text holds one, it is read as a comma and then every comma
+# phone of the text becomes the special silence symbol (only the first mark found applies).
+PAUSE_MARKS = (("￥", "SP2"), ("^", "SP3"))
+
+
 def g2p(text: str, zh: ChineseG2P | None = None) -> tuple[list[str], list[int], str]:
     """Raw Chinese text -> (phones, word2ph, normalised text), upstream ``clean_text(text, "zh")``."""
+    zh = zh or load_chinese()
+    for mark, symbol in PAUSE_MARKS:
+        if mark in text:
+            norm = normalize(text.replace(mark, ","))
+            phones, word2ph = zh.g2p(norm)
+            return [symbol if p == "," else p for p in phones], word2ph, norm
     norm = normalize(text)
-    phones, word2ph = (zh or load_chinese()).g2p(norm)
+    phones, word2ph = zh.g2p(norm)
     return phones, word2ph, norm

@@ -22,8 +22,6 @@ import functools
 import re
 import unicodedata
 
-import inflect
-
 PUNCTUATION = "!?…,.-"  # upstream's v1 punctuation list, used for collapsing runs
 
 _FULLWIDTH = str.maketrans({"。": ".", "！": "!", "？": "?"})
@@ -58,7 +56,9 @@ _NUMBER = re.compile(r"[0-9]+")
 
 
 @functools.lru_cache(maxsize=1)
-def _engine() -> inflect.engine:
+def _engine():
+    import inflect  # slow to import (~2 s): only when English is first normalised
+
     return inflect.engine()
 
 

@@ -7,6 +7,10 @@ with the same readings (own code); notably a bare number of 3+ digits is read di
 with 幺 ("110" -> 幺幺零) unless a measure word follows ("110个" -> 一百一十个), and 2 before a
 measure word is 两.
 
+Numbers are read by our own small verbaliser, not cn2an: cn2an differs from upstream's
+readings in places (it drops the 零 in 3,000,400,007,740 -> ...亿零七千..., and keeps trailing
+decimal zeros: 12.000 -> 十二点零零零 where upstream says 十二点零).
+
 Differences: traditional -> simplified uses OpenCC's ``t2s`` instead of upstream's own table;
 the measure-word list is ours (common classifiers and units); in a time range the second
 minute is read as written (upstream reads "8:30-9:45" as 八点半至九点半, a bug).
