@@ -25,19 +25,20 @@ class BertModelMissing(FileNotFoundError):
 class BertModel:
     """A tokenizer and masked LM from one directory (never from the network)."""
 
-    def __init__(self, bert_dir: Path):
+    def __init__(self, bert_dir: Path, device: str = "cpu"):
         from transformers import AutoModelForMaskedLM, AutoTokenizer  # heavy: only when needed
 
         self.tokenizer = AutoTokenizer.from_pretrained(str(bert_dir), local_files_only=True)
         self.model = AutoModelForMaskedLM.from_pretrained(str(bert_dir), local_files_only=True)
-        self.model.eval()
+        self.model.eval().to(device)
+        self.device = torch.device(device)
 
     @torch.inference_mode()
     def char_features(self, text: str) -> torch.Tensor:
         """[len(text), hidden] from hidden_states[-3]; one token per character is required."""
-        inputs = self.tokenizer(text, return_tensors="pt")
+        inputs = self.tokenizer(text, return_tensors="pt").to(self.device)
         out = self.model(**inputs, output_hidden_states=True)
-        return out.hidden_states[-3][0, 1:-1].float()
+        return out.hidden_states[-3][0, 1:-1].float().cpu()  # features are returned on the CPU
 
 
 def check_bert_dir(bert_dir: Path | str | None) -> Path:
@@ -56,8 +57,8 @@ def check_bert_dir(bert_dir: Path | str | None) -> Path:
 
 
 @functools.lru_cache(maxsize=2)
-def load_bert(bert_dir: str) -> BertModel:
-    return BertModel(check_bert_dir(bert_dir))
+def load_bert(bert_dir: str, device: str = "cpu") -> BertModel:
+    return BertModel(check_bert_dir(bert_dir), device)
 
 
 def zero_features(n_phones: int) -> torch.Tensor:

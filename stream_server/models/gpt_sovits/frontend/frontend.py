@@ -34,8 +34,9 @@ class FrontendOutput:
 class TextFrontend:
     """Holds the lazily loaded dictionaries and BERT model; thread-safe for reads once loaded."""
 
-    def __init__(self, bert_dir: Path | str | None = None):
+    def __init__(self, bert_dir: Path | str | None = None, bert_device: str = "cpu"):
         self.bert_dir = Path(bert_dir) if bert_dir is not None else None
+        self.bert_device = bert_device  # where BERT runs; features always come back on the CPU
 
     @functools.cached_property
     def english(self) -> english.EnglishG2P:
@@ -47,7 +48,7 @@ class TextFrontend:
 
     @functools.cached_property
     def bert(self) -> BertModel:
-        return load_bert(str(check_bert_dir(self.bert_dir).resolve()))
+        return load_bert(str(check_bert_dir(self.bert_dir).resolve()), self.bert_device)
 
     def split(self, text: str, method: str = "cut5", lang: str = "zh") -> list[str]:
         """api_v2 ``text_split_method`` plus upstream's piece rules (see ``segment.pieces``)."""
