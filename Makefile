@@ -12,7 +12,7 @@ $(VENV)/.serve-deps: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first: 2.13.0 is the CPU build (other versions pull a multi-GB CUDA build)
 	$(PIP) torch==2.13.0
-	$(PIP) -e .
+	$(PIP) -e '.[gpt-sovits]'
 	touch $@
 
 $(VENV)/.test-deps: $(VENV)/.serve-deps

@@ -21,7 +21,13 @@ def build_backends(cfg: AppConfig) -> dict[str, ModelBackend]:
     backends: dict[str, ModelBackend] = {}
     for name, section in cfg.voices.items():
         if section.kind == "gpt_sovits":
-            from .gpt_sovits.loading import load_gpt_sovits_backend
+            try:
+                from .gpt_sovits.loading import load_gpt_sovits_backend
+            except ImportError as exc:
+                raise ValueError(
+                    f"voice {name!r}: GPT-SoVITS voices need the gpt-sovits extra "
+                    f"(pip install 'stream_server[gpt-sovits]'): {exc}"
+                ) from exc
 
             backends[name] = load_gpt_sovits_backend(name, section, section.max_slots or slots, device)
         elif section.kind == "piper_vits":
