@@ -452,3 +452,16 @@ def test_a_call_when_idle_waits_for_the_voices_sentences_and_holds_new_ones_back
     assert backend.prefilled == [running.spoken]  # the newcomer is admitted after it
     out = run(engine, {waiting.request_id}, out)
     assert np.abs(audio_of(out[waiting.request_id]) - backend.offline(waiting.spoken)).max() < 1e-5
+
+
+def test_a_call_when_idle_on_an_idle_engine_runs_at_once():
+    backend = FakeArBackend(max_slots=1)
+    engine = make_engine(backend)
+    future = engine.call_when_idle("fake", lambda: "done")
+    assert engine.step() == [] and future.result(timeout=0) == "done"
+    assert not engine.scheduler.paused  # the voice admits again
+    engine.start(lambda events: None)
+    try:  # and on the engine's own thread, which was waiting for work
+        assert engine.call_when_idle("fake", lambda: "again").result(timeout=10) == "again"
+    finally:
+        engine.stop()

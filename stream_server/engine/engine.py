@@ -107,6 +107,7 @@ class Engine:
         """Take what the inbox holds, then one iteration: release, prefill, one batched decode
         step per voice, a budget of vocoder chunks. Returns the step's events, in order."""
         self._drain_inbox()
+        self._run_idle_calls()  # an idle voice's call runs at once
         t0 = time.perf_counter()
         plan = self.scheduler.schedule(now=time.monotonic())
         if not (plan.has_model_work() or plan.release):

@@ -1,0 +1,183 @@
+"""A GPT-SoVITS user's switch: `stream-server serve --gpt-sovits tts_infer.yaml` answers api_v2's
+`/tts` (GET and POST, streamed and not, its error bodies), serves many requests at once, and every
+other protocol (here the native WebSocket) speaks the same voice by name. The voice is the tiny
+upstream-format fixture voice with a tiny HuBERT (tests/gpt_sovits_assets.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+import websockets
+
+import gpt_sovits_assets
+from background import BackgroundServer
+from stream_server.cli import _add_gpt_sovits, _parser
+from stream_server.config import AppConfig
+from stream_server.engine.requests import SynthesisOptions
+from stream_server.text.spoken_form import seed_of, spoken_form
+
+pytestmark = pytest.mark.slow
+
+RATE = 32000
+TEXT = "Hello there. How are you today?"
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    return gpt_sovits_assets.build(tmp_path_factory.mktemp("gsv-api"))
+
+
+@pytest.fixture(scope="module")
+def gsv_server(assets):
+    """Configured the way a user would start it: the CLI's --gpt-sovits flags onto a config."""
+    args = _parser().parse_args([
+        "serve", "--gpt-sovits", str(assets["infer_yaml"]), "--ref-audio", str(assets["ref"]),
+        "--prompt-text", gpt_sovits_assets.PROMPT_TEXT, "--prompt-lang", "en",
+    ])
+    base = AppConfig.model_validate({
+        "default_voice": "joe", "voices": {"joe": {"kind": "piper_vits"}},
+        "engine": {"warmup": False}, "wyoming": {"enabled": False},
+        "cache": {"redis_url": None, "embedded": False},  # in-process cache: repeats replay
+    })
+    config = _add_gpt_sovits(base, args)
+    assert config.voices["gpt_sovits"].kind == "gpt_sovits"
+    with BackgroundServer(config) as server:
+        yield server
+
+
+def params(**over) -> dict:
+    p = {"text": TEXT, "text_lang": "en", "ref_audio_path": "", "prompt_lang": "en",
+         "prompt_text": gpt_sovits_assets.PROMPT_TEXT, "top_k": 1, "seed": 7, "media_type": "raw"}
+    p.update(over)
+    return p
+
+
+def expected(server, assets, text: str, seed: int, **over) -> np.ndarray:
+    """What api_v2 semantics promise: each cut5 piece decoded alone with the request's seed, then
+    fragment_interval (0.3 s) of silence, as s16le."""
+    backend = server.services.voices["gpt_sovits"]
+    ref = backend.references.prepare(assets["ref"], gpt_sovits_assets.PROMPT_TEXT, "en")
+    out = []
+    for piece in backend.frontend.split(text, "cut5", "en"):
+        spoken = spoken_form(piece)
+        options = SynthesisOptions(seed=seed_of(spoken) ^ seed, top_k=1, top_p=1.0, temperature=1.0,
+                                   repetition_penalty=1.35, extra=(("lang", "en"), ("ref", ref.ref_id)), **over)
+        out += [backend.synthesize_offline(spoken, options), np.zeros(int(0.3 * RATE), np.float32)]
+    return np.concatenate(out)
+
+
+def pcm16(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32767
+
+
+def test_post_tts_answers_api_v2_requests_with_the_voices_audio(gsv_server, assets):
+    body = params(ref_audio_path=str(assets["ref"]))
+    r = httpx.post(gsv_server.http + "/tts", json=body, timeout=120)
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/raw"
+    got, want = pcm16(r.content), expected(gsv_server, assets, TEXT, 7)
+    assert got.shape == want.shape and np.abs(got - want).max() <= 1e-3 + 1 / 32767
+    wav = httpx.post(gsv_server.http + "/tts", json={**body, "media_type": "wav"}, timeout=120)
+    audio, rate = sf.read(io.BytesIO(wav.content), dtype="float32")
+    assert rate == RATE and np.abs(audio - got).max() <= 1 / 32767  # the same take, in a WAV file
+    ogg = httpx.post(gsv_server.http + "/tts", json={**body, "media_type": "ogg"}, timeout=120)
+    audio, rate = sf.read(io.BytesIO(ogg.content), dtype="float32")
+    assert rate == RATE and abs(len(audio) - len(got)) < RATE // 10
+
+
+def test_get_tts_streams_the_same_take(gsv_server, assets):
+    query = params(ref_audio_path=str(assets["ref"]), streaming_mode="true", media_type="wav")
+    with httpx.stream("GET", gsv_server.http + "/tts", params=query, timeout=120) as r:
+        assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
+        pieces = [p for p in r.iter_bytes(chunk_size=None) if p]
+    data = b"".join(pieces)
+    assert len(pieces) >= 2 and data[:4] == b"RIFF"
+    want = expected(gsv_server, assets, TEXT, 7)
+    assert np.abs(pcm16(data[44:]) - want).max() <= 1e-3 + 1 / 32767
+
+
+def test_seed_minus_one_is_a_new_take_each_time(gsv_server, assets):
+    body = params(ref_audio_path=str(assets["ref"]), seed=-1, top_k=15, text="A random take.")
+    takes = [httpx.post(gsv_server.http + "/tts", json=body, timeout=120).content for _ in range(2)]
+    assert takes[0] != takes[1]
+
+
+@pytest.mark.parametrize("over, message", [
+    ({"ref_audio_path": ""}, "ref_audio_path is required"),
+    ({"text": ""}, "text is required"),
+    ({"text_lang": "ja"}, "text_lang: ja is not supported"),
+    ({"media_type": "aac"}, "media_type: aac is not supported"),
+    ({"text_split_method": "cut9"}, "text_split_method:cut9 is not supported"),
+    ({"streaming_mode": 7}, "streaming_mode must be 0, 1, 2, 3"),
+    ({"top_k": "many"}, "top_k"),
+])
+def test_bad_requests_get_api_v2s_400(gsv_server, assets, over, message):
+    body = {**params(ref_audio_path=str(assets["ref"])), **over}
+    r = httpx.post(gsv_server.http + "/tts", json=body, timeout=60)
+    assert r.status_code == 400 and message in r.json()["message"]
+
+
+def test_a_bad_reference_is_a_400_with_the_reason(gsv_server, assets):
+    short = assets["root"] / "too-short.wav"
+    gpt_sovits_assets.reference_clip(short, seconds=2.0)
+    for path, why in ((assets["root"] / "missing.wav", "not found"), (short, "3-10 s")):
+        r = httpx.post(gsv_server.http + "/tts", json=params(ref_audio_path=str(path)), timeout=60)
+        assert r.status_code == 400 and r.json()["message"] == "tts failed" and why in r.json()["Exception"]
+
+
+async def test_requests_are_served_together_in_one_batch(gsv_server, assets):
+    stats = gsv_server.services.engine.stats
+    before = stats.snapshot()
+    async with httpx.AsyncClient(base_url=gsv_server.http, timeout=120) as http:
+        texts = [f"Request number {i} arrives with the others." for i in range(4)]
+        replies = await asyncio.gather(*(
+            http.post("/tts", json=params(ref_audio_path=str(assets["ref"]), text=t, seed=i))
+            for i, t in enumerate(texts)
+        ))
+    assert all(r.status_code == 200 and len(r.content) > RATE for r in replies)
+    after = stats.snapshot()
+    rows, steps = after["decode_rows"] - before["decode_rows"], after["decode_steps"] - before["decode_steps"]
+    assert rows / steps > 1.5  # decode steps were shared (api_v2 runs one request at a time)
+
+
+async def test_the_native_websocket_speaks_the_voice_by_name(gsv_server, assets):
+    url = f"{gsv_server.url}/v1/tts/stream?voice=gpt_sovits&sample_rate={RATE}&format=pcm_f32le"
+    async with websockets.connect(url, max_size=None) as ws:
+        ready = json.loads(await ws.recv())
+        assert ready["voice"] == "gpt_sovits" and ready["sample_rate"] == RATE
+        await ws.send(json.dumps({"type": "text", "text": "Spoken by name."}))
+        await ws.send(json.dumps({"type": "flush"}))
+        audio = bytearray()
+        while True:
+            frame = await ws.recv()
+            if isinstance(frame, bytes):
+                audio += frame
+            elif json.loads(frame)["type"] == "flushed":
+                break
+    backend = gsv_server.services.voices["gpt_sovits"]
+    spoken = spoken_form("Spoken by name.")
+    want = backend.synthesize_offline(spoken, SynthesisOptions(seed=seed_of(spoken)))  # the default reference
+    got = np.frombuffer(bytes(audio), dtype="<f4")
+    assert got.shape == want.shape and np.abs(got - want).max() <= 1e-4
+
+
+def test_new_gpt_weights_take_effect_for_later_requests(gsv_server, assets):
+    body = params(ref_audio_path=str(assets["ref"]), text="Weights change.", fragment_interval=0)
+    before = httpx.post(gsv_server.http + "/tts", json=body, timeout=120).content
+    r = httpx.get(gsv_server.http + "/set_gpt_weights", params={"weights_path": "/nope.ckpt"}, timeout=60)
+    assert r.status_code == 400 and "change gpt weight failed" in r.json()["message"]
+    other = assets["root"] / "other-gpt.ckpt"
+    other.write_bytes((gpt_sovits_assets.gpt_sovits_fixtures() / "t2s_tiny.ckpt").read_bytes())
+    try:
+        r = httpx.get(gsv_server.http + "/set_gpt_weights", params={"weights_path": str(other)}, timeout=120)
+        assert r.json() == {"message": "success"}
+        after = httpx.post(gsv_server.http + "/tts", json=body, timeout=300).content
+        assert len(after) > len(before)  # this GPT never says EOS: it runs to max_sec
+    finally:
+        httpx.get(gsv_server.http + "/set_gpt_weights", params={"weights_path": str(assets["gpt"])}, timeout=120)
+    assert httpx.post(gsv_server.http + "/tts", json=body, timeout=120).content == before
