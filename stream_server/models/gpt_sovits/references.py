@@ -48,6 +48,11 @@ class ReferenceBook:
             self._default, self._default_source = reference, (Path(path), prompt_text, prompt_lang)
         return reference
 
+    def use_default(self, reference: Reference) -> None:
+        """A reference made elsewhere (benchmarks, tests) as the default."""
+        with self._lock:
+            self._default, self._default_source = reference, None
+
     def prepare(self, path: str | Path, prompt_text: str, prompt_lang: str) -> Reference:
         """The reference for this clip and transcript, made now if it is new (slow: call it off
         the event loop)."""
