@@ -50,6 +50,7 @@ def build(tiny: bool, slots: int, tokens: int) -> GptSovitsBackend:
         t2s.ar_predict_layer.weight[t2s.cfg.eos].zero_()  # random weights: never stop before --tokens
     sovits = random_sovits(TINY_SOVITS if tiny else SovitsConfig())
     frontend = TextFrontend()
+    frontend.warm({"en"})
     g = torch.Generator().manual_seed(0)
     prompt = frontend.phones("This is the reference clip of the voice.", "en")
     style = sovits.style(sovits.spectrogram(torch.randn(32000 * 4, generator=g) * 0.1))

@@ -50,6 +50,7 @@ def load_gpt_sovits_backend(name: str, section: GptSovitsVoiceSection, max_slots
     except ValueError as exc:  # another version, a foreign pickle, missing weights: say which voice
         raise ValueError(f"voice {name!r}: {exc}") from exc
     frontend = TextFrontend(Path(section.bert_dir) if section.bert_dir else None)
+    frontend.warm({section.text_lang, section.prompt_lang})
     book = reference_book(section, sovits, frontend, device)
     if section.ref_audio is not None:
         ref = _existing(section.ref_audio, "reference audio", name)

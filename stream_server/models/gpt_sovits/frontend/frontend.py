@@ -50,6 +50,16 @@ class TextFrontend:
     def bert(self) -> BertModel:
         return load_bert(str(check_bert_dir(self.bert_dir).resolve()), self.bert_device)
 
+    def warm(self, langs: set[str]) -> None:
+        """Load now what text in `langs` will need (dictionaries, number words, the OOV model,
+        jieba): a voice's first sentences must not wait seconds for it on the engine thread."""
+        english_too = bool(langs & {"en", "auto"})
+        chinese_too = bool(langs & {"zh", "all_zh", "auto"})
+        if english_too:
+            self.phones("Warm up 1 word: zyxwv.", "en")  # numbers (inflect) and an unknown word (OOV model)
+        if chinese_too:
+            self.chinese  # jieba and pypinyin; BERT loads on the first Chinese text (needs bert_dir)
+
     def split(self, text: str, method: str = "cut5", lang: str = "zh") -> list[str]:
         """api_v2 ``text_split_method`` plus upstream's piece rules (see ``segment.pieces``)."""
         check_language(lang)
