@@ -74,3 +74,17 @@ def offline(server):
             return cache[sentence]
 
     return synth
+
+
+@pytest.fixture(scope="session")
+def tiny_voices(tmp_path_factory):
+    """Tiny random Piper voices exported to ONNX by the tests (tests/tiny_piper.py): `multi`, a
+    three-speaker medium-style voice at 16 kHz, and `high`, a single-speaker voice with Piper's
+    "high" decoder (residual blocks of type 1)."""
+    from tiny_piper import HIGH, make_tiny_voice
+
+    directory = tmp_path_factory.mktemp("tiny_voices")
+    return {
+        "multi": make_tiny_voice(directory, "tiny-multi", ("alice", "bob", "carol")),
+        "high": make_tiny_voice(directory, "tiny-high", quality=HIGH, sample_rate=22050, seed=1),
+    }

@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set as AbstractSet
 from pathlib import Path
 
 _LOG = logging.getLogger(__name__)
@@ -34,9 +34,19 @@ def _espeak_phonemizer():
 
 
 class Phonemizer:
-    def __init__(self, phoneme_id_map: Mapping[str, Sequence[int]], espeak_voice: str = "en-us"):
+    def __init__(
+        self,
+        phoneme_id_map: Mapping[str, Sequence[int]],
+        espeak_voice: str = "en-us",
+        phoneme_type: str = "espeak",
+        vowel_clusters: AbstractSet[tuple[str, ...]] | None = None,
+    ):
         self.id_map = {k: list(v) for k, v in phoneme_id_map.items()}
         self.espeak_voice = espeak_voice
+        if phoneme_type not in ("espeak", "text"):
+            raise ValueError(f"phoneme_type {phoneme_type!r} is not supported (espeak or text)")
+        self.phoneme_type = phoneme_type
+        self.vowel_clusters = set(vowel_clusters) if vowel_clusters else None  # merged as piper-tts does
         for symbol in (BOS, EOS, PAD):
             if symbol not in self.id_map:
                 raise ValueError(f"phoneme_id_map lacks {symbol!r}")
@@ -45,12 +55,21 @@ class Phonemizer:
     def from_config(cls, config: Mapping | str | Path) -> "Phonemizer":
         if not isinstance(config, Mapping):
             config = json.loads(Path(config).read_text(encoding="utf-8"))
-        return cls(config["phoneme_id_map"], config.get("espeak", {}).get("voice", "en-us"))
+        clusters = config.get("vowel_clusters")
+        return cls(
+            config["phoneme_id_map"],
+            config.get("espeak", {}).get("voice", "en-us"),
+            config.get("phoneme_type", "espeak"),
+            {tuple(c) for c in clusters} if clusters else None,
+        )
 
     def sentences(self, text: str) -> list[list[str]]:
-        """Phonemes (NFD code points, punctuation kept) per sentence as espeak splits them."""
+        """Phonemes (NFD code points, punctuation kept) per sentence as espeak splits them; a
+        "text" voice's phonemes are the text's own NFD code points, in one sentence."""
+        if self.phoneme_type == "text":
+            return [list(unicodedata.normalize("NFD", text))] if text else []
         with _ESPEAK_LOCK:
-            groups = _espeak_phonemizer().phonemize(self.espeak_voice, text)
+            groups = _espeak_phonemizer().phonemize(self.espeak_voice, text, vowel_clusters=self.vowel_clusters)
         return [g for g in groups if g]
 
     def phonemes(self, text: str) -> list[str]:

@@ -5,7 +5,8 @@ The exporter (torch 2.0 -> opset 15) keeps most parameter names (``dec.ups.0.wei
 * folds weight-normed convolutions into fresh tensors called ``onnx::Conv_8168`` and friends,
 * calls the text embedding table ``sid`` (it is consumed by ``/enc_p/emb/Gather``),
 * constant-folds ``exp(-logs)`` of the duration predictor's first affine flow into
-  ``/dp/flows.0/Exp_output_0``.
+  ``/dp/flows.0/Exp_output_0`` (newer torch versions fold only ``-logs``, into an ``onnx::Exp_*``
+  tensor read by ``/dp/flows.0/Exp``: that one is called ``dp.flows.0.neg_logs``).
 
 Names are resolved through the graph: a tensor read by the node ``/flow/flows.6/enc/in_layers.0/Conv``
 at input slot 1 is that module's ``weight``, at slot 2 its ``bias``.  The node names carry the
@@ -71,6 +72,8 @@ def _name_from_graph(users: list[tuple[object, int]]) -> str | None:
             names.add(f"{module}.{_SLOT_SUFFIX[slot]}")
         elif node.op_type == "Gather" and slot == 0 and module.endswith(".emb"):
             names.add(f"{module}.weight")  # embedding lookup table
+        elif node.op_type == "Exp" and slot == 0 and module.endswith(".flows.0"):
+            names.add(f"{module}.neg_logs")  # the affine flow's folded -logs
     return names.pop() if len(names) == 1 else None
 
 

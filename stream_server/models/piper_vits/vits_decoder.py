@@ -2,7 +2,12 @@
 
 Every layer is a stride-1 'same' convolution or a transposed convolution whose output is exactly
 ``stride`` times its input, so the generator is shift-equivariant in whole frames and has a
-finite receptive field; ``receptive_field_frames`` computes it from the layer shapes.
+finite receptive field; ``receptive_field_frames`` computes it from the layer shapes. A
+multi-speaker voice adds a projection of the speaker embedding after the first convolution: a
+constant per channel, so neither property changes.
+
+Piper's medium and low voices use HiFi-GAN's residual block type 2 (one conv per dilation), its
+high voices type 1 (a dilated conv then an undilated one, per dilation).
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ class HifiganConfig:
     res_kernels: tuple[int, ...] = (3, 5, 7)
     res_dilations: tuple[tuple[int, ...], ...] = ((1, 2), (2, 6), (3, 12))
     edge_kernel: int = 7  # conv_pre / conv_post
+    res_block_type: int = 2  # HiFi-GAN residual block: 1 (Piper "high") or 2
+    speaker_channels: int = 0  # multi-speaker voices: size of the speaker embedding g
 
     @property
     def hop(self) -> int:
@@ -65,6 +72,30 @@ class LightResBlock(nn.Module):
             bag.conv(conv, f"convs.{i}")
 
 
+class ResBlock(nn.Module):
+    """HiFi-GAN 'type 1' residual block: x += conv_1(lrelu(conv_d(lrelu(x)))) for each dilation d."""
+
+    def __init__(self, channels: int, kernel: int, dilations: tuple[int, ...]):
+        super().__init__()
+        self.kernel = kernel
+        self.dilations = dilations
+        self.convs = nn.ModuleList(_same_conv(channels, channels, kernel, d) for d in dilations)
+        self.smooth = nn.ModuleList(_same_conv(channels, channels, kernel) for _ in dilations)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv, smooth in zip(self.convs, self.smooth):
+            x = x + smooth(F.leaky_relu(conv(F.leaky_relu(x, _SLOPE)), _SLOPE))
+        return x
+
+    def reach(self) -> int:
+        return sum((d + 1) * (self.kernel - 1) // 2 for d in self.dilations)
+
+    def load_piper(self, bag: WeightBag) -> None:
+        for i, (conv, smooth) in enumerate(zip(self.convs, self.smooth)):
+            bag.conv(conv, f"convs1.{i}")
+            bag.conv(smooth, f"convs2.{i}")
+
+
 class UpsampleStage(nn.Module):
     """lrelu -> transposed conv (x rate) -> mean of parallel residual blocks."""
 
@@ -74,8 +105,9 @@ class UpsampleStage(nn.Module):
         # output length is exactly rate * input length: (T-1)*rate - 2*pad + kernel
         pad = (kernel - rate) // 2
         self.up = nn.ConvTranspose1d(channels_in, channels_out, kernel, stride=rate, padding=pad)
+        block = ResBlock if cfg.res_block_type == 1 else LightResBlock
         self.blocks = nn.ModuleList(
-            LightResBlock(channels_out, k, d) for k, d in zip(cfg.res_kernels, cfg.res_dilations)
+            block(channels_out, k, d) for k, d in zip(cfg.res_kernels, cfg.res_dilations)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -91,6 +123,7 @@ class HifiganGenerator(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.pre = _same_conv(cfg.in_channels, cfg.base_channels, cfg.edge_kernel)
+        self.cond = nn.Conv1d(cfg.speaker_channels, cfg.base_channels, 1) if cfg.speaker_channels else None
         self.stages = nn.ModuleList()
         ch = cfg.base_channels
         for rate, kernel in zip(cfg.up_rates, cfg.up_kernels):
@@ -102,9 +135,11 @@ class HifiganGenerator(nn.Module):
     def hop(self) -> int:
         return self.cfg.hop
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """z [B, C, F] -> audio [B, F * hop]."""
+    def forward(self, z: torch.Tensor, g: torch.Tensor | None = None) -> torch.Tensor:
+        """z [B, C, F] -> audio [B, F * hop]; g [B, S, 1]: each row's speaker embedding."""
         x = self.pre(z)
+        if g is not None and self.cond is not None:
+            x = x + self.cond(g)
         for stage in self.stages:
             x = stage(x)
         x = self.post(F.leaky_relu(x, _FINAL_SLOPE))
@@ -130,6 +165,8 @@ class HifiganGenerator(nn.Module):
     def load_piper(self, bag: WeightBag) -> None:
         """Load from names under ``dec.``."""
         bag.conv(self.pre, "conv_pre")
+        if self.cond is not None:
+            bag.conv(self.cond, "cond")
         block_index = 0
         for i, stage in enumerate(self.stages):
             bag.conv(stage.up, f"ups.{i}")

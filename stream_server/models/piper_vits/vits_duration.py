@@ -2,7 +2,8 @@
 
 Given the text encoder's hidden states it maps 2-channel Gaussian noise through the inverse of
 its normalising flow (rational-quadratic spline coupling layers, channel flips and a final
-element-wise affine) and reads log-durations off channel 0.  The training-only posterior flows
+element-wise affine) and reads log-durations off channel 0. A multi-speaker voice adds a
+projection of the speaker embedding to the conditioning input (VITS' ``dp.cond``).  The training-only posterior flows
 (``dp.post_*``) and the first spline flow (``dp.flows.1``, dropped by VITS at inference) are
 not part of the exported graph and not needed here.
 """
@@ -139,9 +140,12 @@ class SplineCouplingFlow(nn.Module):
 class StochasticDurationSampler(nn.Module):
     """hidden [B, H, T] + noise [B, 2, T] -> log durations [B, T]."""
 
-    def __init__(self, channels: int = 192, kernel: int = 3, layers: int = 3, flows: int = 4):
+    def __init__(
+        self, channels: int = 192, kernel: int = 3, layers: int = 3, flows: int = 4, speaker_channels: int = 0
+    ):
         super().__init__()
         self.pre = nn.Conv1d(channels, channels, 1)
+        self.cond = nn.Conv1d(speaker_channels, channels, 1) if speaker_channels else None
         self.body = DilatedDepthwiseStack(channels, kernel, layers)
         self.post = nn.Conv1d(channels, channels, 1)
         # piper index of each spline flow, in the order they are undone (flows.1 is unused)
@@ -150,11 +154,14 @@ class StochasticDurationSampler(nn.Module):
         self.affine_shift = nn.Parameter(torch.zeros(2, 1))
         self.affine_inv_scale = nn.Parameter(torch.ones(2, 1))
 
-    def condition(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.post(self.body(self.pre(hidden)))
+    def condition(self, hidden: torch.Tensor, g: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.pre(hidden)
+        if g is not None and self.cond is not None:
+            x = x + self.cond(g)  # g [B, S, 1]: the same offset at every phoneme
+        return self.post(self.body(x))
 
-    def forward(self, hidden: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        cond = self.condition(hidden)
+    def forward(self, hidden: torch.Tensor, noise: torch.Tensor, g: torch.Tensor | None = None) -> torch.Tensor:
+        cond = self.condition(hidden, g)
         z = noise
         for spline in self.splines:
             z = spline.reverse(z.flip(1), cond)  # undo Flip, then undo the spline
@@ -165,9 +172,16 @@ class StochasticDurationSampler(nn.Module):
     def load_piper(self, bag: WeightBag) -> None:
         """Load from names under ``dp.``."""
         bag.conv(self.pre, "pre")
+        if self.cond is not None:
+            bag.conv(self.cond, "cond")
         self.body.load_piper(bag.scope("convs"))
         bag.conv(self.post, "proj")
         for spline, idx in zip(self.splines, self.flow_ids):
             spline.load_piper(bag.scope(f"flows.{idx}"))
         bag.into(self.affine_shift, "flows.0.m")
-        bag.into(self.affine_inv_scale, "flows.0.exp_neg_logs")
+        # exp(-logs) as the exporter left it: folded whole, or -logs with the Exp still in the graph
+        if bag.has("flows.0.exp_neg_logs"):
+            bag.into(self.affine_inv_scale, "flows.0.exp_neg_logs")
+        else:
+            with torch.no_grad():
+                self.affine_inv_scale.copy_(torch.exp(bag.take("flows.0.neg_logs")))
