@@ -36,8 +36,23 @@ class EngineSection(_Section):
 
 
 class VoiceSection(_Section):
-    kind: Literal["piper_vits", "ar"] = "piper_vits"
-    # AR voices: a weights file; null = the one shipped in the package (stream_server/models/ar_latent/).
+    """A Piper voice: an .onnx file and its .onnx.json, as Piper publishes them (README, "How to add
+    a voice"). Voices that name the same files share one loaded model."""
+
+    kind: Literal["piper_vits"] = "piper_vits"
+    model: str | None = None  # the voice's .onnx; null: the packaged en_US-joe-medium
+    config: str | None = None  # its .onnx.json; null: beside the model (the model's path + ".json")
+    # Multi-speaker voices: a name from the json's speaker_id_map (or a speaker number); null: the
+    # json's default_speaker_id. Clients may also ask for "<voice>#<speaker>".
+    speaker: str | None = None
+
+
+class ArVoiceSection(_Section):
+    """The autoregressive voice distilled from joe (stream_server/train); it runs on the packaged
+    joe voice's text encoder and decoder."""
+
+    kind: Literal["ar"]
+    # A weights file; null = the one shipped in the package (stream_server/models/ar_latent/).
     # With no file at all, random weights only if explicitly allowed (tests of the mechanics).
     weights: str | None = None
     allow_random_weights: bool = False
@@ -65,13 +80,28 @@ class GptSovitsVoiceSection(_Section):
 
 def _voice_kind(value) -> str:
     kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
-    return "gpt_sovits" if kind == "gpt_sovits" else "builtin"
+    return kind if kind in ("gpt_sovits", "ar") else "piper_vits"  # a wrong kind: piper_vits says so
 
 
 AnyVoiceSection = Annotated[
-    Union[Annotated[VoiceSection, Tag("builtin")], Annotated[GptSovitsVoiceSection, Tag("gpt_sovits")]],
+    Union[
+        Annotated[VoiceSection, Tag("piper_vits")],
+        Annotated[ArVoiceSection, Tag("ar")],
+        Annotated[GptSovitsVoiceSection, Tag("gpt_sovits")],
+    ],
     Discriminator(_voice_kind),
 ]
+
+SPEAKER_SEPARATOR = "#"  # "<voice>#<speaker>": a multi-speaker voice's speaker, by name
+
+
+def piper_voices_in(directory: str | Path) -> dict[str, VoiceSection]:
+    """Every *.onnx of a directory as a Piper voice named by its file stem (its .onnx.json is
+    looked for beside it when the voice loads)."""
+    path = Path(directory)
+    if not path.is_dir():
+        raise ValueError(f"voices_dir {str(directory)!r} is not a directory")
+    return {onnx.stem: VoiceSection(model=str(onnx)) for onnx in sorted(path.glob("*.onnx")) if onnx.is_file()}
 
 
 class GptSovitsApiSection(_Section):
@@ -155,8 +185,11 @@ class AppConfig(_Section):
     # joe_ar: the AR voice distilled from joe (weights shipped in the package, see
     # stream_server/train); joe: the Piper VITS teacher itself.
     voices: dict[str, AnyVoiceSection] = Field(
-        default_factory=lambda: {"joe_ar": VoiceSection(kind="ar"), "joe": VoiceSection()}
+        default_factory=lambda: {"joe_ar": ArVoiceSection(kind="ar"), "joe": VoiceSection()}
     )
+    # Every *.onnx in this directory (with its .onnx.json) is a Piper voice too, named by its file
+    # stem (en_US-amy-medium.onnx: "en_US-amy-medium"); an entry of `voices` with that name wins.
+    voices_dir: str | None = None
     synthesis: SynthesisSection = Field(default_factory=SynthesisSection)
     session: SessionSection = Field(default_factory=SessionSection)
     cache: CacheSection = Field(default_factory=CacheSection)
@@ -171,6 +204,12 @@ class AppConfig(_Section):
 
     @model_validator(mode="after")
     def _default_voice_exists(self) -> "AppConfig":
+        if self.voices_dir is not None:
+            found = piper_voices_in(self.voices_dir)
+            self.voices = self.voices | {n: v for n, v in found.items() if n not in self.voices}
+        for name in self.voices:
+            if not name or SPEAKER_SEPARATOR in name:
+                raise ValueError(f"voice name {name!r}: must be non-empty, without {SPEAKER_SEPARATOR!r}")
         if self.default_voice not in self.voices:
             raise ValueError(f"default_voice {self.default_voice!r} is not in voices")
         if "voice_aliases" not in self.model_fields_set:  # built-in aliases: to the default voice

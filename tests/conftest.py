@@ -78,10 +78,10 @@ def offline(server):
 
 @pytest.fixture(scope="session")
 def tiny_voices(tmp_path_factory):
-    """Tiny random Piper voices exported to ONNX by the tests (tests/tiny_piper.py): `multi`, a
+    """Tiny random Piper voices exported to ONNX by the tests (tests/piper_test_voices.py): `multi`, a
     three-speaker medium-style voice at 16 kHz, and `high`, a single-speaker voice with Piper's
     "high" decoder (residual blocks of type 1)."""
-    from tiny_piper import HIGH, make_tiny_voice
+    from piper_test_voices import HIGH, make_tiny_voice
 
     directory = tmp_path_factory.mktemp("tiny_voices")
     return {

@@ -2,7 +2,7 @@
 conditions the duration predictor, the flow and the decoder, as in Piper's VITS) and a voice with
 Piper's "high" decoder, both against onnxruntime running the same ONNX file.
 
-The voices are tiny random models that piper-tts' own training code exports (tests/tiny_piper.py):
+The voices are tiny random models that piper-tts' own training code exports (tests/piper_test_voices.py):
 no multi-speaker or high-quality Piper voice is available offline. Random weights test the
 arithmetic, not the sound: every conditioning weight is non-zero, so a missing or misplaced
 speaker term changes the audio. With noise_scale = noise_w = 0 the graph is deterministic.

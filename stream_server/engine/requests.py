@@ -36,6 +36,10 @@ class SentenceStatus(enum.IntEnum):
         return self >= SentenceStatus.FINISHED
 
 
+# SynthesisOptions.extra: a multi-speaker voice's speaker (a name from its speaker_id_map)
+SPEAKER_OPTION = "speaker"
+
+
 @dataclass(frozen=True)
 class SynthesisOptions:
     """Every parameter that changes the audio of a sentence (besides voice and text).

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from ..config import AppConfig
 from ..engine.backend import ModelBackend
-from .piper_vits.piper_voice import PiperVoice
+from .piper_vits.voice_files import PiperVoices
 
 
 def build_backends(cfg: AppConfig) -> dict[str, ModelBackend]:
     """Every voice of the config; a voice that cannot load stops start-up with its name."""
     device = cfg.engine.device
     slots = cfg.engine.max_slots
-    pipers: list[PiperVoice] = []
-
-    def piper() -> PiperVoice:  # shared: the VITS voice and the AR voice's front end; loaded once
-        if not pipers:
-            pipers.append(PiperVoice.from_package(device=device))
-        return pipers[0]
+    # Piper models are shared: voices naming the same files (and the AR voice, which runs on the
+    # packaged joe voice) get one loaded model.
+    pipers = PiperVoices(device)
 
     backends: dict[str, ModelBackend] = {}
     for name, section in cfg.voices.items():
@@ -33,9 +30,11 @@ def build_backends(cfg: AppConfig) -> dict[str, ModelBackend]:
         elif section.kind == "piper_vits":
             from .piper_vits.backend import VitsBackend
 
-            backends[name] = VitsBackend(name, piper(), slots)
+            voice = pipers.load(name, section.model, section.config)
+            backends[name] = VitsBackend(name, voice, slots, section.speaker)
         else:
             from .ar_latent.backend import load_ar_backend
 
-            backends[name] = load_ar_backend(name, piper(), section.weights, section.allow_random_weights, slots, device)
+            voice = pipers.packaged(name)
+            backends[name] = load_ar_backend(name, voice, section.weights, section.allow_random_weights, slots, device)
     return backends

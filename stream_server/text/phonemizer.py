@@ -72,6 +72,13 @@ class Phonemizer:
             groups = _espeak_phonemizer().phonemize(self.espeak_voice, text, vowel_clusters=self.vowel_clusters)
         return [g for g in groups if g]
 
+    def check(self) -> None:
+        """Fail now, not on every sentence, if espeak-ng does not know the voice's espeak voice."""
+        try:
+            self.sentences("a")
+        except RuntimeError as exc:  # the bridge: "Failed to set voice: ..."
+            raise ValueError(f"espeak-ng cannot speak with espeak voice {self.espeak_voice!r}: {exc}") from None
+
     def phonemes(self, text: str) -> list[str]:
         joined: list[str] = []
         for group in self.sentences(text):

@@ -1,7 +1,8 @@
 """Piper VITS as an engine backend (engine/backend.py): every frame at prefill, HiFi-GAN vocoder.
 
 `PiperVocoding` is the part both this family and the AR family (which runs on a Piper voice's text
-encoder and decoder) share: audio shape, chunk context, vocoder and the voice's fingerprint.
+encoder and decoder) share: audio shape, chunk context, vocoder, the voice's fingerprint and what
+the voice listings say about it (language, speakers).
 """
 
 from __future__ import annotations
@@ -13,17 +14,18 @@ import torch
 
 from ...engine.backend import DecodeResult, PrefillResult, keep_frames
 from ...engine.chunking import ChunkSpan
-from ...engine.requests import SynthesisOptions
+from ...engine.requests import SPEAKER_OPTION, SynthesisOptions
 from ..fingerprint import files_digest
 from .piper_voice import PiperVoice, SynthesisParams
 
 
-def synthesis_params(options: SynthesisOptions) -> SynthesisParams:
+def synthesis_params(options: SynthesisOptions, speaker: int | None = None) -> SynthesisParams:
     return SynthesisParams(
         noise_scale=options.noise_scale,
         length_scale=options.length_scale,
         noise_w=options.noise_w,
         seed=options.seed,
+        speaker=speaker,
     )
 
 
@@ -42,6 +44,10 @@ class PiperVocoding:
         self.frame_channels = voice.latent_channels
         # exact chunk joins: the decoder's receptive field, (11, 11) frames for en_US-joe-medium
         self.vocoder_context = voice.decoder_receptive_field_frames()
+        config = voice.config
+        self.language = config.language if config is not None else None
+        self.espeak_voice = config.espeak_voice if config is not None else None
+        self.speakers: list[str] = []  # names a session may ask for (multi-speaker voices)
 
     @property
     def fingerprint(self) -> str:
@@ -58,16 +64,61 @@ class PiperVocoding:
 
 
 class VitsBackend(PiperVocoding):
-    """Piper VITS: encoder, durations, prior sample and flow all at prefill; never stepped."""
+    """Piper VITS: encoder, durations, prior sample and flow all at prefill; never stepped.
+
+    A multi-speaker voice speaks its configured speaker, or the one a request names
+    (SynthesisOptions.extra "speaker"); each slot remembers its speaker for the vocoder, which
+    decodes rows of different speakers in one batch."""
+
+    def __init__(self, name: str, voice: PiperVoice, max_slots: int, speaker: str | None = None) -> None:
+        super().__init__(name, voice, max_slots)
+        multi = voice.num_speakers > 1
+        if speaker is not None and not multi:
+            raise ValueError(f"voice {name!r}: speaker {speaker!r} given, but the voice has one speaker")
+        self.speakers = voice.config.speakers if multi and voice.config is not None else []
+        self.default_speaker: int | None = None
+        if multi:
+            try:
+                self.default_speaker = (
+                    voice.config.speaker_id(speaker) if speaker is not None else voice.config.default_speaker_id
+                )
+            except ValueError as exc:
+                raise ValueError(f"voice {name!r}: {exc}") from None
+        self._slot_speakers: dict[int, int | None] = {}
+
+    @property
+    def fingerprint(self) -> str:
+        own = f":speaker={self.default_speaker}" if self.default_speaker is not None else ""
+        return super().fingerprint + own
+
+    def speaker_id(self, options: SynthesisOptions) -> int | None:
+        """The request's speaker (by name, or number) or the voice's; None: a single-speaker voice."""
+        asked = options.extra_value(SPEAKER_OPTION)
+        if asked is None:
+            return self.default_speaker
+        if self.default_speaker is None:
+            raise ValueError(f"voice {self.name!r} has one speaker; {asked!r} asked for")
+        return self.voice.config.speaker_id(asked)
 
     def prefill(self, slot: int, spoken: str, options: SynthesisOptions) -> PrefillResult:
-        params = synthesis_params(options)
+        speaker = self.speaker_id(options)
+        params = synthesis_params(options, speaker)
         enc = self.voice.encode(self.voice.phoneme_ids(spoken), params)  # as voice.latents()
-        z = self.voice.flow_reverse(self.voice.prior_sample(enc, params))  # [C, F]
+        z = self.voice.flow_reverse(self.voice.prior_sample(enc, params), speaker)  # [C, F]
+        self._slot_speakers[slot] = speaker
         return PrefillResult(z, int(z.shape[-1]), finished=True, word_frames=self.voice.word_frames(enc))
 
     def decode(self, slots: Sequence[int]) -> DecodeResult:
         raise RuntimeError("a non-autoregressive voice has no decode step")
 
+    def vocode(
+        self, windows: torch.Tensor, slots: Sequence[int], spans: Sequence[ChunkSpan]
+    ) -> list[torch.Tensor]:
+        speakers = None if self.default_speaker is None else [self._slot_speakers[s] for s in slots]
+        return keep_frames(self.voice.decode(windows, speakers), spans, self.hop_length)
+
+    def release(self, slot: int) -> None:
+        self._slot_speakers.pop(slot, None)
+
     def synthesize_offline(self, spoken: str, options: SynthesisOptions) -> np.ndarray:
-        return self.voice.synthesize(spoken, synthesis_params(options))
+        return self.voice.synthesize(spoken, synthesis_params(options, self.speaker_id(options)))

