@@ -20,6 +20,7 @@ from .server.native_ws import native_stream
 from .server.protocols import ProtocolServers, protocol_routes
 from .engine.client import synthesize_once
 from .server.services import Services, build_services
+from .server.voice_catalog import voice_infos
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,4 @@ async def metrics(request: Request) -> Response:
 
 async def list_voices(request: Request) -> JSONResponse:
     services: Services = request.app.state.services
-    voices = [
-        {"name": name, "sample_rate": b.sample_rate, "default": name == services.config.default_voice}
-        for name, b in services.voices.items()
-    ]
-    return JSONResponse({"voices": voices})
+    return JSONResponse({"voices": [info.as_json() for info in voice_infos(services)]})

@@ -191,8 +191,9 @@ async def test_health_ready_and_metrics_show_engine_numbers(server):
         assert (await http.get("/healthz")).json() == {"status": "ok"}
         assert (await http.get("/readyz")).json() == {"status": "ready"}
         voices = (await http.get("/v1/voices")).json()["voices"]
-        assert {"name": "joe_ar", "sample_rate": 22050, "default": True} in voices
-        assert {"name": "joe", "sample_rate": 22050, "default": False} in voices  # the teacher
+        joe = {"language": "en_US", "espeak_voice": "en-us", "sample_rate": 22050, "speakers": []}
+        assert {"name": "joe_ar", "kind": "ar", "default": True, **joe} in voices
+        assert {"name": "joe", "kind": "piper_vits", "default": False, **joe} in voices  # the teacher
         ws, _ = await connect(server)
         async with ws:
             await send_json(ws, type="text", text="Counting for the metrics.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from ..config import SPEAKER_SEPARATOR
 from .events import SessionEvent
 from .services import Services
 
@@ -20,7 +21,8 @@ def resolve_voice_or_default(services: Services, name: str | None) -> str:
     """Like resolve_voice, but a name that is neither an alias nor a voice means the default voice:
     for protocols whose clients always send the provider's own model names (Deepgram's `model`)."""
     voice = resolve_voice(services, name)
-    return voice if voice in services.voice_rates else services.config.default_voice
+    base = voice.partition(SPEAKER_SEPARATOR)[0]  # "<voice>#<speaker>" is that voice
+    return voice if base in services.voice_rates else services.config.default_voice
 
 
 class EventQueue:

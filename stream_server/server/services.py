@@ -79,6 +79,11 @@ class Services:
     def voice_rates(self) -> dict[str, int]:
         return {name: b.sample_rate for name, b in self.voices.items()}
 
+    @property
+    def voice_speakers(self) -> dict[str, list[str]]:
+        """Speaker names of the multi-speaker voices (a client asks for "<voice>#<speaker>")."""
+        return {name: list(getattr(b, "speakers", [])) for name, b in self.voices.items()}
+
     def default_settings(self) -> SessionSettings:
         cfg = self.config
         syn = cfg.synthesis
@@ -147,7 +152,8 @@ class Services:
 
         limits = SegmenterLimits(s.soft_sentence_chars, s.hard_sentence_chars)
         session = Session(
-            self.source, self.voice_rates, settings, counted, limits, s.max_text_chars, s.max_contexts
+            self.source, self.voice_rates, settings, counted, limits, s.max_text_chars, s.max_contexts,
+            self.voice_speakers,
         )
         session.on_first_audio = self.metrics.first_audio.observe
         self.sessions[session.session_id] = session
@@ -163,7 +169,7 @@ class Services:
         extra = "".join(f" {k}={v}" for k, v in fields.items())
         log.info(
             "event=session_start session_id=%s protocol=%s voice=%s sample_rate=%d format=%s%s",
-            session.session_id, protocol, s.voice, s.sample_rate, s.format, extra,
+            session.session_id, protocol, s.voice_name, s.sample_rate, s.format, extra,
         )
 
     def _log_end(self, session: Session) -> None:

@@ -19,8 +19,10 @@ from dataclasses import dataclass, field, replace
 from typing import Awaitable, Callable
 
 from ..audio.formats import AudioFormatError, OutputSpec, SentenceEncoder, check_output
+from ..config import SPEAKER_SEPARATOR
 from ..engine.requests import (
     AudioEvent,
+    SPEAKER_OPTION,
     CancelRequest,
     ErrorEvent,
     SentenceRequest,
@@ -103,6 +105,13 @@ class SessionSettings:
     # A sentence's seed is its spoken form's, xor this: 0 gives every session the same audio for
     # the same text (and cache hits); a client's own seed (GPT-SoVITS api_v2's) changes it.
     seed_base: int = 0
+    # A multi-speaker voice's speaker (a client asked for "<voice>#<speaker>"); None: the voice's own.
+    speaker: str | None = None
+
+    @property
+    def voice_name(self) -> str:
+        """The voice as a client names it (with its speaker)."""
+        return self.voice if self.speaker is None else f"{self.voice}{SPEAKER_SEPARATOR}{self.speaker}"
 
 
 @dataclass
@@ -149,10 +158,12 @@ class Session:
         limits: SegmenterLimits,
         max_text_chars: int,
         max_contexts: int = 8,
+        speakers: dict[str, list[str]] | None = None,
     ) -> None:
         self.session_id = uuid.uuid4().hex[:16]
         self.source = source
         self.voice_rates = voice_rates
+        self.speakers = speakers or {}  # voice -> its speakers' names (multi-speaker voices)
         self.settings = settings
         self._emit = emit
         self._limits = limits
@@ -178,6 +189,7 @@ class Session:
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
+        self.settings = self._resolve_speaker(self.settings)
         self._validate(self.settings)
         self._pump_task = asyncio.create_task(self._pump(), name=f"pump-{self.session_id}")
         await self._emit(self._ready())
@@ -205,15 +217,26 @@ class Session:
             self._pump_task.cancel()
 
     # --- client requests ------------------------------------------------------------------
-    async def configure(self, voice: str | None, sample_rate: int | None, fmt: str | None) -> None:
+    async def configure(
+        self,
+        voice: str | None,
+        sample_rate: int | None,
+        fmt: str | None,
+        options: SynthesisOptions | None = None,
+    ) -> None:
+        """New settings before any text; what is not given stays as it is (a new voice also
+        drops the old voice's speaker)."""
         if self._ordinal > 0 or any(c.segmenter.pending for c in self._contexts.values()):
             raise SessionError("config_after_text", "config must come before any text")
         settings = replace(
             self.settings,
             voice=voice or self.settings.voice,
+            speaker=None if voice else self.settings.speaker,
             sample_rate=int(sample_rate or self.settings.sample_rate),
             format=fmt or self.settings.format,
+            options=options or self.settings.options,
         )
+        settings = self._resolve_speaker(settings)
         self._validate(settings)
         self.settings = settings
         await self._emit(self._ready())
@@ -260,7 +283,24 @@ class Session:
     # --- internals --------------------------------------------------------------------------
     def _ready(self) -> Ready:
         s = self.settings
-        return Ready(self.session_id, s.voice, s.sample_rate, s.format)
+        return Ready(self.session_id, s.voice_name, s.sample_rate, s.format)
+
+    def _resolve_speaker(self, settings: SessionSettings) -> SessionSettings:
+        """"<voice>#<speaker>" -> the voice, with that speaker (by name, or its number)."""
+        voice, sep, speaker = settings.voice.partition(SPEAKER_SEPARATOR)
+        if not sep:
+            return settings
+        if voice not in self.voice_rates:
+            return replace(settings, voice=voice)  # _validate names the unknown voice
+        names = self.speakers.get(voice, [])
+        if not names:
+            raise SessionError("unknown_speaker", f"voice {voice!r} has a single speaker; ask for {voice!r}")
+        if speaker not in names and not (speaker.isdigit() and int(speaker) < len(names)):
+            shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+            raise SessionError(
+                "unknown_speaker", f"voice {voice!r} has no speaker {speaker!r}; speakers ({len(names)}): {shown}"
+            )
+        return replace(settings, voice=voice, speaker=speaker)
 
     def _validate(self, settings: SessionSettings) -> None:
         if settings.voice not in self.voice_rates:
@@ -300,12 +340,15 @@ class Session:
         ctx.next_index += 1
         ctx.tickets = [t for t in ctx.tickets if not t.cancelled and not t.done] + [ticket]
         spoken = spoken_form(sentence)  # what is spoken; the client still sees its own text
+        options = replace(ctx.options or self.settings.options, seed=seed_of(spoken) ^ self.settings.seed_base)
+        if self.settings.speaker is not None:  # part of the options: the cache keys on it too
+            options = replace(options, extra=options.extra + ((SPEAKER_OPTION, self.settings.speaker),))
         request = SentenceRequest(
             session_id=self.session_id,
             context_id=context_id,
             spoken=spoken,
             voice=self.settings.voice,
-            options=replace(ctx.options or self.settings.options, seed=seed_of(spoken) ^ self.settings.seed_base),
+            options=options,
             session_ordinal=self._ordinal,
         )
         self._ordinal += 1

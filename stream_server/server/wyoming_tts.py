@@ -6,7 +6,11 @@ Session (docs/wyoming.md).
 - `synthesize-start`, `synthesize-chunk`s, `synthesize-stop` -> one `audio-start`/`audio-chunk`s/
   `audio-stop` run per sentence as soon as it is synthesized, then `synthesize-stopped`. The
   legacy `synthesize` that clients send inside a streaming run is ignored (as wyoming-piper does).
-- Bad input (unknown voice, empty text, text too long): an `error` event; the connection goes on.
+- Bad input (unknown voice or speaker, empty text, text too long): an `error` event; the
+  connection goes on.
+- A voice is asked for by name (an alias too) and, for a multi-speaker voice, `speaker`; or by
+  `language` alone. The protocol has no speed: `synthesis.length_scale` sets it server-wide (as
+  wyoming-piper's --length-scale does).
 
 Audio is s16le mono at the voice's native rate (22050 Hz for `joe`).
 """
@@ -22,7 +26,7 @@ from functools import partial
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error as WyError
 from wyoming.event import Event
-from wyoming.info import Attribution, Describe, Info, TtsProgram, TtsVoice
+from wyoming.info import Attribution, Describe, Info, TtsProgram, TtsVoice, TtsVoiceSpeaker
 from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler, AsyncTcpServer
 from wyoming.tts import (
@@ -34,15 +38,16 @@ from wyoming.tts import (
     SynthesizeVoice,
 )
 
+from ..config import SPEAKER_SEPARATOR
 from .compat import resolve_voice
 from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError, SessionEvent
 from .services import Services
 from .session import Session, SessionSettings
+from .voice_catalog import VoiceInfo, voice_for_language, voice_infos
 
 log = logging.getLogger(__name__)
 
 WIDTH, CHANNELS = 2, 1  # s16le mono
-LANGUAGES = ["en_US"]  # every voice we ship speaks US English (espeak-ng en-us phonemes)
 _ATTRIBUTION = Attribution(name="stream_server", url="https://github.com/rhasspy/piper")
 
 
@@ -174,14 +179,24 @@ class WyomingTtsHandler(AsyncEventHandler):
 
     async def _open(self, run: _Run, voice: SynthesizeVoice | None) -> None:
         services = self.services
-        name = resolve_voice(services, voice.name if voice is not None else None)
-        run.rate = services.voice_rates.get(name, 0)
+        name = self._voice_name(voice)
+        run.rate = services.voice_rates.get(name.partition(SPEAKER_SEPARATOR)[0], 0)
         defaults = services.default_settings()
         settings = SessionSettings(name, run.rate or defaults.sample_rate, "pcm_s16le", defaults.options)
         envelope = services.open_session(
             "wyoming", settings, run.emit, lambda code: self.stop(), streaming=run.per_sentence
         )
         run.session = await run.stack.enter_async_context(envelope)
+
+    def _voice_name(self, voice: SynthesizeVoice | None) -> str:
+        """The session's voice for a request's {name, speaker} or {language} (none: the default)."""
+        services = self.services
+        if voice is not None and voice.name is None and voice.language:
+            return voice_for_language(services, voice.language)
+        name = resolve_voice(services, voice.name if voice is not None else None)
+        if voice is not None and voice.speaker:
+            name = f"{name}{SPEAKER_SEPARATOR}{voice.speaker}"  # the session checks the speaker
+        return name
 
     async def _drop(self, run: _Run) -> None:
         await run.stack.aclose()
@@ -196,18 +211,10 @@ class WyomingTtsHandler(AsyncEventHandler):
 
     def _info(self) -> Info:
         services = self.services
-        voices = [
-            TtsVoice(
-                name=name, attribution=_ATTRIBUTION, installed=True, version=None,
-                description=f"{name} ({rate} Hz)", languages=LANGUAGES,
-            )
-            for name, rate in services.voice_rates.items()
-        ]
+        infos = {info.name: info for info in voice_infos(services)}
+        voices = [_tts_voice(info.name, info, f"{info.name} ({info.sample_rate} Hz)") for info in infos.values()]
         voices += [
-            TtsVoice(
-                name=alias, attribution=_ATTRIBUTION, installed=True, version=None,
-                description=f"alias of {target}", languages=LANGUAGES,
-            )
+            _tts_voice(alias, infos[target], f"alias of {target}")
             for alias, target in services.config.voice_aliases.items()
         ]
         program = TtsProgram(
@@ -216,6 +223,14 @@ class WyomingTtsHandler(AsyncEventHandler):
             supports_synthesize_streaming=True,
         )
         return Info(tts=[program])
+
+
+def _tts_voice(name: str, info: VoiceInfo, description: str) -> TtsVoice:
+    return TtsVoice(
+        name=name, attribution=_ATTRIBUTION, installed=True, version=None, description=description,
+        languages=[info.language] if info.language else [],
+        speakers=[TtsVoiceSpeaker(name=s) for s in info.speakers] or None,
+    )
 
 
 class WyomingServer:

@@ -1,0 +1,54 @@
+"""What the server says about its voices: GET /v1/voices and Wyoming's `info` list the same facts
+(kind, language, sample rate, speakers, the default), read off the loaded backends."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from .services import Services
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    name: str
+    kind: str
+    language: str | None  # a Piper voice's json language.code (en_US), else from its espeak voice
+    sample_rate: int
+    default: bool
+    speakers: list[str] = field(default_factory=list)  # ask for one as "<name>#<speaker>"
+    espeak_voice: str | None = None  # Piper voices: the espeak-ng voice that phonemizes their text
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+def voice_infos(services: Services) -> list[VoiceInfo]:
+    default = services.config.default_voice
+    return [
+        VoiceInfo(
+            name=name,
+            kind=getattr(backend, "kind", "unknown"),
+            # GPT-SoVITS voices know the language of the text they are given
+            language=getattr(backend, "language", None) or getattr(backend, "text_lang", None),
+            sample_rate=backend.sample_rate,
+            default=name == default,
+            speakers=list(getattr(backend, "speakers", [])),
+            espeak_voice=getattr(backend, "espeak_voice", None),
+        )
+        for name, backend in services.voices.items()
+    ]
+
+
+def _same_language(a: str, b: str) -> bool:
+    """en_US == en-us; a bare 'en' matches any English voice."""
+    a, b = a.replace("-", "_").lower(), b.replace("-", "_").lower()
+    return a == b or a.split("_")[0] == b or b.split("_")[0] == a
+
+
+def voice_for_language(services: Services, language: str) -> str:
+    """A voice that speaks `language`: the default voice if it does, else the first that does,
+    else the default voice (a client naming only a language still gets speech)."""
+    infos = voice_infos(services)
+    matching = [v.name for v in infos if v.language and _same_language(v.language, language)]
+    default = services.config.default_voice
+    return default if default in matching or not matching else matching[0]
