@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+from dataclasses import replace
 from typing import Annotated, Any, Literal, Union
 
 import msgpack
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from ..engine.requests import SynthesisOptions
 from .events import Audio, SessionError, SessionEvent
 from .wire import loads_json
 
@@ -38,6 +41,32 @@ class ConfigMessage(_Message):
     voice: str | None = None
     sample_rate: int | None = None
     format: str | None = None
+    speed: Any = None  # checked by parse_speed (one error code for a bad type or range)
+
+
+MIN_SPEED, MAX_SPEED = 0.5, 2.0
+
+
+def parse_speed(value: Any) -> float:
+    """A `speed` from a config message or the query (a string there): a number in [0.5, 2.0]."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        speed = float(value)
+    except (TypeError, ValueError):
+        speed = math.nan
+    if not MIN_SPEED <= speed <= MAX_SPEED:  # NaN fails too
+        raise SessionError(
+            "invalid_speed",
+            f"speed must be a number from {MIN_SPEED} to {MAX_SPEED} (1.0: the voice's own pace); got {value!r}",
+        )
+    return speed
+
+
+def at_speed(defaults: SynthesisOptions, speed: float) -> SynthesisOptions:
+    """The server's synthesis options at `speed`: length_scale = the default length_scale / speed
+    (always from the defaults: speeds do not compound)."""
+    return replace(defaults, length_scale=defaults.length_scale / speed)
 
 
 class TextMessage(_Message):

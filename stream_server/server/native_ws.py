@@ -9,6 +9,7 @@ from functools import partial
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from ..engine.requests import SynthesisOptions
 from .events import Error, SessionError, SessionEvent
 from .native_messages import (
     CancelMessage,
@@ -17,7 +18,9 @@ from .native_messages import (
     FlushMessage,
     KeepaliveMessage,
     TextMessage,
+    at_speed,
     parse_client_frame,
+    parse_speed,
     serialise_event,
 )
 from .services import Services
@@ -54,11 +57,12 @@ async def _query_settings(websocket: WebSocket, defaults: SessionSettings) -> Se
         sample_rate = int(rate) if rate is not None else defaults.sample_rate
     except ValueError:
         raise SessionError("unsupported_sample_rate", f"sample_rate {rate!r} is not a number")
+    speed = q.get("speed")
     return SessionSettings(
         voice=q.get("voice", defaults.voice),
         sample_rate=sample_rate,
         format=q.get("format", defaults.format),
-        options=defaults.options,
+        options=defaults.options if speed is None else at_speed(defaults.options, parse_speed(speed)),
     )
 
 
@@ -67,12 +71,13 @@ async def native_stream(websocket: WebSocket) -> None:
     encoding = websocket.query_params.get("encoding", "json")
     await websocket.accept()
     send = _Sender(websocket, encoding == "msgpack")
-    settings = partial(_query_settings, websocket, services.default_settings())
+    defaults = services.default_settings()
+    settings = partial(_query_settings, websocket, defaults)
     close = partial(_close_quietly, websocket)
     try:
         async with services.open_session("native", settings, send, close) as session:
             idle_timeout = services.config.session.idle_timeout_seconds
-            await _receive_loop(websocket, session, send, idle_timeout)
+            await _receive_loop(websocket, session, send, idle_timeout, defaults.options)
     except SessionError as exc:  # refused (shutting down, bad voice, format or encoding)
         await send(Error(exc.code, exc.message))
         await _close_quietly(websocket, 1001 if exc.code == "shutting_down" else 1008)
@@ -108,7 +113,7 @@ async def _receive(websocket: WebSocket, session: Session, idle_timeout: float) 
 
 
 async def _receive_loop(
-    websocket: WebSocket, session: Session, send: _Sender, idle_timeout: float
+    websocket: WebSocket, session: Session, send: _Sender, idle_timeout: float, defaults: SynthesisOptions
 ) -> None:
     while True:
         message = await _receive(websocket, session, idle_timeout)
@@ -132,12 +137,12 @@ async def _receive_loop(
                 await session.wait_done()
                 await _close_quietly(websocket, 1000)
                 return
-            await _dispatch(session, msg)
+            await _dispatch(session, msg, defaults)
         except SessionError as exc:
             await session.report(exc)
 
 
-async def _dispatch(session: Session, msg) -> None:
+async def _dispatch(session: Session, msg, defaults: SynthesisOptions) -> None:
     if isinstance(msg, KeepaliveMessage):
         return  # receiving it restarted the idle timer
     if isinstance(msg, TextMessage):
@@ -147,4 +152,5 @@ async def _dispatch(session: Session, msg) -> None:
     elif isinstance(msg, CancelMessage):
         await session.cancel(msg.context_id)
     elif isinstance(msg, ConfigMessage):
-        await session.configure(msg.voice, msg.sample_rate, msg.format)
+        options = None if msg.speed is None else at_speed(defaults, parse_speed(msg.speed))
+        await session.configure(msg.voice, msg.sample_rate, msg.format, options)
