@@ -45,6 +45,10 @@ class VoiceSection(_Section):
     # Multi-speaker voices: a name from the json's speaker_id_map (or a speaker number); null: the
     # json's default_speaker_id. Clients may also ask for "<voice>#<speaker>".
     speaker: str | None = None
+    # Configs written for earlier versions gave every voice these two keys: still accepted with
+    # the values they had for a Piper voice (anything else is an error naming them).
+    weights: None = Field(default=None, exclude=True)
+    allow_random_weights: Literal[False] = Field(default=False, exclude=True)
 
 
 class ArVoiceSection(_Section):

@@ -67,3 +67,19 @@ def test_override_takes_effect_and_keeps_other_defaults(tmp_path):
     assert cfg.server.host == "127.0.0.1"  # a sibling of an overridden value keeps its default
     # everything else, in the overridden sections and elsewhere, is as default.yaml documents it
     assert in_effect(cfg) == flat(documented()) | {"server.port": 9123, "engine.max_slots": 3}
+
+
+def test_a_config_written_for_the_previous_version_still_loads(tmp_path):
+    """Every voice had `weights` and `allow_random_weights` keys in earlier default configs."""
+    old = tmp_path / "old.yaml"
+    old.write_text(
+        "default_voice: joe_ar\nvoices:\n"
+        "  joe_ar: {kind: ar, weights: null, allow_random_weights: false}\n"
+        "  joe: {kind: piper_vits, weights: null, allow_random_weights: false}\n"
+    )
+    cfg = load_config(old)
+    assert cfg.voices["joe"].kind == "piper_vits" and cfg.voices["joe_ar"].kind == "ar"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("voices:\n  joe_ar: {kind: ar}\n  joe: {kind: piper_vits, weights: other.pt}\n")
+    with pytest.raises(ValidationError, match="weights"):
+        load_config(bad)
