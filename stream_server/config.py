@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, SecretStr, Tag, model_validator
 
 
 class _Section(BaseModel):
@@ -147,6 +147,12 @@ class CacheSection(_Section):
     retry_after_s: float = 1.0  # after a Redis fault, leave it alone this long
     local_max_mb: int = 32  # in-process LRU in front of Redis (also the fallback store); 0: off
     key_prefix: str = "tts:v1"
+    # Entries are authenticated with this secret (STREAM_SERVER_CACHE_SECRET wins); servers sharing
+    # a Redis need the same one. None: a random one per process (nothing shared, all misses after
+    # a restart).
+    secret: SecretStr | None = None
+    max_entry_seconds: float = Field(120.0, gt=0)  # longer audio in an entry: refused on read and write
+    max_entry_words: int = Field(1024, ge=0)  # word timings per entry, likewise
 
 
 _OPENAI_VOICES = ("alloy", "ash", "ballad", "cedar", "coral", "echo", "fable", "marin", "nova", "onyx",

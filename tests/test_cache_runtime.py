@@ -93,3 +93,59 @@ async def test_no_url_and_no_binary_falls_back_to_in_process(monkeypatch, caplog
 )
 def test_logged_urls_hide_passwords(url, shown):
     assert redacted(url) == shown
+
+
+async def test_without_a_secret_an_external_redis_gets_a_warning_and_nothing_is_shared(monkeypatch, caplog, tmp_path):
+    from stream_server.cache.codec import UnauthenticatedEntry
+
+    monkeypatch.delenv("STREAM_SERVER_CACHE_SECRET", raising=False)
+    with EmbeddedRedis(find_redis_server(), 32, workdir=str(tmp_path)) as external:
+        monkeypatch.setenv("REDIS_URL", external.url)
+        caplog.set_level(logging.INFO, "stream_server.cache")
+        one, two = await open_with(AppConfig()), await open_with(AppConfig())
+        try:
+            warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+            assert any("no cache secret" in w and "STREAM_SERVER_CACHE_SECRET" in w for w in warnings)
+            entry = _entry()
+            with pytest.raises(UnauthenticatedEntry):  # two processes, two random secrets
+                two.cache.codec.decode(one.cache.codec.encode(entry))
+        finally:
+            await one.close()
+            await two.close()
+
+
+SHARED = "a long secret that two servers share"
+
+
+def local_only(secret: str | None = None) -> AppConfig:
+    return AppConfig.model_validate({"cache": {"embedded": False, "secret": secret}})
+
+
+@pytest.mark.parametrize("where", ["config", "environment"])
+async def test_a_configured_secret_is_shared_and_the_environment_wins(monkeypatch, caplog, where):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    if where == "config":
+        monkeypatch.delenv("STREAM_SERVER_CACHE_SECRET", raising=False)
+        config = local_only(SHARED)
+    else:
+        monkeypatch.setenv("STREAM_SERVER_CACHE_SECRET", SHARED)
+        config = local_only("the config's, which loses")
+    one = await open_with(config)
+    monkeypatch.delenv("STREAM_SERVER_CACHE_SECRET", raising=False)
+    two = await open_with(local_only(SHARED))
+    try:
+        entry = _entry()
+        assert two.cache.codec.decode(one.cache.codec.encode(entry)).spoken == entry.spoken
+        assert "no cache secret" not in caplog.text
+        assert SHARED not in caplog.text and SHARED not in repr(config) and SHARED not in str(config.model_dump())
+    finally:
+        await one.close()
+        await two.close()
+
+
+def _entry():
+    import numpy as np
+
+    from stream_server.cache.codec import CachedSentence
+
+    return CachedSentence("hello", "m", 22050, 256, np.zeros(512, np.float32), [(0, 1)])

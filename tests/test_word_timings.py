@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from piper.phoneme_ids import phonemes_to_ids
 
-from stream_server.cache.codec import CachedSentence, decode_entry, encode_entry
+from stream_server.cache.codec import CachedSentence, EntryCodec
 from stream_server.cache.source import replay_events
 from stream_server.engine.requests import AudioEvent, TimingEvent
 from stream_server.engine.chunking import ChunkConfig
@@ -145,7 +145,8 @@ def test_real_voice_timestamps_are_one_per_written_word_in_order_inside_the_audi
 def test_cache_entry_keeps_timings_and_replays_them_first():
     pcm = np.linspace(-0.5, 0.5, 40 * 256, dtype=np.float32)
     entry = CachedSentence("hi you", "m", 22050, 256, pcm, [(2, 10), (22, 28)])
-    back = decode_entry(encode_entry(entry))
+    codec = EntryCodec.with_random_secret()
+    back = codec.decode(codec.encode(entry))
     assert back.word_timings == [(2, 10), (22, 28)]
     events = list(replay_events(back, ChunkConfig(18, 64, 11, 11), request_id=3))
     timing, *audio = events

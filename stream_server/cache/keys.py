@@ -1,6 +1,6 @@
 """Cache keys: a hash of everything that decides a sentence's audio and its output encoding.
 
-key = hash(model and weights version, voice, synthesis parameters (seed included), output
+key = hash(entry layout, model and weights version, voice, synthesis parameters (seed included), output
 sample rate and format, spoken form). The hash only picks a slot: the spoken form and the
 parameters (`material`) are stored in the entry too and compared on read, so a collision can
 never return another sentence's audio. The hash function is injectable (tests force collisions).
@@ -16,6 +16,7 @@ from typing import Callable
 
 from ..audio.formats import OutputSpec
 from ..engine.requests import SentenceRequest, SynthesisOptions
+from .codec import LAYOUT
 
 # Bump when synthesis code changes the audio of a given input (model code, seeding, chunking):
 # old entries then simply stop matching.
@@ -51,6 +52,7 @@ class KeyBuilder:
         material = json.dumps(
             {
                 "v": SYNTHESIS_VERSION,
+                "layout": LAYOUT,  # servers of another entry layout use other slots (rolling upgrades)
                 "voice": request.voice,
                 "model": self.fingerprints[request.voice],
                 **options_material(request.options),

@@ -5,6 +5,9 @@ Choice, logged at start:
 2. else a private redis-server started here (EmbeddedRedis), stopped with the server;
 3. else (no binary, or it failed to start) the in-process LRU only.
 A Redis that is down at start does not stop the server: the store retries it later.
+
+The entries' secret: STREAM_SERVER_CACHE_SECRET (environment), else cache.secret, else a random
+one for this process, with a warning when the Redis is one others could share.
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ from urllib.parse import urlsplit, urlunsplit
 from ..config import AppConfig
 from ..engine.backend import ModelBackend
 from ..engine.client import EngineClient
+from .codec import EntryCodec, EntryLimits
 from .embedded_redis import EmbeddedRedis, find_redis_server
 from .keys import KeyBuilder
 from .source import CachedSource
 from .store import CacheStats, LocalLRU, SentenceCache, make_client
 
 log = logging.getLogger(__name__)
+
+SECRET_ENV = "STREAM_SERVER_CACHE_SECRET"
+_SHORT_SECRET = 16  # bytes: shorter secrets are accepted, with a warning
 
 
 @dataclass
@@ -88,6 +95,28 @@ async def _describe_external(cache: SentenceCache, url: str) -> None:
         log.warning("sentence cache: set maxmemory and an allkeys-* eviction policy on that Redis")
 
 
+def entry_codec(config: AppConfig, mode: str) -> EntryCodec:
+    """The codec under the configured secret, or a random one (and say what that costs)."""
+    c = config.cache
+    limits = EntryLimits(c.max_entry_seconds, c.max_entry_words)
+    secret = os.environ.get(SECRET_ENV) or (c.secret.get_secret_value() if c.secret else "")
+    if secret:
+        if len(secret.encode()) < _SHORT_SECRET:
+            log.warning("sentence cache: the cache secret is shorter than %d bytes; use a long random one",
+                        _SHORT_SECRET)
+        return EntryCodec(secret.encode(), limits)
+    if mode == "external":
+        log.warning(
+            "sentence cache: no cache secret (%s or cache.secret): entries are authenticated with a "
+            "random secret of this process, so they cannot be shared with other servers and are all "
+            "misses after a restart. Give every server that shares this Redis the same secret.",
+            SECRET_ENV,
+        )
+    elif mode == "embedded":  # private and gone with the process: nothing to share anyway
+        log.info("sentence cache: entries authenticated with a random secret of this process")
+    return EntryCodec.with_random_secret(limits)
+
+
 async def open_cache(config: AppConfig, engine: EngineClient, voices: dict[str, ModelBackend]) -> CacheRuntime:
     """Build the cache-aware sentence source for the engine behind `client` and its voices."""
     c = config.cache
@@ -111,7 +140,8 @@ async def open_cache(config: AppConfig, engine: EngineClient, voices: dict[str, 
     client = make_client(url, c.socket_timeout_s, c.max_connections) if url else None
     local = LocalLRU(c.local_max_mb << 20, c.ttl_s) if c.local_max_mb > 0 else None
     cache = SentenceCache(
-        client, ttl_s=c.ttl_s, key_prefix=c.key_prefix, local=local, retry_after_s=c.retry_after_s
+        client, ttl_s=c.ttl_s, key_prefix=c.key_prefix, local=local, retry_after_s=c.retry_after_s,
+        codec=entry_codec(config, mode),
     )
     if mode == "external":
         await _describe_external(cache, url)

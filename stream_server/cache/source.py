@@ -40,7 +40,7 @@ from ..engine.requests import (
     SentenceRequest,
     TimingEvent,
 )
-from .codec import CachedSentence
+from .codec import CachedSentence, EntryShape
 from .keys import KeyBuilder, SentenceKey
 from .store import SentenceCache
 
@@ -148,22 +148,32 @@ class CachedSource:
 
     async def _look_up(self, flight: _Flight) -> None:
         try:
-            entry = await self.cache.get(flight.key)
+            entry = await self.cache.get(flight.key, self._shape(flight.request.voice))
         except Exception:  # a cache bug must not cost the client its sentence
             log.exception("sentence cache lookup failed; synthesizing")
             entry = None
         if flight.cancelled:
             return
-        if entry is not None and self._fits(entry, flight.request.voice):
-            self._retire(flight)
-            chunks = self.chunks[flight.request.voice]
-            for event in replay_events(entry, chunks, flight.request.request_id):
-                self._fan_out(flight, event)
+        events = self._replay(flight, entry) if entry is not None else None
+        if events is None:
+            self._synthesize(flight)
             return
-        self._synthesize(flight)
+        self._retire(flight)
+        for event in events:
+            self._fan_out(flight, event)
 
-    def _fits(self, entry: CachedSentence, voice: str) -> bool:
-        return (entry.sample_rate, entry.hop_length) == self.voice_shapes[voice]
+    def _replay(self, flight: _Flight, entry: CachedSentence) -> list | None:
+        """The whole replay, made before any of it goes out: a replay that fails half-way would
+        leave its sessions waiting for a last chunk that never comes (None: synthesize instead)."""
+        try:
+            chunks = self.chunks[flight.request.voice]
+            return list(replay_events(entry, chunks, flight.request.request_id))
+        except Exception:  # the entry was validated: this is a bug, and the client still gets audio
+            log.exception("sentence cache: replaying %r failed; synthesizing", flight.key.spoken[:80])
+            return None
+
+    def _shape(self, voice: str) -> EntryShape:
+        return EntryShape(*self.voice_shapes[voice])
 
     def _synthesize(self, flight: _Flight) -> None:
         """Synthesized as the first subscriber's sentence (its spoken form is the key's)."""
@@ -197,7 +207,7 @@ class CachedSource:
             return
         timings = [] if flight.timing is None else [tuple(f) for f in flight.timing.word_frames]
         entry = CachedSentence(flight.key.spoken, flight.key.material, rate, hop, pcm, timings)
-        await self.cache.put(flight.key, entry)
+        await self.cache.put(flight.key, entry, self._shape(flight.request.voice))
 
     def _fan_out(self, flight: _Flight, event: EngineEvent) -> None:
         for sub in flight.subscribers:

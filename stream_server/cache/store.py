@@ -1,6 +1,11 @@
 """Where cached sentences live: Redis (shared, bounded by its maxmemory/LRU and a TTL) with a
 small in-process LRU in front, and the fault handling around Redis.
 
+Entries are authenticated and validated (codec.py): one that fails is deleted and counted
+(`unauthenticated`: its tag is wrong; `corrupt`: anything else), and the sentence is synthesized.
+A read fetches at most the largest valid entry for the voice (GETRANGE), so a planted huge value
+is never read whole.
+
 Redis trouble never reaches a client: a failed, slow (past the socket timeout) or refused call
 counts as a miss (or a skipped write), is counted and logged, and Redis is left alone for
 `retry_after_s` so a dead server does not cost every sentence a timeout. After that the next call
@@ -20,7 +25,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from .codec import CachedSentence, CorruptEntry, decode_entry, encode_entry
+from .codec import CachedSentence, CorruptEntry, EntryCodec, EntryShape, UnauthenticatedEntry
 from .keys import SentenceKey
 
 log = logging.getLogger(__name__)
@@ -28,6 +33,7 @@ log = logging.getLogger(__name__)
 # What a broken, slow or restarting Redis raises (socket errors surface as RedisError subclasses,
 # but a cancelled read or an OS error can slip through).
 _FAULTS = (RedisError, OSError, asyncio.TimeoutError)
+_ANY_RATE = 48000  # a read without a voice's shape is bounded as for the highest output rate
 
 
 def make_client(url: str, socket_timeout_s: float, max_connections: int) -> aioredis.Redis:
@@ -111,8 +117,11 @@ class SentenceCache:
         local: LocalLRU | None = None,
         retry_after_s: float = 1.0,
         stats: CacheStats | None = None,
+        codec: EntryCodec | None = None,
     ) -> None:
         self.client = client
+        # None: a random secret (entries this object alone can read; runtime.py picks the real one)
+        self.codec = codec or EntryCodec.with_random_secret()
         self.ttl_s = ttl_s
         self.key_prefix = key_prefix
         self.local = local
@@ -121,12 +130,13 @@ class SentenceCache:
         self._down_until: float | None = None  # Redis is being left alone until then
 
     # --- reads ------------------------------------------------------------------------------
-    async def get(self, key: SentenceKey) -> CachedSentence | None:
+    async def get(self, key: SentenceKey, shape: EntryShape | None = None) -> CachedSentence | None:
+        """The entry for the key, valid for a voice of this shape (rate and hop; None: any)."""
         entry = self.local.get(key.digest) if self.local else None
         if entry is not None and _matches(entry, key):
             self.stats.count("hit_local")
             return entry
-        entry, ttl_left = await self._get_redis(key)
+        entry, ttl_left = await self._get_redis(key, shape)
         if entry is None:
             self.stats.count("miss")
             return None
@@ -135,18 +145,26 @@ class SentenceCache:
         self.stats.count("hit")
         return entry
 
-    async def _get_redis(self, key: SentenceKey) -> tuple[CachedSentence | None, float | None]:
+    async def _get_redis(
+        self, key: SentenceKey, shape: EntryShape | None
+    ) -> tuple[CachedSentence | None, float | None]:
         """The entry and the seconds it has left in Redis (None: no expiry)."""
         name = key.redis_name(self.key_prefix)
-        reply = await self._call("get", lambda c: c.pipeline(transaction=False).get(name).pttl(name).execute())
-        blob, pttl = reply if reply is not None else (None, None)
-        if blob is None:
+        most = self.codec.max_blob_bytes(shape.sample_rate if shape else _ANY_RATE)
+        reply = await self._call(
+            "get", lambda c: c.pipeline(transaction=False).getrange(name, 0, most).pttl(name).execute()
+        )
+        blob, pttl = reply if reply is not None else (b"", None)
+        if not blob:  # GETRANGE answers "" for a missing key; no entry is ever empty
             return None, None
         try:
-            entry = decode_entry(blob)
+            if len(blob) > most:
+                raise CorruptEntry(f"larger than the {most} bytes an entry can have")
+            entry = self.codec.decode(blob, shape)
         except CorruptEntry as exc:
-            self.stats.count("corrupt")
-            log.warning("sentence cache: corrupt entry %s removed (%s)", name, exc)
+            kind = "unauthenticated" if isinstance(exc, UnauthenticatedEntry) else "corrupt"
+            self.stats.count(kind)
+            log.warning("sentence cache: %s entry %s removed (%s)", kind, name, exc)
             await self._call("delete", lambda c: c.delete(name))
             return None, None
         if not _matches(entry, key):
@@ -158,11 +176,17 @@ class SentenceCache:
         return entry, (pttl / 1000 if isinstance(pttl, int) and pttl >= 0 else None)
 
     # --- writes -----------------------------------------------------------------------------
-    async def put(self, key: SentenceKey, entry: CachedSentence) -> None:
+    async def put(self, key: SentenceKey, entry: CachedSentence, shape: EntryShape | None = None) -> None:
+        try:  # an entry every read would refuse (and delete) is not written
+            self.codec.check(entry, shape)
+        except CorruptEntry as exc:
+            self.stats.count("not_stored")
+            log.warning("sentence cache: %r not stored (%s)", key.spoken[:80], exc)
+            return
         if self.local:
             self.local.put(key.digest, entry)
         name = key.redis_name(self.key_prefix)
-        blob = encode_entry(entry)
+        blob = self.codec.encode(entry)
         ttl_ms = max(1, int(self.ttl_s * 1000))
         if await self._call("set", lambda c: c.set(name, blob, px=ttl_ms)) is not None:
             self.stats.count("store")
