@@ -130,6 +130,11 @@ class SessionSection(_Section):
     hard_sentence_chars: int = 400
     max_contexts: int = 8  # open contexts per native session (docs/protocol.md)
     idle_timeout_seconds: float = 60.0  # native protocol: no client message and nothing to send; 0: never
+    max_context_id_chars: int = Field(256, ge=1)  # a longer context_id is refused (context_id_too_long)
+    # Text accepted but not yet spoken and sent, per session: past it, text is refused
+    # (too_much_pending) until the client reads its audio. Bounds what a session holds for a
+    # client that sends and does not read (~90 KB of float32 audio per second spoken).
+    max_pending_chars: int = Field(20000, ge=1)
 
 
 class CacheSection(_Section):
@@ -211,6 +216,18 @@ class AppConfig(_Section):
     deepgram: DeepgramSection = Field(default_factory=DeepgramSection)
     wyoming: WyomingSection = Field(default_factory=WyomingSection)
     gpt_sovits_api: GptSovitsApiSection = Field(default_factory=GptSovitsApiSection)
+
+    @model_validator(mode="after")
+    def _whole_messages_fit(self) -> "AppConfig":
+        """A message the server accepts must fit the session's backlog (session.max_pending_chars)."""
+        s = self.session
+        largest = max(s.max_text_chars, self.openai.max_input_chars)
+        if s.max_pending_chars < largest:
+            raise ValueError(
+                f"session.max_pending_chars ({s.max_pending_chars}) must be at least session.max_text_chars "
+                f"and openai.max_input_chars ({largest}): a whole message must fit"
+            )
+        return self
 
     @model_validator(mode="after")
     def _default_voice_exists(self) -> "AppConfig":

@@ -83,3 +83,10 @@ def test_a_config_written_for_the_previous_version_still_loads(tmp_path):
     bad.write_text("voices:\n  joe_ar: {kind: ar}\n  joe: {kind: piper_vits, weights: other.pt}\n")
     with pytest.raises(ValidationError, match="weights"):
         load_config(bad)
+
+
+def test_a_backlog_smaller_than_a_message_is_refused(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("session:\n  max_text_chars: 5000\n  max_pending_chars: 4000\n")
+    with pytest.raises(ValidationError, match="max_pending_chars"):
+        load_config(bad)

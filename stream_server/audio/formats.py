@@ -35,7 +35,7 @@ def check_output(sample_rate: int, fmt: str) -> None:
         )
     if fmt not in FORMATS:
         raise AudioFormatError(
-            "unsupported_format", f"format {fmt!r} is not supported; use one of {list(FORMATS)}"
+            "unsupported_format", f"format {repr(fmt)[:64]} is not supported; use one of {list(FORMATS)}"
         )
     if fmt == "ulaw" and sample_rate != ULAW_SAMPLE_RATE:
         raise AudioFormatError(

@@ -26,13 +26,29 @@ def resolve_voice_or_default(services: Services, name: str | None) -> str:
 
 
 class EventQueue:
-    """A session's `emit` that queues the events for an adapter to consume in its own task."""
+    """A session's `emit` that queues the events for an adapter to consume in its own task.
 
-    def __init__(self) -> None:
+    Bounded: when the consumer is slow (its client does not read), the session's pump waits as it
+    would on a socket, so audio piles up no further than the session's own backlog limit allows
+    (session.max_pending_chars) instead of in here. `force` never waits (a shutdown notice)."""
+
+    def __init__(self, maxsize: int = 64) -> None:
         self.queue: asyncio.Queue[SessionEvent] = asyncio.Queue()
+        self.maxsize = maxsize
+        self._room = asyncio.Event()
+        self._room.set()
 
     async def __call__(self, event: SessionEvent) -> None:
+        while self.queue.qsize() >= self.maxsize:
+            self._room.clear()
+            await self._room.wait()
+        self.queue.put_nowait(event)
+
+    def force(self, event: SessionEvent) -> None:
         self.queue.put_nowait(event)
 
     async def get(self) -> SessionEvent:
-        return await self.queue.get()
+        event = await self.queue.get()
+        if self.queue.qsize() < self.maxsize:
+            self._room.set()
+        return event

@@ -77,3 +77,9 @@ class SessionError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def shown(value: object, limit: int = 64) -> str:
+    """A client's value quoted in an error message, cut short: whatever it sent, the reply stays small."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -122,8 +122,8 @@ async def _open_session(
     options = replace(defaults.options, length_scale=defaults.options.length_scale / req.speed)
     settings = SessionSettings(resolve_voice(services, req.voice), SAMPLE_RATE, "pcm_s16le", options)
 
-    async def cut_short(code: int) -> None:  # server shutdown after the grace period
-        await events(Error("shutting_down", "the server is shutting down"))
+    async def cut_short(code: int) -> None:  # server shutdown after the grace period: never waits
+        events.force(Error("shutting_down", "the server is shutting down"))
 
     stack = contextlib.AsyncExitStack()
     try:

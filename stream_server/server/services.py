@@ -154,6 +154,7 @@ class Services:
         session = Session(
             self.source, self.voice_rates, settings, counted, limits, s.max_text_chars, s.max_contexts,
             self.voice_speakers,
+            max_context_id_chars=s.max_context_id_chars, max_pending_chars=s.max_pending_chars,
         )
         session.on_first_audio = self.metrics.first_audio.observe
         self.sessions[session.session_id] = session

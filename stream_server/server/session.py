@@ -15,6 +15,7 @@ import logging
 import re
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Awaitable, Callable
 
@@ -44,6 +45,7 @@ from .events import (
     SessionError,
     SessionEvent,
     Words,
+    shown,
 )
 
 log = logging.getLogger(__name__)
@@ -121,11 +123,13 @@ class _Ticket:
     context_id: str
     index: int
     text: str
+    context: _Context  # its words' clock (the context may be forgotten and its id reused meanwhile)
     events: asyncio.Queue = field(default_factory=asyncio.Queue)
     cancelled: bool = False
     created_at: float = field(default_factory=time.monotonic)
     first_audio_at: float | None = None
     done: bool = False  # the pump is through with it (sent, failed or cancelled)
+    released: bool = False  # no longer counted in the session's backlog
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,8 @@ class Session:
         max_text_chars: int,
         max_contexts: int = 8,
         speakers: dict[str, list[str]] | None = None,
+        max_context_id_chars: int = 256,
+        max_pending_chars: int = 20000,
     ) -> None:
         self.session_id = uuid.uuid4().hex[:16]
         self.source = source
@@ -169,8 +175,18 @@ class Session:
         self._limits = limits
         self._max_text_chars = max_text_chars
         self._max_contexts = max_contexts
+        self._max_context_id_chars = max_context_id_chars
+        self._max_pending_chars = max_pending_chars
+        # Characters of sentences submitted and not yet through the pump (sent, failed or
+        # cancelled), plus one per queued marker: with the segmenters' text, what the client has
+        # asked for and not yet received, which bounds the audio a session holds for a client
+        # that does not read.
+        self._backlog = 0
         self.last_output_at = time.monotonic()  # when the pump last finished an item
-        self._contexts: dict[str, _Context] = {}
+        # The open contexts and, least recently used first, up to max_contexts closed ones: a
+        # reused id goes on with its sentence index and word clock. Older closed ones are
+        # forgotten (a client may use any number of ids over a session's life).
+        self._contexts: OrderedDict[str, _Context] = OrderedDict()
         self._outbox: asyncio.Queue[_Ticket | _Marker] = asyncio.Queue()
         self._ordinal = 0
         self._started_at = time.monotonic()
@@ -228,11 +244,15 @@ class Session:
         drops the old voice's speaker)."""
         if self._ordinal > 0 or any(c.segmenter.pending for c in self._contexts.values()):
             raise SessionError("config_after_text", "config must come before any text")
+        if not (voice is None or isinstance(voice, str)) or not (fmt is None or isinstance(fmt, str)):
+            raise SessionError("invalid_message", "voice and format must be strings")
+        if sample_rate is not None and (isinstance(sample_rate, bool) or not isinstance(sample_rate, int)):
+            raise SessionError("unsupported_sample_rate", "sample_rate must be a whole number of Hz")
         settings = replace(
             self.settings,
             voice=voice or self.settings.voice,
             speaker=None if voice else self.settings.speaker,
-            sample_rate=int(sample_rate or self.settings.sample_rate),
+            sample_rate=sample_rate or self.settings.sample_rate,
             format=fmt or self.settings.format,
             options=options or self.settings.options,
         )
@@ -242,33 +262,57 @@ class Session:
         await self._emit(self._ready())
 
     async def text(self, text: str, context_id: str = "default") -> None:
+        if not isinstance(text, str):
+            raise SessionError("invalid_message", "text must be a string")
         if len(text) > self._max_text_chars:
             raise SessionError(
                 "text_too_long",
                 f"text of {len(text)} characters exceeds the limit of {self._max_text_chars}",
             )
-        self._check_context_limit(context_id)
-        ctx = self._context(context_id)
+        self._known_context(context_id)  # a bad id is refused first
+        self._check_backlog(len(text))
+        ctx = self._open_context(context_id)
         for sentence in ctx.segmenter.push(text):
             self._submit(context_id, ctx, sentence)
 
     async def flush(self, context_id: str = "default") -> None:
-        ctx = self._context(context_id)
-        for sentence in ctx.segmenter.flush():
-            self._submit(context_id, ctx, sentence)
-        self._outbox.put_nowait(_Marker(Flushed(context_id)))
+        """Speak the context's buffered text. An unknown context has nothing to flush: it is
+        answered all the same, and no context is made for it."""
+        ctx = self._known_context(context_id)
+        self._check_backlog(1)
+        if ctx is not None:
+            for sentence in ctx.segmenter.flush():
+                self._submit(context_id, ctx, sentence)
+        self._queue_marker(Flushed(context_id))
 
     async def cancel(self, context_id: str = "default") -> None:
-        ctx = self._context(context_id)
-        ctx.segmenter = SentenceSegmenter(self._limits)  # drop text not yet spoken
-        self._cancel_tickets(ctx)
+        ctx = self._known_context(context_id)
+        if ctx is not None:  # an unknown context has nothing to drop: no context is made for it
+            ctx.segmenter = SentenceSegmenter(self._limits)  # drop text not yet spoken
+            self._cancel_tickets(ctx)
         self.source.cancel(CancelRequest(self.session_id, context_id))
         await self._emit(Cancelled(context_id))
 
     def set_context_options(self, context_id: str, options: SynthesisOptions) -> None:
         """Synthesis options for the context's sentences from now on (a protocol with per-context
-        voice settings); other contexts keep the session's."""
-        self._context(context_id).options = options
+        voice settings); other contexts keep the session's. A new context is remembered closed
+        (it opens with its first text, within the limit)."""
+        ctx = self._known_context(context_id) or self._remember(context_id)
+        ctx.options = options
+
+    def context_clock(self, context_id: str) -> float:
+        """Seconds of the context's audio sent in full so far: where its next sentence's word
+        timestamps start (0 for a context not known)."""
+        ctx = self._contexts.get(context_id)
+        return ctx.audio_seconds if ctx is not None else 0.0
+
+    def knows(self, context_id: str) -> bool:
+        """Whether the session holds the context (open, or closed and not yet forgotten)."""
+        return context_id in self._contexts
+
+    def known_contexts(self) -> int:
+        """How many contexts the session holds (open ones and recently closed ones)."""
+        return len(self._contexts)
 
     async def report(self, error: SessionError, context_id: str | None = None) -> None:
         """Tell the client about its bad request (the session goes on)."""
@@ -278,7 +322,7 @@ class Session:
         for context_id, ctx in self._contexts.items():
             for sentence in ctx.segmenter.flush():
                 self._submit(context_id, ctx, sentence)
-        self._outbox.put_nowait(_Marker(Done()))
+        self._queue_marker(Done())
 
     # --- internals --------------------------------------------------------------------------
     def _ready(self) -> Ready:
@@ -306,37 +350,75 @@ class Session:
         if settings.voice not in self.voice_rates:
             raise SessionError(
                 "unknown_voice",
-                f"unknown voice {settings.voice!r}; available: {sorted(self.voice_rates)}",
+                f"unknown voice {shown(settings.voice)}; available: {sorted(self.voice_rates)}",
             )
         try:
             check_output(settings.sample_rate, settings.format)
         except AudioFormatError as exc:
             raise SessionError(exc.code, str(exc)) from None
 
-    def _check_context_limit(self, context_id: str) -> None:
+    def _known_context(self, context_id: str) -> _Context | None:
+        """The context of a valid id, if the session holds one."""
         if not isinstance(context_id, str) or not context_id:
             raise SessionError("invalid_message", "context_id must be a non-empty string")
-        ctx = self._contexts.get(context_id)
-        if ctx is not None and ctx.is_open():
-            return
-        open_now = sum(c.is_open() for c in self._contexts.values())
-        if open_now >= self._max_contexts:
+        if len(context_id) > self._max_context_id_chars:
             raise SessionError(
-                "too_many_contexts",
-                f"context {context_id!r} would exceed the limit of {self._max_contexts} open "
-                "contexts per session (session.max_contexts); flush or cancel one first",
+                "context_id_too_long",
+                f"context_id of {len(context_id)} characters exceeds the limit of "
+                f"{self._max_context_id_chars} (session.max_context_id_chars)",
             )
+        return self._contexts.get(context_id)
 
-    def _context(self, context_id: str) -> _Context:
-        if not isinstance(context_id, str) or not context_id:
-            raise SessionError("invalid_message", "context_id must be a non-empty string")
-        ctx = self._contexts.get(context_id)
+    def _open_context(self, context_id: str) -> _Context:
+        """The context that text goes to, made or reopened within the open-context limit."""
+        ctx = self._known_context(context_id)
+        if ctx is None or not ctx.is_open():
+            open_now = sum(c.is_open() for c in self._contexts.values())
+            if open_now >= self._max_contexts:
+                raise SessionError(
+                    "too_many_contexts",
+                    f"context {shown(context_id)} would exceed the limit of {self._max_contexts} open "
+                    "contexts per session (session.max_contexts); flush or cancel one first",
+                )
         if ctx is None:
-            ctx = self._contexts[context_id] = _Context(SentenceSegmenter(self._limits))
+            ctx = self._remember(context_id)
+        self._contexts.move_to_end(context_id)
         return ctx
 
+    def _remember(self, context_id: str) -> _Context:
+        """A new (closed) context; the least recently used closed ones past max_contexts are
+        forgotten, so a session holds at most 2 x max_contexts + 1 contexts."""
+        ctx = self._contexts[context_id] = _Context(SentenceSegmenter(self._limits))
+        closed = [cid for cid, c in self._contexts.items() if not c.is_open()]
+        for cid in closed[: max(0, len(closed) - 1 - self._max_contexts)]:  # never the new one
+            del self._contexts[cid]
+        return ctx
+
+    def pending_chars(self) -> int:
+        """Text accepted and not yet spoken and sent: the backlog and every context's buffer."""
+        return self._backlog + sum(len(c.segmenter.pending) for c in self._contexts.values())
+
+    def _check_backlog(self, more: int) -> None:
+        pending = self.pending_chars()
+        if pending + more > self._max_pending_chars:
+            raise SessionError(
+                "too_much_pending",
+                f"{pending} characters are still to be spoken and sent, and {more} more would exceed "
+                f"the limit of {self._max_pending_chars} (session.max_pending_chars); read the audio "
+                "sent so far, or cancel, then send more",
+            )
+
+    def _queue_marker(self, event: SessionEvent) -> None:
+        self._backlog += 1
+        self._outbox.put_nowait(_Marker(event))
+
+    def _release(self, ticket: _Ticket) -> None:
+        if not ticket.released:
+            ticket.released = True
+            self._backlog -= len(ticket.text)
+
     def _submit(self, context_id: str, ctx: _Context, sentence: str) -> None:
-        ticket = _Ticket(context_id, ctx.next_index, sentence)
+        ticket = _Ticket(context_id, ctx.next_index, sentence, ctx)
         ctx.next_index += 1
         ctx.tickets = [t for t in ctx.tickets if not t.cancelled and not t.done] + [ticket]
         spoken = spoken_form(sentence)  # what is spoken; the client still sees its own text
@@ -352,6 +434,7 @@ class Session:
             session_ordinal=self._ordinal,
         )
         self._ordinal += 1
+        self._backlog += len(sentence)
         output = OutputSpec(self.settings.sample_rate, self.settings.format)
         self.source.submit(request, output, ticket.events.put_nowait)  # events arrive on the loop
         self._outbox.put_nowait(ticket)
@@ -359,6 +442,7 @@ class Session:
     def _cancel_tickets(self, ctx: _Context) -> None:
         for ticket in ctx.tickets:
             ticket.cancelled = True
+            self._release(ticket)
             ticket.events.put_nowait(None)  # wake the pump if it waits on this one
         ctx.tickets = []
 
@@ -367,6 +451,7 @@ class Session:
             item = await self._outbox.get()
             if isinstance(item, _Marker):
                 await self._emit(item.event)
+                self._backlog -= 1
                 if isinstance(item.event, Done):
                     return
             elif not item.cancelled:
@@ -376,15 +461,17 @@ class Session:
                 finally:
                     self._sending = False
                     item.done = True
+                    self._release(item)
             else:
                 item.done = True
+                self._release(item)
             self.last_output_at = time.monotonic()
 
     async def _send_sentence(self, ticket: _Ticket) -> None:
         s = self.settings
         encoder = SentenceEncoder(self.voice_rates[s.voice], s.sample_rate, s.format)
-        ctx = self._contexts.get(ticket.context_id)
-        offset = ctx.audio_seconds if ctx is not None else 0.0
+        ctx = ticket.context
+        offset = ctx.audio_seconds
         started = False
         timing: TimingEvent | None = None
         while True:
@@ -413,8 +500,7 @@ class Session:
                     self.on_first_audio(ticket.first_audio_at - ticket.created_at)
                 await self._emit(Audio(ticket.context_id, ticket.index, pcm))
             if event.last:
-                if ctx is not None:
-                    ctx.audio_seconds += encoder.samples / s.sample_rate
+                ctx.audio_seconds += encoder.samples / s.sample_rate
                 end = SentenceEnd(ticket.context_id, ticket.index, encoder.samples, event.cached)
                 await self._emit(end)
                 return
