@@ -117,6 +117,7 @@ async def test_the_context_limit_fails_that_context_only(server):
     ("joe", "", json.dumps({"text": " ", "context_id": "a", "voice_settings": {"speed": 3}}),
      "invalid_voice_settings"),
     ("joe", "", json.dumps({"text": "x" * 2001, "context_id": "a"}), "text_too_long"),
+    ("joe", "", json.dumps({"text": "Hi", "context_id": "c" * 257}), "context_id_too_long"),
 ])
 async def test_a_bad_request_is_an_error_then_close_1008(server, voice, query, frame, code):
     async with websockets.connect(url(server, voice, query or "&output_format=pcm_22050")) as ws:
@@ -126,4 +127,5 @@ async def test_a_bad_request_is_an_error_then_close_1008(server, voice, query, f
         with pytest.raises(websockets.ConnectionClosedError) as closed:
             await ws.recv()
     assert error["error"] == code and error["message"] and error["code"] == 1008
+    assert len(error["message"]) < 400 and "contextId" not in error  # a bad id is never echoed
     assert closed.value.rcvd.code == 1008

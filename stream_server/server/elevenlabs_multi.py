@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -31,7 +31,7 @@ from .session import Session, SessionSettings
 from .wire import loads_json
 
 DEFAULT_CONTEXT = "default"  # a message without context_id
-MAX_CONTEXT_ID = 256  # characters: ids are uuids or shorter in practice
+MAX_CONTEXT_ID = 256  # characters (session.max_context_id_chars): ids are uuids or shorter in practice
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class MultiMessage:
     close_socket: bool = False
 
 
-def parse_multi_message(raw: str | bytes) -> MultiMessage:
+def parse_multi_message(raw: str | bytes, max_context_id: int = MAX_CONTEXT_ID) -> MultiMessage:
     """A client message (or SessionError)."""
     try:
         data = loads_json(raw)
@@ -53,8 +53,14 @@ def parse_multi_message(raw: str | bytes) -> MultiMessage:
     if not isinstance(data, dict):
         raise SessionError("invalid_message", "a message must be a JSON object")
     context_id = data.get("context_id", DEFAULT_CONTEXT)
-    if not isinstance(context_id, str) or not 0 < len(context_id) <= MAX_CONTEXT_ID:
-        raise SessionError("invalid_message", f"context_id must be a string of 1 to {MAX_CONTEXT_ID} characters")
+    if not isinstance(context_id, str) or not context_id:
+        raise SessionError("invalid_message", "context_id must be a non-empty string")
+    if len(context_id) > max_context_id:
+        raise SessionError(
+            "context_id_too_long",
+            f"context_id of {len(context_id)} characters exceeds the limit of {max_context_id} "
+            "(session.max_context_id_chars)",
+        )
     text = data.get("text")
     if text is not None and not isinstance(text, str):
         raise SessionError("invalid_message", '"text" must be a string')
@@ -69,32 +75,52 @@ def parse_multi_message(raw: str | bytes) -> MultiMessage:
     return MultiMessage(context_id, text, voice_speed(data), **flags)
 
 
+@dataclass
+class _Sentence:
+    """The sentence being sent: its audio is gathered into one message (bounded by the sentence's
+    length: session.hard_sentence_chars)."""
+
+    context_id: str
+    text: str
+    offset: float  # where it starts in its context: its word timings count from there
+    words: list | None = None
+    pcm: bytearray = field(default_factory=bytearray)
+
+
 class _Wire:
     """The session's events on the wire, all sends serialised; and which contexts are on their way
-    to their isFinal."""
+    to their isFinal. Everything kept per context is bounded: `flushed` holds only contexts the
+    session still knows (see prune), `closing` and `pending` only contexts with a Flushed to come."""
 
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
+        self.session: Session | None = None  # set once it is open (its events come after)
         self.rate, self.ulaw = 0, False  # the output format, set with the session's settings
         self.flushed: set[str] = set()  # a flush since the context's last close: close is graceful
         self.closing: set[str] = set()  # gracefully closing: isFinal after its last Flushed
         self.pending: dict[str, int] = {}  # Flushed still to come, per context
-        # Audio seconds sent per context: where its next sentence's word timings start. Kept for a
-        # closed context too, as the session keeps its clock when a context id is used again.
-        self.offsets: dict[str, float] = {}
-        self._sentence: tuple[str, str, list | None, bytearray] | None = None  # context, text, words, pcm
+        self._sentence: _Sentence | None = None
         self._lock = asyncio.Lock()
+
+    def prune(self) -> None:
+        """Forget the flushes of contexts the session has forgotten (a client may use any number
+        of context ids); closing such a context later cancels it, which sends the same isFinal."""
+        if self.session is not None:
+            self.flushed = {c for c in self.flushed if self.session.knows(c)}
 
     def expect_flushed(self, context_id: str) -> None:
         self.pending[context_id] = self.pending.get(context_id, 0) + 1
 
     async def __call__(self, event: SessionEvent) -> None:
         if isinstance(event, SentenceStart):
-            self._sentence = (event.context_id, event.text, None, bytearray())
+            # The session's word clock for the context, as the Words event about to come counts
+            # from it (the session keeps it while it remembers the context).
+            offset = self.session.context_clock(event.context_id) if self.session else 0.0
+            self._sentence = _Sentence(event.context_id, event.text, offset)
         elif isinstance(event, Words) and self._sentence:
-            self._sentence = self._sentence[:2] + (event.words,) + self._sentence[3:]
+            self._sentence.words = event.words
         elif isinstance(event, Audio) and self._sentence:
-            self._sentence[3].extend(event.pcm)
+            self._sentence.pcm.extend(event.pcm)
         elif isinstance(event, SentenceEnd) and self._sentence:
             await self._send_sentence(event.samples)
         elif isinstance(event, Flushed):
@@ -104,21 +130,18 @@ class _Wire:
                 if event.context_id in self.closing:
                     await self._final(event.context_id)
         elif isinstance(event, Cancelled):
-            if self._sentence and self._sentence[0] == event.context_id:
+            if self._sentence and self._sentence.context_id == event.context_id:
                 self._sentence = None  # its audio so far is dropped with it
             await self._final(event.context_id)
         elif isinstance(event, Error):
             await self.error(event.code, event.message, event.context_id)
 
     async def _send_sentence(self, samples: int) -> None:
-        context_id, text, words, pcm = self._sentence
-        self._sentence = None
-        offset = self.offsets.get(context_id, 0.0)
-        self.offsets[context_id] = offset + samples / self.rate
-        alignment = word_alignment(text, words, samples, self.rate, offset)
-        audio = mulaw_encode(bytes(pcm)) if self.ulaw else bytes(pcm)
-        await self.send({"audio": base64.b64encode(audio).decode(), "isFinal": None,
-                         "normalizedAlignment": alignment, "alignment": alignment, "contextId": context_id})
+        sentence, self._sentence = self._sentence, None
+        alignment = word_alignment(sentence.text, sentence.words, samples, self.rate, sentence.offset)
+        audio = mulaw_encode(bytes(sentence.pcm)) if self.ulaw else bytes(sentence.pcm)
+        await self.send({"audio": base64.b64encode(audio).decode(), "isFinal": None, "normalizedAlignment": alignment,
+                         "alignment": alignment, "contextId": sentence.context_id})
 
     async def _final(self, context_id: str) -> None:
         """The context is over (a reused id starts a new turn) and the client is told so."""
@@ -168,11 +191,13 @@ async def elevenlabs_multi_stream(websocket: WebSocket) -> None:
 async def _receive_loop(websocket: WebSocket, session: Session, wire: _Wire) -> None:
     defaults = session.settings.options
     auto_mode = websocket.query_params.get("auto_mode") == "true"
+    max_context_id = websocket.app.state.services.config.session.max_context_id_chars
+    wire.session = session
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
-        msg = parse_multi_message(message.get("text") or message.get("bytes") or b"")
+        msg = parse_multi_message(message.get("text") or message.get("bytes") or b"", max_context_id)
         if msg.close_socket:
             await wire.close(1000)
             return
@@ -190,6 +215,7 @@ async def _receive_loop(websocket: WebSocket, session: Session, wire: _Wire) -> 
                 raise  # malformed: the socket closes
             await session.report(exc, ctx)  # that context fails, the others go on
         if msg.flush:
+            wire.prune()
             wire.flushed.add(ctx)
             wire.expect_flushed(ctx)
             await session.flush(ctx)
