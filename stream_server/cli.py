@@ -45,6 +45,17 @@ def _add_gpt_sovits(config, args: argparse.Namespace):
     return AppConfig.model_validate(data)
 
 
+def uvicorn_options(config) -> dict:
+    """What uvicorn takes from the config (the CLI's server and the tests' use the same)."""
+    return {
+        "host": config.server.host,
+        "port": config.server.port,
+        "ws": "websockets-sansio",
+        # a larger WebSocket message is refused with close 1009 before it is buffered whole
+        "ws_max_size": config.server.ws_max_size_bytes,
+    }
+
+
 def serve(args: argparse.Namespace) -> None:
     config = load_config(args.config)
     if args.host:
@@ -68,13 +79,7 @@ def serve(args: argparse.Namespace) -> None:
         flush=True,
     )
     server = DrainingServer(
-        uvicorn.Config(
-            app,
-            host=config.server.host,
-            port=config.server.port,
-            log_level=config.server.log_level,
-            ws="websockets-sansio",
-        ),
+        uvicorn.Config(app, log_level=config.server.log_level, **uvicorn_options(config)),
         grace_seconds=config.server.shutdown_grace_seconds,
     )
     exits.append(server)

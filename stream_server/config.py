@@ -21,6 +21,9 @@ class ServerSection(_Section):
     port: int = 8000
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     shutdown_grace_seconds: float = 10.0  # on SIGTERM, running sentences get this long to finish
+    # WebSocket messages larger than this are refused (close 1009): a text message of
+    # session.max_text_chars is at most ~120 KB of JSON
+    ws_max_size_bytes: int = Field(1 << 20, ge=1024)
 
 
 class EngineSection(_Section):

@@ -13,6 +13,7 @@ import time
 import uvicorn
 
 from stream_server.app import create_app
+from stream_server.cli import uvicorn_options
 from stream_server.config import AppConfig
 
 
@@ -29,13 +30,7 @@ class BackgroundServer:
             config.server.port = free_port()
         self.app = create_app(config)
         self._server = uvicorn.Server(
-            uvicorn.Config(
-                self.app,
-                host=config.server.host,
-                port=config.server.port,
-                log_level="warning",
-                ws="websockets-sansio",
-            )
+            uvicorn.Config(self.app, log_level="warning", **uvicorn_options(config))
         )
         self._thread = threading.Thread(target=self._server.run, daemon=True, name="uvicorn")
 

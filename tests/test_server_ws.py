@@ -83,6 +83,10 @@ async def test_msgpack_encoding_and_f32_at_16k(server, offline):
         (json.dumps({"type": "config", "voice": "nobody"}), "unknown_voice"),
         (json.dumps({"type": "config", "sample_rate": 12345}), "unsupported_sample_rate"),
         (json.dumps({"type": "config", "format": "mp3"}), "unsupported_format"),
+        (json.dumps({"type": "config", "voice": "v" * 100_000}), "unknown_voice"),
+        (json.dumps({"type": "text", "text": "Hi.", "context_id": "c" * 257}), "context_id_too_long"),
+        (json.dumps({"type": "flush", "context_id": "c" * 100_000}), "context_id_too_long"),
+        (json.dumps({"type": "cancel", "context_id": "c" * 100_000}), "context_id_too_long"),
     ],
 )
 async def test_bad_input_gets_error_and_session_keeps_working(server, frame, code, offline):
@@ -91,6 +95,7 @@ async def test_bad_input_gets_error_and_session_keeps_working(server, frame, cod
         await ws.send(frame)
         err = json.loads(await ws.recv())
         assert err["type"] == "error" and err["code"] == code and err["message"]
+        assert len(err["message"]) < 400 and "c" * 300 not in err.get("context_id", "")  # nothing echoed long
         await send_json(ws, type="text", text="Still working.")
         await send_json(ws, type="flush")
         t = Transcript()

@@ -1,0 +1,72 @@
+"""The limits on what clients control, on the wire of the real server (docs/limits.md): WebSocket
+message size, the session's backlog, and contexts over a socket's life."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import websockets
+
+from wsutil import Transcript, receive_until, send_json
+
+pytestmark = pytest.mark.slow
+
+
+def only_session(server):
+    (session,) = server.services.sessions.values()
+    return session
+
+
+async def test_a_message_over_ws_max_size_is_closed_with_1009(server):
+    limit = server.config.server.ws_max_size_bytes
+    assert limit == 1 << 20
+    async with websockets.connect(f"{server.url}/v1/tts/stream", max_size=None) as ws:
+        assert json.loads(await ws.recv())["type"] == "ready"
+        await send_json(ws, type="text", text="Fits. " * (limit // 100))  # well under: fine
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await send_json(ws, type="text", text="x" * limit)
+            while True:
+                await ws.recv()
+    assert closed.value.rcvd.code == 1009  # message too big
+
+
+async def test_text_past_the_backlog_is_refused_until_the_client_reads_or_cancels(server):
+    """A client that sends text far faster than it can be spoken: past session.max_pending_chars
+    its text is refused with a clear error; a cancel makes room; the session goes on."""
+    limit = server.config.session.max_pending_chars
+    piece = "word " * 400  # 2,000 characters: session.max_text_chars of the tests' server
+    t = Transcript()
+    async with websockets.connect(f"{server.url}/v1/tts/stream", max_size=None) as ws:
+        assert json.loads(await ws.recv())["type"] == "ready"
+        for _ in range(limit // len(piece) + 2):
+            await send_json(ws, type="text", text=piece, context_id="flood")
+        await send_json(ws, type="cancel", context_id="flood")
+        await receive_until(ws, t, "cancelled", timeout=60)
+        errors = [m for m in t.messages if m["type"] == "error"]
+        assert errors and {e["code"] for e in errors} == {"too_much_pending"}
+        assert "session.max_pending_chars" in errors[0]["message"]
+        await send_json(ws, type="text", text="Still here.", context_id="after")
+        await send_json(ws, type="flush", context_id="after")
+        await receive_until(ws, t, "flushed", timeout=60)
+    assert t.sentences("after") == ["Still here."]
+
+
+async def test_contexts_used_over_a_multi_stream_socket_are_not_all_kept(server):
+    """500 ElevenLabs contexts opened and closed in turn on one socket: the session keeps at most
+    2 x max_contexts + 1 of them, and the socket still speaks."""
+    url = f"{server.url}/v1/text-to-speech/joe_ar/multi-stream-input?output_format=pcm_22050"
+    bound = 2 * server.config.session.max_contexts + 1
+    async with websockets.connect(url, max_size=None) as ws:
+        for i in range(500):
+            ctx = f"turn-{i}"
+            await ws.send(json.dumps({"text": " ", "context_id": ctx, "voice_settings": {"speed": 1.0}}))
+            await ws.send(json.dumps({"context_id": ctx, "flush": True}))
+            await ws.send(json.dumps({"context_id": ctx, "close_context": True}))
+            final = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert final == {"isFinal": True, "contextId": ctx}
+            assert only_session(server).known_contexts() <= bound
+        await ws.send(json.dumps({"text": "Still speaking.", "context_id": "last", "flush": True}))
+        got = json.loads(await asyncio.wait_for(ws.recv(), 60))
+        assert got["contextId"] == "last" and got["audio"]
