@@ -194,6 +194,7 @@ class WyomingSection(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 10200
+    max_event_bytes: int = Field(1 << 20, ge=1024)  # data + payload of one client event; larger: skipped, error
 
 
 class AppConfig(_Section):

@@ -116,6 +116,8 @@ async def test_streaming_gives_a_run_per_sentence_then_stopped(server, offline):
         (Synthesize(text="Hello.", voice=SynthesizeVoice(name="nobody")), "unknown_voice"),
         (Synthesize(text="   "), "empty_text"),
         (Synthesize(text="x " * 1001), "text_too_long"),
+        (Synthesize(text="x " * 600_000), "event_too_large"),  # 1.2 MB > wyoming.max_event_bytes
+        (Synthesize(text=5), "invalid_event"),
         (SynthesizeStart(voice=SynthesizeVoice(name="nobody")), "unknown_voice"),
     ],
 )

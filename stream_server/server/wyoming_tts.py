@@ -6,8 +6,10 @@ Session (docs/wyoming.md).
 - `synthesize-start`, `synthesize-chunk`s, `synthesize-stop` -> one `audio-start`/`audio-chunk`s/
   `audio-stop` run per sentence as soon as it is synthesized, then `synthesize-stopped`. The
   legacy `synthesize` that clients send inside a streaming run is ignored (as wyoming-piper does).
-- Bad input (unknown voice or speaker, empty text, text too long): an `error` event; the
-  connection goes on.
+- Bad input (unknown voice or speaker, empty text, text too long, event data of the wrong shape,
+  an event over `wyoming.max_event_bytes`): an `error` event; the connection goes on. Events are
+  read here (read_event), not by the wyoming package's reader, which buffers any length a client
+  declares.
 - A voice is asked for by name (an alias too) and, for a multi-speaker voice, `speaker`; or by
   `language` alone. The protocol has no speed: `synthesis.length_scale` sets it server-wide (as
   wyoming-piper's --length-scale does).
@@ -39,15 +41,18 @@ from wyoming.tts import (
 )
 
 from ..config import SPEAKER_SEPARATOR
+
 from .compat import resolve_voice
-from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError, SessionEvent
+from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError, SessionEvent, shown
 from .services import Services
 from .session import Session, SessionSettings
 from .voice_catalog import VoiceInfo, voice_for_language, voice_infos
+from .wire import loads_json
 
 log = logging.getLogger(__name__)
 
 WIDTH, CHANNELS = 2, 1  # s16le mono
+LANGUAGES = ["en_US"]  # every voice we ship speaks US English (espeak-ng en-us phonemes)
 _ATTRIBUTION = Attribution(name="stream_server", url="https://github.com/rhasspy/piper")
 
 
@@ -56,6 +61,80 @@ def _version() -> str:
         return importlib.metadata.version("stream_server")
     except importlib.metadata.PackageNotFoundError:
         return "0"
+
+
+_DISCARD_PIECE = 64 << 10  # an oversized event is skipped in pieces this big, never held whole
+
+
+def _length(header: dict, name: str) -> int:
+    value = header.get(name)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SessionError("invalid_event", f"{name} must be a whole number of bytes")
+    return value
+
+
+async def read_event(reader: asyncio.StreamReader, max_bytes: int) -> Event | None:
+    """The next event (None: the client is gone), or SessionError for one the connection can go
+    on after: a bad header line, bad data, or data + payload over `max_bytes` (skipped unread)."""
+    try:
+        line = await reader.readline()
+    except ValueError:  # longer than the reader's line limit (64 KiB): the rest is a bad line too
+        raise SessionError("invalid_event", "an event header line is too long") from None
+    if not line:
+        return None
+    try:
+        header = loads_json(line)
+    except ValueError:
+        raise SessionError("invalid_event", "an event header must be one line of JSON") from None
+    if not isinstance(header, dict) or not isinstance(header.get("type"), str):
+        raise SessionError("invalid_event", 'an event header must be a JSON object with a string "type"')
+    data_length, payload_length = _length(header, "data_length"), _length(header, "payload_length")
+    try:
+        if data_length + payload_length > max_bytes:
+            left = data_length + payload_length
+            while left:
+                left -= len(await reader.readexactly(min(left, _DISCARD_PIECE)))
+            raise SessionError(
+                "event_too_large",
+                f"an event of {data_length + payload_length} bytes exceeds the limit of {max_bytes} "
+                "(wyoming.max_event_bytes)",
+            )
+        data = header.get("data", {})
+        extra = await reader.readexactly(data_length) if data_length else b""
+        payload = await reader.readexactly(payload_length) if payload_length else None
+    except asyncio.IncompleteReadError:
+        return None
+    if extra:
+        try:
+            more = loads_json(extra)
+        except ValueError:
+            raise SessionError("invalid_event", "event data must be JSON") from None
+        if not isinstance(more, dict) or not isinstance(data, dict):
+            raise SessionError("invalid_event", "event data must be a JSON object")
+        data = {**data, **more}
+    if not isinstance(data, dict):
+        raise SessionError("invalid_event", "event data must be a JSON object")
+    return Event(header["type"], data, payload)
+
+
+def _text(event: Event) -> str:
+    text = event.data.get("text")
+    if not isinstance(text, str):
+        raise SessionError("invalid_event", f'{shown(event.type, 40)} needs a string "text"')
+    return text
+
+
+def _voice(event: Event) -> SynthesizeVoice | None:
+    """data.voice: {name?, language?, speaker?}, each a string when given (None: the default)."""
+    voice = event.data.get("voice")
+    if voice is None:
+        return None
+    fields = {k: voice.get(k) for k in ("name", "language", "speaker")} if isinstance(voice, dict) else None
+    if fields is None or any(v is not None and not isinstance(v, str) for v in fields.values()):
+        raise SessionError("invalid_event", '"voice" must be an object of strings: name, language, speaker')
+    return SynthesizeVoice(**fields)
 
 
 class _Run:
@@ -123,6 +202,28 @@ class WyomingTtsHandler(AsyncEventHandler):
         await self.write(WyError(text=message, code=code).event())
 
     # --- events ---------------------------------------------------------------------------
+    async def run(self) -> None:
+        """The wyoming package's loop, with our bounded reader: a bad event is answered with an
+        error event and the connection goes on."""
+        self._is_running = True
+        limit = self.services.config.wyoming.max_event_bytes
+        try:
+            while self._is_running:
+                try:
+                    event = await read_event(self.reader, limit)
+                except SessionError as exc:
+                    self.services.note_error("wyoming", "-", exc.code, exc.message)
+                    try:
+                        await self.error(exc.code, exc.message)
+                    except ConnectionError:
+                        break
+                    continue
+                if event is None or not await self.handle_event(event):
+                    break
+        finally:
+            await self.disconnect()
+            self.writer.close()
+
     async def handle_event(self, event: Event) -> bool:
         try:
             await self._handle(event)
@@ -140,13 +241,13 @@ class WyomingTtsHandler(AsyncEventHandler):
         elif SynthesizeStart.is_type(event.type):
             await self._close_stream()
             self._streaming = True
-            start = SynthesizeStart.from_event(event)
             run = _Run(self, per_sentence=True)
-            await self._open(run, start.voice)  # raises on a bad voice: no stream then
+            await self._open(run, self._checked(_voice, event))  # a bad voice: no stream then
             self._stream = run
         elif SynthesizeChunk.is_type(event.type):
+            text = self._checked(_text, event)
             if self._stream is not None:
-                await self._stream.text(SynthesizeChunk.from_event(event).text)
+                await self._stream.text(text)
         elif SynthesizeStop.is_type(event.type):
             run, self._stream, self._streaming = self._stream, None, False
             if run is not None:
@@ -157,17 +258,24 @@ class WyomingTtsHandler(AsyncEventHandler):
         elif Synthesize.is_type(event.type):
             if self._streaming:
                 return  # the legacy copy of a streaming run's text
-            await self._synthesize(Synthesize.from_event(event))
+            await self._synthesize(self._checked(_text, event), self._checked(_voice, event))
         else:
-            log.debug("wyoming: ignoring event %s", event.type)
+            log.debug("wyoming: ignoring event %s", shown(event.type))
 
-    async def _synthesize(self, request: Synthesize) -> None:
-        if not request.text.strip():
+    def _checked(self, read, event: Event):
+        """A field of the event's data, or the refusal counted (it never gets a session)."""
+        try:
+            return read(event)
+        except SessionError as exc:
+            self._refuse(exc)
+
+    async def _synthesize(self, text: str, voice: SynthesizeVoice | None) -> None:
+        if not text.strip():
             self._refuse(SessionError("empty_text", "text must not be empty"))
         run = _Run(self, per_sentence=False)
-        await self._open(run, request.voice)
+        await self._open(run, voice)
         try:
-            await run.text(request.text)
+            await run.text(text)
             await run.session.end()
             await run.session.wait_done()
         finally:
