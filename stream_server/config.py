@@ -117,6 +117,7 @@ class GptSovitsApiSection(_Section):
 
     enabled: bool = True
     voice: str | None = None  # which gpt_sovits voice it speaks; null: the first one
+    max_body_bytes: int = Field(262144, ge=1024)  # larger POST /tts bodies get 413 before they are read
 
 
 class SynthesisSection(_Section):

@@ -122,6 +122,17 @@ def test_bad_requests_get_api_v2s_400(gsv_server, assets, over, message):
     assert r.status_code == 400 and message in r.json()["message"]
 
 
+def test_a_body_over_the_limit_is_a_413_and_text_past_the_backlog_a_400(gsv_server, assets):
+    limit = gsv_server.config.gpt_sovits_api.max_body_bytes
+    big = params(ref_audio_path=str(assets["ref"]), text="Hello. " * (limit // 7 + 1))
+    r = httpx.post(gsv_server.http + "/tts", json=big, timeout=60)
+    assert r.status_code == 413 and "gpt_sovits_api.max_body_bytes" in r.json()["message"]
+    backlog = gsv_server.config.session.max_pending_chars
+    long = params(ref_audio_path=str(assets["ref"]), text="Hello there. " * (backlog // 13 + 1))
+    r = httpx.post(gsv_server.http + "/tts", json=long, timeout=60)
+    assert r.status_code == 400 and "session.max_pending_chars" in r.json()["Exception"]
+
+
 def test_a_bad_reference_is_a_400_with_the_reason(gsv_server, assets):
     short = assets["root"] / "too-short.wav"
     gpt_sovits_assets.reference_clip(short, seconds=2.0)

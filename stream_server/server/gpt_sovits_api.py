@@ -36,6 +36,7 @@ from .compat import EventQueue
 from .events import Audio, Done, Error, SentenceEnd, SessionError
 from .services import Services
 from .session import SessionSettings
+from .wire import BodyTooLarge, loads_json, read_body
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +118,9 @@ def _read_query(request: Request) -> dict:
     return data
 
 
-async def _parse(request: Request) -> TtsRequest:
+async def _parse(request: Request, max_body_bytes: int) -> TtsRequest:
     try:
-        data = _read_query(request) if request.method == "GET" else await request.json()
+        data = _read_query(request) if request.method == "GET" else loads_json(await read_body(request, max_body_bytes))
         if not isinstance(data, dict):
             raise ValueError("the body must be a JSON object")
         return TtsRequest.model_validate(data)
@@ -136,8 +137,9 @@ def _voice(services: Services) -> str:
 
 async def tts(request: Request) -> Response:
     services: Services = request.app.state.services
+    limit = services.config.gpt_sovits_api.max_body_bytes
     try:
-        req = await _parse(request)
+        req = await _parse(request, limit)
         streaming = _check(req)
         backend = services.voices[_voice(services)]
         ref = await asyncio.to_thread(backend.references.prepare, req.ref_audio_path, req.prompt_text,
@@ -145,6 +147,10 @@ async def tts(request: Request) -> Response:
     except _Refused as exc:
         services.note_error("gpt_sovits", "-", "invalid_request", exc.body["message"])
         return JSONResponse(exc.body, status_code=400)
+    except BodyTooLarge:
+        message = f"the request body exceeds {limit} bytes (gpt_sovits_api.max_body_bytes)"
+        services.note_error("gpt_sovits", "-", "request_too_large", message)
+        return JSONResponse({"message": message}, status_code=413)
     except ValueError as exc:  # the reference clip: missing, unreadable, too short or long
         services.note_error("gpt_sovits", "-", "bad_reference", str(exc))
         return JSONResponse({"message": "tts failed", "Exception": str(exc)}, status_code=400)

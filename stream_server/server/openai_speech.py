@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from ..audio.encoders import WHOLE_FORMATS, encode_whole, mp3_stream
 from ..audio.formats import wav_header
 from .compat import EventQueue, resolve_voice
-from .wire import loads_json
+from .wire import BodyTooLarge, loads_json, read_body
 from .events import Audio, Done, Error, SessionError
 from .services import Services
 from .session import Session, SessionSettings
@@ -170,23 +170,6 @@ async def _sse_stream(chunks: AsyncIterator[bytes], req: SpeechRequest) -> Async
     yield _sse("speech.audio.done", usage=usage)
 
 
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused before it is read when it says it is too large, or as soon as it is."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _TooLarge
-    body = bytearray()
-    async for piece in request.stream():
-        body += piece
-        if len(body) > limit:
-            raise _TooLarge
-    return bytes(body)
-
-
 async def speech(request: Request) -> Response:
     services: Services = request.app.state.services
     if services.draining:
@@ -196,8 +179,8 @@ async def speech(request: Request) -> Response:
         )
     limit = services.config.openai.max_body_bytes
     try:
-        req = _parse(services, await _read_body(request, limit))
-    except _TooLarge:
+        req = _parse(services, await read_body(request, limit))
+    except BodyTooLarge:
         return openai_error(services, 413, f"the request body exceeds {limit} bytes", "request_too_large")
     except _BadRequest as exc:
         return openai_error(services, 400, exc.message, exc.code, exc.param)

@@ -1,4 +1,5 @@
-"""Reading what clients send: JSON that cannot take the server down, whatever its shape."""
+"""Reading what clients send: JSON that cannot take the server down, whatever its shape, and
+request bodies no larger than a limit."""
 
 from __future__ import annotations
 
@@ -13,3 +14,21 @@ def loads_json(raw: str | bytes) -> Any:
         return json.loads(raw)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+
+
+class BodyTooLarge(Exception):
+    """The request body is over its limit (answered 413)."""
+
+
+async def read_body(request, limit: int) -> bytes:
+    """A Starlette request's body, refused before it is read when it says it is too large, or as
+    soon as it is."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    body = bytearray()
+    async for piece in request.stream():
+        body += piece
+        if len(body) > limit:
+            raise BodyTooLarge
+    return bytes(body)
