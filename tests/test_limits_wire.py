@@ -70,3 +70,23 @@ async def test_contexts_used_over_a_multi_stream_socket_are_not_all_kept(server)
         await ws.send(json.dumps({"text": "Still speaking.", "context_id": "last", "flush": True}))
         got = json.loads(await asyncio.wait_for(ws.recv(), 60))
         assert got["contextId"] == "last" and got["audio"]
+
+
+async def test_a_multi_stream_context_past_the_backlog_fails_alone(server):
+    """ElevenLabs multi-stream-input: text past the backlog is that context's error (with its
+    contextId); the socket stays open, a barge-in ends the context, and the socket speaks on."""
+    url = f"{server.url}/v1/text-to-speech/joe_ar/multi-stream-input?output_format=pcm_22050"
+    limit = server.config.session.max_pending_chars
+    piece = "word " * 400
+    async with websockets.connect(url, max_size=None) as ws:
+        for _ in range(limit // len(piece) + 2):
+            await ws.send(json.dumps({"text": piece, "context_id": "flood"}))
+        await ws.send(json.dumps({"context_id": "flood", "close_context": True}))  # no flush: cancelled
+        got = []
+        while not (got and got[-1].get("isFinal") and got[-1].get("contextId") == "flood"):
+            got.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
+        errors = [m for m in got if "error" in m]
+        assert errors and all(e["error"] == "too_much_pending" and e["contextId"] == "flood" for e in errors)
+        await ws.send(json.dumps({"text": "Still speaking.", "context_id": "next", "flush": True}))
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 60))
+        assert reply["contextId"] == "next" and reply["audio"]

@@ -32,6 +32,8 @@ from .wire import loads_json
 
 DEFAULT_CONTEXT = "default"  # a message without context_id
 MAX_CONTEXT_ID = 256  # characters (session.max_context_id_chars): ids are uuids or shorter in practice
+# Errors of one context: reported with its contextId, the socket stays open (the others go on).
+_CONTEXT_ERRORS = ("too_many_contexts", "too_much_pending")
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,11 @@ class _Wire:
 
     def expect_flushed(self, context_id: str) -> None:
         self.pending[context_id] = self.pending.get(context_id, 0) + 1
+
+    def unexpect_flushed(self, context_id: str) -> None:
+        left = self.pending[context_id] = self.pending.get(context_id, 1) - 1
+        if left <= 0:
+            del self.pending[context_id]
 
     async def __call__(self, event: SessionEvent) -> None:
         if isinstance(event, SentenceStart):
@@ -208,25 +215,34 @@ async def _receive_loop(websocket: WebSocket, session: Session, wire: _Wire) -> 
             if msg.text and msg.text.strip():
                 await session.text(msg.text, ctx)
                 if auto_mode and not msg.flush:
-                    wire.expect_flushed(ctx)  # not a client flush: close_context still cancels
-                    await session.flush(ctx)
+                    await _flush(session, wire, ctx)  # not a client flush: close_context still cancels
+            if msg.flush:
+                wire.prune()
+                wire.flushed.add(ctx)
+                await _flush(session, wire, ctx)
         except SessionError as exc:
-            if exc.code != "too_many_contexts":
+            if exc.code not in _CONTEXT_ERRORS:
                 raise  # malformed: the socket closes
-            await session.report(exc, ctx)  # that context fails, the others go on
-        if msg.flush:
-            wire.prune()
-            wire.flushed.add(ctx)
-            wire.expect_flushed(ctx)
-            await session.flush(ctx)
+            await session.report(exc, ctx)  # that context's text is dropped, the others go on
         if msg.close_context:
             await _close_context(session, wire, ctx)
+
+
+async def _flush(session: Session, wire: _Wire, ctx: str) -> None:
+    wire.expect_flushed(ctx)
+    try:
+        await session.flush(ctx)
+    except SessionError:  # refused (the backlog is full): no Flushed will come
+        wire.unexpect_flushed(ctx)
+        raise
 
 
 async def _close_context(session: Session, wire: _Wire, ctx: str) -> None:
     if ctx in wire.flushed and ctx not in wire.closing:  # a turn's end: the rest of its audio, then isFinal
         wire.closing.add(ctx)
-        wire.expect_flushed(ctx)
-        await session.flush(ctx)
-    else:  # barge-in: nothing more of it
-        await session.cancel(ctx)
+        try:
+            await _flush(session, wire, ctx)
+            return
+        except SessionError:  # the backlog is full: end it at once instead
+            wire.closing.discard(ctx)
+    await session.cancel(ctx)  # barge-in: nothing more of it
