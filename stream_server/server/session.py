@@ -183,8 +183,8 @@ class Session:
         # that does not read.
         self._backlog = 0
         self.last_output_at = time.monotonic()  # when the pump last finished an item
-        # The open contexts and, least recently used first, up to max_contexts closed ones: a
-        # reused id goes on with its sentence index and word clock. Older closed ones are
+        # The open contexts and the max_contexts closed ones most recently given text (in order of
+        # that, oldest first): a reused id goes on with its sentence index and word clock. Older closed ones are
         # forgotten (a client may use any number of ids over a session's life).
         self._contexts: OrderedDict[str, _Context] = OrderedDict()
         self._outbox: asyncio.Queue[_Ticket | _Marker] = asyncio.Queue()
@@ -299,6 +299,7 @@ class Session:
         (it opens with its first text, within the limit)."""
         ctx = self._known_context(context_id) or self._remember(context_id)
         ctx.options = options
+        self._contexts.move_to_end(context_id)  # kept like a context given text
 
     def context_clock(self, context_id: str) -> float:
         """Seconds of the context's audio sent in full so far: where its next sentence's word
