@@ -9,12 +9,15 @@ from pathlib import Path
 from typing import AsyncIterator, Callable
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from .config import AppConfig
+from .server.access import AccessMiddleware, AccessPolicy, exposure_warnings
 from .server.metrics import CONTENT_TYPE_LATEST
 from .server.native_ws import native_stream
 from .server.protocols import ProtocolServers, protocol_routes
@@ -39,6 +42,8 @@ WARMUP_TEXT = "Hello, the server is warming up."
 def create_app(config: AppConfig, request_exit: Callable[[], None] | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for warning in exposure_warnings(config):
+            log.warning(warning)
         services = build_services(config)
         services.request_exit = request_exit
         app.state.services = services
@@ -52,7 +57,8 @@ def create_app(config: AppConfig, request_exit: Callable[[], None] | None = None
         protocol_servers = await ProtocolServers().start(services)  # Wyoming's own port
         services.ready = True
         host, port = config.server.host, config.server.port
-        print(f"stream_server ready: demo at http://{host}:{port}/", flush=True)
+        token = "?token=<API key>" if config.auth.api_keys else ""  # the page passes it to its WebSocket
+        print(f"stream_server ready: demo at http://{host}:{port}/{token}", flush=True)
         try:
             yield
         finally:
@@ -73,7 +79,22 @@ def create_app(config: AppConfig, request_exit: Callable[[], None] | None = None
         # the demo page's scripts (index.html loads web/app.js and its AudioWorklet)
         Mount("/web", StaticFiles(directory=DEMO_DIR, check_dir=False), name="web"),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware(config))
+
+
+def middleware(config: AppConfig) -> list[Middleware]:
+    """CORS outside (it answers preflights, which carry no key), then keys and origins."""
+    stack = []
+    if config.cors.allow_origins:
+        stack.append(Middleware(
+            CORSMiddleware,
+            allow_origins=config.cors.allow_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "xi-api-key"],
+            max_age=600,
+        ))
+    stack.append(Middleware(AccessMiddleware, policy=AccessPolicy.from_config(config)))
+    return stack
 
 
 async def index(request: Request):

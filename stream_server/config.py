@@ -9,11 +9,23 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, SecretStr, Tag, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, SecretStr, Tag, field_validator, model_validator
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _origins(values: list[str]) -> list[str]:
+    """Origins as browsers send them: scheme://host[:port], lower case, no path; or "*"."""
+    out = []
+    for value in values:
+        origin = value.strip().rstrip("/").lower()
+        scheme, sep, rest = origin.partition("://")
+        if origin != "*" and not (sep and scheme in ("http", "https") and rest and "/" not in rest):
+            raise ValueError(f"origin {value!r}: use scheme://host[:port] (e.g. https://app.example) or \"*\"")
+        out.append(origin)
+    return out
 
 
 class ServerSection(_Section):
@@ -24,6 +36,11 @@ class ServerSection(_Section):
     # WebSocket messages larger than this are refused (close 1009): a text message of
     # session.max_text_chars is at most ~120 KB of JSON
     ws_max_size_bytes: int = Field(1 << 20, ge=1024)
+    # Browser origins (scheme://host[:port]) whose pages may open WebSockets and send requests,
+    # besides the server's own origin; "*": any. Requests without an Origin (non-browser) pass.
+    allowed_origins: list[str] = Field(default_factory=list)
+
+    _check_origins = field_validator("allowed_origins")(_origins)
 
 
 class EngineSection(_Section):
@@ -198,6 +215,28 @@ class WyomingSection(_Section):
     max_event_bytes: int = Field(1 << 20, ge=1024)  # data + payload of one client event; larger: skipped, error
 
 
+class AuthSection(_Section):
+    """API keys (README, "Exposing the server"). No keys: nothing is asked (a loopback default)."""
+
+    api_keys: list[str] = Field(default_factory=list)
+    protect_metrics: bool = True  # with keys set, /metrics needs one too (/healthz, /readyz never do)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _no_blank_keys(cls, keys: list[str]) -> list[str]:
+        if any(not k.strip() or k != k.strip() for k in keys):
+            raise ValueError("api_keys: a key must not be empty or start or end with white space")
+        return keys
+
+
+class CorsSection(_Section):
+    """CORS headers on HTTP responses, for web pages of other origins (none by default)."""
+
+    allow_origins: list[str] = Field(default_factory=list)  # e.g. ["https://app.example"]; "*": any
+
+    _check_origins = field_validator("allow_origins")(_origins)
+
+
 class AppConfig(_Section):
     server: ServerSection = Field(default_factory=ServerSection)
     engine: EngineSection = Field(default_factory=EngineSection)
@@ -221,6 +260,8 @@ class AppConfig(_Section):
     deepgram: DeepgramSection = Field(default_factory=DeepgramSection)
     wyoming: WyomingSection = Field(default_factory=WyomingSection)
     gpt_sovits_api: GptSovitsApiSection = Field(default_factory=GptSovitsApiSection)
+    auth: AuthSection = Field(default_factory=AuthSection)
+    cors: CorsSection = Field(default_factory=CorsSection)
 
     @model_validator(mode="after")
     def _whole_messages_fit(self) -> "AppConfig":

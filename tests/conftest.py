@@ -39,6 +39,35 @@ def server(redis_server) -> BackgroundServer:
         yield running
 
 
+KEYS = ("key-one-0123456789", "key-two-9876543210")  # what keyed_server accepts
+CORS_ORIGIN = "https://app.example"  # gets CORS headers from keyed_server
+
+
+@pytest.fixture(scope="session")
+def keyed_server(tmp_path_factory) -> BackgroundServer:
+    """A second server with API keys and a CORS origin set, and every protocol on: also
+    GPT-SoVITS' api_v2 (the tiny fixture voice). Session-scoped: the access tests and the demo
+    page's test share it, and it starts once."""
+    import gpt_sovits_assets
+    from stream_server.cli import _add_gpt_sovits, _parser
+
+    assets = gpt_sovits_assets.build(tmp_path_factory.mktemp("keyed-gsv"))
+    args = _parser().parse_args([
+        "serve", "--gpt-sovits", str(assets["infer_yaml"]), "--ref-audio", str(assets["ref"]),
+        "--prompt-text", gpt_sovits_assets.PROMPT_TEXT,
+    ])
+    config = _add_gpt_sovits(AppConfig.model_validate({
+        "server": {"port": free_port()},
+        "engine": {"warmup": False},
+        "wyoming": {"enabled": False},  # no authentication there (docs/wyoming.md)
+        "cache": {"redis_url": None, "embedded": False},
+        "auth": {"api_keys": list(KEYS)},
+        "cors": {"allow_origins": [CORS_ORIGIN]},
+    }), args)
+    with BackgroundServer(config) as running:
+        yield running
+
+
 @pytest.fixture(scope="session")
 def piper():
     """A voice of the tests' own, for offline checks that need no server."""

@@ -311,3 +311,27 @@ def test_speak_stop_speak_in_chromium(page, server):
     print(f"stop: {cut}")
     print(f"speak 2: {third}")
     print("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
+
+
+def test_the_page_passes_its_token_to_a_server_with_keys(browser, keyed_server):
+    """With API keys set the page stays reachable; opened as /?token=KEY it sends the key with its
+    voices request and its WebSocket (which cannot carry headers) and speaks; without a key, or
+    with a wrong one, it says what is missing."""
+    from conftest import KEYS
+
+    context = browser.new_context()
+    try:
+        pg = context.new_page()
+        for query, says in (("", "needs an API key"), ("?token=wrong", "not accepted")):
+            pg.goto(f"{keyed_server.http}/{query}")
+            pg.wait_for_function("window.demoStats && window.demoStats.errors.length > 0", timeout=15_000)
+            assert says in pg.text_content("#status")
+        pg.goto(f"{keyed_server.http}/?token={KEYS[1]}")
+        pg.wait_for_function("window.demoStats && window.demoStats.ready", timeout=15_000)
+        _speak(pg, "Hello with a key.")
+        _wait_played_out(pg, 30)
+        u = _last_utterance(pg)
+        assert u["state"] == "flushed" and u["receivedSamples"] > 0
+        assert _stats(pg)["errors"] == []
+    finally:
+        context.close()

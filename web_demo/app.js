@@ -13,6 +13,9 @@
   const SCRIPT_URL = document.currentScript.src;
   const ROOT = new URL("..", SCRIPT_URL); // app.js lives at <root>/web/app.js
   const WORKLET_URL = new URL("pcm-player-worklet.js", SCRIPT_URL).href;
+  // The API key when the server asks for one: open the page as /?token=KEY. A browser cannot set
+  // WebSocket headers, so the socket carries it as ?token= too; it goes to this server only.
+  const TOKEN = new URLSearchParams(location.search).get("token");
 
   const $ = (id) => document.getElementById(id);
   const ui = {
@@ -213,7 +216,9 @@
   function wsUrl(rate, voice) {
     const u = new URL("v1/tts/stream", ROOT);
     u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
-    u.search = new URLSearchParams({ sample_rate: String(rate), voice, format: "pcm_f32le" }).toString();
+    const params = { sample_rate: String(rate), voice, format: "pcm_f32le" };
+    if (TOKEN) params.token = TOKEN;
+    u.search = new URLSearchParams(params).toString();
     return u.href;
   }
 
@@ -243,10 +248,11 @@
       if (ws !== sock) return;
       ws = null;
       setConn("closed", "disconnected");
-      if (readyWaiter) readyWaiter.reject(new Error(`connection closed (${e.code})`));
+      const why = e.reason ? `${e.code}: ${e.reason}` : String(e.code); // 4401: no or a wrong API key
+      if (readyWaiter) readyWaiter.reject(new Error(`connection closed (${why})`));
       readyWaiter = null;
       if (current && current.state === "streaming") {
-        fail(`connection closed (code ${e.code}) before the utterance was finished`);
+        fail(`connection closed (code ${why}) before the utterance was finished`);
       }
       updateButtons();
     };
@@ -510,7 +516,10 @@
 
   async function loadVoices() {
     try {
-      const r = await fetch(new URL("v1/voices", ROOT));
+      const r = await fetch(new URL("v1/voices", ROOT), TOKEN ? { headers: { Authorization: `Bearer ${TOKEN}` } } : {});
+      if (r.status === 401) {
+        throw new Error(TOKEN ? "the API key in ?token= is not accepted" : "this server needs an API key: open this page as /?token=<key>");
+      }
       const { voices } = await r.json();
       ui.voice.innerHTML = "";
       for (const v of voices) {

@@ -1,0 +1,154 @@
+"""The access layer's rules without a server: which paths need a key, which credentials count,
+which origins pass, that ?token= never reaches a route (or a log), and the start-up warnings about
+an exposed server (stream_server/server/access.py)."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+from starlette.datastructures import Headers
+
+from stream_server import app as app_module
+from stream_server.app import create_app
+from stream_server.config import AppConfig
+from stream_server.server.access import AccessMiddleware, AccessPolicy, exposure_warnings, is_loopback, presented_keys
+
+
+def policy(**sections) -> AccessPolicy:
+    return AccessPolicy.from_config(AppConfig.model_validate(sections))
+
+
+KEYED = {"auth": {"api_keys": ["k1", "k2"]}}
+
+
+def test_without_keys_nothing_needs_one():
+    p = policy()
+    assert not any(p.needs_key(path) for path in ("/v1/audio/speech", "/metrics", "/tts", "/v1/tts/stream"))
+
+
+def test_with_keys_everything_but_health_and_the_demo_files_needs_one():
+    p = policy(**KEYED)
+    for path in ("/v1/audio/speech", "/v1/voices", "/v1/tts/stream", "/v1/speak", "/tts", "/control",
+                 "/metrics", "/nowhere", "/webx"):
+        assert p.needs_key(path), path
+    for path in ("/healthz", "/readyz", "/", "/web", "/web/app.js"):
+        assert not p.needs_key(path), path
+    assert not policy(auth={"api_keys": ["k"], "protect_metrics": False}).needs_key("/metrics")
+
+
+def test_keys_match_exactly():
+    p = policy(**KEYED)
+    assert p.key_valid(["k1"]) and p.key_valid(["k2"]) and p.key_valid(["wrong", "k2"])
+    assert not any(p.key_valid(c) for c in ([], ["k"], ["k1 "], ["K1"], ["k1k2"], [""]))
+    assert "k1" not in repr(p)  # the policy's repr shows no key material
+
+
+def test_credentials_in_every_accepted_form():
+    def keys(headers: dict, query=()) -> list[str]:
+        return presented_keys(Headers(headers), list(query))
+
+    assert keys({"authorization": "Bearer abc"}) == ["abc"]
+    assert keys({"authorization": "bearer  abc "}) == ["abc"]  # the scheme is case-insensitive
+    assert keys({"authorization": "Token abc"}) == ["abc"]
+    assert keys({"authorization": "Basic YWJjOg=="}) == []  # not a scheme of ours
+    assert keys({"xi-api-key": "abc"}) == ["abc"]
+    assert keys({}, [("token", "abc"), ("voice", "joe")]) == ["abc"]
+    assert keys({"authorization": "Bearer a", "xi-api-key": "b"}, [("token", "c")]) == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(("origin", "host", "allowed"), [
+    ("http://127.0.0.1:8000", "127.0.0.1:8000", True),  # the server's own page
+    ("http://localhost:8000", "localhost:8000", True),
+    ("http://[::1]:8000", "[::1]:8000", True),
+    ("HTTP://LOCALHOST:8000", "localhost:8000", True),
+    ("http://localhost", "localhost:80", True),  # default ports
+    ("https://localhost", "localhost:443", True),
+    ("http://localhost:8000", "127.0.0.1:8000", False),  # another origin, to the browser too
+    ("http://127.0.0.1:9000", "127.0.0.1:8000", False),
+    ("https://evil.example", "127.0.0.1:8000", False),
+    ("http://evil.example:8000", "evil.example:8000", False),  # DNS rebinding onto loopback
+    ("null", "127.0.0.1:8000", False),  # sandboxed frames, local files
+    ("http://127.0.0.1:8000", None, False),
+])
+def test_origins_on_a_loopback_server(origin, host, allowed):
+    assert policy().origin_allowed(origin, host) is allowed
+
+
+def test_listed_origins_and_a_non_loopback_server():
+    p = policy(server={"allowed_origins": ["https://ws.example"]}, cors={"allow_origins": ["https://app.example"]})
+    assert p.origin_allowed("https://ws.example", "127.0.0.1:8000")
+    assert p.origin_allowed("https://app.example", "127.0.0.1:8000")  # a CORS origin may use the server too
+    assert not p.origin_allowed("https://other.example", "127.0.0.1:8000")
+    assert policy(server={"allowed_origins": ["*"]}).origin_allowed("https://any.example", "x")
+    exposed = policy(server={"host": "0.0.0.0"})  # reached by name: its own origin is any name
+    assert exposed.origin_allowed("https://tts.example", "tts.example")
+    assert not exposed.origin_allowed("https://evil.example", "tts.example")
+
+
+def test_origins_in_the_config_are_checked_and_normalised():
+    cfg = AppConfig.model_validate({"server": {"allowed_origins": ["HTTPS://App.Example/"]}})
+    assert cfg.server.allowed_origins == ["https://app.example"]
+    for bad in ("app.example", "https://app.example/path", "ftp://app.example"):
+        with pytest.raises(ValueError, match="scheme://host"):
+            AppConfig.model_validate({"cors": {"allow_origins": [bad]}})
+    with pytest.raises(ValueError, match="api_keys"):
+        AppConfig.model_validate({"auth": {"api_keys": ["ok", " "]}})
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "LocalHost"])
+def test_loopback_names(host):
+    assert is_loopback(host)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.5", "tts.example", "localhost.example"])
+def test_not_loopback(host):
+    assert not is_loopback(host)
+
+
+async def test_the_token_is_taken_out_of_the_query():
+    """Routes, and uvicorn's access log (which reads the same scope), never see ?token=."""
+    seen: list[bytes] = []
+
+    async def app(scope, receive, send):
+        seen.append(scope["query_string"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    layer = AccessMiddleware(app, policy(**KEYED))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=layer), base_url="http://127.0.0.1") as client:
+        r = await client.get("/v1/voices?voice=joe&token=k1&format=pcm_s16le")
+        refused = await client.get("/v1/voices?token=nope")
+    assert r.status_code == 204 and seen == [b"voice=joe&format=pcm_s16le"]
+    assert refused.status_code == 401 and len(seen) == 1
+
+
+def test_warnings_about_an_exposed_server():
+    assert exposure_warnings(AppConfig()) == []  # loopback, as by default
+    [warning] = exposure_warnings(AppConfig.model_validate({"server": {"host": "0.0.0.0"}}))
+    assert "0.0.0.0" in warning and "auth.api_keys" in warning
+    keyed = AppConfig.model_validate({"server": {"host": "0.0.0.0"}, **KEYED})
+    assert exposure_warnings(keyed) == []
+    [warning] = exposure_warnings(AppConfig.model_validate({"wyoming": {"host": "0.0.0.0"}, **KEYED}))
+    assert "Wyoming" in warning and "no authentication" in warning and "--no-wyoming" in warning
+    off = AppConfig.model_validate({"wyoming": {"host": "0.0.0.0", "enabled": False}})
+    assert exposure_warnings(off) == []
+
+
+async def test_the_warning_is_logged_at_start(caplog, monkeypatch):
+    """First thing in the app's start-up, before the voices load."""
+
+    class Stop(Exception):
+        pass
+
+    def build_services(config):
+        raise Stop  # what comes after the warnings is not this test's business
+
+    monkeypatch.setattr(app_module, "build_services", build_services)
+    app = create_app(AppConfig.model_validate({"server": {"host": "0.0.0.0", "port": 9}}))
+    with caplog.at_level(logging.WARNING, logger="stream_server.app"), pytest.raises(Stop):
+        async with app.router.lifespan_context(app):
+            pass
+    assert any("not a loopback address" in r.getMessage() and "no API keys" in r.getMessage()
+               for r in caplog.records)
