@@ -1,4 +1,7 @@
-"""`stream-server serve [--host H] [--port P] [--config FILE]`."""
+"""`stream-server serve [--host H] [--port P] [--config FILE] [--device D] [--no-wyoming] ...`.
+
+Settings come from the defaults, then the config file, then STREAM_SERVER_* environment
+variables (env_settings.py), then these flags."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import sys
 import uvicorn
 
 from .app import create_app
-from .config import load_config
+from .env_settings import SettingsError, load_settings
 from .server.shutdown import DrainingServer
 
 
@@ -21,8 +24,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default from config: 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (default from config: 8000)")
     serve.add_argument("--config", help="YAML config file (see configs/default.yaml)")
+    serve.add_argument("--device", help="torch device of the engine: cpu, cuda, cuda:1 (default from config: cpu)")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                       help="log level (default from config: info)")
     serve.add_argument("--wyoming-host", help="address of the Wyoming TTS server (default from config: 127.0.0.1)")
     serve.add_argument("--wyoming-port", type=int, help="port of the Wyoming TTS server (default from config: 10200)")
+    serve.add_argument("--no-wyoming", action="store_true",
+                       help="no Wyoming TTS server (its port has no authentication)")
     gs = serve.add_argument_group("GPT-SoVITS", "serve a GPT-SoVITS v2 voice named gpt_sovits (docs/gpt_sovits.md)")
     gs.add_argument("--gpt-sovits", metavar="TTS_INFER_YAML",
                     help="GPT-SoVITS's tts_infer.yaml: its custom section's checkpoints and model directories")
@@ -56,18 +64,33 @@ def uvicorn_options(config) -> dict:
     }
 
 
-def serve(args: argparse.Namespace) -> None:
-    config = load_config(args.config)
+def settings(args: argparse.Namespace, environ=None):
+    """The config for `serve`: defaults < config file < environment < flags."""
+    config = load_settings(args.config, environ)
     if args.host:
         config.server.host = args.host
     if args.port is not None:
         config.server.port = args.port
+    if args.log_level:
+        config.server.log_level = args.log_level
     if args.wyoming_host:
         config.wyoming.host = args.wyoming_host
     if args.wyoming_port is not None:
         config.wyoming.port = args.wyoming_port
+    if args.no_wyoming:
+        config.wyoming.enabled = False
     if args.gpt_sovits:
-        config = _add_gpt_sovits(config, args)
+        config = _add_gpt_sovits(config, args)  # takes tts_infer.yaml's device
+    if args.device:  # ... unless the flag names one
+        config.engine.device = args.device
+    return config
+
+
+def serve(args: argparse.Namespace) -> None:
+    try:
+        config = settings(args)
+    except SettingsError as exc:
+        sys.exit(f"stream-server: {exc}")
     level = config.server.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     exits: list = []  # the server, once made: /control?command=exit asks it to shut down

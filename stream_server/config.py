@@ -218,7 +218,7 @@ class WyomingSection(_Section):
 class AuthSection(_Section):
     """API keys (README, "Exposing the server"). No keys: nothing is asked (a loopback default)."""
 
-    api_keys: list[str] = Field(default_factory=list)
+    api_keys: list[str] = Field(default_factory=list)  # also STREAM_SERVER_API_KEYS=k1,k2
     protect_metrics: bool = True  # with keys set, /metrics needs one too (/healthz, /readyz never do)
 
     @field_validator("api_keys")

@@ -127,7 +127,7 @@ async def test_the_token_is_taken_out_of_the_query():
 def test_warnings_about_an_exposed_server():
     assert exposure_warnings(AppConfig()) == []  # loopback, as by default
     [warning] = exposure_warnings(AppConfig.model_validate({"server": {"host": "0.0.0.0"}}))
-    assert "0.0.0.0" in warning and "auth.api_keys" in warning
+    assert "0.0.0.0" in warning and "STREAM_SERVER_API_KEYS" in warning
     keyed = AppConfig.model_validate({"server": {"host": "0.0.0.0"}, **KEYED})
     assert exposure_warnings(keyed) == []
     [warning] = exposure_warnings(AppConfig.model_validate({"wyoming": {"host": "0.0.0.0"}, **KEYED}))

@@ -167,7 +167,7 @@ def exposure_warnings(config: AppConfig) -> list[str]:
     if not config.auth.api_keys and not is_loopback(s.host):
         warnings.append(
             f"server.host is {s.host}, not a loopback address, and no API keys are set: anyone who can "
-            f"reach port {s.port} can use this server. Set auth.api_keys "
+            f"reach port {s.port} can use this server. Set STREAM_SERVER_API_KEYS (or auth.api_keys) "
             "before exposing it (README, 'Exposing the server')"
         )
     if w.enabled and not is_loopback(w.host):
