@@ -152,3 +152,27 @@ async def test_the_warning_is_logged_at_start(caplog, monkeypatch):
             pass
     assert any("not a loopback address" in r.getMessage() and "no API keys" in r.getMessage()
                for r in caplog.records)
+
+
+async def test_requests_another_site_makes_without_an_origin():
+    """<img src="http://127.0.0.1:8000/control?command=exit">, <audio src=".../tts?...">, a link:
+    no Origin, but browsers say where they come from in Sec-Fetch-Site."""
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def status(layer, path: str, site: str | None) -> int:
+        headers = {"Sec-Fetch-Site": site} if site else {}
+        transport = httpx.ASGITransport(app=layer)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+            return (await client.get(path, headers=headers)).status_code
+
+    layer = AccessMiddleware(app, policy())
+    for site in ("cross-site", "same-site"):
+        assert await status(layer, "/control?command=exit", site) == 403
+        assert await status(layer, "/tts?text=hi", site) == 403
+        assert await status(layer, "/", site) == 204  # a link to the demo page
+        assert await status(layer, "/web/app.js", site) == 204
+    for site in ("same-origin", "none", None):  # the server's own page, a typed URL, not a browser
+        assert await status(layer, "/control?command=exit", site) == 204
+    assert await status(AccessMiddleware(app, policy(server={"allowed_origins": ["*"]})), "/tts", "cross-site") == 204

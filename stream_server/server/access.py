@@ -8,7 +8,10 @@ WebSocket handshake by one pure ASGI layer (README, "Exposing the server").
 - A browser request (it has an `Origin`) from a page of another origin is refused with 403 unless
   the origin is listed in `server.allowed_origins` or `cors.allow_origins`, so that no web page the
   user visits can drive a local server. On a loopback bind the server's "own" origin must be a
-  loopback name too: a DNS-rebinding page has the same origin as the Host it sends.
+  loopback name too: a DNS-rebinding page has the same origin as the Host it sends. Requests a page
+  makes without an Origin (an <img>/<audio> source, a navigation: `GET /control?command=exit`)
+  are known by `Sec-Fetch-Site: cross-site` or `same-site`, which browsers send to loopback and
+  HTTPS servers; they reach only the public paths.
 
 Each refusal speaks the protocol's own error shape (refusals.py).
 """
@@ -77,13 +80,15 @@ class AccessPolicy:
             loopback=is_loopback(config.server.host),
         )
 
+    @staticmethod
+    def is_public(path: str) -> bool:
+        """Health checks, and the demo page and its scripts (its WebSocket and /v1/voices are not)."""
+        return path in OPEN_PATHS or path == "/" or path == "/web" or path.startswith("/web/")
+
     def needs_key(self, path: str) -> bool:
-        if not self.key_digests or path in OPEN_PATHS:
+        if not self.key_digests or self.is_public(path):
             return False
-        if path == "/metrics":
-            return self.protect_metrics
-        # the demo page and its scripts are public files; its WebSocket and /v1/voices are not
-        return not (path == "/" or path == "/web" or path.startswith("/web/"))
+        return self.protect_metrics if path == "/metrics" else True
 
     def key_valid(self, candidates: list[str]) -> bool:
         """Whether any candidate is a key; constant time in the keys and their contents."""
@@ -142,6 +147,14 @@ class AccessMiddleware:
             return Refusal(
                 403, "origin_not_allowed",
                 f"origin {origin} is not allowed; list it in server.allowed_origins (or cors.allow_origins)",
+            )
+        site = headers.get("sec-fetch-site")
+        if (origin is None and site in ("cross-site", "same-site") and "*" not in self.policy.allowed_origins
+                and not self.policy.is_public(scope["path"])):
+            return Refusal(
+                403, "origin_not_allowed",
+                f"a request from another site's page (Sec-Fetch-Site: {site}) without an Origin; "
+                "pages of allowed origins must send CORS requests",
             )
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         keys = presented_keys(headers, query)
