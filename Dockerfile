@@ -1,7 +1,10 @@
 # stream_server: streaming TTS server, CPU image by default.
 #   docker build -t stream-server .
-#   docker run -p 8000:8000 -p 10200:10200 stream-server   # then open http://localhost:8000/
-#   (10200: the Wyoming TTS server, for Home Assistant)
+#   docker run -p 8000:8000 -p 10200:10200 -e STREAM_SERVER_API_KEYS=<key> stream-server
+#   then open http://localhost:8000/?token=<key> (README, "Exposing the server": the image listens
+#   on all interfaces, so give it keys; 10200 is the Wyoming TTS server for Home Assistant, which has
+#   no authentication: publish it only to a trusted network, or -e STREAM_SERVER_WYOMING__ENABLED=false).
+#   Any setting can be passed the same way: -e STREAM_SERVER_ENGINE__DEVICE=cuda.
 # CUDA variant: install a CUDA build of torch 2.13.0 from PyTorch's CUDA wheel index, e.g.
 #   docker build --build-arg TORCH_INDEX_URL=<PyTorch CUDA wheel index for your CUDA> -t stream-server:cuda .
 #   docker run --gpus all -p 8000:8000 stream-server:cuda stream-server serve --host 0.0.0.0 --config /app/configs/cuda.yaml
