@@ -6,7 +6,7 @@ config file (README, "Settings"). Precedence: CLI flags > environment > config f
     STREAM_SERVER_DEFAULT_VOICE=joe           default_voice (top-level keys have no section)
     STREAM_SERVER_AUTH__API_KEYS=k1,k2        lists: comma-separated, or JSON (["k,1", "k2"])
     STREAM_SERVER_API_KEYS=k1,k2              the same (a shorter name for the one most often set)
-    STREAM_SERVER_VOICES__JOE__WEIGHTS=/w.pt  a key inside a named voice
+    STREAM_SERVER_VOICES__JOE_AR__WEIGHTS=/w.pt  a key inside a named voice
     STREAM_SERVER_CACHE__REDIS_URL=null       "null" (or empty) clears a setting that may be null
 
 A value is text that the config's own validation converts (numbers, true/false, names); lists and
@@ -67,13 +67,15 @@ def _is_model(tp: Any) -> bool:
 
 
 def _child(tp: Any, name: str) -> Any | None:
-    """The type of `name` inside a value of type `tp` (a model's field or a dict's value)."""
+    """The type of `name` inside a value of type `tp` (a model's field or a dict's value). In a
+    union of models (the kinds of voice) it is the union of the field's types in each."""
+    found = []
     for member in _members(tp)[0]:
         if _is_model(member) and name in member.model_fields:
-            return member.model_fields[name].annotation
-        if typing.get_origin(member) is dict:
-            return typing.get_args(member)[1]
-    return None
+            found.append(member.model_fields[name].annotation)
+        elif typing.get_origin(member) is dict:
+            found.append(typing.get_args(member)[1])
+    return Union[tuple(found)] if found else None
 
 
 def _parse(raw: str, tp: Any, variable: str) -> Any:

@@ -71,8 +71,11 @@ def test_values_of_every_kind():
 
 def test_null_clears_a_setting_from_the_file(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("cache:\n  redis_url: redis://file:6379/0\n")
-    assert load_settings(path, {"STREAM_SERVER_CACHE__REDIS_URL": "null"}).cache.redis_url is None
+    path.write_text("cache:\n  redis_url: redis://file:6379/0\nvoices:\n  joe_ar: {kind: ar, weights: /w.pt}\n"
+                    "  joe: {kind: piper_vits}\n")
+    cfg = load_settings(path, {"STREAM_SERVER_CACHE__REDIS_URL": "null", "STREAM_SERVER_VOICES__JOE_AR__WEIGHTS": "null"})
+    assert cfg.cache.redis_url is None
+    assert cfg.voices["joe_ar"].weights is None  # a key that only one kind of voice has
 
 
 def test_the_short_name_for_api_keys():
