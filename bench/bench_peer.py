@@ -48,6 +48,8 @@ sys.path.insert(0, str(ROOT))
 
 from stream_server.train.corpus import training_sentences  # noqa: E402
 
+from bench_stream import count_stalls  # noqa: E402  (bench/, beside this script: the same playback model)
+
 RATE = 22050  # both serve en_US-joe-medium at its native rate
 
 
@@ -63,17 +65,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def count_stalls(result: Result, chunks: list[tuple[float, float]]) -> None:
-    """chunks: (arrival time, seconds of audio) of one sentence, played from its first byte."""
-    playhead = None
-    for arrived, seconds in chunks:
-        if playhead is not None and arrived > playhead + 1e-3:
-            result.stalls += 1
-            result.stall_seconds += arrived - playhead
-            playhead = arrived
-        playhead = (arrived if playhead is None else playhead) + seconds
 
 
 # --- the two servers ---------------------------------------------------------------------------

@@ -117,3 +117,15 @@ def tiny_voices(tmp_path_factory):
         "multi": make_tiny_voice(directory, "tiny-multi", ("alice", "bob", "carol")),
         "high": make_tiny_voice(directory, "tiny-high", quality=HIGH, sample_rate=22050, seed=1),
     }
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Intra-op threads spin at barriers: on a shared 2-core box 2 threads can be 5x slower than 1.
+    Process-wide: a server running in this process computes on one thread meanwhile too."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

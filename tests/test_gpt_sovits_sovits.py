@@ -21,17 +21,11 @@ from stream_server.models.gpt_sovits.sovits_stream import (
 from shared_fixtures import gpt_sovits_fixtures
 
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py: why
+
+
 FIXTURES = gpt_sovits_fixtures()
 CKPT = FIXTURES / "sovits_tiny.pth"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Intra-op threads spin at barriers: on a shared 2-core box 2 threads can be far slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

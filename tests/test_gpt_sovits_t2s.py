@@ -35,13 +35,7 @@ GREEDY = dict(top_k=1, top_p=1.0, temperature=1.0)
 REAL = SamplingParams(top_k=15, top_p=0.9, temperature=0.8, repetition_penalty=1.35)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Intra-op threads spin at barriers: on a shared 2-core box 2 threads can be 5x slower than 1."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py: why
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import torch
 from prerequisites import require_module
 from stream_server.models.piper_vits.piper_voice import PiperVoice, SynthesisParams
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 MAX_ABS_DIFF = 1e-3
 MIN_SNR_DB = 60.0
@@ -28,15 +28,6 @@ SENTENCES = [
     "history every single day; he hated it, but he did it anyway.",
     "Stop! Who goes there? Identify yourself.",  # espeak splits this into several sentences
 ]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Intra-op threads spin at barriers: on a shared 2-core box 2 threads can be 5x slower than 1."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

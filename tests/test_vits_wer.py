@@ -9,11 +9,10 @@ from __future__ import annotations
 import time
 
 import pytest
-import torch
 
 from prerequisites import require_module
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 MAX_WER = 0.06
 SEED = 1234
@@ -51,15 +50,6 @@ def test_normalization():
     assert normalize_text(text) == "its forty two degrees twenty one really"
     assert normalize_text("Arrive in 5 days.") == normalize_text("arrive in five days")
     assert normalize_text("1,500 and 2024") == "one thousand five hundred and two thousand twenty four"
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Intra-op threads spin at barriers: on a shared 2-core box 2 threads can be 5x slower than 1."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_whisper_wer_of_torch_voice():

@@ -14,17 +14,15 @@ default) each text message is a whole sentence or phrase, so it is spoken at onc
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import json
 from dataclasses import dataclass, field, replace
 
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..audio.formats import mulaw_encode
 from .alignment import word_alignment
 from .compat import resolve_voice
-from .elevenlabs_ws import DEFAULT_OUTPUT_FORMAT, parse_output_format, voice_speed
+from .elevenlabs_ws import DEFAULT_OUTPUT_FORMAT, ElevenLabsSocket, parse_output_format, voice_speed
 from .events import Audio, Cancelled, Error, Flushed, SentenceEnd, SentenceStart, SessionError, SessionEvent, Words
 from .services import Services
 from .session import Session, SessionSettings
@@ -89,20 +87,19 @@ class _Sentence:
     pcm: bytearray = field(default_factory=bytearray)
 
 
-class _Wire:
+class _Wire(ElevenLabsSocket):
     """The session's events on the wire, all sends serialised; and which contexts are on their way
     to their isFinal. Everything kept per context is bounded: `flushed` holds only contexts the
     session still knows (see prune), `closing` and `pending` only contexts with a Flushed to come."""
 
     def __init__(self, websocket: WebSocket) -> None:
-        self.websocket = websocket
+        super().__init__(websocket)
         self.session: Session | None = None  # set once it is open (its events come after)
         self.rate, self.ulaw = 0, False  # the output format, set with the session's settings
         self.flushed: set[str] = set()  # a flush since the context's last close: close is graceful
         self.closing: set[str] = set()  # gracefully closing: isFinal after its last Flushed
         self.pending: dict[str, int] = {}  # Flushed still to come, per context
         self._sentence: _Sentence | None = None
-        self._lock = asyncio.Lock()
 
     def prune(self) -> None:
         """Forget the flushes of contexts the session has forgotten (a client may use any number
@@ -155,23 +152,6 @@ class _Wire:
         self.closing.discard(context_id)
         self.flushed.discard(context_id)
         await self.send({"isFinal": True, "contextId": context_id})
-
-    async def send(self, message: dict) -> None:
-        async with self._lock:
-            await self.websocket.send_text(json.dumps(message))
-
-    async def error(self, code: str, message: str, context_id: str | None = None) -> None:
-        reply = {"message": message, "error": code, "code": 1008}
-        if context_id is not None:
-            reply["contextId"] = context_id
-        await self.send(reply)
-
-    async def close(self, code: int) -> None:
-        if self.websocket.application_state == WebSocketState.CONNECTED:
-            try:
-                await self.websocket.close(code)
-            except (RuntimeError, WebSocketDisconnect):
-                pass
 
 
 async def elevenlabs_multi_stream(websocket: WebSocket) -> None:

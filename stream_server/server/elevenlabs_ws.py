@@ -44,8 +44,8 @@ def parse_output_format(fmt: str) -> tuple[int, bool]:
     )
 
 
-class _Socket:
-    """All sends on the socket, serialised."""
+class ElevenLabsSocket:
+    """All sends on the socket, serialised (both ElevenLabs adapters)."""
 
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
@@ -55,8 +55,11 @@ class _Socket:
         async with self._lock:
             await self.websocket.send_text(json.dumps(message))
 
-    async def error(self, code: str, message: str) -> None:
-        await self.send({"message": message, "error": code, "code": 1008})
+    async def error(self, code: str, message: str, context_id: str | None = None) -> None:
+        reply = {"message": message, "error": code, "code": 1008}
+        if context_id is not None:  # multi-stream-input: the context it is about
+            reply["contextId"] = context_id
+        await self.send(reply)
 
     async def close(self, code: int) -> None:
         if self.websocket.application_state == WebSocketState.CONNECTED:
@@ -69,7 +72,7 @@ class _Socket:
 async def elevenlabs_stream(websocket: WebSocket) -> None:
     services: Services = websocket.app.state.services
     await websocket.accept()
-    sock = _Socket(websocket)
+    sock = ElevenLabsSocket(websocket)
     events = EventQueue()
     first: dict = {}  # the first message: it carries the voice settings and maybe text
     ulaw = False
@@ -166,7 +169,7 @@ async def _text(session: Session, msg: dict) -> None:
         await session.flush()
 
 
-async def _send_loop(sock: _Socket, session: Session, events: EventQueue, ulaw: bool) -> None:
+async def _send_loop(sock: ElevenLabsSocket, session: Session, events: EventQueue, ulaw: bool) -> None:
     """One message per sentence (audio + its alignment), then isFinal, then close."""
     rate = session.settings.sample_rate
     text, words, pcm = "", None, bytearray()

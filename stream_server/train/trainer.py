@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as Fn
 
 from ..models.ar_latent.ar_acoustic import ArAcousticModel, ArConfig
 from .dataset import DistillDataset
