@@ -7,11 +7,16 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
 .PHONY: serve test bench train-voice clean system-deps
 
+# Where torch comes from (README, "Set-up"): empty is PyPI (on Linux x86_64 that is the CUDA build,
+# several GB, unless a local CPU wheel is found first); https://download.pytorch.org/whl/cpu is the
+# CPU build, .../whl/cuXYZ a CUDA one.
+TORCH_INDEX_URL ?=
+
 $(VENV)/.serve-deps: pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "stream_server needs Python 3.11"'
+	@$(PYTHON) -c 'import sys; sys.exit(None if sys.version_info >= (3, 11) else "stream_server needs Python 3.11 or newer, not %d.%d (PYTHON=python3.X make ...)" % sys.version_info[:2])'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# torch first: 2.13.0 is the CPU build (other versions pull a multi-GB CUDA build)
-	$(PIP) torch==2.13.0
+	# torch first, on its own: the version pyproject.toml pins, from TORCH_INDEX_URL if set
+	$(PIP) torch==2.13.0 $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
 	$(PIP) -e '.[gpt-sovits]'
 	touch $@
 

