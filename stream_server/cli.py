@@ -1,4 +1,4 @@
-"""`stream-server serve [--host H] [--port P] [--config FILE] [--device D] [--no-wyoming] ...`.
+"""`stream-server serve [--host H] [--port P] [--config FILE] [--device D] [--zeroconf [NAME]] [--no-wyoming] ...`.
 
 Settings come from the defaults, then the config file, then STREAM_SERVER_* environment
 variables (env_settings.py), then these flags."""
@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="log level (default from config: info)")
     serve.add_argument("--wyoming-host", help="address of the Wyoming TTS server (default from config: 127.0.0.1)")
     serve.add_argument("--wyoming-port", type=int, help="port of the Wyoming TTS server (default from config: 10200)")
+    serve.add_argument("--zeroconf", nargs="?", const="", metavar="NAME",
+                       help="announce the Wyoming server over mDNS so Home Assistant discovers it, as NAME "
+                            "(default from config: stream_server); off unless given")
     serve.add_argument("--no-wyoming", action="store_true",
                        help="no Wyoming TTS server (its port has no authentication)")
     gs = serve.add_argument_group("GPT-SoVITS", "serve a GPT-SoVITS v2 voice named gpt_sovits (docs/gpt_sovits.md)")
@@ -77,6 +80,10 @@ def settings(args: argparse.Namespace, environ=None):
         config.wyoming.host = args.wyoming_host
     if args.wyoming_port is not None:
         config.wyoming.port = args.wyoming_port
+    if args.zeroconf is not None:
+        config.wyoming.zeroconf = True
+        if args.zeroconf:
+            config.wyoming.zeroconf_name = args.zeroconf
     if args.no_wyoming:
         config.wyoming.enabled = False
     if args.gpt_sovits:

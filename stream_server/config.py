@@ -213,6 +213,8 @@ class WyomingSection(_Section):
     host: str = "127.0.0.1"
     port: int = 10200
     max_event_bytes: int = Field(1 << 20, ge=1024)  # data + payload of one client event; larger: skipped, error
+    zeroconf: bool = False  # announce it over mDNS (_wyoming._tcp) so Home Assistant discovers it
+    zeroconf_name: str = Field("stream_server", min_length=1, max_length=63)  # mDNS: 63 bytes a label
 
 
 class AuthSection(_Section):

@@ -10,6 +10,8 @@ Session (docs/wyoming.md).
   an event over `wyoming.max_event_bytes`): an `error` event; the connection goes on. Events are
   read here (read_event), not by the wyoming package's reader, which buffers any length a client
   declares.
+- Optional mDNS announcement, so Home Assistant discovers it (wyoming.zeroconf, --zeroconf):
+  wyoming_zeroconf.py.
 - A voice is asked for by name (an alias too) and, for a multi-speaker voice, `speaker`; or by
   `language` alone. The protocol has no speed: `synthesis.length_scale` sets it server-wide (as
   wyoming-piper's --length-scale does).
@@ -346,12 +348,31 @@ class WyomingServer:
         self.services = services
         self.host, self.port = host, port
         self._server = AsyncTcpServer(host, port)
+        self.announcer = None  # a WyomingAnnouncer while wyoming.zeroconf has it announced
 
     async def start(self) -> None:
         await self._server.start(partial(WyomingTtsHandler, self.services))
         log.info("wyoming TTS server on tcp://%s:%d", self.host, self.port)
+        cfg = self.services.config.wyoming
+        if cfg.zeroconf:
+            await self._announce(cfg.zeroconf_name)
+
+    async def _announce(self, name: str) -> None:
+        from .wyoming_zeroconf import WyomingAnnouncer  # zeroconf is only imported when asked for
+
+        announcer = WyomingAnnouncer(name, self.host, self.port)
+        try:
+            await announcer.start()
+        except Exception as exc:  # noqa: BLE001 - discovery is a convenience: the server still serves
+            log.warning("wyoming: could not announce over mDNS (%s: %s); add it in Home Assistant by "
+                        "host and port instead", type(exc).__name__, exc)
+        else:
+            self.announcer = announcer
 
     async def stop(self) -> None:
+        if self.announcer is not None:
+            announcer, self.announcer = self.announcer, None
+            await announcer.stop()
         await self._server.stop()
 
     def __repr__(self) -> str:
