@@ -59,7 +59,7 @@ CODEC = EntryCodec(SECRET)
 SHAPE = EntryShape(22050, HOP)
 
 
-def make_cache(redis_proc, *, ttl_s=60, local_mb=0, retry_after_s=0.2, timeout=0.1, codec=CODEC) -> SentenceCache:
+def make_cache(redis_proc, *, ttl_s=60, local_mb=0, retry_after_s=0.2, timeout=1.0, codec=CODEC) -> SentenceCache:
     local = LocalLRU(local_mb << 20, ttl_s) if local_mb else None
     client = make_client(redis_proc.url, timeout, 4)
     return SentenceCache(client, ttl_s=ttl_s, local=local, retry_after_s=retry_after_s, codec=codec)
