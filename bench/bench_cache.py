@@ -84,6 +84,7 @@ def main() -> int:
     cfg.server.port = 0
     cfg.cache.local_max_mb = cfg.cache.local_max_mb if args.local_lru else 0
     cfg.wyoming.enabled = False  # no fixed TCP port: several servers may run side by side
+    cfg.admission.enabled = False  # every session served (bench_admission.py measures refusals)
     with BackgroundServer(cfg) as srv:
         mode = srv.services.cache.mode
         results = asyncio.run(run(srv.url, SENTENCES[:n]))

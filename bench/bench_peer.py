@@ -95,6 +95,7 @@ def start_ours(port: int, workdir: Path, log) -> subprocess.Popen:
         "server": {"port": port, "log_level": "warning"},
         "cache": {"enabled": False},  # every sentence synthesized, as Piper does
         "wyoming": {"enabled": False},
+        "admission": {"enabled": False},  # every session served, as Piper serves every request
     }
     path = workdir / "bench_ours.yaml"
     path.write_text(yaml.safe_dump(config))

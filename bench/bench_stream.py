@@ -162,6 +162,7 @@ def make_config(voice: str, slots: int, threads: int) -> AppConfig:
     cfg.engine.max_slots = slots
     cfg.engine.torch_threads = threads
     cfg.cache.enabled = False  # measure synthesis; bench_cache.py measures the cache
+    cfg.admission.enabled = False  # every session served, past capacity too (bench_admission.py)
     return cfg
 
 

@@ -54,6 +54,7 @@ def create_app(config: AppConfig, request_exit: Callable[[], None] | None = None
                 services.client, config.default_voice, WARMUP_TEXT, services.default_settings().options
             )
             log.info("warm-up synthesis took %.2fs", time.perf_counter() - t0)
+            services.engine.stats.forget_recent()  # its one-time costs are not what load costs
         protocol_servers = await ProtocolServers().start(services)  # Wyoming's own port
         services.ready = True
         host, port = config.server.host, config.server.port

@@ -158,6 +158,25 @@ class SessionSection(_Section):
     max_pending_chars: int = Field(20000, ge=1)
 
 
+class AdmissionSection(_Section):
+    """Admission control from measured capacity (docs/limits.md, "Admission"): sessions past what
+    the engine sustains in real time are refused with `overloaded` and a retry hint."""
+
+    enabled: bool = True
+    max_sessions: int = Field(64, ge=1)  # open sessions, active or idle
+    # Per session: sentences accepted and not yet sent in full; more text is refused
+    # (too_many_queued_sentences) until the client reads its audio.
+    max_queued_sentences: int = Field(64, ge=1)
+    # Sessions served at once = headroom / the engine's recent RTF (real-time streams it sustains);
+    # < 1 keeps capacity spare.
+    headroom: float = Field(0.8, gt=0)
+    initial_streams: float = Field(2.0, ge=1)  # the capacity until enough audio is measured
+    min_measured_audio_seconds: float = Field(10.0, ge=0)
+    window_audio_seconds: float = Field(30.0, gt=0)  # the recent RTF is over about this much audio
+    idle_release_seconds: float = Field(30.0, ge=0)  # an idle session stops counting as load after this
+    retry_after_seconds: float = Field(5.0, ge=1)  # the hint sent with `overloaded`
+
+
 class CacheSection(_Section):
     """Sentence cache (README, "Sentence cache"). The REDIS_URL environment variable, when set,
     takes the place of redis_url."""
@@ -253,6 +272,7 @@ class AppConfig(_Section):
     voices_dir: str | None = None
     synthesis: SynthesisSection = Field(default_factory=SynthesisSection)
     session: SessionSection = Field(default_factory=SessionSection)
+    admission: AdmissionSection = Field(default_factory=AdmissionSection)
     cache: CacheSection = Field(default_factory=CacheSection)
 
     # Other protocols' voice names -> our voices (OpenAI's names, ElevenLabs voice ids, ...).

@@ -34,6 +34,7 @@ def server(redis_server) -> BackgroundServer:
     config.session.max_text_chars = 2000
     config.cache.redis_url = redis_server.url
     config.cache.local_max_mb = 0  # every lookup goes to Redis: the cache tests see it
+    config.admission.enabled = False  # tests run many sessions at once; test_admission.py has its own server
     os.environ.pop("REDIS_URL", None)  # it would win over the test Redis
     with BackgroundServer(config) as running:
         yield running
@@ -61,6 +62,7 @@ def keyed_server(tmp_path_factory) -> BackgroundServer:
         "engine": {"warmup": False},
         "wyoming": {"enabled": False},  # no authentication there (docs/wyoming.md)
         "cache": {"redis_url": None, "embedded": False},
+        "admission": {"enabled": False},  # not what these tests are about (test_admission.py)
         "auth": {"api_keys": list(KEYS)},
         "cors": {"allow_origins": [CORS_ORIGIN]},
     }), args)

@@ -44,6 +44,7 @@ def gsv_server(assets):
         "default_voice": "joe", "voices": {"joe": {"kind": "piper_vits"}},
         "engine": {"warmup": False}, "wyoming": {"enabled": False},
         "cache": {"redis_url": None, "embedded": False},  # in-process cache: repeats replay
+        "admission": {"enabled": False},  # requests at once on a voice slower than real time here
     })
     config = _add_gpt_sovits(base, args)
     assert config.voices["gpt_sovits"].kind == "gpt_sovits"

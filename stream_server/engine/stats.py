@@ -6,6 +6,7 @@ harmless. The observer receives the same facts as they happen (the server's Prom
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -32,6 +33,25 @@ class EngineObserver:
     def occupancy(self, waiting: int, active_slots: dict[str, int]) -> None: ...
 
 
+@dataclass(frozen=True)
+class RecentRtf:
+    """Engine compute seconds and audio seconds over roughly the last `window` seconds of audio
+    produced (both decayed by exp(-audio / window) as audio comes: idle time changes nothing, so it
+    stays the RTF of the latest load). Immutable: the engine thread swaps in a new one each step,
+    so a reader on another thread always sees a consistent pair."""
+
+    compute_seconds: float = 0.0
+    audio_seconds: float = 0.0
+
+    @property
+    def rtf(self) -> float | None:
+        return self.compute_seconds / self.audio_seconds if self.audio_seconds > 0 else None
+
+    def add(self, compute: float, audio: float, window: float) -> "RecentRtf":
+        keep = math.exp(-audio / window)
+        return RecentRtf(self.compute_seconds * keep + compute, self.audio_seconds * keep + audio)
+
+
 @dataclass
 class EngineStats:
     steps: int = 0
@@ -47,6 +67,8 @@ class EngineStats:
     active_slots: dict[str, int] = field(default_factory=dict)  # per voice, after the last step
     finished: Counter = field(default_factory=Counter)
     observer: EngineObserver = field(default_factory=EngineObserver)
+    recent: RecentRtf = field(default_factory=RecentRtf)  # admission's measure of capacity
+    recent_window_audio_seconds: float = 30.0
 
     def record_step(self, seconds: float, prefills: int, result: "StepResult") -> None:
         self.steps += 1
@@ -62,6 +84,7 @@ class EngineStats:
             self.vocoder_rows += batch
             self.observer.vocode(batch)
         audio = sum(v.seconds for v in result.vocoded)
+        self.recent = self.recent.add(seconds, audio, self.recent_window_audio_seconds)
         if audio:
             self.audio_seconds += audio
             self.observer.audio(audio)
@@ -75,6 +98,10 @@ class EngineStats:
     def record_finish(self, status: SentenceStatus) -> None:
         self.finished[status.name.lower()] += 1
         self.observer.finished(status.name.lower())
+
+    def forget_recent(self) -> None:
+        """Start the recent RTF afresh (after the warm-up, whose one-time costs are not load)."""
+        self.recent = RecentRtf()
 
     def snapshot(self) -> dict[str, float]:
         """Totals to diff between two moments (benchmarks)."""

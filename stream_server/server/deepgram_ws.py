@@ -18,6 +18,7 @@ from starlette.datastructures import QueryParams
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from .admission import retry_after_headers, ws_close_code
 from .compat import resolve_voice_or_default
 from .events import Audio, Cancelled, Error, Flushed, Ready, SessionError, SessionEvent
 from .services import Services
@@ -126,9 +127,9 @@ class _Wire:
         """Answer a refused session: HTTP before the handshake, else Error + close."""
         ws = self.websocket
         if ws.application_state == WebSocketState.CONNECTING:
-            status = 503 if error.code == "shutting_down" else 400
+            status = 503 if error.code in ("shutting_down", "overloaded") else 400
             body = {"err_code": error.code, "err_msg": error.message}
-            headers = {"dg-error": error.message.encode("ascii", "replace").decode()}
+            headers = {"dg-error": error.message.encode("ascii", "replace").decode(), **retry_after_headers(error)}
             try:
                 await ws.send_denial_response(JSONResponse(body, status, headers))
                 return
@@ -137,7 +138,7 @@ class _Wire:
         await self._json({"type": "Error", "err_code": error.code, "err_msg": error.message,
                           "description": error.message})
         reason = f"{error.code}: {error.message}".encode()[:MAX_CLOSE_REASON].decode(errors="ignore")
-        await self.close(1001 if error.code == "shutting_down" else 1008, reason)
+        await self.close(ws_close_code(error), reason)
 
     async def close(self, code: int, reason: str = "") -> None:
         if self.websocket.application_state == WebSocketState.CONNECTED:

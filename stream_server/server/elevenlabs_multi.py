@@ -31,7 +31,8 @@ from .wire import loads_json
 DEFAULT_CONTEXT = "default"  # a message without context_id
 MAX_CONTEXT_ID = 256  # characters (session.max_context_id_chars): ids are uuids or shorter in practice
 # Errors of one context: reported with its contextId, the socket stays open (the others go on).
-_CONTEXT_ERRORS = ("too_many_contexts", "too_much_pending")
+# Refusals of one context's text: reported with its contextId, the socket goes on.
+_CONTEXT_ERRORS = ("too_many_contexts", "too_much_pending", "too_many_queued_sentences", "overloaded")
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ class _Wire(ElevenLabsSocket):
                 self._sentence = None  # its audio so far is dropped with it
             await self._final(event.context_id)
         elif isinstance(event, Error):
-            await self.error(event.code, event.message, event.context_id)
+            await self.error(event.code, event.message, event.context_id, retry_after=event.retry_after)
 
     async def _send_sentence(self, samples: int) -> None:
         sentence, self._sentence = self._sentence, None
@@ -169,8 +170,7 @@ async def elevenlabs_multi_stream(websocket: WebSocket) -> None:
         async with services.open_session("elevenlabs_multi", settings, wire, wire.close) as session:
             await _receive_loop(websocket, session, wire)
     except SessionError as exc:  # refused, or a malformed message: counted by the envelope
-        await wire.error(exc.code, exc.message)
-        await wire.close(1001 if exc.code == "shutting_down" else 1008)
+        await wire.refuse(exc)
     except (WebSocketDisconnect, RuntimeError):
         pass  # client went away mid-send
 

@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ..audio.formats import SAMPLE_RATES, mulaw_encode
 from .alignment import word_alignment
+from .admission import ws_close_code
 from .compat import EventQueue, resolve_voice
 from .wire import loads_json
 from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError, Words
@@ -55,11 +56,22 @@ class ElevenLabsSocket:
         async with self._lock:
             await self.websocket.send_text(json.dumps(message))
 
-    async def error(self, code: str, message: str, context_id: str | None = None) -> None:
-        reply = {"message": message, "error": code, "code": 1008}
+    async def error(
+        self, code: str, message: str, context_id: str | None = None, close_code: int = 1008,
+        retry_after: float | None = None,
+    ) -> None:
+        reply = {"message": message, "error": code, "code": close_code}
         if context_id is not None:  # multi-stream-input: the context it is about
             reply["contextId"] = context_id
+        if retry_after is not None:  # overloaded: when to try again
+            reply["retry_after"] = retry_after
         await self.send(reply)
+
+    async def refuse(self, error: SessionError) -> None:
+        """A refused session (or a malformed message): say why, then close."""
+        code = ws_close_code(error)
+        await self.error(error.code, error.message, close_code=code, retry_after=error.retry_after)
+        await self.close(code)
 
     async def close(self, code: int) -> None:
         if self.websocket.application_state == WebSocketState.CONNECTED:
@@ -98,8 +110,7 @@ async def elevenlabs_stream(websocket: WebSocket) -> None:
                 sender.cancel()
                 await asyncio.gather(sender, return_exceptions=True)  # retrieve its end, whatever it was
     except SessionError as exc:
-        await sock.error(exc.code, exc.message)
-        await sock.close(1001 if exc.code == "shutting_down" else 1008)
+        await sock.refuse(exc)
     except (WebSocketDisconnect, RuntimeError):
         pass
 
@@ -193,7 +204,7 @@ async def _send_loop(sock: ElevenLabsSocket, session: Session, events: EventQueu
                 "alignment": alignment,
             })
         elif isinstance(event, Error):
-            await sock.error(event.code, event.message)
+            await sock.error(event.code, event.message, retry_after=event.retry_after)
         elif isinstance(event, Done):
             await sock.send({"isFinal": True})
             await sock.close(1000)

@@ -65,18 +65,21 @@ class Error:
     code: str
     message: str
     context_id: str | None = None
+    retry_after: float | None = None  # seconds: with `overloaded`, when to try again
 
 
 SessionEvent = Ready | SentenceStart | Words | Audio | SentenceEnd | Flushed | Cancelled | Done | Error
 
 
 class SessionError(Exception):
-    """Bad client input: reported to that client as an error event; the session goes on."""
+    """Bad client input, or a refusal: reported to that client as an error event; the session
+    goes on. `retry_after` (seconds) comes with `overloaded`: the server is at capacity."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
 
 def shown(value: object, limit: int = 64) -> str:

@@ -32,6 +32,7 @@ from ..audio.formats import wav_header
 from ..engine.requests import SynthesisOptions
 from ..models.gpt_sovits.frontend import METHODS as SPLIT_METHODS
 from ..models.gpt_sovits.frontend import SUPPORTED_LANGUAGES as LANGUAGES
+from .admission import retry_after_headers
 from .compat import EventQueue
 from .events import Audio, Done, Error, SentenceEnd, SessionError
 from .services import Services
@@ -157,8 +158,10 @@ async def tts(request: Request) -> Response:
     events = EventQueue()
     try:
         stack = await _open_session(services, req, ref.ref_id, events)
-    except SessionError as exc:
-        return JSONResponse({"message": "tts failed", "Exception": exc.message}, status_code=400)
+    except SessionError as exc:  # overloaded: 503, try again after Retry-After; else the request's fault
+        status = 503 if exc.retry_after is not None else 400
+        body = {"message": "tts failed", "Exception": exc.message}
+        return JSONResponse(body, status_code=status, headers=retry_after_headers(exc))
     rate = backend.sample_rate
     pcm = _pcm(events, stack, int(rate * req.fragment_interval))
     media = f"audio/{req.media_type}"

@@ -58,6 +58,22 @@ class Metrics:
         )
         self.cache = Counter("tts_cache", "Sentence cache lookups by result", ["result"], registry=r)
         self.errors = Counter("tts_errors", "Errors reported to clients, by code", ["code"], registry=r)
+        self.admission_refusals = Counter(
+            "tts_admission_refusals", "Sessions and texts refused by admission control, by reason",
+            ["reason"], registry=r,
+        )
+        self.admission_active = Gauge(
+            "tts_admission_active_sessions", "Open sessions counted as load (text or audio in hand, or recently)",
+            registry=r,
+        )
+        self.admission_capacity = Gauge(
+            "tts_admission_capacity_sessions", "Active sessions admission allows now (measured capacity)",
+            registry=r,
+        )
+        self.queued_session_sentences = Gauge(
+            "tts_session_queued_sentences", "Sentences accepted by sessions and not yet sent in full",
+            registry=r,
+        )
 
     def render(self, stats: "EngineStats") -> bytes:
         if stats.audio_seconds > 0:

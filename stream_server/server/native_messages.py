@@ -144,8 +144,9 @@ def _decode(frame: str | bytes, msgpack_mode: bool) -> Any:
 def event_to_dict(event: SessionEvent) -> dict[str, Any]:
     body = {"type": _EVENT_TYPES[type(event).__name__]}
     body.update(dataclasses.asdict(event))
-    if body.get("context_id", "") is None:
-        del body["context_id"]
+    for optional in ("context_id", "retry_after"):  # an error's, sent only when it has one
+        if body.get(optional, "") is None:
+            del body[optional]
     return body
 
 

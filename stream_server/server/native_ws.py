@@ -10,6 +10,7 @@ from functools import partial
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ..engine.requests import SynthesisOptions
+from .admission import ws_close_code
 from .events import Error, SessionError, SessionEvent
 from .native_messages import (
     CancelMessage,
@@ -78,9 +79,9 @@ async def native_stream(websocket: WebSocket) -> None:
         async with services.open_session("native", settings, send, close) as session:
             idle_timeout = services.config.session.idle_timeout_seconds
             await _receive_loop(websocket, session, send, idle_timeout, defaults.options)
-    except SessionError as exc:  # refused (shutting down, bad voice, format or encoding)
-        await send(Error(exc.code, exc.message))
-        await _close_quietly(websocket, 1001 if exc.code == "shutting_down" else 1008)
+    except SessionError as exc:  # refused (shutting down, overloaded, bad voice, format or encoding)
+        await send(Error(exc.code, exc.message, retry_after=exc.retry_after))
+        await _close_quietly(websocket, ws_close_code(exc))
     except (WebSocketDisconnect, RuntimeError):
         pass  # client went away mid-send
 

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from ..audio.encoders import WHOLE_FORMATS, encode_whole, mp3_stream
 from ..audio.formats import wav_header
 from .compat import EventQueue, resolve_voice
+from .admission import retry_after_headers
 from .wire import BodyTooLarge, loads_json, read_body
 from .events import Audio, Done, Error, SessionError
 from .services import Services
@@ -56,11 +57,12 @@ class SpeechRequest(BaseModel):
 
 
 def error_response(
-    status: int, message: str, code: str, param: str | None = None, kind: str = "invalid_request_error"
+    status: int, message: str, code: str, param: str | None = None, kind: str = "invalid_request_error",
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """OpenAI's error body (the error was counted where it arose)."""
     body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def openai_error(
@@ -188,8 +190,8 @@ async def speech(request: Request) -> Response:
     try:
         _, stack = await _open_session(services, req, events)
     except SessionError as exc:
-        if exc.code == "shutting_down":
-            return error_response(503, exc.message, exc.code, kind="server_error")
+        if exc.code in ("shutting_down", "overloaded"):  # the client may retry (OpenAI's SDKs do)
+            return error_response(503, exc.message, exc.code, kind="server_error", headers=retry_after_headers(exc))
         param = "voice" if exc.code == "unknown_voice" else "input"
         return error_response(400, exc.message, exc.code, param)
     media = "text/event-stream" if req.stream_format == "sse" else MEDIA_TYPES[req.response_format]

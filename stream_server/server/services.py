@@ -19,6 +19,7 @@ from ..engine.requests import SynthesisOptions
 from ..engine.scheduler import SchedulerConfig
 from ..models.loading import build_backends
 from ..text.segmenter import SegmenterLimits
+from .admission import Admission, limits_of
 from .events import Error, SessionError, SessionEvent
 from .metrics import Metrics, PrometheusEngineObserver
 from .sentence_source import EngineSource, SentenceSource
@@ -41,6 +42,7 @@ class Services:
     source: SentenceSource | None = None  # where sessions get audio: the engine, or the cache
     cache: CacheRuntime | None = None
     request_exit: Callable[[], None] | None = None  # graceful shutdown, set by the CLI's server
+    admission: Admission | None = None  # None: every session and text is taken (no engine to measure)
 
     def __post_init__(self) -> None:
         if self.source is None:
@@ -111,8 +113,8 @@ class Services:
         close_transport: CloseTransport | None = None,
         **log_fields: object,
     ) -> AsyncIterator[Session]:
-        """A session for a protocol adapter, from start to end: refuses while draining, validates
-        the settings (Ready goes out), logs session_start / session_end, counts every error the
+        """A session for a protocol adapter, from start to end: refuses while draining and past
+        admission's limits (`overloaded`), validates the settings (Ready goes out), logs session_start / session_end, counts every error the
         session emits and every SessionError that leaves the block (the adapter then puts it on
         its wire), and always closes the session and drops it.
 
@@ -124,6 +126,8 @@ class Services:
                 raise SessionError("shutting_down", "the server is shutting down; try again later")
             if callable(settings):
                 settings = await settings()
+            if self.admission is not None:  # no await from here to the session being counted
+                self.admission.check_session(self.sessions.values())
             session = self._new_session(protocol, settings, emit)
             session_id = session.session_id
             session.close_transport = close_transport
@@ -157,12 +161,17 @@ class Services:
             max_context_id_chars=s.max_context_id_chars, max_pending_chars=s.max_pending_chars,
         )
         session.on_first_audio = self.metrics.first_audio.observe
+        if self.admission is not None:
+            admission = self.admission
+            session.admit_text = lambda asking: admission.check_text(asking, self.sessions.values())
         self.sessions[session.session_id] = session
         self.metrics.active_sessions.set(len(self.sessions))
         return session
 
     def _drop(self, session: Session) -> None:
         self.sessions.pop(session.session_id, None)
+        if self.admission is not None:
+            self.admission.forget(session)
         self.metrics.active_sessions.set(len(self.sessions))
 
     def _log_start(self, protocol: str, session: Session, fields: dict[str, object]) -> None:
@@ -181,6 +190,8 @@ class Services:
 
     # --- operations ---------------------------------------------------------------------------
     def render_metrics(self) -> bytes:
+        if self.admission is not None:
+            self.admission.publish(self.sessions.values())
         return self.metrics.render(self.engine.stats)
 
     async def drain(self, grace_seconds: float) -> None:
@@ -212,11 +223,13 @@ def build_services(cfg: AppConfig) -> Services:
     engine = Engine(backends, engine_config(cfg))
     metrics = Metrics()
     engine.stats.observer = PrometheusEngineObserver(metrics)
+    engine.stats.recent_window_audio_seconds = cfg.admission.window_audio_seconds
     client = EngineClient(engine, asyncio.get_running_loop())
     client.start()
     log.info(
         "voices %s loaded in %.1fs (native rate %d Hz)",
         sorted(backends), time.perf_counter() - t0, backends[cfg.default_voice].sample_rate,
     )
-    return Services(cfg, client, backends, metrics)
+    admission = Admission(limits_of(cfg.admission), lambda: engine.stats.recent, metrics)
+    return Services(cfg, client, backends, metrics, admission=admission)
 

@@ -195,6 +195,8 @@ class Session:
         # Set by the protocol adapter: closes the client's connection with a close code.
         self.close_transport: Callable[[int], Awaitable[None]] | None = None
         self.on_first_audio: Callable[[float], None] = lambda seconds: None
+        # Set by the server: refuses text (SessionError) the server cannot take now (admission.py).
+        self.admit_text: Callable[[Session], None] = lambda session: None
 
     @property
     def sentences_submitted(self) -> int:
@@ -271,6 +273,7 @@ class Session:
             )
         self._known_context(context_id)  # a bad id is refused first
         self._check_backlog(len(text))
+        self.admit_text(self)
         ctx = self._open_context(context_id)
         for sentence in ctx.segmenter.push(text):
             self._submit(context_id, ctx, sentence)
@@ -317,7 +320,7 @@ class Session:
 
     async def report(self, error: SessionError, context_id: str | None = None) -> None:
         """Tell the client about its bad request (the session goes on)."""
-        await self._emit(Error(error.code, error.message, context_id))
+        await self._emit(Error(error.code, error.message, context_id, error.retry_after))
 
     async def end(self) -> None:
         for context_id, ctx in self._contexts.items():
@@ -394,6 +397,10 @@ class Session:
         for cid in closed[: max(0, len(closed) - 1 - self._max_contexts)]:  # never the new one
             del self._contexts[cid]
         return ctx
+
+    def queued_sentences(self) -> int:
+        """Sentences accepted and not yet through the pump (sent, failed or cancelled)."""
+        return sum(not t.cancelled and not t.done for c in self._contexts.values() for t in c.tickets)
 
     def pending_chars(self) -> int:
         """Text accepted and not yet spoken and sent: the backlog and every context's buffer."""

@@ -1,0 +1,104 @@
+"""The admission policy alone (server/admission_policy.py), with made-up figures: how the measured
+RTF becomes a capacity, and what is refused with what."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from stream_server.engine.stats import RecentRtf
+from stream_server.server.admission_policy import (
+    OVERLOADED,
+    TOO_MANY_QUEUED,
+    AdmissionLimits,
+    Load,
+    Measure,
+    admit_session,
+    admit_text,
+    capacity,
+    is_active,
+)
+
+LIMITS = AdmissionLimits(max_sessions=10, max_queued_sentences=4, headroom=1.0, initial_streams=3,
+                         min_measured_audio_seconds=10, idle_release_seconds=30, retry_after_seconds=5)
+UNMEASURED = Measure(None, 0.0)
+
+
+def measured(rtf: float) -> Measure:
+    return Measure(rtf, 30.0)
+
+
+def test_capacity_is_the_initial_estimate_until_enough_audio_is_measured():
+    assert capacity(LIMITS, UNMEASURED) == 3
+    assert capacity(LIMITS, Measure(0.01, 9.9)) == 3  # fast, but on too little audio to say
+    assert capacity(LIMITS, Measure(0.01, 10.0)) == 10  # then measured (here: max_sessions)
+
+
+def test_capacity_is_the_real_time_streams_the_engine_sustains_times_the_headroom():
+    assert capacity(LIMITS, measured(0.25)) == 4  # 1 / 0.25 streams
+    assert capacity(LIMITS, measured(0.3)) == 3  # 3.33, rounded down
+    assert capacity(AdmissionLimits(**{**LIMITS.__dict__, "headroom": 0.5}), measured(0.25)) == 2
+    assert capacity(LIMITS, measured(2.0)) == 1  # slower than real time: still one session
+
+
+def test_a_session_past_capacity_is_refused_overloaded_with_a_retry_hint():
+    assert admit_session(LIMITS, Load(3, 2), measured(0.25)).admitted
+    refused = admit_session(LIMITS, Load(4, 4), measured(0.25))
+    assert not refused.admitted
+    assert (refused.code, refused.reason, refused.retry_after) == (OVERLOADED, "capacity", 5)
+    assert "4 sessions are being served" in refused.message and "RTF 0.250" in refused.message
+    assert "try again in 5 s" in refused.message
+
+
+def test_idle_sessions_do_not_count_against_capacity_but_against_max_sessions():
+    assert admit_session(LIMITS, Load(9, 1), measured(0.25)).admitted  # 8 idle sessions
+    refused = admit_session(LIMITS, Load(10, 0), measured(0.25))
+    assert (refused.admitted, refused.code, refused.reason) == (False, OVERLOADED, "max_sessions")
+    assert "admission.max_sessions" in refused.message
+
+
+def test_an_active_session_always_gets_its_text_while_its_queue_has_room():
+    full = Load(10, 9)  # far past capacity: it was admitted before, it goes on
+    assert admit_text(LIMITS, full, measured(0.25), active=True, queued_sentences=3).admitted
+    refused = admit_text(LIMITS, Load(0, 0), measured(0.25), active=True, queued_sentences=4)
+    assert (refused.admitted, refused.code, refused.retry_after) == (False, TOO_MANY_QUEUED, None)
+    assert "admission.max_queued_sentences" in refused.message
+
+
+def test_a_session_back_from_idle_is_admitted_again_only_within_capacity():
+    assert admit_text(LIMITS, Load(5, 3), measured(0.25), active=False, queued_sentences=0).admitted
+    refused = admit_text(LIMITS, Load(5, 4), measured(0.25), active=False, queued_sentences=0)
+    assert (refused.admitted, refused.code, refused.reason) == (False, OVERLOADED, "capacity")
+
+
+def test_nothing_is_refused_when_admission_is_off():
+    off = AdmissionLimits(enabled=False, max_sessions=1, max_queued_sentences=1)
+    assert admit_session(off, Load(100, 100), measured(5.0)).admitted
+    assert admit_text(off, Load(100, 100), measured(5.0), active=False, queued_sentences=100).admitted
+
+
+def test_a_session_is_load_while_it_has_work_or_was_recently_busy():
+    assert is_active(LIMITS, has_work=True, idle_seconds=1000)
+    assert is_active(LIMITS, has_work=False, idle_seconds=29.9)
+    assert not is_active(LIMITS, has_work=False, idle_seconds=30)
+
+
+@given(active=st.integers(0, 200), rtf=st.floats(0.001, 10.0), audio=st.floats(0, 100))
+def test_a_session_is_admitted_exactly_while_active_sessions_are_below_capacity(active, rtf, audio):
+    measure = Measure(rtf, audio)
+    most = capacity(LIMITS, measure)
+    assert 1 <= most <= LIMITS.max_sessions
+    decision = admit_session(LIMITS, Load(min(active, LIMITS.max_sessions - 1), active), measure)
+    assert decision.admitted == (active < most)
+
+
+def test_the_recent_rtf_follows_the_latest_audio():
+    recent = RecentRtf()
+    assert recent.rtf is None
+    for _ in range(100):  # 50 s of audio at RTF 1.0
+        recent = recent.add(0.5, 0.5, window=10.0)
+    assert abs(recent.rtf - 1.0) < 1e-9 and abs(recent.audio_seconds - 10.0) < 0.3
+    for _ in range(100):  # then 50 s at RTF 0.2: five windows later, the old load has faded
+        recent = recent.add(0.1, 0.5, window=10.0)
+    assert abs(recent.rtf - 0.2) < 0.01
+    assert recent.add(1.0, 0.0, window=10.0).audio_seconds == recent.audio_seconds  # a step without audio
