@@ -58,6 +58,16 @@ class Metrics:
         )
         self.cache = Counter("tts_cache", "Sentence cache lookups by result", ["result"], registry=r)
         self.errors = Counter("tts_errors", "Errors reported to clients, by code", ["code"], registry=r)
+        self.send_stalls = Counter(
+            "tts_send_stalls", "Sessions ended because their client stopped reading, by protocol", ["protocol"],
+            registry=r,
+        )
+        self.audio_held = Gauge(
+            "tts_audio_held_seconds", "Audio synthesized and not yet sent to its client, all sessions", registry=r
+        )
+        self.audio_held_max = Gauge(
+            "tts_audio_held_max_seconds", "Audio synthesized and not yet sent, the session holding most", registry=r
+        )
 
     def render(self, stats: "EngineStats") -> bytes:
         if stats.audio_seconds > 0:
