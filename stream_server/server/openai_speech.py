@@ -18,13 +18,14 @@ from typing import AsyncIterator, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from ..audio.encoders import WHOLE_FORMATS, encode_whole, mp3_stream
 from ..audio.formats import wav_header
 from .compat import EventQueue, resolve_voice
 from .wire import BodyTooLarge, loads_json, read_body
 from .events import Audio, Done, Error, SessionError
+from .send_stall import GuardedStreamingResponse
 from .services import Services
 from .session import Session, SessionSettings
 
@@ -186,7 +187,7 @@ async def speech(request: Request) -> Response:
         return openai_error(services, 400, exc.message, exc.code, exc.param)
     events = EventQueue()
     try:
-        _, stack = await _open_session(services, req, events)
+        session, stack = await _open_session(services, req, events)
     except SessionError as exc:
         if exc.code == "shutting_down":
             return error_response(503, exc.message, exc.code, kind="server_error")
@@ -212,7 +213,7 @@ async def speech(request: Request) -> Response:
             chunks = mp3_stream(chunks, SAMPLE_RATE)
     if req.stream_format == "sse":
         chunks = _sse_stream(chunks, req)
-    return StreamingResponse(chunks, media_type=media)
+    return GuardedStreamingResponse(chunks, session.guard, media)  # cut if the client stops reading
 
 
 async def _whole(request: Request, chunks: AsyncIterator[bytes]) -> bytes | None:
