@@ -156,6 +156,13 @@ class SessionSection(_Section):
     # (too_much_pending) until the client reads its audio. Bounds what a session holds for a
     # client that sends and does not read (~90 KB of float32 audio per second spoken).
     max_pending_chars: int = Field(20000, ge=1)
+    # Backpressure (docs/limits.md): audio synthesized and not yet sent, plus the audio still
+    # expected of the sentences being synthesized, per session. Past it no more sentences go to
+    # the engine until the client reads. Far above what a reading client leaves unsent. 0: no bound.
+    max_audio_ahead_seconds: float = Field(30.0, ge=0)
+    # A send to the client that makes no progress this long (it stopped reading) ends the session:
+    # its engine work is dropped and it is closed with 4408 "client stopped reading audio". 0: never.
+    send_stall_timeout_seconds: float = Field(20.0, ge=0)
 
 
 class AdmissionSection(_Section):

@@ -24,7 +24,9 @@ def free_port() -> int:
 
 
 class BackgroundServer:
-    def __init__(self, config: AppConfig) -> None:
+    def __init__(self, config: AppConfig, send_buffer: int | None = None) -> None:
+        """`send_buffer`: SO_SNDBUF of the server's sockets, in bytes (None: the system's, which
+        grows to megabytes): small, a client that stops reading stalls the server's sends soon."""
         self.config = config
         if not config.server.port:
             config.server.port = free_port()
@@ -32,7 +34,17 @@ class BackgroundServer:
         self._server = uvicorn.Server(
             uvicorn.Config(self.app, log_level="warning", **uvicorn_options(config))
         )
-        self._thread = threading.Thread(target=self._server.run, daemon=True, name="uvicorn")
+        sockets = None if send_buffer is None else [self._listening_socket(send_buffer)]
+        self._thread = threading.Thread(
+            target=lambda: self._server.run(sockets=sockets), daemon=True, name="uvicorn"
+        )
+
+    def _listening_socket(self, send_buffer: int) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)  # accepted sockets inherit it
+        sock.bind((self.config.server.host, self.config.server.port))
+        return sock
 
     @property
     def url(self) -> str:

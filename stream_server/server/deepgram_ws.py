@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from .admission import retry_after_headers, ws_close_code
 from .compat import resolve_voice_or_default
 from .events import Audio, Cancelled, Error, Flushed, Ready, SessionError, SessionEvent
+from .send_stall import receive_unless_stalled
 from .services import Services
 from .session import Session, SessionSettings
 from .wire import loads_json
@@ -167,7 +168,7 @@ async def deepgram_speak(websocket: WebSocket) -> None:
 
 async def _receive_loop(websocket: WebSocket, session: Session, wire: _Wire) -> None:
     while True:
-        message = await websocket.receive()
+        message = await receive_unless_stalled(websocket, session.stalled)
         if message["type"] == "websocket.disconnect":
             return
         msg = parse_message(message.get("text") or message.get("bytes") or b"")

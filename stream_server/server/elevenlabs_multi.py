@@ -24,6 +24,7 @@ from .alignment import word_alignment
 from .compat import resolve_voice
 from .elevenlabs_ws import DEFAULT_OUTPUT_FORMAT, ElevenLabsSocket, parse_output_format, voice_speed
 from .events import Audio, Cancelled, Error, Flushed, SentenceEnd, SentenceStart, SessionError, SessionEvent, Words
+from .send_stall import receive_unless_stalled
 from .services import Services
 from .session import Session, SessionSettings
 from .wire import loads_json
@@ -181,7 +182,7 @@ async def _receive_loop(websocket: WebSocket, session: Session, wire: _Wire) -> 
     max_context_id = websocket.app.state.services.config.session.max_context_id_chars
     wire.session = session
     while True:
-        message = await websocket.receive()
+        message = await receive_unless_stalled(websocket, session.stalled)
         if message["type"] == "websocket.disconnect":
             return
         msg = parse_multi_message(message.get("text") or message.get("bytes") or b"", max_context_id)

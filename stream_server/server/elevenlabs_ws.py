@@ -23,6 +23,7 @@ from .admission import ws_close_code
 from .compat import EventQueue, resolve_voice
 from .wire import loads_json
 from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError, Words
+from .send_stall import close_stalled, receive_unless_stalled
 from .services import Services
 from .session import Session, SessionSettings
 
@@ -119,20 +120,22 @@ async def _receive_loop(websocket: WebSocket, session: Session, first: dict, sen
     msg: dict | None = first
     while True:
         if msg is None:
-            msg = await _receive(websocket)
+            msg = await _receive(websocket, session.stalled)
             if msg is None:
                 return
         if msg.get("text") == "":
             await session.end()
             await sender  # sends the rest, then isFinal, then closes
+            if session.stalled.is_set():  # unless the client stopped reading
+                await close_stalled(websocket)
             return
         await _text(session, msg)
         msg = None
 
 
-async def _receive(websocket: WebSocket) -> dict | None:
-    """The next JSON message (None: the client went away)."""
-    message = await websocket.receive()
+async def _receive(websocket: WebSocket, stalled: asyncio.Event | None = None) -> dict | None:
+    """The next JSON message (None: the client went away, or stopped reading and was closed)."""
+    message = await (websocket.receive() if stalled is None else receive_unless_stalled(websocket, stalled))
     if message["type"] == "websocket.disconnect":
         return None
     return parse_message(message.get("text") or message.get("bytes") or b"")
@@ -181,7 +184,8 @@ async def _text(session: Session, msg: dict) -> None:
 
 
 async def _send_loop(sock: ElevenLabsSocket, session: Session, events: EventQueue, ulaw: bool) -> None:
-    """One message per sentence (audio + its alignment), then isFinal, then close."""
+    """One message per sentence (audio + its alignment), then isFinal, then close; nothing more
+    once a send stalls (the receive loop then closes the socket)."""
     rate = session.settings.sample_rate
     text, words, pcm = "", None, bytearray()
     offset = 0.0  # where the sentence starts in the context: its word timings count from there
@@ -197,15 +201,18 @@ async def _send_loop(sock: ElevenLabsSocket, session: Session, events: EventQueu
             alignment = word_alignment(text, words, event.samples, rate, offset)
             offset += event.samples / rate
             audio = mulaw_encode(bytes(pcm)) if ulaw else bytes(pcm)
-            await sock.send({
+            sent = await session.guard(sock.send({
                 "audio": base64.b64encode(audio).decode(),
                 "isFinal": None,
                 "normalizedAlignment": alignment,
                 "alignment": alignment,
-            })
+            }))
+            if not sent:
+                return
         elif isinstance(event, Error):
-            await sock.error(event.code, event.message, retry_after=event.retry_after)
+            if not await session.guard(sock.error(event.code, event.message, retry_after=event.retry_after)):
+                return
         elif isinstance(event, Done):
-            await sock.send({"isFinal": True})
-            await sock.close(1000)
+            if await session.guard(sock.send({"isFinal": True})):
+                await sock.close(1000)
             return

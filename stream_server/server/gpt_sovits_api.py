@@ -25,7 +25,7 @@ from typing import Union
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from ..audio.encoders import encode_whole
 from ..audio.formats import wav_header
@@ -35,8 +35,9 @@ from ..models.gpt_sovits.frontend import SUPPORTED_LANGUAGES as LANGUAGES
 from .admission import retry_after_headers
 from .compat import EventQueue
 from .events import Audio, Done, Error, SentenceEnd, SessionError
+from .send_stall import GuardedStreamingResponse
 from .services import Services
-from .session import SessionSettings
+from .session import Session, SessionSettings
 from .wire import BodyTooLarge, loads_json, read_body
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ async def tts(request: Request) -> Response:
         return JSONResponse({"message": "tts failed", "Exception": str(exc)}, status_code=400)
     events = EventQueue()
     try:
-        stack = await _open_session(services, req, ref.ref_id, events)
+        session, stack = await _open_session(services, req, ref.ref_id, events)
     except SessionError as exc:  # overloaded: 503, try again after Retry-After; else the request's fault
         status = 503 if exc.retry_after is not None else 400
         body = {"message": "tts failed", "Exception": exc.message}
@@ -167,7 +168,7 @@ async def tts(request: Request) -> Response:
     media = f"audio/{req.media_type}"
     if streaming and req.media_type != "ogg":
         body = _after(wav_header(rate), pcm) if req.media_type == "wav" else pcm
-        return StreamingResponse(body, media_type=media)
+        return GuardedStreamingResponse(body, session.guard, media)  # cut if the client stops reading
     try:
         audio = b"".join([chunk async for chunk in pcm])
     except RuntimeError as exc:
@@ -179,7 +180,9 @@ async def tts(request: Request) -> Response:
     return Response(audio, media_type=media)
 
 
-async def _open_session(services: Services, req: TtsRequest, ref_id: str, events: EventQueue) -> contextlib.AsyncExitStack:
+async def _open_session(
+    services: Services, req: TtsRequest, ref_id: str, events: EventQueue
+) -> tuple[Session, contextlib.AsyncExitStack]:
     voice = _voice(services)
     options = SynthesisOptions(
         length_scale=1.0 / req.speed_factor, temperature=req.temperature, top_k=req.top_k, top_p=req.top_p,
@@ -198,7 +201,7 @@ async def _open_session(services: Services, req: TtsRequest, ref_id: str, events
     except BaseException as exc:
         if not await stack.__aexit__(type(exc), exc, exc.__traceback__):
             raise
-    return stack
+    return session, stack
 
 
 async def _pcm(events: EventQueue, stack: contextlib.AsyncExitStack, gap_samples: int) -> AsyncIterator[bytes]:

@@ -74,6 +74,16 @@ class Metrics:
             "tts_session_queued_sentences", "Sentences accepted by sessions and not yet sent in full",
             registry=r,
         )
+        self.send_stalls = Counter(
+            "tts_send_stalls", "Sessions ended because their client stopped reading, by protocol", ["protocol"],
+            registry=r,
+        )
+        self.audio_held = Gauge(
+            "tts_audio_held_seconds", "Audio synthesized and not yet sent to its client, all sessions", registry=r
+        )
+        self.audio_held_max = Gauge(
+            "tts_audio_held_max_seconds", "Audio synthesized and not yet sent, the session holding most", registry=r
+        )
 
     def render(self, stats: "EngineStats") -> bytes:
         if stats.audio_seconds > 0:

@@ -24,6 +24,7 @@ from .native_messages import (
     parse_speed,
     serialise_event,
 )
+from .send_stall import close_stalled, receive_unless_stalled
 from .services import Services
 from .session import Session, SessionSettings
 
@@ -96,21 +97,21 @@ async def _close_quietly(websocket: WebSocket, code: int) -> None:
 
 async def _receive(websocket: WebSocket, session: Session, idle_timeout: float) -> dict | None:
     """The next client message; None once the session has been idle too long: no client message
-    for `idle_timeout` seconds and nothing sent or left to send for as long (0: never)."""
+    for `idle_timeout` seconds and nothing sent or left to send for as long (0: never). A session
+    whose client stopped reading is closed (4408) and ends here as a disconnect."""
     if idle_timeout <= 0:
-        return await websocket.receive()
+        return await receive_unless_stalled(websocket, session.stalled)
     last_message = time.monotonic()
     while True:
         deadline = max(last_message, session.last_output_at) + idle_timeout
         wait = deadline - time.monotonic()
         if wait <= 0:
-            if session.is_idle():
+            if session.is_idle() and not session.stalled.is_set():  # stalled: closed below, 4408
                 return None
             wait = min(idle_timeout, 0.25)  # still sending: look again shortly
-        try:
-            return await asyncio.wait_for(websocket.receive(), wait)
-        except asyncio.TimeoutError:
-            continue
+        message = await receive_unless_stalled(websocket, session.stalled, wait)
+        if message is not None:
+            return message
 
 
 async def _receive_loop(
@@ -136,7 +137,10 @@ async def _receive_loop(
             if isinstance(msg, EndMessage):
                 await session.end()
                 await session.wait_done()
-                await _close_quietly(websocket, 1000)
+                if session.stalled.is_set():
+                    await close_stalled(websocket)
+                else:
+                    await _close_quietly(websocket, 1000)
                 return
             await _dispatch(session, msg, defaults)
         except SessionError as exc:

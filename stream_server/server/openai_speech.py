@@ -18,7 +18,7 @@ from typing import AsyncIterator, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from ..audio.encoders import WHOLE_FORMATS, encode_whole, mp3_stream
 from ..audio.formats import wav_header
@@ -26,6 +26,7 @@ from .compat import EventQueue, resolve_voice
 from .admission import retry_after_headers
 from .wire import BodyTooLarge, loads_json, read_body
 from .events import Audio, Done, Error, SessionError
+from .send_stall import GuardedStreamingResponse
 from .services import Services
 from .session import Session, SessionSettings
 
@@ -188,7 +189,7 @@ async def speech(request: Request) -> Response:
         return openai_error(services, 400, exc.message, exc.code, exc.param)
     events = EventQueue()
     try:
-        _, stack = await _open_session(services, req, events)
+        session, stack = await _open_session(services, req, events)
     except SessionError as exc:
         if exc.code in ("shutting_down", "overloaded"):  # the client may retry (OpenAI's SDKs do)
             return error_response(503, exc.message, exc.code, kind="server_error", headers=retry_after_headers(exc))
@@ -214,7 +215,7 @@ async def speech(request: Request) -> Response:
             chunks = mp3_stream(chunks, SAMPLE_RATE)
     if req.stream_format == "sse":
         chunks = _sse_stream(chunks, req)
-    return StreamingResponse(chunks, media_type=media)
+    return GuardedStreamingResponse(chunks, session.guard, media)  # cut if the client stops reading
 
 
 async def _whole(request: Request, chunks: AsyncIterator[bytes]) -> bytes | None:

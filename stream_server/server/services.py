@@ -47,6 +47,9 @@ class Services:
     def __post_init__(self) -> None:
         if self.source is None:
             self.source = EngineSource(self.client)
+        held = lambda: [s.ahead.held for s in list(self.sessions.values())]  # noqa: E731
+        self.metrics.audio_held.set_function(lambda: sum(held()))
+        self.metrics.audio_held_max.set_function(lambda: max(held(), default=0.0))
 
     @property
     def engine(self) -> Engine:
@@ -159,11 +162,13 @@ class Services:
             self.source, self.voice_rates, settings, counted, limits, s.max_text_chars, s.max_contexts,
             self.voice_speakers,
             max_context_id_chars=s.max_context_id_chars, max_pending_chars=s.max_pending_chars,
+            max_audio_ahead_seconds=s.max_audio_ahead_seconds, send_stall_timeout_seconds=s.send_stall_timeout_seconds,
         )
         session.on_first_audio = self.metrics.first_audio.observe
         if self.admission is not None:
             admission = self.admission
             session.admit_text = lambda asking: admission.check_text(asking, self.sessions.values())
+        session.on_stall = self.metrics.send_stalls.labels(protocol).inc
         self.sessions[session.session_id] = session
         self.metrics.active_sessions.set(len(self.sessions))
         return session

@@ -1,9 +1,11 @@
 """One client's session, independent of the wire protocol.
 
-Text goes in per context; each completed sentence is submitted at once to the session's
-SentenceSource (the engine, through the sentence cache: sentences are synthesized in parallel,
-repeated ones replayed), while a single pump sends them to the client strictly in order:
-sentence_start, its audio, sentence_end, never interleaved with another sentence. A sentence's
+Text goes in per context; each completed sentence is submitted to the session's SentenceSource
+(the engine, through the sentence cache: sentences are synthesized in parallel, repeated ones
+replayed) as soon as the audio ahead of the client leaves room (audio_ahead.py: at once for a
+client that reads), while a single pump sends them to the client strictly in order:
+sentence_start, its audio, sentence_end, never interleaved with another sentence. Every send is
+watched: one the client does not take for the stall timeout ends the session (send_stall.py). A sentence's
 spoken form (what is synthesized, what the cache keys on, what seeds its noise) is computed here,
 once, and carried on its request.
 """
@@ -17,6 +19,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Awaitable, Callable
 
 from ..audio.formats import AudioFormatError, OutputSpec, SentenceEncoder, check_output
@@ -25,6 +28,7 @@ from ..engine.requests import (
     AudioEvent,
     SPEAKER_OPTION,
     CancelRequest,
+    EngineEvent,
     ErrorEvent,
     SentenceRequest,
     SynthesisOptions,
@@ -32,6 +36,8 @@ from ..engine.requests import (
 )
 from ..text.segmenter import SegmenterLimits, SentenceSegmenter
 from ..text.spoken_form import seed_of, spoken_form, spoken_seed
+from .audio_ahead import AudioAhead, Share, SubmitGate
+from .send_stall import StallGuard
 from .sentence_source import SentenceSource
 from .events import (
     Audio,
@@ -130,6 +136,9 @@ class _Ticket:
     first_audio_at: float | None = None
     done: bool = False  # the pump is through with it (sent, failed or cancelled)
     released: bool = False  # no longer counted in the session's backlog
+    request: SentenceRequest | None = None  # what goes to the source, once there is room ahead
+    output: OutputSpec | None = None
+    share: Share | None = None  # its audio ahead of the client, once submitted
 
 
 @dataclass(frozen=True)
@@ -165,6 +174,8 @@ class Session:
         speakers: dict[str, list[str]] | None = None,
         max_context_id_chars: int = 256,
         max_pending_chars: int = 20000,
+        max_audio_ahead_seconds: float = 0.0,
+        send_stall_timeout_seconds: float = 0.0,
     ) -> None:
         self.session_id = uuid.uuid4().hex[:16]
         self.source = source
@@ -183,6 +194,12 @@ class Session:
         # that does not read.
         self._backlog = 0
         self.last_output_at = time.monotonic()  # when the pump last finished an item
+        # Backpressure (audio_ahead.py, send_stall.py): sentences reach the source only while the
+        # audio ahead of the client is under the bound; every send is watched for a stall.
+        self.ahead = AudioAhead(max_audio_ahead_seconds)
+        self._gate: SubmitGate[_Ticket] = SubmitGate(self.ahead, self._submit_now, lambda t: t.cancelled)
+        self.guard = StallGuard(send_stall_timeout_seconds, self._on_stall)
+        self.on_stall: Callable[[], None] = lambda: None  # the server counts stalls
         # The open contexts and the max_contexts closed ones most recently given text (in order of
         # that, oldest first): a reused id goes on with its sentence index and word clock. Older closed ones are
         # forgotten (a client may use any number of ids over a session's life).
@@ -210,15 +227,21 @@ class Session:
         self.settings = self._resolve_speaker(self.settings)
         self._validate(self.settings)
         self._pump_task = asyncio.create_task(self._pump(), name=f"pump-{self.session_id}")
-        await self._emit(self._ready())
+        await self._send(self._ready())
+
+    @property
+    def stalled(self) -> asyncio.Event:
+        """Set once a send to the client made no progress for the stall timeout: the session
+        has dropped its work and sends nothing more; the adapter closes the connection."""
+        return self.guard.stalled
 
     async def wait_done(self) -> None:
         if self._pump_task is not None:
             await self._pump_task
 
     def is_idle(self) -> bool:
-        """No sentence is being sent and none is queued to be."""
-        return not self._sending and self._outbox.empty()
+        """No sentence is being sent and none is queued to be (a stalled session sends nothing)."""
+        return self.stalled.is_set() or (not self._sending and self._outbox.empty())
 
     async def shutdown(self, code: int = 1001) -> None:
         """Server going away: drop what is left and close the client's connection."""
@@ -228,11 +251,28 @@ class Session:
 
     async def close(self) -> None:
         """Client gone: drop all engine work of this session now."""
+        self._drop_work()
+        if self._pump_task is not None and not self._pump_task.done():
+            self._pump_task.cancel()
+
+    def _drop_work(self) -> None:
+        self._gate.close()
         self.source.cancel(CancelRequest(self.session_id))
         for ctx in self._contexts.values():
             self._cancel_tickets(ctx)
-        if self._pump_task is not None and not self._pump_task.done():
-            self._pump_task.cancel()
+
+    def _on_stall(self) -> None:
+        """The client stopped reading: everything it was to get is dropped now (its engine slots
+        and queued sentences go to the other sessions) and nothing more is sent."""
+        log.warning(
+            "event=send_stall session_id=%s timeout_s=%.1f audio_held_s=%.1f",
+            self.session_id, self.guard.timeout, self.ahead.held,
+        )
+        self._drop_work()
+        while not self._outbox.empty():  # nothing of it will be sent
+            self._outbox.get_nowait()
+        self._outbox.put_nowait(_Marker(Done()))  # wakes the pump, which sees the stall and ends
+        self.on_stall()
 
     # --- client requests ------------------------------------------------------------------
     async def configure(
@@ -261,7 +301,7 @@ class Session:
         settings = self._resolve_speaker(settings)
         self._validate(settings)
         self.settings = settings
-        await self._emit(self._ready())
+        await self._send(self._ready())
 
     async def text(self, text: str, context_id: str = "default") -> None:
         if not isinstance(text, str):
@@ -294,7 +334,8 @@ class Session:
             ctx.segmenter = SentenceSegmenter(self._limits)  # drop text not yet spoken
             self._cancel_tickets(ctx)
         self.source.cancel(CancelRequest(self.session_id, context_id))
-        await self._emit(Cancelled(context_id))
+        self._gate.feed()  # the cancelled sentences' audio no longer counts ahead
+        await self._send(Cancelled(context_id))
 
     def set_context_options(self, context_id: str, options: SynthesisOptions) -> None:
         """Synthesis options for the context's sentences from now on (a protocol with per-context
@@ -320,7 +361,7 @@ class Session:
 
     async def report(self, error: SessionError, context_id: str | None = None) -> None:
         """Tell the client about its bad request (the session goes on)."""
-        await self._emit(Error(error.code, error.message, context_id, error.retry_after))
+        await self._send(Error(error.code, error.message, context_id, error.retry_after))
 
     async def end(self) -> None:
         for context_id, ctx in self._contexts.items():
@@ -424,6 +465,7 @@ class Session:
         if not ticket.released:
             ticket.released = True
             self._backlog -= len(ticket.text)
+        self.ahead.drop(ticket.share)
 
     def _submit(self, context_id: str, ctx: _Context, sentence: str) -> None:
         ticket = _Ticket(context_id, ctx.next_index, sentence, ctx)
@@ -443,9 +485,24 @@ class Session:
         )
         self._ordinal += 1
         self._backlog += len(sentence)
-        output = OutputSpec(self.settings.sample_rate, self.settings.format)
-        self.source.submit(request, output, ticket.events.put_nowait)  # events arrive on the loop
+        ticket.request = request
+        ticket.output = OutputSpec(self.settings.sample_rate, self.settings.format)
         self._outbox.put_nowait(ticket)
+        self._gate.offer(ticket)  # to the source now, or once the client has caught up
+
+    def _submit_now(self, ticket: _Ticket) -> None:
+        request = ticket.request
+        ticket.share = self.ahead.open(len(request.spoken), request.options.length_scale)
+        self.source.submit(request, ticket.output, partial(self._arrived, ticket))
+
+    def _arrived(self, ticket: _Ticket, event: EngineEvent) -> None:
+        """A sentence's event from its source (on the loop): queued for the pump, its audio
+        counted ahead of the client."""
+        ticket.events.put_nowait(event)
+        if isinstance(event, AudioEvent):
+            self.ahead.arrived(ticket.share, len(event.pcm) / self.voice_rates[ticket.request.voice], event.last)
+            if event.last:  # maybe room now; not from inside the source's own call (a cache fan-out)
+                asyncio.get_running_loop().call_soon(self._gate.feed)
 
     def _cancel_tickets(self, ctx: _Context) -> None:
         for ticket in ctx.tickets:
@@ -455,10 +512,12 @@ class Session:
         ctx.tickets = []
 
     async def _pump(self) -> None:
-        while True:
+        while not self.stalled.is_set():
             item = await self._outbox.get()
+            if self.stalled.is_set():
+                return
             if isinstance(item, _Marker):
-                await self._emit(item.event)
+                await self._send(item.event)
                 self._backlog -= 1
                 if isinstance(item.event, Done):
                     return
@@ -473,7 +532,12 @@ class Session:
             else:
                 item.done = True
                 self._release(item)
+            self._gate.feed()
             self.last_output_at = time.monotonic()
+
+    async def _send(self, event: SessionEvent) -> bool:
+        """Emit to the client, watched for a stall (False: stalled, nothing sent)."""
+        return await self.guard(self._emit(event))
 
     async def _send_sentence(self, ticket: _Ticket) -> None:
         s = self.settings
@@ -487,18 +551,20 @@ class Session:
             if ticket.cancelled or event is None:
                 return
             if isinstance(event, ErrorEvent):
-                await self._emit(Error(event.code, event.message, ticket.context_id))
+                await self._send(Error(event.code, event.message, ticket.context_id))
                 return
             if isinstance(event, TimingEvent):
                 timing = event
                 continue
             assert isinstance(event, AudioEvent)
             if not started:
-                await self._emit(SentenceStart(ticket.context_id, ticket.index, ticket.text))
+                if not await self._send(SentenceStart(ticket.context_id, ticket.index, ticket.text)):
+                    return
                 started = True
                 if timing is not None:
                     words = word_timestamps(ticket.text, timing, offset)
-                    await self._emit(Words(ticket.context_id, ticket.index, words))
+                    if not await self._send(Words(ticket.context_id, ticket.index, words)):
+                        return
             pcm = encoder.encode(event.pcm, event.last)
             if ticket.cancelled:
                 return
@@ -506,9 +572,12 @@ class Session:
                 if ticket.first_audio_at is None:
                     ticket.first_audio_at = time.monotonic()
                     self.on_first_audio(ticket.first_audio_at - ticket.created_at)
-                await self._emit(Audio(ticket.context_id, ticket.index, pcm))
+                if not await self._send(Audio(ticket.context_id, ticket.index, pcm)):
+                    return
+            self.ahead.sent(ticket.share, len(event.pcm) / self.voice_rates[s.voice])
+            self._gate.feed()
             if event.last:
                 ctx.audio_seconds += encoder.samples / s.sample_rate
                 end = SentenceEnd(ticket.context_id, ticket.index, encoder.samples, event.cached)
-                await self._emit(end)
+                await self._send(end)
                 return

@@ -297,6 +297,17 @@ class WyomingTtsHandler(AsyncEventHandler):
             "wyoming", settings, run.emit, lambda code: self.stop(), streaming=run.per_sentence
         )
         run.session = await run.stack.enter_async_context(envelope)
+        run.stack.callback(self._drop_on_stall(run.session).cancel)
+
+    def _drop_on_stall(self, session: Session) -> asyncio.Task:
+        """A client that stopped reading (its session dropped its work): Wyoming has no close code,
+        so the connection is dropped, with the audio it did not read."""
+        async def watch() -> None:
+            await session.stalled.wait()
+            log.info("wyoming: dropping a connection whose client stopped reading")
+            self.writer.transport.abort()
+
+        return asyncio.ensure_future(watch())
 
     def _voice_name(self, voice: SynthesizeVoice | None) -> str:
         """The session's voice for a request's {name, speaker} or {language} (none: the default)."""
