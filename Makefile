@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: serve test bench train-voice clean system-deps
+.PHONY: serve test bench cluster train-voice clean system-deps
 
 # Where torch comes from (README, "Set-up"): empty is PyPI (on Linux x86_64 that is the CUDA build,
 # several GB, unless a local CPU wheel is found first); https://download.pytorch.org/whl/cpu is the
@@ -27,20 +27,26 @@ $(VENV)/.test-deps: $(VENV)/.serve-deps
 serve: $(VENV)/.serve-deps
 	$(VENV)/bin/stream-server serve $(ARGS)
 
-# System packages the tests need: Debian's Chromium, driven by Playwright in
-# tests/test_web_demo.py (never `playwright install`: it downloads its own browser).
+# Debian packages the tests need, as binary:package: Chromium, driven by Playwright in
+# tests/test_web_demo.py (never `playwright install`: it downloads its own browser), and HAProxy,
+# the front door of tests/test_cluster.py and `make cluster`. Missing ones are installed with apt-get.
 CHROMIUM ?= /usr/bin/chromium
+HAPROXY ?= /usr/sbin/haproxy
+SYSTEM_DEPS ?= $(CHROMIUM):chromium $(HAPROXY):haproxy
 system-deps:
-	@if [ ! -x $(CHROMIUM) ]; then \
+	@missing=; for dep in $(SYSTEM_DEPS); do \
+	  [ -x "$${dep%%:*}" ] || missing="$$missing $${dep#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
 	  if ! command -v apt-get >/dev/null 2>&1; then \
-	    echo "system-deps: $(CHROMIUM) is missing and there is no apt-get; install Chromium yourself" >&2; exit 1; \
+	    echo "system-deps: missing:$$missing, and there is no apt-get; install them yourself" >&2; exit 1; \
 	  fi; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; \
 	  elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
-	  else echo "system-deps: installing Chromium needs root (or sudo)" >&2; exit 1; fi; \
-	  echo "system-deps: installing chromium with apt-get"; \
+	  else echo "system-deps: installing$$missing needs root (or sudo)" >&2; exit 1; fi; \
+	  echo "system-deps: installing$$missing with apt-get"; \
 	  $$SUDO apt-get update && \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
 
 test: system-deps $(VENV)/.test-deps
@@ -48,6 +54,11 @@ test: system-deps $(VENV)/.test-deps
 
 bench: $(VENV)/.test-deps
 	$(PY) bench/bench_stream.py $(ARGS)
+
+# Two replicas, one shared Redis, HAProxy in front, on loopback (README "Running several replicas").
+cluster: $(VENV)/.serve-deps
+	@$(MAKE) --no-print-directory system-deps SYSTEM_DEPS=$(HAPROXY):haproxy
+	$(PY) deploy/cluster/cluster.py $(ARGS)
 
 # The AR voice recipe (README "The AR voice and its recipe"); the judge needs the test extras.
 train-voice: $(VENV)/.test-deps

@@ -110,7 +110,11 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
+    """200 once voices are loaded and warmed up; 503 before, and while draining after SIGTERM (so
+    a load balancer sends new sessions elsewhere; /healthz stays 200: the drain is not a fault)."""
     services: Services = request.app.state.services
+    if services.draining:
+        return JSONResponse({"status": "draining"}, status_code=503)
     if not services.ready:
         return JSONResponse({"status": "starting"}, status_code=503)
     return JSONResponse({"status": "ready"})

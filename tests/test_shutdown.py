@@ -107,6 +107,11 @@ async def test_sigterm_finishes_running_sentences_then_closes_1001(served):
         proc.send_signal(signal.SIGTERM)
         # the server logs event=shutdown_start right after it began refusing new sessions
         await asyncio.to_thread(output.wait_for, "event=shutdown_start", 30)
+        # Not ready (a load balancer sends new sessions elsewhere), but alive (nothing restarts it).
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            ready = await http.get("/readyz")
+            assert (ready.status_code, ready.json()) == (503, {"status": "draining"})
+            assert (await http.get("/healthz")).status_code == 200
         # New sessions are refused while draining.
         async with websockets.connect(url) as late:
             err = json.loads(await late.recv())
