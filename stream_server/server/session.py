@@ -104,6 +104,25 @@ def word_timestamps(text: str, timing: TimingEvent, offset: float = 0.0) -> list
     ]
 
 
+def _note_pump_end(task: asyncio.Task) -> None:
+    """Retrieve how the pump ended, so a client that left mid-send (its send raised) is not
+    reported as "Task exception was never retrieved"; anything else is a server fault."""
+    if task.cancelled() or task.exception() is None:
+        return
+    exc = task.exception()
+    if _is_disconnect(exc):
+        log.debug("event=pump_end task=%s client gone: %r", task.get_name(), exc)
+    else:
+        log.error("event=pump_failed task=%s", task.get_name(), exc_info=exc)
+
+
+def _is_disconnect(exc: BaseException) -> bool:
+    # Starlette's WebSocketDisconnect, uvicorn's ClientDisconnected, a reset or closed transport
+    return isinstance(exc, (ConnectionError, OSError)) or type(exc).__name__ in {
+        "WebSocketDisconnect", "ClientDisconnected", "ConnectionClosed", "ConnectionClosedError",
+    }
+
+
 @dataclass
 class SessionSettings:
     voice: str
@@ -227,6 +246,7 @@ class Session:
         self.settings = self._resolve_speaker(self.settings)
         self._validate(self.settings)
         self._pump_task = asyncio.create_task(self._pump(), name=f"pump-{self.session_id}")
+        self._pump_task.add_done_callback(_note_pump_end)
         await self._send(self._ready())
 
     @property
