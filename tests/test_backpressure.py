@@ -86,7 +86,13 @@ async def test_a_client_that_stops_reading_is_bounded_closed_with_4408_and_its_w
         peak = max(peak, session.ahead.held)
         return session.stalled.is_set()
 
-    watch = asyncio.create_task(wait_until(stalled_and_peak, timeout=120, interval=0.005, what="the send stall"))
+    async def stall_then_read() -> websockets.ConnectionClosed:
+        await wait_until(stalled_and_peak, timeout=120, interval=0.005, what="the send stall")
+        # reading again at once: the audio it had, then the close (which waits only
+        # CLOSE_GRACE_SECONDS behind unread audio, however busy the reader below keeps the machine)
+        return await read_to_close(stalled)
+
+    closing = asyncio.create_task(stall_then_read())
     # A reading client at the same time: all its audio comes while the other one is stuck.
     async with websockets.connect(url, max_size=None) as reader:
         assert json.loads(await reader.recv())["type"] == "ready"
@@ -100,13 +106,12 @@ async def test_a_client_that_stops_reading_is_bounded_closed_with_4408_and_its_w
         assert all(len(t.audio[key]) > 4 * 48000 for key in t.order)  # over a second each
         longest = max(len(t.audio[key]) for key in t.order) / 4 / 48000  # seconds of one sentence
 
-    await watch
+    closed = await closing
     # the audio held for it never went past the bound by more than the sentence that crossed it
     assert 0 < peak <= AHEAD + longest + 0.1, (peak, longest)
     assert session.ahead.ahead() == pytest.approx(0)  # dropped with the stall
     assert services.metrics.send_stalls.labels("native")._value.get() == stalls_before + 1
 
-    closed = await read_to_close(stalled)  # reading again: the audio it had, then the close
     assert closed.rcvd is not None and closed.rcvd.code == STALL_CLOSE_CODE and closed.rcvd.reason == STALL_REASON
     await wait_until(lambda: not services.sessions and engine_idle(services), timeout=30,
                      what="the stalled session gone and the engine idle")
