@@ -53,6 +53,11 @@ class EngineSection(_Section):
     first_chunk_frames: int = 18  # ~0.2 s of audio at 22050 Hz / hop 256
     chunk_frames: int = 64
     warmup: bool = True
+    # What runs the Piper voices' HiFi-GAN vocoder: torch, or onnxruntime on an export of it (CPU
+    # only; ~2.5x faster there: bench/engine_profile.py); auto: onnxruntime on the CPU, else torch.
+    # Exports are cached in onnx_cache_dir
+    vocoder_runtime: Literal["auto", "torch", "onnxruntime"] = "auto"
+    onnx_cache_dir: str | None = None  # null: $XDG_CACHE_HOME/stream_server/onnx (~/.cache/...)
 
 
 class VoiceSection(_Section):

@@ -13,7 +13,8 @@ def build_backends(cfg: AppConfig) -> dict[str, ModelBackend]:
     slots = cfg.engine.max_slots
     # Piper models are shared: voices naming the same files (and the AR voice, which runs on the
     # packaged joe voice) get one loaded model.
-    pipers = PiperVoices(device)
+    e = cfg.engine
+    pipers = PiperVoices(device, e.vocoder_runtime, e.torch_threads, e.onnx_cache_dir)
 
     backends: dict[str, ModelBackend] = {}
     for name, section in cfg.voices.items():

@@ -52,7 +52,8 @@ class PiperVocoding:
     @property
     def fingerprint(self) -> str:
         """The device is part of it: CPU and GPU kernels round differently."""
-        return f"{self.kind}:piper={files_digest(self.voice.files)}:device={self.voice.device.type}"
+        runtime = "" if self.voice.decoder_runtime == "torch" else f":vocoder={self.voice.decoder_runtime}"
+        return f"{self.kind}:piper={files_digest(self.voice.files)}:device={self.voice.device.type}{runtime}"
 
     def vocode(
         self, windows: torch.Tensor, slots: Sequence[int], spans: Sequence[ChunkSpan]

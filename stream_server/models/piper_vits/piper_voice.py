@@ -102,7 +102,17 @@ class PiperVoice(nn.Module):
         # emb_g [speakers, S] (a buffer: moves with the module, never trained here)
         self.register_buffer("speaker_table", speaker_table.clone() if speaker_table is not None else None)
         self.files: tuple[Path, ...] = ()  # where the weights came from (fingerprinting)
+        # What runs the decoder: the torch module, or its onnxruntime export (use_onnx_decoder)
+        self.decoder_runtime = "torch"
+        self._onnx_decoder = None
         self.eval()
+
+    def use_onnx_decoder(self, cache_dir: Path | None = None, threads: int = 0) -> None:
+        """Run the decoder with onnxruntime from now on (engine.vocoder_runtime: onnxruntime)."""
+        from .onnx_decoder import OnnxDecoder
+
+        self._onnx_decoder = OnnxDecoder(self.decoder, cache_dir, threads)
+        self.decoder_runtime = "onnxruntime"
 
     # ---------------------------------------------------------------- loading
     @classmethod
@@ -229,7 +239,8 @@ class PiperVoice(nn.Module):
         with torch.inference_mode():
             x = z.to(self.device, torch.float32)
             x = x[None] if z.dim() == 2 else x
-            audio = self.decoder(x, self.speaker_embedding(speakers, x.shape[0]))
+            run = self._onnx_decoder or self.decoder
+            audio = run(x, self.speaker_embedding(speakers, x.shape[0]))
             return audio[0] if z.dim() == 2 else audio
 
     def decoder_receptive_field_frames(self) -> tuple[int, int]:

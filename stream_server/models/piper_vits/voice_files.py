@@ -29,8 +29,16 @@ def voice_files(model: str | None, config: str | None) -> tuple[Path, Path]:
 class PiperVoices:
     """The loaded Piper models of one server, keyed by their resolved files."""
 
-    def __init__(self, device: str) -> None:
+    def __init__(self, device: str, vocoder_runtime: str = "torch", threads: int = 0,
+                 onnx_cache_dir: str | None = None) -> None:
+        if vocoder_runtime == "auto":
+            vocoder_runtime = "onnxruntime" if device == "cpu" else "torch"
+        if vocoder_runtime == "onnxruntime" and device != "cpu":
+            raise ValueError(f"engine.vocoder_runtime onnxruntime runs on the CPU; with engine.device {device!r} use torch")
         self.device = device
+        self.vocoder_runtime = vocoder_runtime
+        self.threads = threads
+        self.onnx_cache_dir = Path(onnx_cache_dir) if onnx_cache_dir else None
         self._loaded: dict[tuple[Path, Path], PiperVoice] = {}
 
     def load(self, name: str, model: str | None, config: str | None = None) -> PiperVoice:
@@ -54,6 +62,8 @@ class PiperVoices:
         try:
             voice = PiperVoice.from_onnx(onnx, json_path, device=self.device)
             voice.phonemizer.check()
+            if self.vocoder_runtime == "onnxruntime":
+                voice.use_onnx_decoder(self.onnx_cache_dir, self.threads)
             return voice
         except PiperConfigError as exc:  # names the json and what is wrong in it
             raise ValueError(f"voice {name!r}: {exc}") from exc
