@@ -83,14 +83,15 @@ class LocalLRU:
         self._items.move_to_end(digest)
         return item[1]
 
-    def put(self, digest: str, entry: CachedSentence, ttl_s: float | None = None) -> None:
-        """`ttl_s`: what is left of the entry's life (a copy of a Redis entry dies with it)."""
+    def put(self, digest: str, entry: CachedSentence, expires_at: float | None = None) -> None:
+        """`expires_at` (time.monotonic()): when the entry's life ends (a copy of a Redis entry
+        dies with it); None: ttl_s from now."""
         size = entry.pcm.nbytes
         if size > self.max_bytes:
             return
         self._drop(digest)
-        life = self.ttl_s if ttl_s is None else min(self.ttl_s, ttl_s)
-        self._items[digest] = (time.monotonic() + life, entry)
+        end = time.monotonic() + self.ttl_s
+        self._items[digest] = (end if expires_at is None else min(end, expires_at), entry)
         self._bytes += size
         while self._bytes > self.max_bytes:
             self._drop(next(iter(self._items)))
@@ -136,21 +137,24 @@ class SentenceCache:
         if entry is not None and _matches(entry, key):
             self.stats.count("hit_local")
             return entry
-        entry, ttl_left = await self._get_redis(key, shape)
+        entry, expires_at = await self._get_redis(key, shape)
         if entry is None:
             self.stats.count("miss")
             return None
         if self.local:
-            self.local.put(key.digest, entry, ttl_left)
+            self.local.put(key.digest, entry, expires_at)
         self.stats.count("hit")
         return entry
 
     async def _get_redis(
         self, key: SentenceKey, shape: EntryShape | None
     ) -> tuple[CachedSentence | None, float | None]:
-        """The entry and the seconds it has left in Redis (None: no expiry)."""
+        """The entry and when it expires in Redis, on time.monotonic()'s clock (None: never).
+        Counted from before the request: a copy never outlives the Redis entry, however long
+        the reply and its check take."""
         name = key.redis_name(self.key_prefix)
         most = self.codec.max_blob_bytes(shape.sample_rate if shape else _ANY_RATE)
+        asked = time.monotonic()
         reply = await self._call(
             "get", lambda c: c.pipeline(transaction=False).getrange(name, 0, most).pttl(name).execute()
         )
@@ -173,7 +177,7 @@ class SentenceCache:
             self.stats.count("collision")
             log.warning("sentence cache: hash collision on %s, treated as a miss", name)
             return None, None
-        return entry, (pttl / 1000 if isinstance(pttl, int) and pttl >= 0 else None)
+        return entry, (asked + pttl / 1000 if isinstance(pttl, int) and pttl >= 0 else None)
 
     # --- writes -----------------------------------------------------------------------------
     async def put(self, key: SentenceKey, entry: CachedSentence, shape: EntryShape | None = None) -> None:
