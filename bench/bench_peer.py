@@ -90,10 +90,10 @@ def start_piper(port: int, log) -> subprocess.Popen:
     return proc
 
 
-def start_ours(port: int, workdir: Path, log, threads: int = 0) -> subprocess.Popen:
+def start_ours(port: int, workdir: Path, log, threads: int = 0, vocoder: str = "auto") -> subprocess.Popen:
     config = {
         "server": {"port": port, "log_level": "warning"},
-        "engine": {"torch_threads": threads},  # 0: torch's default
+        "engine": {"torch_threads": threads, "vocoder_runtime": vocoder},  # threads 0: torch's default
         "cache": {"enabled": False},  # every sentence synthesized, as Piper does
         "wyoming": {"enabled": False},
         "admission": {"enabled": False},  # every session served, as Piper serves every request
@@ -180,16 +180,18 @@ def main() -> int:
     ap.add_argument("--voices", default="joe_ar,joe", help="our voices to measure (Piper serves joe)")
     ap.add_argument("--smoke", action="store_true", help="tiny CI run: 1 and 2 sessions, 2 sentences")
     ap.add_argument("--threads", type=int, default=0, help="our engine.torch_threads (0: torch's default)")
+    ap.add_argument("--vocoder-runtime", default="auto", choices=["auto", "torch", "onnxruntime"],
+                    help="our engine.vocoder_runtime")
     args = ap.parse_args()
     counts = [1, 2] if args.smoke else [int(x) for x in args.sessions.split(",")]
     per_session = 2 if args.smoke else args.sentences
     targets = ["piper", *(f"ours:{v}" for v in args.voices.split(","))]
     print(f"{os.cpu_count()} CPUs; {per_session} sentences per session, each sent when the previous one's "
-          f"audio is in; our sentence cache off; our torch threads {args.threads or 'default'}", flush=True)
+          f"audio is in; our sentence cache off; our torch threads {args.threads or 'default'}; our vocoder runtime {args.vocoder_runtime}", flush=True)
     table: dict[tuple[str, int], dict] = {}
     with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "servers.log", "wb") as log:
         piper_port, our_port = free_port(), free_port()
-        procs = [start_piper(piper_port, log), start_ours(our_port, Path(tmp), log, args.threads)]
+        procs = [start_piper(piper_port, log), start_ours(our_port, Path(tmp), log, args.threads, args.vocoder_runtime)]
         try:
             for target in targets:  # warm-up: first requests pay for lazy initialisation
                 asyncio.run(workload(target, piper_port if target == "piper" else our_port, 1, 1, 0))

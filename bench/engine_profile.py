@@ -1,9 +1,8 @@
 """Where the engine's time goes at saturation, and how far the engine alone is from Piper's own
 compute, in one run (issue #11: throughput at least Piper's; what bounds it).
 
-    python bench/engine_profile.py                          # 32 sentences at once, joe_ar
-    python bench/engine_profile.py --sentences 64 --chunk-frames 128 --threads 1
-    python bench/engine_profile.py --vocoder-runtime onnxruntime
+    python bench/engine_profile.py                          # 32 sentences at once, joe_ar; torch, then onnxruntime vocoder
+    python bench/engine_profile.py --sentences 64 --chunk-frames 128 --threads 1 --vocoder-runtime onnxruntime
     python bench/engine_profile.py --smoke
 
 No server, no sockets: the engine is stepped on this thread (as its own thread would) with every
@@ -104,7 +103,7 @@ def run_piper(warm: str, texts: list[str]) -> dict:
 
 def report(ours: dict, piper: dict) -> None:
     audio, wall = ours["audio"], ours["wall"]
-    print(f"engine: {audio:.1f} s of audio in {wall:.2f} s, {ours['steps']} steps: "
+    print(f"  engine: {audio:.1f} s of audio in {wall:.2f} s, {ours['steps']} steps: "
           f"{audio / wall:.2f} audio s/s (RTF {wall / audio:.3f})")
     other = wall - sum(ours["phases"].values())
     for phase, seconds in [*sorted(ours["phases"].items()), ("scheduling and events", other)]:
@@ -112,9 +111,9 @@ def report(ours: dict, piper: dict) -> None:
         per_call = f", {1000 * seconds / calls:.2f} ms a call ({calls} calls)" if calls else ""
         print(f"  {phase:>22}: {seconds:6.2f} s = {seconds / audio:.4f} s per audio s "
               f"({100 * seconds / wall:4.1f}%){per_call}")
-    print(f"piper (onnxruntime, whole sentences, one at a time): {piper['audio']:.1f} s of audio in "
+    print(f"  piper (onnxruntime, whole sentences, one at a time): {piper['audio']:.1f} s of audio in "
           f"{piper['wall']:.2f} s: {piper['audio'] / piper['wall']:.2f} audio s/s (RTF {piper['wall'] / piper['audio']:.3f})")
-    print(f"ratio engine / piper throughput: x{(audio / wall) / (piper['audio'] / piper['wall']):.2f}")
+    print(f"  ratio engine / piper throughput: x{(audio / wall) / (piper['audio'] / piper['wall']):.2f}")
 
 
 def main() -> int:
@@ -125,8 +124,8 @@ def main() -> int:
     ap.add_argument("--chunk-frames", type=int, default=None, help="engine.chunk_frames (default: the config's)")
     ap.add_argument("--vocoder-batch", type=int, default=None, help="engine.max_vocoder_batch")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    ap.add_argument("--vocoder-runtime", choices=["torch", "onnxruntime"], default=None,
-                    help="engine.vocoder_runtime (default: the config's)")
+    ap.add_argument("--vocoder-runtime", default="torch,onnxruntime",
+                    help="engine.vocoder_runtime values to measure, in this order, in one run")
     ap.add_argument("--smoke", action="store_true", help="CI: 4 sentences")
     args = ap.parse_args()
     cfg = AppConfig()
@@ -135,8 +134,6 @@ def main() -> int:
         cfg.engine.chunk_frames = args.chunk_frames
     if args.vocoder_batch:
         cfg.engine.max_vocoder_batch = args.vocoder_batch
-    if args.vocoder_runtime:
-        cfg.engine.vocoder_runtime = args.vocoder_runtime
     if args.threads:
         torch.set_num_threads(args.threads)
         cfg.engine.torch_threads = args.threads  # onnxruntime's threads too
@@ -144,8 +141,13 @@ def main() -> int:
     texts = training_sentences(n + 1, seed=11)
     print(f"{torch.get_num_threads()} torch threads; {n} sentences at once; voice {args.voice}; "
           f"chunk_frames {cfg.engine.chunk_frames}, first {cfg.engine.first_chunk_frames}, "
-          f"vocoder batch {cfg.engine.max_vocoder_batch}, vocoder runtime {cfg.engine.vocoder_runtime}", flush=True)
-    report(run_engine(cfg, args.voice, texts[0], texts[1:]), run_piper(texts[0], texts[1:]))
+          f"vocoder batch {cfg.engine.max_vocoder_batch}", flush=True)
+    runtimes = args.vocoder_runtime.split(",")
+    piper = run_piper(texts[0], texts[1:])
+    for runtime in runtimes:  # one run: the same machine state for each, and Piper's bar beside them
+        cfg.engine.vocoder_runtime = runtime
+        print(f"\nvocoder runtime {runtime}:")
+        report(run_engine(cfg, args.voice, texts[0], texts[1:]), piper)
     return 0
 
 

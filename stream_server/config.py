@@ -54,9 +54,10 @@ class EngineSection(_Section):
     chunk_frames: int = 64
     warmup: bool = True
     # What runs the Piper voices' HiFi-GAN vocoder: torch, or onnxruntime on an export of it (CPU
-    # only; ~2.5x faster there: bench/engine_profile.py); auto: onnxruntime on the CPU, else torch.
-    # Exports are cached in onnx_cache_dir
-    vocoder_runtime: Literal["auto", "torch", "onnxruntime"] = "auto"
+    # only: ~12% less vocoder time on a quiet 2-core CPU but slower torch ops beside it, about even
+    # in all: bench/engine_profile.py); auto: onnxruntime on the CPU, else torch. Exports are
+    # cached in onnx_cache_dir
+    vocoder_runtime: Literal["auto", "torch", "onnxruntime"] = "torch"
     onnx_cache_dir: str | None = None  # null: $XDG_CACHE_HOME/stream_server/onnx (~/.cache/...)
 
 

@@ -61,9 +61,12 @@ def test_exports_are_cached_and_a_damaged_one_is_made_again(piper, tmp_path):
     assert float((again(z) - piper.decode(z)).abs().max()) <= TOL
 
 
-def test_onnxruntime_is_for_the_cpu():
+def test_onnxruntime_is_for_the_cpu_and_auto_picks_it_there_only():
     with pytest.raises(ValueError, match="vocoder_runtime onnxruntime runs on the CPU"):
         PiperVoices("cuda", "onnxruntime")
+    assert PiperVoices("cpu", "auto").vocoder_runtime == "onnxruntime"
+    assert PiperVoices("cuda", "auto").vocoder_runtime == "torch"
+    assert AppConfig().engine.vocoder_runtime == "torch"  # the default (see README, Benchmarks)
 
 
 def test_a_served_voice_on_onnxruntime_streams_its_offline_audio(piper, tmp_path, one_torch_thread):

@@ -1,7 +1,8 @@
 """A Piper voice's HiFi-GAN decoder run by onnxruntime (engine.vocoder_runtime: onnxruntime).
 
-The vocoder is most of the engine's time on a CPU (bench/engine_profile.py), and onnxruntime runs
-the same graph ~1.7x faster than eager torch on this CPU. The torch module stays the reference:
+The vocoder is most of the engine's time on a CPU (bench/engine_profile.py); onnxruntime runs the
+same graph in less time than eager torch (~12% on a quiet 2-core CPU, more when other processes
+load the cores), though the torch steps beside it got slower there. The torch module stays the reference:
 the graph is exported from it (never read from the voice's .onnx, whose decoder is fused with the
 rest of VITS), and tests/test_onnx_decoder.py holds the two equal. Exports are cached on disk,
 keyed by the weights, so only a voice's first start pays for one.
@@ -88,6 +89,9 @@ class OnnxDecoder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # 0: onnxruntime's default (the machine's cores)
         options.inter_op_num_threads = 1
+        # no busy-waiting after a run: the engine's next torch op (a decode step, a prefill) needs
+        # those cores at once (spinning made them ~2x slower on 2 cores)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = self._open(ort, decoder, options)
 
     def _open(self, ort, decoder: HifiganGenerator, options):
