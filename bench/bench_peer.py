@@ -93,7 +93,7 @@ def start_piper(port: int, log) -> subprocess.Popen:
 def start_ours(port: int, workdir: Path, log, threads: int = 0, vocoder: str = "auto") -> subprocess.Popen:
     config = {
         "server": {"port": port, "log_level": "warning"},
-        "engine": {"torch_threads": threads, "vocoder_runtime": vocoder},  # threads 0: torch's default
+        "engine": {"torch_threads": threads, "vocoder_runtime": vocoder},  # threads 0: auto, -1: torch's default
         "cache": {"enabled": False},  # every sentence synthesized, as Piper does
         "wyoming": {"enabled": False},
         "admission": {"enabled": False},  # every session served, as Piper serves every request
@@ -179,7 +179,7 @@ def main() -> int:
     ap.add_argument("--sentences", type=int, default=3, help="sentences per session")
     ap.add_argument("--voices", default="joe_ar,joe", help="our voices to measure (Piper serves joe)")
     ap.add_argument("--smoke", action="store_true", help="tiny CI run: 1 and 2 sessions, 2 sentences")
-    ap.add_argument("--threads", type=int, default=0, help="our engine.torch_threads (0: torch's default)")
+    ap.add_argument("--threads", type=int, default=0, help="our engine.torch_threads (0: auto, -1: torch's default)")
     ap.add_argument("--vocoder-runtime", default="auto", choices=["auto", "torch", "onnxruntime"],
                     help="our engine.vocoder_runtime")
     args = ap.parse_args()
@@ -187,7 +187,7 @@ def main() -> int:
     per_session = 2 if args.smoke else args.sentences
     targets = ["piper", *(f"ours:{v}" for v in args.voices.split(","))]
     print(f"{os.cpu_count()} CPUs; {per_session} sentences per session, each sent when the previous one's "
-          f"audio is in; our sentence cache off; our torch threads {args.threads or 'default'}; our vocoder runtime {args.vocoder_runtime}", flush=True)
+          f"audio is in; our sentence cache off; our engine.torch_threads {args.threads}; our vocoder runtime {args.vocoder_runtime}", flush=True)
     table: dict[tuple[str, int], dict] = {}
     with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "servers.log", "wb") as log:
         piper_port, our_port = free_port(), free_port()

@@ -45,7 +45,7 @@ class ServerSection(_Section):
 
 class EngineSection(_Section):
     device: str = "cpu"
-    torch_threads: int = 0  # 0: torch's default (all cores)
+    torch_threads: int = 0  # 0: auto, the CPU cores less one (the event loop's), at least 1; -1: torch's default
     max_slots: int = 16  # sentences decoding at once, per voice
     max_prefills_per_step: int = 1
     vocoder_frames_per_step: int = 192  # bounds one iteration: a due chunk never waits long

@@ -465,3 +465,13 @@ def test_a_call_when_idle_on_an_idle_engine_runs_at_once():
         assert engine.call_when_idle("fake", lambda: "again").result(timeout=10) == "again"
     finally:
         engine.stop()
+
+
+def test_torch_threads_leave_the_event_loop_a_core():
+    import os
+
+    from stream_server.engine.engine import torch_threads
+
+    cores = len(os.sched_getaffinity(0))
+    assert torch_threads(0) == max(1, cores - 1) and torch_threads(0) < cores + (cores == 1)
+    assert torch_threads(3) == 3 and torch_threads(-1) is None  # as configured; torch's own

@@ -9,6 +9,7 @@ Tests drive `step()` directly, with no thread at all.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -45,8 +46,21 @@ class EngineConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     first_chunk_frames: int = 18
     chunk_frames: int = 64
-    torch_threads: int = 0  # 0: leave torch's default
+    torch_threads: int = 0  # see torch_threads(): 0 auto, < 0 torch's default
     max_vocoder_batch: int = 4
+
+
+def torch_threads(configured: int) -> int | None:
+    """The engine's torch threads: n > 0 as configured; 0 (auto) every CPU this process may use
+    but one, at least 1, since the event loop needs a core of its own to send audio (on 2 cores,
+    1 thread halved one session's first audio: bench/bench_peer.py --threads); < 0: torch's
+    own default (None: leave it)."""
+    if configured > 0:
+        return configured
+    if configured < 0:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores - 1)
 
 
 class Engine:
@@ -128,8 +142,9 @@ class Engine:
         return [ErrorEvent(s.request_id, "synthesis_failed", message) for s in retired]
 
     def _run(self, publish: Publish) -> None:
-        if self.config.torch_threads > 0:
-            torch.set_num_threads(self.config.torch_threads)
+        threads = torch_threads(self.config.torch_threads)
+        if threads is not None:
+            torch.set_num_threads(threads)
         with torch.inference_mode():
             while not self._stopping:
                 if not (self.scheduler.has_work() or self._idle_calls):
