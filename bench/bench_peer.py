@@ -46,6 +46,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from stream_server.config import AppConfig  # noqa: E402
 from stream_server.train.corpus import training_sentences  # noqa: E402
 
 from bench_stream import count_stalls  # noqa: E402  (bench/, beside this script: the same playback model)
@@ -180,8 +181,8 @@ def main() -> int:
     ap.add_argument("--voices", default="joe_ar,joe", help="our voices to measure (Piper serves joe)")
     ap.add_argument("--smoke", action="store_true", help="tiny CI run: 1 and 2 sessions, 2 sentences")
     ap.add_argument("--threads", type=int, default=0, help="our engine.torch_threads (0: auto, -1: torch's default)")
-    ap.add_argument("--vocoder-runtime", default="auto", choices=["auto", "torch", "onnxruntime"],
-                    help="our engine.vocoder_runtime")
+    ap.add_argument("--vocoder-runtime", default=AppConfig().engine.vocoder_runtime,
+                    choices=["auto", "torch", "onnxruntime"], help="our engine.vocoder_runtime (default: the config's)")
     args = ap.parse_args()
     counts = [1, 2] if args.smoke else [int(x) for x in args.sessions.split(",")]
     per_session = 2 if args.smoke else args.sentences

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from stream_server.config import AppConfig  # noqa: E402
-from stream_server.engine.engine import Engine  # noqa: E402
+from stream_server.engine.engine import Engine, torch_threads  # noqa: E402
 from stream_server.engine.requests import AudioEvent, ErrorEvent, SentenceRequest, SynthesisOptions  # noqa: E402
 from stream_server.models.loading import build_backends  # noqa: E402
 from stream_server.server.services import engine_config  # noqa: E402
@@ -123,7 +123,7 @@ def main() -> int:
     ap.add_argument("--slots", type=int, default=32, help="engine.max_slots")
     ap.add_argument("--chunk-frames", type=int, default=None, help="engine.chunk_frames (default: the config's)")
     ap.add_argument("--vocoder-batch", type=int, default=None, help="engine.max_vocoder_batch")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--threads", type=int, default=0, help="engine.torch_threads (0: auto, -1: torch's default)")
     ap.add_argument("--vocoder-runtime", default="torch,onnxruntime",
                     help="engine.vocoder_runtime values to measure, in this order, in one run")
     ap.add_argument("--smoke", action="store_true", help="CI: 4 sentences")
@@ -134,9 +134,10 @@ def main() -> int:
         cfg.engine.chunk_frames = args.chunk_frames
     if args.vocoder_batch:
         cfg.engine.max_vocoder_batch = args.vocoder_batch
-    if args.threads:
-        torch.set_num_threads(args.threads)
-        cfg.engine.torch_threads = args.threads  # onnxruntime's threads too
+    cfg.engine.torch_threads = args.threads  # onnxruntime's threads too (0: its default)
+    threads = torch_threads(args.threads)  # what the engine's thread would set (0: auto)
+    if threads is not None:
+        torch.set_num_threads(threads)
     n = 4 if args.smoke else args.sentences
     texts = training_sentences(n + 1, seed=11)
     print(f"{torch.get_num_threads()} torch threads; {n} sentences at once; voice {args.voice}; "

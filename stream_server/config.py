@@ -54,10 +54,10 @@ class EngineSection(_Section):
     chunk_frames: int = 64
     warmup: bool = True
     # What runs the Piper voices' HiFi-GAN vocoder: torch, or onnxruntime on an export of it (CPU
-    # only: ~12% less vocoder time on a quiet 2-core CPU but slower torch ops beside it, about even
-    # in all: bench/engine_profile.py); auto: onnxruntime on the CPU, else torch. Exports are
-    # cached in onnx_cache_dir
-    vocoder_runtime: Literal["auto", "torch", "onnxruntime"] = "torch"
+    # only; beside the engine's one torch thread on 2 cores it nearly doubled the server's
+    # throughput at 16 sessions: bench/bench_peer.py --vocoder-runtime); auto: onnxruntime on the
+    # CPU, torch on a GPU. Exports are cached in onnx_cache_dir
+    vocoder_runtime: Literal["auto", "torch", "onnxruntime"] = "auto"
     onnx_cache_dir: str | None = None  # null: $XDG_CACHE_HOME/stream_server/onnx (~/.cache/...)
 
 

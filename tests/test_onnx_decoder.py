@@ -66,7 +66,7 @@ def test_onnxruntime_is_for_the_cpu_and_auto_picks_it_there_only():
         PiperVoices("cuda", "onnxruntime")
     assert PiperVoices("cpu", "auto").vocoder_runtime == "onnxruntime"
     assert PiperVoices("cuda", "auto").vocoder_runtime == "torch"
-    assert AppConfig().engine.vocoder_runtime == "torch"  # the default (see README, Benchmarks)
+    assert AppConfig().engine.vocoder_runtime == "auto"  # the default (see README, Benchmarks)
 
 
 def test_a_served_voice_on_onnxruntime_streams_its_offline_audio(piper, tmp_path, one_torch_thread):

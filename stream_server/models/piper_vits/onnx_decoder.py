@@ -1,8 +1,9 @@
 """A Piper voice's HiFi-GAN decoder run by onnxruntime (engine.vocoder_runtime: onnxruntime).
 
 The vocoder is most of the engine's time on a CPU (bench/engine_profile.py); onnxruntime runs the
-same graph in less time than eager torch (~12% on a quiet 2-core CPU, more when other processes
-load the cores), though the torch steps beside it got slower there. The torch module stays the reference:
+same graph in less time than eager torch, on a thread pool of its own beside the engine's torch
+thread (on 2 cores the server's throughput at 16 sessions nearly doubled: bench/bench_peer.py
+--vocoder-runtime torch / onnxruntime). The torch module stays the reference:
 the graph is exported from it (never read from the voice's .onnx, whose decoder is fused with the
 rest of VITS), and tests/test_onnx_decoder.py holds the two equal. Exports are cached on disk,
 keyed by the weights, so only a voice's first start pays for one.
