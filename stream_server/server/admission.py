@@ -84,6 +84,11 @@ class Admission:
 CLOSE_TRY_AGAIN_LATER = 1013  # WebSocket close code: the server is overloaded
 
 
+def try_again_later(error: SessionError) -> bool:
+    """A refusal that is the server's state, not the request's fault (HTTP 503, not 400)."""
+    return error.code in ("shutting_down", policy.OVERLOADED)
+
+
 def ws_close_code(error: SessionError) -> int:
     """The close code after a session refused at its start: going away (shutting down), try again
     later (overloaded), else policy violation (bad settings)."""

@@ -18,7 +18,7 @@ from starlette.datastructures import QueryParams
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from .admission import retry_after_headers, ws_close_code
+from .admission import retry_after_headers, try_again_later, ws_close_code
 from .compat import resolve_voice_or_default
 from .events import Audio, Cancelled, Error, Flushed, Ready, SessionError, SessionEvent
 from .send_stall import receive_unless_stalled
@@ -128,7 +128,7 @@ class _Wire:
         """Answer a refused session: HTTP before the handshake, else Error + close."""
         ws = self.websocket
         if ws.application_state == WebSocketState.CONNECTING:
-            status = 503 if error.code in ("shutting_down", "overloaded") else 400
+            status = 503 if try_again_later(error) else 400
             body = {"err_code": error.code, "err_msg": error.message}
             headers = {"dg-error": error.message.encode("ascii", "replace").decode(), **retry_after_headers(error)}
             try:

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from ..audio.encoders import WHOLE_FORMATS, encode_whole, mp3_stream
 from ..audio.formats import wav_header
 from .compat import EventQueue, resolve_voice
-from .admission import retry_after_headers
+from .admission import retry_after_headers, try_again_later
 from .wire import BodyTooLarge, loads_json, read_body
 from .events import Audio, Done, Error, SessionError
 from .send_stall import GuardedStreamingResponse
@@ -191,7 +191,7 @@ async def speech(request: Request) -> Response:
     try:
         session, stack = await _open_session(services, req, events)
     except SessionError as exc:
-        if exc.code in ("shutting_down", "overloaded"):  # the client may retry (OpenAI's SDKs do)
+        if try_again_later(exc):  # the client may retry (OpenAI's SDKs do)
             return error_response(503, exc.message, exc.code, kind="server_error", headers=retry_after_headers(exc))
         param = "voice" if exc.code == "unknown_voice" else "input"
         return error_response(400, exc.message, exc.code, param)

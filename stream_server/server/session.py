@@ -116,11 +116,13 @@ def _note_pump_end(task: asyncio.Task) -> None:
         log.error("event=pump_failed task=%s", task.get_name(), exc_info=exc)
 
 
+_DISCONNECTS = {"WebSocketDisconnect", "ConnectionClosed"}  # Starlette's; the websockets package's
+
+
 def _is_disconnect(exc: BaseException) -> bool:
-    # Starlette's WebSocketDisconnect, uvicorn's ClientDisconnected, a reset or closed transport
-    return isinstance(exc, (ConnectionError, OSError)) or type(exc).__name__ in {
-        "WebSocketDisconnect", "ClientDisconnected", "ConnectionClosed", "ConnectionClosedError",
-    }
+    """The client left: a reset or closed transport (OSError, uvicorn's ClientDisconnected among
+    them), or a WebSocket library's disconnect, named here since a session imports no wire."""
+    return isinstance(exc, OSError) or any(c.__name__ in _DISCONNECTS for c in type(exc).__mro__)
 
 
 @dataclass
