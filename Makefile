@@ -22,6 +22,10 @@ $(VENV)/.serve-deps: pyproject.toml
 
 $(VENV)/.test-deps: $(VENV)/.serve-deps
 	$(PIP) -e '.[test]'
+	# The Distill-MOS speech-quality judge (stream_server/speech_quality.py, bench/bench_quality.py),
+	# without its declared dependencies: their torchaudio pins another torch than ours, and the model
+	# itself needs only torch (torchaudio is stood in for at import; soxr resamples its input)
+	$(PIP) --no-deps distillmos==0.9.1 xls-r-sqa==0.1.0
 	touch $@
 
 serve: $(VENV)/.serve-deps
