@@ -56,10 +56,18 @@ RATE = 22050  # both serve en_US-joe-medium at its native rate
 
 @dataclass
 class Result:
-    latencies: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)  # per sentence, in order (the first: sent at once by all)
     audio_seconds: float = 0.0
     stalls: int = 0
     stall_seconds: float = 0.0
+    sentence_stalls: list[float] = field(default_factory=list)  # per sentence: its stall seconds
+
+    def add_sentence(self, latency: float, chunks: list[tuple[float, float]]) -> None:
+        self.latencies.append(latency)
+        self.audio_seconds += sum(seconds for _, seconds in chunks)
+        before = self.stall_seconds
+        count_stalls(self, chunks)
+        self.sentence_stalls.append(self.stall_seconds - before)
 
 
 def free_port() -> int:
@@ -119,10 +127,8 @@ async def piper_session(port: int, sentences: list[str]) -> Result:
                 async for piece in response.aiter_bytes():
                     first = first or time.perf_counter()
                     body += piece
-            result.latencies.append(first - t0)
             seconds = (len(body) - 44) / 2 / RATE  # s16le mono after the 44-byte WAV header
-            result.audio_seconds += seconds
-            count_stalls(result, [(first, seconds)])
+            result.add_sentence(first - t0, [(first, seconds)])
     return result
 
 
@@ -142,9 +148,7 @@ async def our_session(port: int, voice: str, sentences: list[str]) -> Result:
                     chunks.append((time.perf_counter(), len(frame) / 2 / RATE))
                 elif json.loads(frame)["type"] == "flushed":
                     break
-            result.latencies.append(chunks[0][0] - t0)
-            result.audio_seconds += sum(s for _, s in chunks)
-            count_stalls(result, chunks)
+            result.add_sentence(chunks[0][0] - t0, chunks)
     return result
 
 
@@ -166,9 +170,11 @@ async def workload(target: str, port: int, sessions: int, per_session: int, offs
     results = await asyncio.gather(*jobs)
     wall = time.perf_counter() - t0
     latencies = [x for r in results for x in r.latencies]
+    firsts = [r.latencies[0] for r in results]  # every session's first sentence, all sent at once
     audio = sum(r.audio_seconds for r in results)
     return {
         "p50": pct(latencies, 0.5), "p95": pct(latencies, 0.95), "throughput": audio / wall,
+        "first_p95": pct(firsts, 0.95), "stall_p95": pct([x for r in results for x in r.sentence_stalls], 0.95),
         "audio_s": audio, "wall_s": wall, "stalls": sum(r.stalls for r in results),
         "stall_s": sum(r.stall_seconds for r in results), "sentences": len(latencies),
     }
@@ -205,7 +211,8 @@ def main() -> int:
                     offset += n * per_session  # never the same sentence twice
                     print(f"{target:>12} sessions={n:<3} first audio p50={r['p50']:7.1f} ms p95={r['p95']:7.1f} ms"
                           f" | throughput {r['throughput']:6.2f} audio s/s (aggregate RTF {1 / r['throughput']:.3f})"
-                          f" | stalls {r['stalls']} ({r['stall_s']:.2f} s) | {r['sentences']} sentences,"
+                          f" | stalls {r['stalls']} ({r['stall_s']:.2f} s; p95 per sentence {r['stall_p95']:.0f} ms)"
+                          f" | first sentences (all sent at once) p95 {r['first_p95']:.1f} ms | {r['sentences']} sentences,"
                           f" {r['audio_s']:.1f} s audio in {r['wall_s']:.1f} s", flush=True)
         finally:
             for proc in procs:
@@ -219,6 +226,12 @@ def main() -> int:
             o, p = table[(target, n)], table[("piper", n)]
             print(f"  {target:>12} sessions={n:<3} first audio p50 x{o['p50'] / p['p50']:.2f} "
                   f"p95 x{o['p95'] / p['p95']:.2f} | throughput x{o['throughput'] / p['throughput']:.2f}")
+    if 1 in counts:
+        print("\nsessions arriving at once: their first sentences' first audio p95 / a lone session's p50 (same server):")
+        for target in targets:
+            lone = table[(target, 1)]["p50"]
+            print(f"  {target:>12} " + " ".join(
+                f"sessions={n}: x{table[(target, n)]['first_p95'] / lone:.2f}" for n in counts if n > 1))
     return 0
 
 

@@ -5,10 +5,11 @@ compute, in one run (issue #11: throughput at least Piper's; what bounds it).
     python bench/engine_profile.py --sentences 64 --chunk-frames 128 --threads 1 --vocoder-runtime onnxruntime
     python bench/engine_profile.py --smoke
 
-No server, no sockets: the engine is stepped on this thread (as its own thread would) with every
-sentence submitted at once, so the figures are the model path's cost without the event loop. The
-backend's prefill / decode / vocode calls are timed; "scheduling and events" is the rest of each
-step. Piper's own runtime (piper-tts: onnxruntime, the same en_US-joe-medium file) then speaks the
+No server, no sockets: the engine runs on its own thread (and its prepare thread, as configured)
+with every sentence submitted at once, so the figures are the model path's cost without the event
+loop. The backend's prefill (or prepare and load) / decode / vocode calls are timed; a prepare on
+the prepare thread is listed apart (it overlaps the engine thread's work); "scheduling, events
+and waiting" is the rest of the engine thread's wall time. Piper's own runtime (piper-tts: onnxruntime, the same en_US-joe-medium file) then speaks the
 same sentences one after another, whole, as its HTTP server does: its audio seconds per second is
 the bar. Ratios are ours / Piper's.
 """
@@ -16,7 +17,9 @@ the bar. Ratios are ours / Piper's.
 from __future__ import annotations
 
 import argparse
+import queue
 import sys
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -36,12 +39,15 @@ from stream_server.train.corpus import training_sentences  # noqa: E402
 
 
 class PhaseTimer:
-    """Wraps a backend's model calls and adds up their wall time per phase."""
+    """Wraps a backend's model calls and adds up their wall time per phase. A backend that splits
+    its prefill (prepare + load) is timed in those two; a prepare that ran on the prepare thread
+    is its own phase (it is not the engine thread's time)."""
 
     def __init__(self, backend) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
-        for phase in ("prefill", "decode", "vocode"):
+        split = hasattr(backend, "prepare")
+        for phase in ("prepare", "load", "decode", "vocode") if split else ("prefill", "decode", "vocode"):
             setattr(backend, phase, self._timed(phase, getattr(backend, phase)))
 
     def _timed(self, phase: str, fn):
@@ -50,10 +56,16 @@ class PhaseTimer:
             try:
                 return fn(*args, **kwargs)
             finally:
-                self.seconds[phase] += time.perf_counter() - t0
-                self.calls[phase] += 1
+                name = phase
+                if threading.current_thread().name.startswith("stream-prepare"):
+                    name = f"{phase} (prepare thread)"
+                self.seconds[name] += time.perf_counter() - t0
+                self.calls[name] += 1
 
         return run
+
+    def engine_thread_seconds(self) -> float:
+        return sum(s for phase, s in self.seconds.items() if "prepare thread" not in phase)
 
 
 def run_engine(cfg: AppConfig, voice: str, warm: str, texts: list[str]) -> dict:
@@ -61,32 +73,37 @@ def run_engine(cfg: AppConfig, voice: str, warm: str, texts: list[str]) -> dict:
     engine = Engine(backends, engine_config(cfg))
     timer = PhaseTimer(backends[voice])
     rate = backends[voice].sample_rate
-    with torch.inference_mode():
-        _speak(engine, voice, [warm])  # warm-up: lazy initialisation is not throughput
+    events: queue.SimpleQueue = queue.SimpleQueue()
+    engine.start(events.put)  # its own thread (and prepare thread), as in the server
+    try:
+        _speak(engine, events, voice, [warm])  # warm-up: lazy initialisation is not throughput
         timer.seconds.clear(), timer.calls.clear()
+        steps = engine.stats.steps
         t0 = time.perf_counter()
-        samples, steps = _speak(engine, voice, texts)
+        samples = _speak(engine, events, voice, texts)
         wall = time.perf_counter() - t0
+        steps = engine.stats.steps - steps
+    finally:
+        engine.stop()
     audio = samples / rate
-    return {"wall": wall, "audio": audio, "steps": steps, "phases": dict(timer.seconds), "calls": dict(timer.calls)}
+    return {"wall": wall, "audio": audio, "steps": steps, "phases": dict(timer.seconds), "calls": dict(timer.calls),
+            "engine_thread": timer.engine_thread_seconds()}
 
 
-def _speak(engine: Engine, voice: str, texts: list[str]) -> tuple[int, int]:
-    """Submit every sentence at once, step until all are out; (samples, steps)."""
+def _speak(engine: Engine, events: queue.SimpleQueue, voice: str, texts: list[str]) -> int:
+    """Submit every sentence at once, wait until all are out; the samples made."""
     options = SynthesisOptions(seed=1)
     for i, text in enumerate(texts):
         engine.submit(SentenceRequest(f"s{i}", "default", spoken_form(text), voice, options, 0))
-    left, samples, steps = len(texts), 0, 0
+    left, samples = len(texts), 0
     while left:
-        for event in engine.step():
+        for event in events.get(timeout=600):
             if isinstance(event, ErrorEvent):
                 raise SystemExit(f"engine error: {event.message}")
             if isinstance(event, AudioEvent):
                 samples += len(event.pcm)
                 left -= event.last
-        steps += 1
-    engine.step()  # releases the last slots
-    return samples, steps
+    return samples
 
 
 def run_piper(warm: str, texts: list[str]) -> dict:
@@ -105,8 +122,8 @@ def report(ours: dict, piper: dict) -> None:
     audio, wall = ours["audio"], ours["wall"]
     print(f"  engine: {audio:.1f} s of audio in {wall:.2f} s, {ours['steps']} steps: "
           f"{audio / wall:.2f} audio s/s (RTF {wall / audio:.3f})")
-    other = wall - sum(ours["phases"].values())
-    for phase, seconds in [*sorted(ours["phases"].items()), ("scheduling and events", other)]:
+    other = wall - ours["engine_thread"]
+    for phase, seconds in [*sorted(ours["phases"].items()), ("scheduling, events, waiting", other)]:
         calls = ours["calls"].get(phase)
         per_call = f", {1000 * seconds / calls:.2f} ms a call ({calls} calls)" if calls else ""
         print(f"  {phase:>22}: {seconds:6.2f} s = {seconds / audio:.4f} s per audio s "
@@ -126,6 +143,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=0, help="engine.torch_threads (0: auto, -1: torch's default)")
     ap.add_argument("--vocoder-runtime", default="torch,onnxruntime",
                     help="engine.vocoder_runtime values to measure, in this order, in one run")
+    ap.add_argument("--prepare-threads", default=None,
+                    help="engine.prepare_threads (default: the config's; 0: every prefill on the engine thread)")
     ap.add_argument("--smoke", action="store_true", help="CI: 4 sentences")
     args = ap.parse_args()
     cfg = AppConfig()
@@ -135,6 +154,8 @@ def main() -> int:
     if args.vocoder_batch:
         cfg.engine.max_vocoder_batch = args.vocoder_batch
     cfg.engine.torch_threads = args.threads  # onnxruntime's threads too (0: its default)
+    if args.prepare_threads is not None:
+        cfg.engine.prepare_threads = args.prepare_threads if args.prepare_threads == "auto" else int(args.prepare_threads)
     threads = torch_threads(args.threads)  # what the engine's thread would set (0: auto)
     if threads is not None:
         torch.set_num_threads(threads)

@@ -22,6 +22,7 @@ from .server.metrics import CONTENT_TYPE_LATEST
 from .server.native_ws import native_stream
 from .server.protocols import ProtocolServers, protocol_routes
 from .engine.client import synthesize_once
+from .server.calibration import calibrate
 from .server.services import Services, build_services
 from .server.voice_catalog import voice_infos
 
@@ -54,6 +55,12 @@ def create_app(config: AppConfig, request_exit: Callable[[], None] | None = None
                 services.client, config.default_voice, WARMUP_TEXT, services.default_settings().options
             )
             log.info("warm-up synthesis took %.2fs", time.perf_counter() - t0)
+            if services.admission is not None and config.admission.enabled and config.admission.calibrate:
+                voice = services.backends[config.default_voice]
+                services.admission.cost_model = await calibrate(
+                    services.client, config.default_voice, services.default_settings().options,
+                    voice.max_slots, voice.sample_rate,
+                )
             services.engine.stats.forget_recent()  # its one-time costs are not what load costs
         protocol_servers = await ProtocolServers().start(services)  # Wyoming's own port
         services.ready = True

@@ -47,9 +47,13 @@ class EngineSection(_Section):
     device: str = "cpu"
     torch_threads: int = 0  # 0: auto, the CPU cores less one (the event loop's), at least 1; -1: torch's default
     max_slots: int = 16  # sentences decoding at once, per voice
-    max_prefills_per_step: int = 1
+    max_prefills_per_step: int = 2  # sentences prefilling at once (one per prepare lane: the prepare thread, the engine's)
     vocoder_frames_per_step: int = 192  # bounds one iteration: a due chunk never waits long
     max_vocoder_batch: int = 4  # same-length chunk windows decoded in one call
+    # Threads running new sentences' text encoder, durations and conditioning beside the engine's
+    # decode steps and vocoder chunks (on another core); 0: on the engine thread; auto: 1 when this
+    # process may use 2 or more cores, else 0
+    prepare_threads: Literal["auto"] | int = Field("auto", union_mode="left_to_right")
     first_chunk_frames: int = 18  # ~0.2 s of audio at 22050 Hz / hop 256
     chunk_frames: int = 64
     warmup: bool = True
@@ -185,10 +189,14 @@ class AdmissionSection(_Section):
     # Per session: sentences accepted and not yet sent in full; more text is refused
     # (too_many_queued_sentences) until the client reads its audio.
     max_queued_sentences: int = Field(64, ge=1)
-    # Sessions served at once = headroom / the engine's recent RTF (real-time streams it sustains);
-    # < 1 keeps capacity spare.
+    # Sessions served at once: the real-time streams the engine sustains times headroom (< 1 keeps
+    # capacity spare); from the cost model calibrated at start-up (scaled by the measured RTF),
+    # else headroom / the engine's recent RTF.
     headroom: float = Field(0.8, gt=0)
-    initial_streams: float = Field(2.0, ge=1)  # the capacity until enough audio is measured
+    # At start-up (after the warm-up) measure the engine's cost at a few batch sizes, about a second
+    # (server/calibration.py); false: initial_streams until enough audio is measured
+    calibrate: bool = True
+    initial_streams: float = Field(2.0, ge=1)  # without calibration, the capacity until measured
     min_measured_audio_seconds: float = Field(10.0, ge=0)
     window_audio_seconds: float = Field(30.0, gt=0)  # the recent RTF is over about this much audio
     idle_release_seconds: float = Field(30.0, ge=0)  # an idle session stops counting as load after this

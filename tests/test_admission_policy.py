@@ -11,6 +11,7 @@ from stream_server.server.admission_policy import (
     OVERLOADED,
     TOO_MANY_QUEUED,
     AdmissionLimits,
+    CostModel,
     Load,
     Measure,
     admit_session,
@@ -102,3 +103,46 @@ def test_the_recent_rtf_follows_the_latest_audio():
         recent = recent.add(0.1, 0.5, window=10.0)
     assert abs(recent.rtf - 0.2) < 0.01
     assert recent.add(1.0, 0.0, window=10.0).audio_seconds == recent.audio_seconds  # a step without audio
+
+
+# --- the calibrated cost model -----------------------------------------------------------------
+MODEL = CostModel(fixed=0.05, per_stream=0.04)  # 0.09 engine s per audio s alone, 0.0425 at 16
+
+
+def test_the_cost_model_is_fitted_from_rtfs_at_several_batch_sizes():
+    points = [(n, MODEL.rtf_at(n)) for n in (1, 4, 16)]
+    fitted = CostModel.fit(points)
+    assert abs(fitted.fixed - 0.05) < 1e-9 and abs(fitted.per_stream - 0.04) < 1e-9
+    # noise that makes batching look costlier never gives a negative term (unbounded capacity)
+    noisy = CostModel.fit([(1, 0.05), (16, 0.09)])
+    assert noisy.fixed == 0.0 and noisy.per_stream > 0
+    assert CostModel.fit([(4, 0.1)]) == CostModel(0.0, 0.1)  # one batch size: no slope to fit
+
+
+def test_with_a_model_the_capacity_holds_from_the_first_second():
+    limits = AdmissionLimits(**{**LIMITS.__dict__, "max_sessions": 64, "headroom": 0.8})
+    # 0.05 + 0.04 n <= 0.8 -> n <= 18.75, before any audio is measured
+    assert capacity(limits, Measure(None, 0.0, model=MODEL)) == 18
+    # the measured RTF, at the concurrency it was measured at, as the model says: no change
+    assert capacity(limits, Measure(MODEL.rtf_at(2.0), 30.0, 2.0, MODEL)) == 18
+    # a machine twice as slow as at calibration: the model scaled x2
+    assert capacity(limits, Measure(2 * MODEL.rtf_at(3.0), 30.0, 3.0, MODEL)) == 8  # (0.4 - 0.05) / 0.04
+    # the measure moves it at most x4 (a burst of one-off costs must not shut the door)
+    assert capacity(limits, Measure(100.0, 30.0, 1.0, MODEL)) == 3
+    # too little audio measured: the model alone
+    assert capacity(limits, Measure(5.0, 1.0, 1.0, MODEL)) == 18
+
+
+def test_a_refusal_names_the_cost_model():
+    limits = AdmissionLimits(**{**LIMITS.__dict__, "max_sessions": 64, "headroom": 0.8})
+    refused = admit_session(limits, Load(18, 18), Measure(None, 0.0, model=MODEL))
+    assert not refused.admitted and refused.reason == "capacity"
+    assert "0.050 + 0.040 x streams" in refused.message
+
+
+def test_the_recent_measure_keeps_the_prepare_threads_time_and_the_concurrency():
+    recent = RecentRtf().add(0.2, 1.0, window=30.0, prepare=0.5, live=4)
+    assert abs(recent.rtf - 0.5) < 1e-9  # the busier of the engine and prepare threads
+    assert abs(recent.concurrency - 4.0) < 1e-9
+    recent = recent.add(0.2, 1.0, window=30.0, prepare=0.0, live=2)
+    assert 2.0 < recent.concurrency < 4.0

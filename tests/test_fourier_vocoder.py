@@ -1,6 +1,7 @@
-"""The Fourier vocoder's streaming contract: its receptive field is what it says, windows with that
-much context decode their kept frames exactly as the whole sentence, padded rows decode as alone,
-and its weights file round-trips."""
+"""The AR voice's own vocoders (iSTFT and Fourier) keep the streaming contract: the receptive field
+is what they say, windows with that much context decode their kept frames exactly as the whole
+sentence, padded rows decode as alone (Fourier), the iSTFT one starts from the teacher's stages,
+and a weights file round-trips."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import torch
 from stream_server.engine.backend import keep_frames
 from stream_server.engine.chunking import ChunkConfig, chunk_bounds, next_chunk
 from stream_server.models.ar_latent.fourier_vocoder import FourierVocoder, FourierVocoderConfig
+from stream_server.models.ar_latent.istft_vocoder import IstftVocoder, IstftVocoderConfig
 from stream_server.models.ar_latent.vocoder_weights import load_vocoder, read_vocoder, save_vocoder
+from stream_server.models.piper_vits.vits_decoder import HifiganConfig, HifiganGenerator
 
 HOP = 256
 
@@ -18,6 +21,14 @@ HOP = 256
 def close(a: torch.Tensor, b: torch.Tensor, rel: float) -> bool:
     """Equal up to float rounding, relative to the signal's scale (random weights are loud)."""
     return a.shape == b.shape and float((a - b).abs().max()) <= rel * float(b.abs().max())
+
+
+SMALL_HIFIGAN = HifiganConfig(in_channels=192, base_channels=32, up_rates=(8, 8, 4), up_kernels=(16, 16, 8))
+
+
+def random_istft() -> IstftVocoder:
+    torch.manual_seed(0)
+    return IstftVocoder.from_teacher(HifiganGenerator(SMALL_HIFIGAN)).eval()
 
 
 def random_vocoder(**overrides) -> FourierVocoder:
@@ -31,9 +42,12 @@ def random_vocoder(**overrides) -> FourierVocoder:
     return model
 
 
-@pytest.mark.parametrize("overrides", [{}, {"kernel": 3, "right_reach": 0, "layers": 3}, {"right_reach": 2}])
-def test_receptive_field_is_exact(overrides):
-    model = random_vocoder(**overrides)
+@pytest.mark.parametrize(
+    "make", [random_vocoder, lambda: random_vocoder(kernel=3, right_reach=0, layers=3),
+             lambda: random_vocoder(right_reach=2), random_istft],
+)
+def test_receptive_field_is_exact(make):
+    model = make()
     left, right = model.receptive_field_frames()
     z = torch.randn(1, 192, 80, requires_grad=True)
     s = 40
@@ -42,8 +56,9 @@ def test_receptive_field_is_exact(overrides):
     assert touched == list(range(s - left, s + right + 1))
 
 
-def test_windows_with_context_equal_the_whole_decode():
-    model = random_vocoder()
+@pytest.mark.parametrize("make", [random_vocoder, random_istft])
+def test_windows_with_context_equal_the_whole_decode(make):
+    model = make()
     left, right = model.receptive_field_frames()
     cfg = ChunkConfig(12, 40, left, right)
     z = torch.randn(1, 192, 150)
@@ -73,17 +88,33 @@ def test_a_padded_row_decodes_as_alone():
         assert close(out[1, : 30 * HOP], model(b)[0], 1e-5)
 
 
-def test_weights_round_trip(tmp_path):
-    model = random_vocoder(dim=128, layers=2)
+def test_the_istft_vocoder_starts_from_the_teachers_stages():
+    torch.manual_seed(1)
+    teacher = HifiganGenerator(SMALL_HIFIGAN).eval()
+    model = IstftVocoder.from_teacher(teacher)
+    assert model.cfg.sub_hop == 4 and model.cfg.n_fft == 16 and model.hop == 256
+    z = torch.randn(1, 192, 12)
+    with torch.no_grad():
+        ours, theirs = model.pre(z), teacher.pre(z)
+        for mine, other in zip(model.stages, teacher.stages):
+            ours, theirs = mine(ours), other(theirs)
+    assert torch.equal(ours, theirs)
+    with pytest.raises(ValueError, match="single-speaker"):
+        IstftVocoder(IstftVocoderConfig(hifigan=HifiganConfig(speaker_channels=8)))
+
+
+@pytest.mark.parametrize("make", [lambda: random_vocoder(dim=128, layers=2), random_istft])
+def test_weights_round_trip(tmp_path, make):
+    model = make()
     path = tmp_path / "v.pt"
     save_vocoder(model, path, meta={"steps": 3})
-    cfg, state, meta = read_vocoder(path)
-    assert cfg == model.cfg and meta == {"steps": 3}
+    arch, cfg, state, meta = read_vocoder(path)
+    assert cfg == model.cfg and meta == {"steps": 3} and type(load_vocoder(path)) is type(model)
     assert all(t.dtype == torch.float16 for t in state.values())
     loaded = load_vocoder(path)
     z = torch.randn(1, 192, 20)
     with torch.no_grad():
         assert close(loaded(z), model(z), 1e-2)
     torch.save({"not": "a vocoder"}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not a Fourier vocoder"):
+    with pytest.raises(ValueError, match="not an AR vocoder"):
         read_vocoder(tmp_path / "other.pt")

@@ -72,8 +72,12 @@ def test_unknown_length_gets_the_same_chunks_as_known_length(total):
 def test_admission_respects_slots_and_prefill_budget():
     s = make(slots=2, prefills=1)
     r1, r2, r3 = (add(s, f"s{i}") for i in range(3))
-    assert admitted(s.schedule()) == [r1]
-    assert admitted(s.schedule()) == [r2]
+    plan = s.schedule()
+    assert admitted(plan) == [r1]
+    progress(s, plan, r1, 0, 10)  # r1's prefill done
+    plan = s.schedule()
+    assert admitted(plan) == [r2]
+    progress(s, plan, r2, 0, 10)
     assert admitted(s.schedule()) == []  # no slot left
     assert s.num_waiting() == 1 and s.active_slots() == {"v": 2}
     (seq,) = s.cancel(CancelRequest("s0"))
@@ -81,6 +85,20 @@ def test_admission_respects_slots_and_prefill_budget():
     plan = s.schedule()
     assert admitted(plan) == [r3]  # the freed slot is reused at the next step...
     assert [(r.request_id, r.slot) for r in plan.release] == [(r1, plan.prefill[0].slot)]  # ...freed first
+
+
+def test_prefills_in_flight_hold_back_more_until_they_are_done():
+    """A prefill handed to the prepare thread stays PREFILLING over steps: at most
+    max_prefills_per_step are in flight, so a later, more urgent sentence never queues behind many."""
+    s = make(slots=4, prefills=2)
+    r1, r2, r3 = (add(s, f"s{i}") for i in range(3))
+    plan = s.schedule()
+    assert admitted(plan) == [r1, r2]
+    s.update(plan, StepResult())  # nothing came back yet (both still being prepared)
+    assert admitted(s.schedule()) == []
+    plan = s.schedule()
+    progress(s, plan, r1, 0, 10)  # r1 is prepared and loaded
+    assert admitted(s.schedule()) == [r3]
 
 
 def test_scheduler_owns_the_slots_it_hands_out():
@@ -318,3 +336,23 @@ def test_reassigned_sentence_takes_its_new_owners_place():
     assert admitted(plan) == [a0]  # heads by arrival: A's head came first...
     s.update(plan, StepResult(failed=[Failed(a0, "synthesis_failed", "x")]))
     assert admitted(s.schedule()) == [shared]  # ...then B's, the reassigned one, before B's later one
+
+
+def test_a_playing_session_short_of_audio_is_flagged_in_the_plan():
+    s = make(slots=2, prefills=2)
+    r1 = add(s, "a")
+    plan = s.schedule(now=0.0)
+    assert not plan.short_of_audio  # nothing playing yet
+    progress(s, plan, r1, 40, 40, finished=True)
+    plan = s.schedule(now=0.0)
+    emit(s, plan, r1, seconds=0.5, now=0.0)  # playing, 0.5 s buffered (< the 1 s prefetch slack)
+    r2 = add(s, "a", 1)
+    assert s.schedule(now=0.1).short_of_audio
+    s2 = make(slots=2, prefills=2)
+    q1 = add(s2, "b")
+    plan = s2.schedule(now=0.0)
+    progress(s2, plan, q1, 40, 80)
+    plan = s2.schedule(now=0.0)
+    emit(s2, plan, q1, seconds=5.0, now=0.0)  # 5 s buffered
+    assert not s2.schedule(now=0.1).short_of_audio
+    assert r2

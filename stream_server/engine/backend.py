@@ -19,13 +19,18 @@ generators, reference audio features) and releases it when told.
   whole decode. A model whose audio per frame varies (a speed factor) returns what the kept
   frames last.
 - `fingerprint` names the model and weights: the sentence cache keys on it.
+
+A backend may split its prefill in two (`PreparingBackend`): `prepare(spoken, options)`, the heavy
+half (text encoder, durations, conditioning), touches no slot state and may run on the engine's
+prepare thread while the engine thread decodes and vocodes other sentences; `load(slot, prepared)`
+puts the result into a slot on the engine thread (cheap). `prefill` stays the two in one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -76,6 +81,19 @@ class ModelBackend(Protocol):
     def synthesize_offline(self, spoken: str, options: SynthesisOptions) -> np.ndarray:
         """Whole-sentence reference synthesis (what streaming must equal), float32, on private
         state: callable from any thread while the engine serves."""
+        ...
+
+
+@runtime_checkable
+class PreparingBackend(Protocol):
+    """A backend whose prefill comes in two halves (see the module's docstring)."""
+
+    def prepare(self, spoken: str, options: SynthesisOptions) -> Any:
+        """The slot-free half of a prefill: safe on any thread, concurrently with the engine's steps."""
+        ...
+
+    def load(self, slot: int, prepared: Any) -> PrefillResult:
+        """The prepared sentence into `slot` (engine thread only)."""
         ...
 
 

@@ -23,6 +23,7 @@ import torch
 from .backend import ModelBackend
 from .chunking import ChunkConfig
 from .executor import Executor
+from .prepare import Preparer
 from .requests import CancelRequest, EngineEvent, ErrorEvent, Reassign, SentenceRequest
 from .scheduler import Scheduler, SchedulerConfig, SequenceState, VoiceSpec
 from .stats import EngineStats
@@ -30,6 +31,7 @@ from .stats import EngineStats
 log = logging.getLogger(__name__)
 
 Publish = Callable[[list[EngineEvent]], None]
+_WAKE = object()  # inbox item: a prepared sentence is ready (nothing else to take)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,18 @@ class EngineConfig:
     chunk_frames: int = 64
     torch_threads: int = 0  # see torch_threads(): 0 auto, < 0 torch's default
     max_vocoder_batch: int = 4
+    prepare_threads: int = 0  # threads running prefills' slot-free half beside the steps; 0: inline
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def prepare_threads(configured: int | str) -> int:
+    """engine.prepare_threads: n as configured; "auto": one thread when there is a core to spare."""
+    if configured == "auto":
+        return 1 if usable_cores() >= 2 else 0
+    return max(0, int(configured))
 
 
 def torch_threads(configured: int) -> int | None:
@@ -59,8 +73,7 @@ def torch_threads(configured: int) -> int | None:
         return configured
     if configured < 0:
         return None
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores - 1)
+    return max(1, usable_cores() - 1)
 
 
 class Engine:
@@ -69,11 +82,13 @@ class Engine:
         self.config = config
         voices = {name: VoiceSpec(b.max_slots, self.chunk_config(name)) for name, b in backends.items()}
         self.scheduler = Scheduler(config.scheduler, voices)
-        self.executor = Executor(backends, config.max_vocoder_batch)
-        self.stats = EngineStats()
-        self._inbox: queue.SimpleQueue[SentenceRequest | CancelRequest | Reassign | IdleCall | None] = (
+        self._inbox: queue.SimpleQueue[SentenceRequest | CancelRequest | Reassign | IdleCall | object | None] = (
             queue.SimpleQueue()
         )
+        preparer = Preparer(config.prepare_threads, self._wake) if config.prepare_threads > 0 else None
+        self.executor = Executor(backends, config.max_vocoder_batch, preparer)
+        self.stats = EngineStats()
+        self._stalled = False  # the last step did nothing: every sentence waits for the prepare thread
         self._idle_calls: list[IdleCall] = []
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -113,8 +128,14 @@ class Engine:
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping = True
         self._inbox.put(None)
+        if self.executor.preparer is not None:
+            self.executor.preparer.stop()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def _wake(self) -> None:
+        """A prepared sentence is ready to load (called from the prepare thread)."""
+        self._inbox.put(_WAKE)
 
     # --- the engine's thread (or a test's) ----------------------------------------------------
     def step(self) -> list[EngineEvent]:
@@ -126,10 +147,12 @@ class Engine:
         plan = self.scheduler.schedule(now=time.monotonic())
         if not (plan.has_model_work() or plan.release):
             return []
+        live = len(self.scheduler.sequences) - self.scheduler.num_waiting()  # in flight this step
         result = self.executor.execute(plan)
         retired = self.scheduler.update(plan, result, now=time.monotonic())
+        self._stalled = result.is_empty() and not plan.release
         if plan.has_model_work():
-            self.stats.record_step(time.perf_counter() - t0, len(plan.prefill), result)
+            self.stats.record_step(time.perf_counter() - t0, len(plan.prefill), result, live)
         self._record(retired)
         self._run_idle_calls()  # a voice whose last slot this step released
         return result.events
@@ -147,7 +170,9 @@ class Engine:
             torch.set_num_threads(threads)
         with torch.inference_mode():
             while not self._stopping:
-                if not (self.scheduler.has_work() or self._idle_calls):
+                waiting = self._stalled and self.executor.preparing() > 0
+                if waiting or not (self.scheduler.has_work() or self._idle_calls):
+                    self._stalled = False
                     self._wait_for_work()
                     if self._stopping:
                         break

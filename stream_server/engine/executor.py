@@ -3,6 +3,10 @@
 It keeps each sentence's frames (a FrameBuffer per request) between steps and nothing else: which
 slot a sentence holds, how far it got and what to do next are the scheduler's, and arrive in the
 plan. A failure of one model call fails the sentences of that call only; the step goes on.
+
+With a Preparer (prepare.py), a prefill of a backend that splits it (PreparingBackend) is handed to
+the prepare thread and loaded into its slot in a later step, when done: until then its sentence
+stays PREFILLING and its decode rows are skipped.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .backend import ModelBackend, PrefillResult
+from .backend import ModelBackend, PrefillResult, PreparingBackend
+from .prepare import Prepared, PrepareJob, Preparer
 from .requests import AudioEvent, ErrorEvent, TimingEvent
 from .step import DecodeWork, Failed, PrefillWork, Progress, Release, StepPlan, StepResult, Vocoded, VocodeWork
 
@@ -51,11 +56,15 @@ class FrameBuffer:
 
 
 class Executor:
-    def __init__(self, backends: dict[str, ModelBackend], max_vocoder_batch: int = 4) -> None:
+    def __init__(
+        self, backends: dict[str, ModelBackend], max_vocoder_batch: int = 4, preparer: Preparer | None = None
+    ) -> None:
         self.backends = backends
         self.max_vocoder_batch = max(1, max_vocoder_batch)
+        self.preparer = preparer
         self._frames: dict[int, FrameBuffer] = {}
         self._totals: dict[int, int | None] = {}
+        self._preparing: dict[int, PrefillWork] = {}  # handed to the preparer, not loaded yet
 
     def execute(self, plan: StepPlan) -> StepResult:
         result = StepResult()
@@ -63,9 +72,12 @@ class Executor:
             self._release(release)
         settled: set[int] = set()  # no decode this step: finished at prefill, or failed
         for work in plan.prefill:
-            self._prefill(work, result, settled)
+            self._start_prefill(work, result, settled)
+        if self.preparer is not None and self._preparing:
+            self._collect_prepared(plan, result, settled)
+        waiting = settled | self._preparing.keys()
         for work in plan.decode:
-            self._decode(work, result, settled)
+            self._decode(work, result, waiting)
         failed = {f.request_id for f in result.failed}
         self._vocode([w for w in plan.vocode if w.request_id not in failed], result)
         return result
@@ -74,24 +86,71 @@ class Executor:
         """Sentences whose frames are held (tests: nothing leaks)."""
         return len(self._frames)
 
+    def preparing(self) -> int:
+        """Prefills handed to the prepare thread and not loaded yet."""
+        return len(self._preparing)
+
     # --- phases ----------------------------------------------------------------------------------
     def _release(self, release: Release) -> None:
         self._frames.pop(release.request_id, None)
         self._totals.pop(release.request_id, None)
+        if self._preparing.pop(release.request_id, None) is not None and self.preparer is not None:
+            self.preparer.cancel(release.request_id)  # a result still to come is dropped
         try:
             self.backends[release.voice].release(release.slot)
         except Exception:  # freeing must not stop the step; the slot's next prefill resets it
             log.exception("releasing slot %d of %s failed", release.slot, release.voice)
 
-    def _prefill(self, work: PrefillWork, result: StepResult, settled: set[int]) -> None:
+    def _start_prefill(self, work: PrefillWork, result: StepResult, settled: set[int]) -> None:
         backend = self.backends[work.voice]
+        if self.preparer is not None and isinstance(backend, PreparingBackend):
+            self._preparing[work.request_id] = work
+            self.preparer.submit(PrepareJob(work, backend))
+            return
         try:
             out = backend.prefill(work.slot, work.spoken, work.options)
         except Exception as exc:  # bad text must not take the engine down
             log.exception("prefill failed for request %s", work.request_id)
-            self._fail(result, work.request_id, f"could not synthesize sentence: {exc}")
-            settled.add(work.request_id)
+            self._prefill_failed(work, exc, result, settled)
             return
+        self._prefilled(work, out, result, settled)
+
+    def _collect_prepared(self, plan: StepPlan, result: StepResult, settled: set[int]) -> None:
+        """Load what the prepare thread finished. First, prepare a queued sentence here when
+        no playing session is short of audio, or when there is nothing else to run this step:
+        sessions arriving together are prepared on both cores, and the last of them gets its
+        first audio sooner (issue #18, item 2)."""
+        assert self.preparer is not None
+        busy = bool(plan.vocode) or any(
+            r not in settled and r not in self._preparing for w in plan.decode for r in w.request_ids
+        )
+        if not (busy and plan.short_of_audio):
+            self.preparer.run_one()
+        for done in self.preparer.take_done():
+            if self._preparing.pop(done.work.request_id, None) is not None:  # else: it left meanwhile
+                self._load(done, result, settled)
+
+    def _load(self, done: Prepared, result: StepResult, settled: set[int]) -> None:
+        work = done.work
+        try:
+            if done.error is not None:
+                raise done.error
+            out = self.backends[work.voice].load(work.slot, done.result)  # type: ignore[attr-defined]
+        except Exception as exc:
+            if done.error is None:
+                log.exception("loading the prefill of request %s failed", work.request_id)
+            self._prefill_failed(work, exc, result, settled)
+            return
+        if not done.inline:
+            result.prepare_seconds += done.seconds
+        self._prefilled(work, out, result, settled)
+
+    def _prefill_failed(self, work: PrefillWork, exc: Exception, result: StepResult, settled: set[int]) -> None:
+        self._fail(result, work.request_id, f"could not synthesize sentence: {exc}")
+        settled.add(work.request_id)
+
+    def _prefilled(self, work: PrefillWork, out: PrefillResult, result: StepResult, settled: set[int]) -> None:
+        backend = self.backends[work.voice]
         total = out.frames.shape[-1] if out.finished and out.frames is not None else out.total
         finished = out.finished or total == 0
         buffer = self._frames[work.request_id] = FrameBuffer(capacity_hint=total)
@@ -110,8 +169,8 @@ class Executor:
             frame_seconds = backend.hop_length / backend.sample_rate
             result.events.append(TimingEvent(request_id, list(out.word_frames), frame_seconds, total or 0))
 
-    def _decode(self, work: DecodeWork, result: StepResult, settled: set[int]) -> None:
-        rows = [(r, s) for r, s in zip(work.request_ids, work.slots) if r not in settled]
+    def _decode(self, work: DecodeWork, result: StepResult, skip: set[int]) -> None:
+        rows = [(r, s) for r, s in zip(work.request_ids, work.slots) if r not in skip]
         if not rows:
             return
         try:

@@ -30,7 +30,7 @@ from .step import DecodeWork, PrefillWork, Release, StepPlan, StepResult, Vocode
 
 @dataclass(frozen=True)
 class SchedulerConfig:
-    max_prefills_per_step: int = 1
+    max_prefills_per_step: int = 2  # sentences prefilling at once (admitted, not yet decoding)
     vocoder_frames_per_step: int = 192  # budget of window frames decoded per iteration
     prefetch_slack_seconds: float = 1.0
 
@@ -144,6 +144,7 @@ class Scheduler:
             for voice, seqs in rows.items()
         ]
         plan.vocode = self._pick_chunks(now)
+        plan.short_of_audio = self._playing_short(now)
         return plan
 
     def update(self, plan: StepPlan, result: StepResult, now: float = 0.0) -> list[SequenceState]:
@@ -217,6 +218,11 @@ class Scheduler:
             for s in self.sequences.values()
         )
 
+    def _playing_short(self, now: float) -> bool:
+        """Some session that is playing has less than the prefetch slack buffered."""
+        limit = self.config.prefetch_slack_seconds
+        return any(c.started_at is not None and c.slack(now) < limit for c in self.sessions.values())
+
     def _admit_priority(self, seq: SequenceState, now: float) -> tuple:
         slack = self.sessions[seq.session_id].slack(now)
         return (not self.is_head(seq), seq.request.session_ordinal > 0, slack, seq.arrival)
@@ -225,9 +231,14 @@ class Scheduler:
         waiting = [s for s in self.sequences.values() if s.status == SentenceStatus.WAITING]
         waiting.sort(key=lambda s: self._admit_priority(s, now))
         prefetch_ok = not self._urgent_heads(now)
+        # prefills in flight at once: a prefill handed to the prepare thread stays PREFILLING over
+        # several steps, and a sentence admitted later with more urgency must not queue behind many
+        room = self.config.max_prefills_per_step - sum(
+            s.status == SentenceStatus.PREFILLING for s in self.sequences.values()
+        )
         admitted: list[SequenceState] = []
         for seq in waiting:
-            if len(admitted) >= self.config.max_prefills_per_step:
+            if len(admitted) >= room:
                 break
             if not (self.is_head(seq) or prefetch_ok):
                 break  # heads come first in `waiting`: the rest are later sentences too

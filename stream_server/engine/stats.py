@@ -37,19 +37,33 @@ class EngineObserver:
 class RecentRtf:
     """Engine compute seconds and audio seconds over roughly the last `window` seconds of audio
     produced (both decayed by exp(-audio / window) as audio comes: idle time changes nothing, so it
-    stays the RTF of the latest load). Immutable: the engine thread swaps in a new one each step,
-    so a reader on another thread always sees a consistent pair."""
+    stays the RTF of the latest load). Beside them, likewise decayed: the prepare thread's seconds
+    (it runs beside the engine thread, so the busier of the two bounds the engine) and the
+    sentences in flight times step seconds (their mean is the concurrency the RTF was measured
+    at). Immutable: the engine thread swaps in a new one each step, so a reader on another thread
+    always sees a consistent set."""
 
     compute_seconds: float = 0.0
     audio_seconds: float = 0.0
+    prepare_seconds: float = 0.0
+    live_seconds: float = 0.0
 
     @property
     def rtf(self) -> float | None:
-        return self.compute_seconds / self.audio_seconds if self.audio_seconds > 0 else None
+        busy = max(self.compute_seconds, self.prepare_seconds)
+        return busy / self.audio_seconds if self.audio_seconds > 0 else None
 
-    def add(self, compute: float, audio: float, window: float) -> "RecentRtf":
+    @property
+    def concurrency(self) -> float | None:
+        """Mean sentences in flight while measured (weighted by step time)."""
+        return self.live_seconds / self.compute_seconds if self.compute_seconds > 0 else None
+
+    def add(self, compute: float, audio: float, window: float, prepare: float = 0.0, live: int = 0) -> "RecentRtf":
         keep = math.exp(-audio / window)
-        return RecentRtf(self.compute_seconds * keep + compute, self.audio_seconds * keep + audio)
+        return RecentRtf(
+            self.compute_seconds * keep + compute, self.audio_seconds * keep + audio,
+            self.prepare_seconds * keep + prepare, self.live_seconds * keep + live * compute,
+        )
 
 
 @dataclass
@@ -61,6 +75,7 @@ class EngineStats:
     vocoder_calls: int = 0
     vocoder_rows: int = 0
     prefills: int = 0
+    prepare_seconds: float = 0.0  # on the prepare thread (engine.prepare_threads)
     audio_seconds: float = 0.0  # audio delivered, at the voices' native rates
     peak_live: int = 0  # most sentences holding engine slots at once
     waiting: int = 0  # sentences queued for a slot, after the last step
@@ -70,7 +85,8 @@ class EngineStats:
     recent: RecentRtf = field(default_factory=RecentRtf)  # admission's measure of capacity
     recent_window_audio_seconds: float = 30.0
 
-    def record_step(self, seconds: float, prefills: int, result: "StepResult") -> None:
+    def record_step(self, seconds: float, prefills: int, result: "StepResult", live: int = 0) -> None:
+        """One step of `seconds` on the engine thread, with `live` sentences in flight."""
         self.steps += 1
         self.step_seconds += seconds
         self.prefills += prefills
@@ -84,7 +100,8 @@ class EngineStats:
             self.vocoder_rows += batch
             self.observer.vocode(batch)
         audio = sum(v.seconds for v in result.vocoded)
-        self.recent = self.recent.add(seconds, audio, self.recent_window_audio_seconds)
+        self.prepare_seconds += result.prepare_seconds
+        self.recent = self.recent.add(seconds, audio, self.recent_window_audio_seconds, result.prepare_seconds, live)
         if audio:
             self.audio_seconds += audio
             self.observer.audio(audio)
@@ -107,6 +124,7 @@ class EngineStats:
         """Totals to diff between two moments (benchmarks)."""
         return {
             "step_seconds": self.step_seconds,
+            "prepare_seconds": self.prepare_seconds,
             "audio_seconds": self.audio_seconds,
             "decode_steps": self.decode_steps,
             "decode_rows": self.decode_rows,

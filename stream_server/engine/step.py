@@ -57,6 +57,9 @@ class StepPlan:
     # decode step at once (the executor skips rows whose prefill already finished or failed).
     decode: list[DecodeWork] = field(default_factory=list)
     vocode: list[VocodeWork] = field(default_factory=list)
+    # a session already playing holds less than the prefetch slack: the engine thread keeps to
+    # decode steps and chunks (it prepares a queued sentence itself only when it has nothing else)
+    short_of_audio: bool = False
 
     def has_model_work(self) -> bool:
         return bool(self.prefill or self.decode or self.vocode)
@@ -95,3 +98,8 @@ class StepResult:
     events: list[EngineEvent] = field(default_factory=list)  # for the clients, in order
     decode_batches: list[int] = field(default_factory=list)  # rows per decode call
     vocode_batches: list[int] = field(default_factory=list)  # windows per vocoder call
+    prepare_seconds: float = 0.0  # prefills loaded this step: their time on the prepare thread
+
+    def is_empty(self) -> bool:
+        """Nothing happened (every sentence in flight is waiting for the prepare thread)."""
+        return not (self.progress or self.vocoded or self.failed or self.events)

@@ -21,7 +21,7 @@ from .session import Session
 
 def limits_of(section: AdmissionSection) -> policy.AdmissionLimits:
     """The policy's limits from the config (window_audio_seconds is the engine stats' setting)."""
-    return policy.AdmissionLimits(**section.model_dump(exclude={"window_audio_seconds"}))
+    return policy.AdmissionLimits(**section.model_dump(exclude={"window_audio_seconds", "calibrate"}))
 
 
 @dataclass
@@ -29,11 +29,12 @@ class Admission:
     limits: policy.AdmissionLimits
     recent: Callable[[], RecentRtf]  # the engine's recent RTF, as its thread last left it
     metrics: Metrics
+    cost_model: policy.CostModel | None = None  # calibrated at start-up (server/calibration.py)
     last_text: dict[str, float] = field(default_factory=dict)  # session id -> when it last sent text
 
     def measure(self) -> policy.Measure:
         recent = self.recent()
-        return policy.Measure(recent.rtf, recent.audio_seconds)
+        return policy.Measure(recent.rtf, recent.audio_seconds, recent.concurrency, self.cost_model)
 
     def capacity(self) -> int:
         return policy.capacity(self.limits, self.measure())

@@ -10,14 +10,19 @@ audio to send, and for `idle_release_seconds` after its last text or audio; a ne
 from its open. Until enough audio has been measured (`min_measured_audio_seconds`), the capacity is
 `initial_streams`.
 
-The measure is taken at whatever load the server has: with few sessions it reads the engine's
-cost at small batches, which is higher per stream than at the batch sizes more sessions give, so
-it errs on the side of refusing (docs/limits.md, "Admission").
+With a cost model (calibrated at start-up by a batched synthesis, server/calibration.py) the
+capacity follows how the engine's cost per stream falls with batch size: n real-time streams cost
+`fixed + per_stream * n` engine seconds per second (a step's cost shared by its batch, and what each
+row adds), so the engine sustains n = (headroom - fixed) / per_stream from its first second. The
+measured RTF then only scales the model (a machine slower than at calibration, or busy with other
+work, has a higher RTF at the same concurrency than the model says), so a measure taken at low load
+no longer reads as low capacity (docs/limits.md, "Admission").
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 OVERLOADED = "overloaded"  # the server is at capacity: try again later (retry_after)
@@ -37,11 +42,41 @@ class AdmissionLimits:
 
 
 @dataclass(frozen=True)
+class CostModel:
+    """Engine seconds per second of audio with n sentences in flight: fixed / n + per_stream."""
+
+    fixed: float
+    per_stream: float
+
+    def rtf_at(self, n: float) -> float:
+        return self.fixed / max(n, 1.0) + self.per_stream
+
+    def streams(self, headroom: float, scale: float = 1.0) -> float:
+        """Most real-time streams n with n * rtf_at(n) * scale <= headroom (n >= 1)."""
+        return (headroom / scale - self.fixed) / self.per_stream
+
+    @classmethod
+    def fit(cls, points: Sequence[tuple[float, float]]) -> "CostModel":
+        """Least squares on (n, RTF at n) pairs; RTF is linear in 1 / n. Both terms stay positive
+        (a noisy measure must not promise unbounded capacity)."""
+        xs, ys = [1.0 / n for n, _ in points], [rtf for _, rtf in points]
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        var = sum((x - mx) ** 2 for x in xs)
+        fixed = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var if var > 0 else 0.0
+        fixed = max(0.0, fixed)
+        per_stream = max(my - fixed * mx, 0.05 * my)
+        return cls(fixed, per_stream)
+
+
+@dataclass(frozen=True)
 class Measure:
-    """The engine's recent RTF (None: nothing measured) and how much audio it is over."""
+    """The engine's recent RTF (None: nothing measured), how much audio it is over and the mean
+    concurrency it was measured at; the calibrated cost model, if any."""
 
     rtf: float | None
     audio_seconds: float
+    concurrency: float | None = None
+    model: CostModel | None = None
 
 
 @dataclass(frozen=True)
@@ -73,8 +108,21 @@ def is_measured(limits: AdmissionLimits, measure: Measure) -> bool:
     return bool(measure.rtf) and measure.audio_seconds >= limits.min_measured_audio_seconds
 
 
+MODEL_SCALE = (0.5, 4.0)  # how far the measured RTF may move the calibrated model, each way
+
+
+def model_scale(limits: AdmissionLimits, measure: Measure) -> float:
+    """The measured RTF over the model's at the measured concurrency (1 until measured)."""
+    if measure.model is None or not is_measured(limits, measure) or not measure.concurrency:
+        return 1.0
+    ratio = measure.rtf / measure.model.rtf_at(measure.concurrency)
+    return min(MODEL_SCALE[1], max(MODEL_SCALE[0], ratio))
+
+
 def sustained_streams(limits: AdmissionLimits, measure: Measure) -> float:
     """Real-time streams the engine sustains, with the headroom applied."""
+    if measure.model is not None:
+        return measure.model.streams(limits.headroom, model_scale(limits, measure))
     if not is_measured(limits, measure):
         return limits.initial_streams
     return limits.headroom / measure.rtf
@@ -118,10 +166,13 @@ def _within_capacity(limits: AdmissionLimits, load: Load, measure: Measure) -> D
     most = capacity(limits, measure)
     if load.active_sessions + 1 <= most:
         return ADMIT
-    how = (
-        f"measured engine RTF {measure.rtf:.3f}, admission.headroom {limits.headroom:g}"
-        if is_measured(limits, measure) else "admission.initial_streams, not yet measured"
-    )
+    if measure.model is not None:
+        how = (f"engine cost {measure.model.fixed:.3f} + {measure.model.per_stream:.3f} x streams s per s, "
+               f"x{model_scale(limits, measure):.2f} as measured, admission.headroom {limits.headroom:g}")
+    elif is_measured(limits, measure):
+        how = f"measured engine RTF {measure.rtf:.3f}, admission.headroom {limits.headroom:g}"
+    else:
+        how = "admission.initial_streams, not yet measured"
     return _overloaded(
         limits, "capacity",
         f"{load.active_sessions} sessions are being served, as many as it sustains in real time ({how})",

@@ -14,7 +14,7 @@ from ..cache.runtime import CacheRuntime, open_cache
 from ..config import AppConfig
 from ..engine.backend import ModelBackend
 from ..engine.client import EngineClient
-from ..engine.engine import Engine, EngineConfig
+from ..engine.engine import Engine, EngineConfig, prepare_threads
 from ..engine.requests import SynthesisOptions
 from ..engine.scheduler import SchedulerConfig
 from ..models.loading import build_backends
@@ -218,7 +218,8 @@ class Services:
 def engine_config(cfg: AppConfig) -> EngineConfig:
     e = cfg.engine
     sched = SchedulerConfig(max_prefills_per_step=e.max_prefills_per_step, vocoder_frames_per_step=e.vocoder_frames_per_step)
-    return EngineConfig(sched, e.first_chunk_frames, e.chunk_frames, e.torch_threads, e.max_vocoder_batch)
+    return EngineConfig(sched, e.first_chunk_frames, e.chunk_frames, e.torch_threads, e.max_vocoder_batch,
+                        prepare_threads(e.prepare_threads))
 
 
 def build_services(cfg: AppConfig) -> Services:

@@ -21,7 +21,9 @@ from pathlib import Path
 import torch
 
 from ..models.ar_latent.ar_weights import packaged_weights_path
-from ..models.ar_latent.fourier_vocoder import FourierVocoderConfig
+from ..models.ar_latent.fourier_vocoder import FourierVocoder, FourierVocoderConfig
+from ..models.ar_latent.istft_vocoder import IstftVocoder
+from ..models.piper_vits.piper_voice import PiperVoice
 from ..models.ar_latent.vocoder_weights import packaged_vocoder_path, save_vocoder
 from .corpus import heldout_sentences, training_sentences
 from .dataset import TeacherScales
@@ -40,8 +42,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ar-weights", type=Path, default=None, help="the AR voice (default: the packaged one)")
     p.add_argument("--steps", type=int, default=VocoderTrainConfig.steps)
     p.add_argument("--batch", type=int, default=VocoderTrainConfig.batch)
-    p.add_argument("--dim", type=int, default=FourierVocoderConfig.dim)
-    p.add_argument("--layers", type=int, default=FourierVocoderConfig.layers)
+    p.add_argument("--arch", choices=["istft", "fourier"], default="istft",
+                   help="istft: the teacher's first stages + an iSTFT head; fourier: frame-rate layers + iSTFT")
+    p.add_argument("--dim", type=int, default=FourierVocoderConfig.dim, help="fourier: width")
+    p.add_argument("--layers", type=int, default=FourierVocoderConfig.layers, help="fourier: layers")
+    p.add_argument("--lr", type=float, default=VocoderTrainConfig.lr)
     p.add_argument("--threads", type=int, default=VocoderTrainConfig.threads)
     p.add_argument("--workers", type=int, default=2, help="processes building the data")
     p.add_argument("--mos-sentences", type=int, default=8, help="validation sentences judged at each evaluation")
@@ -80,14 +85,18 @@ def main(argv: list[str] | None = None) -> None:
 
     ar_weights = args.ar_weights or packaged_weights_path()
     data = data_for(args, ar_weights, log)
-    cfg = replace(VocoderTrainConfig(), steps=args.steps, batch=args.batch, threads=args.threads,
+    cfg = replace(VocoderTrainConfig(), steps=args.steps, batch=args.batch, threads=args.threads, lr=args.lr,
                   val_sentences=min(VocoderTrainConfig.val_sentences, max(1, len(data) // 10)))
-    model_cfg = replace(FourierVocoderConfig(), dim=args.dim, layers=args.layers)
-    (args.out / "config.json").write_text(json.dumps(describe(cfg, model_cfg), indent=1))
+    if args.arch == "istft":  # the teacher's first stages, fine-tuned gently; a new head
+        model, warm = IstftVocoder.from_teacher(PiperVoice.from_package().decoder), {"pre.", "stages."}
+    else:
+        model, warm = FourierVocoder(replace(FourierVocoderConfig(), dim=args.dim, layers=args.layers)), set()
+    (args.out / "config.json").write_text(json.dumps(describe(cfg, model), indent=1))
     _, val_idx = split(len(data), cfg)
     on_eval = validation_mos(data, val_idx[: args.mos_sentences], SAMPLE_RATE) if args.mos_sentences else None
     start = time.perf_counter()
-    model = train_vocoder(data, cfg, model_cfg, args.out / "train_log.jsonl", args.out / "checkpoint.pt", log, on_eval)
+    model = train_vocoder(data, cfg, model, args.out / "train_log.jsonl", args.out / "checkpoint.pt", log, on_eval,
+                          warm)
     minutes = (time.perf_counter() - start) / 60
     texts = heldout_sentences()
     summary = judge_heldout(model, ar_weights, texts[: args.eval_sentences] if args.eval_sentences else texts,

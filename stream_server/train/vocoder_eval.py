@@ -1,8 +1,8 @@
-"""Judging the Fourier vocoder: Distill-MOS while it trains, Whisper and Distill-MOS at the end.
+"""Judging the AR voice's own vocoder: Distill-MOS while it trains, Whisper and Distill-MOS at the end.
 
 Held-out sentences are spoken three ways on the same durations: the teacher (its latents through
 its HiFi-GAN), the AR voice through the teacher's HiFi-GAN (what served before), and the AR voice
-through the Fourier vocoder. Per way: word error rate (Whisper judge) and mean Distill-MOS.
+through its own vocoder. Per way: word error rate (Whisper judge) and mean Distill-MOS.
 """
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ import torch
 
 from ..models.ar_latent.ar_slots import decode_offline
 from ..models.ar_latent.ar_weights import load_model
-from ..models.ar_latent.fourier_vocoder import FourierVocoder
 from ..models.piper_vits.piper_voice import PiperVoice
 from .dataset import teacher_pair
 from .evaluate import EVAL_PARAMS
 from .vocoder_data import VocoderDataset
 
-WAYS = ("teacher", "ar_hifigan", "ar_fourier")
+WAYS = ("teacher", "ar_hifigan", "ar_vocoder")
 
 
 def validation_mos(data: VocoderDataset, indices: list[int], sample_rate: int):
@@ -33,7 +32,7 @@ def validation_mos(data: VocoderDataset, indices: list[int], sample_rate: int):
     teacher = float(np.mean([judge.score(data.sentence_audio(i).numpy(), sample_rate) for i in indices]))
 
     @torch.no_grad()
-    def on_eval(model: FourierVocoder, step: int) -> dict:
+    def on_eval(model, step: int) -> dict:
         scores = [judge.score(model(data.frames(i, "ar").float()[None])[0].numpy(), sample_rate) for i in indices]
         return {"val_mos": round(float(np.mean(scores)), 4), "val_teacher_mos": round(teacher, 4)}
 
@@ -41,17 +40,17 @@ def validation_mos(data: VocoderDataset, indices: list[int], sample_rate: int):
 
 
 @torch.no_grad()
-def speak_three_ways(voice: PiperVoice, ar_model, vocoder: FourierVocoder, texts: list[str]) -> list[dict]:
+def speak_three_ways(voice: PiperVoice, ar_model, vocoder, texts: list[str]) -> list[dict]:
     pairs = [teacher_pair(voice, t, EVAL_PARAMS) for t in texts]
     ar = decode_offline(ar_model, [cond for cond, _ in pairs])
     return [
         {"teacher": voice.decode(tz[None])[0].numpy(), "ar_hifigan": voice.decode(z[None])[0].numpy(),
-         "ar_fourier": vocoder(z[None])[0].numpy()}
+         "ar_vocoder": vocoder(z[None])[0].numpy()}
         for (_, tz), z in zip(pairs, ar)
     ]
 
 
-def judge_heldout(vocoder: FourierVocoder, ar_weights: Path, texts: list[str], out: Path, log=print) -> dict:
+def judge_heldout(vocoder, ar_weights: Path, texts: list[str], out: Path, log=print) -> dict:
     from ..intelligibility import WhisperJudge, word_errors
     from ..speech_quality import DistillMosJudge
 

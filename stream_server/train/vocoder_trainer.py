@@ -3,10 +3,16 @@
 Each sample is one segment: `segment_frames` frames whose audio is judged, inside the window of
 context the vocoder has when streaming (receptive_field_frames either side, cut at the
 sentence's edges and padded with masked frames there), so training sees exactly what serving
-decodes. The loss compares the segment's audio with the teacher's at several STFT resolutions:
-log magnitude (L1), spectral convergence, and the complex spectrum compressed to |X|^0.3 with
-its phase (so the phase is learnt from a target, not left to chance: there is no adversary
-here), plus a little waveform L1. AdamW, warm-up then cosine decay, fixed seeds.
+decodes. The loss has two parts:
+- the vocoder's own spectra against the teacher audio's analysis at the same framing
+  (fourier_vocoder.analysis_frames): log magnitude (L1) and spectral convergence, and the phase
+  with anti-wrapping errors (instantaneous phase, group delay along frequency, instantaneous
+  frequency along time), weighted by the teacher's magnitude. The phase has its own target and
+  its own output, so a phase not yet learnt never pulls the magnitude down (as a complex-valued
+  loss does); there is no adversary here to learn it implicitly;
+- the audio they make against the teacher's at several STFT resolutions (log magnitude,
+  spectral convergence), plus a little waveform L1.
+AdamW, warm-up then cosine decay, fixed seeds.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from ..models.ar_latent.fourier_vocoder import FourierVocoder, FourierVocoderConfig
+from ..models.ar_latent.fourier_vocoder import OLA_FIRST, OLA_SPAN, analysis_frames
 from .vocoder_data import VocoderDataset
 
 RESOLUTIONS = (2048, 1024, 512, 256, 128)  # STFT sizes of the loss (hop = size / 4)
@@ -37,7 +43,8 @@ class VocoderTrainConfig:
     warmup: int = 300
     weight_decay: float = 0.01
     grad_clip: float = 1.0
-    complex_weight: float = 1.0
+    phase_weight: float = 1.0
+    warm_lr_scale: float = 0.2  # layers copied from the teacher fine-tune more gently
     wave_weight: float = 1.0
     val_sentences: int = 48
     log_every: int = 50
@@ -57,45 +64,86 @@ def _magnitude(x: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(x.real.square() + x.imag.square() + 1e-9)  # no NaN gradient at 0
 
 
-def spectral_loss(pred: torch.Tensor, target: torch.Tensor, cfg: VocoderTrainConfig) -> dict[str, torch.Tensor]:
-    """pred, target [B, T] -> the loss's terms (each a scalar) and their weighted 'total'."""
-    terms = {"log_mag": 0.0, "convergence": 0.0, "complex": 0.0}
+def _wrapped(x: torch.Tensor) -> torch.Tensor:
+    """|x| after wrapping into [-pi, pi]: the anti-wrapping error of a phase difference."""
+    return (x - 2 * math.pi * torch.round(x / (2 * math.pi))).abs()
+
+
+def frame_loss(log_mag: torch.Tensor, phase: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The vocoder's spectra (log_mag, phase [B, S, bins]) against the target's (complex)."""
+    mag_t = _magnitude(target)
+    weight = mag_t / mag_t.mean()  # the phase of near-silent bins is noise: it barely counts
+    phase_t = torch.angle(target)
+
+    def weighted(err: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return (err * w).sum() / w.sum()
+
+    gd_w, iaf_w = torch.minimum(weight[..., 1:], weight[..., :-1]), torch.minimum(weight[:, 1:], weight[:, :-1])
+    return {
+        "frame_log_mag": (log_mag - torch.log(mag_t + 1e-5)).abs().mean(),
+        "frame_convergence": torch.linalg.norm(torch.exp(log_mag) - mag_t) / (torch.linalg.norm(mag_t) + 1e-7),
+        "phase": weighted(_wrapped(phase - phase_t), weight),
+        "group_delay": weighted(_wrapped(phase.diff(dim=-1) - phase_t.diff(dim=-1)), gd_w),
+        "inst_freq": weighted(_wrapped(phase.diff(dim=1) - phase_t.diff(dim=1)), iaf_w),
+    }
+
+
+def audio_loss(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    """pred, target [B, T]: multi-resolution STFT magnitudes and the waveform."""
+    log_mag, convergence = 0.0, 0.0
     for n in RESOLUTIONS:
         window = torch.hann_window(n, device=pred.device)
-        X = torch.stft(pred, n, n // 4, window=window, return_complex=True)
-        Y = torch.stft(target, n, n // 4, window=window, return_complex=True)
-        mx, my = _magnitude(X), _magnitude(Y)
-        terms["log_mag"] = terms["log_mag"] + (torch.log(mx + 1e-5) - torch.log(my + 1e-5)).abs().mean()
-        terms["convergence"] = terms["convergence"] + torch.linalg.norm(mx - my) / (torch.linalg.norm(my) + 1e-7)
-        cx, cy = X * mx.pow(-0.7), Y * my.pow(-0.7)  # |X|^0.3 with X's phase
-        terms["complex"] = terms["complex"] + _magnitude(cx - cy).square().mean()
-    out = {k: v / len(RESOLUTIONS) for k, v in terms.items()}
-    out["wave"] = (pred - target).abs().mean()
-    out["total"] = (out["log_mag"] + out["convergence"] + cfg.complex_weight * out["complex"]
-                    + cfg.wave_weight * out["wave"])
-    return out
+        mx = _magnitude(torch.stft(pred, n, n // 4, window=window, return_complex=True))
+        my = _magnitude(torch.stft(target, n, n // 4, window=window, return_complex=True))
+        log_mag = log_mag + (torch.log(mx + 1e-5) - torch.log(my + 1e-5)).abs().mean()
+        convergence = convergence + torch.linalg.norm(mx - my) / (torch.linalg.norm(my) + 1e-7)
+    return {"log_mag": log_mag / len(RESOLUTIONS), "convergence": convergence / len(RESOLUTIONS),
+            "wave": (pred - target).abs().mean()}
+
+
+def vocoder_loss(model, z: torch.Tensor, mask: torch.Tensor, audio: torch.Tensor,
+                 left: int, cfg: VocoderTrainConfig) -> dict[str, torch.Tensor]:
+    """z [B, D, W], mask [B, W], audio [B, (S * hop / sh + OLA_SPAN - 1) * sh] of the teacher from
+    spectral block OLA_FIRST of the segment on (sh: the model's spectral hop) -> every term of the
+    loss, and their weighted 'total'."""
+    S, hop, sh = cfg.segment_frames, model.hop, model.spectral_hop
+    per_frame = hop // sh  # spectra per frame
+    log_mag, phase = model.log_magnitude_and_phase(z, mask)
+    pred = kept(model.synthesize(log_mag, phase, mask), left, S, hop)
+    span = slice(left * per_frame, (left + S) * per_frame)
+    terms = frame_loss(log_mag[:, span], phase[:, span], analysis_frames(audio, sh))
+    terms.update(audio_loss(pred, audio[:, -OLA_FIRST * sh : -OLA_FIRST * sh + S * hop]))
+    phase_terms = terms["phase"] + terms["group_delay"] + terms["inst_freq"]
+    terms["total"] = (terms["frame_log_mag"] + terms["frame_convergence"] + cfg.phase_weight * phase_terms
+                      + terms["log_mag"] + terms["convergence"] + cfg.wave_weight * terms["wave"])
+    return terms
 
 
 class SegmentSampler:
     """Random training segments in the window the vocoder streams with."""
 
-    def __init__(self, data: VocoderDataset, indices: list[int], context: tuple[int, int],
-                 cfg: VocoderTrainConfig, rng: random.Random) -> None:
+    def __init__(self, data: VocoderDataset, indices: list[int], model, cfg: VocoderTrainConfig,
+                 rng: random.Random) -> None:
         self.data, self.cfg, self.rng = data, cfg, rng
-        self.left, self.right = context
+        self.left, self.right = model.receptive_field_frames()
+        self.spectral_hop = model.spectral_hop
+        # a model without a padding mask is trained on whole windows inside a sentence
+        self.whole = not model.supports_mask
         lengths = data.lengths()
-        self.indices = [i for i in indices if lengths[i] >= cfg.segment_frames]
+        shortest = self.left + cfg.segment_frames + self.right if self.whole else cfg.segment_frames
+        self.indices = [i for i in indices if lengths[i] >= shortest]
         self.lengths = lengths
 
     def batch(self, n: int, teacher_fraction: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """-> z [B, D, W], mask [B, W], audio [B, S * hop] (W = left + S + right)."""
+        """-> z [B, D, W], mask [B, W], audio [B, (S + OLA_SPAN - 1) * hop] (W = left + S + right)."""
         rows = [self.segment(self.rng.choice(self.indices), self.rng.random() < teacher_fraction) for _ in range(n)]
         return tuple(torch.stack(parts) for parts in zip(*rows))  # type: ignore[return-value]
 
     def segment(self, i: int, teacher: bool, start: int | None = None):
-        S, hop = self.cfg.segment_frames, self.data.hop
+        S, hop, sh = self.cfg.segment_frames, self.data.hop, self.spectral_hop
         F = self.lengths[i]
-        a = self.rng.randrange(0, F - S + 1) if start is None else start
+        lo, hi = (self.left, F - S - self.right) if self.whole else (0, F - S)
+        a = self.rng.randrange(lo, hi + 1) if start is None else min(max(start, lo), hi)
         frames = self.data.frames(i, "teacher" if teacher else "ar").float()
         W = self.left + S + self.right
         lo, hi = max(0, a - self.left), min(F, a + S + self.right)
@@ -104,7 +152,13 @@ class SegmentSampler:
         off = lo - (a - self.left)
         z[:, off : off + hi - lo] = frames[:, lo:hi]
         mask[off : off + hi - lo] = True
-        audio = self.data.sentence_audio(i)[a * hop : (a + S) * hop]
+        # the teacher's audio the segment's spectra cover: from spectral block OLA_FIRST before
+        # it to OLA_SPAN - 1 + OLA_FIRST past it (zeros beyond the sentence)
+        sentence = self.data.sentence_audio(i)
+        first, last = a * hop + OLA_FIRST * sh, (a + S) * hop + (OLA_SPAN - 1 + OLA_FIRST) * sh
+        audio = torch.zeros(last - first)
+        lo, hi = max(0, first), min(sentence.numel(), last)
+        audio[lo - first : hi - first] = sentence[lo:hi]
         return z, mask, audio
 
 
@@ -120,39 +174,44 @@ def split(n: int, cfg: VocoderTrainConfig) -> tuple[list[int], list[int]]:
 
 
 @torch.no_grad()
-def validation_loss(model: FourierVocoder, sampler: SegmentSampler, cfg: VocoderTrainConfig) -> float:
+def validation_loss(model, sampler: SegmentSampler, cfg: VocoderTrainConfig) -> float:
     """The loss on fixed segments (the middle of each validation sentence), AR frames in."""
     model.eval()
     rows = [sampler.segment(i, False, (sampler.lengths[i] - cfg.segment_frames) // 2) for i in sampler.indices]
-    z, mask, target = (torch.stack(p) for p in zip(*rows))
-    pred = kept(model(z, mask), sampler.left, cfg.segment_frames, model.hop)
+    z, mask, audio = (torch.stack(p) for p in zip(*rows))
+    loss = float(vocoder_loss(model, z, mask, audio, sampler.left, cfg)["total"])
     model.train()
-    return float(spectral_loss(pred, target, cfg)["total"])
+    return loss
 
 
 def train_vocoder(
-    data: VocoderDataset, cfg: VocoderTrainConfig, model_cfg: FourierVocoderConfig, log_path: Path,
-    checkpoint: Path | None = None, log=print, on_eval=None,
-) -> FourierVocoder:
-    """Train for cfg.steps; JSON lines to log_path; `on_eval(model, step)` may add figures to each
-    evaluation record (e.g. a MOS). Returns the model in eval mode."""
+    data: VocoderDataset, cfg: VocoderTrainConfig, model, log_path: Path,
+    checkpoint: Path | None = None, log=print, on_eval=None, warm: set[str] = frozenset(),
+):
+    """Train `model` for cfg.steps; JSON lines to log_path; `on_eval(model, step)` may add figures
+    to each evaluation record (e.g. a MOS). Parameters named under a prefix in `warm` (copied from
+    the teacher) learn at cfg.warm_lr_scale of the rate. Returns the model in eval mode."""
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     rng = random.Random(cfg.seed)
-    model = FourierVocoder(model_cfg).train()
+    model.train()
     context = model.receptive_field_frames()
     train_idx, val_idx = split(len(data), cfg)
-    sampler = SegmentSampler(data, train_idx, context, cfg, rng)
-    val_sampler = SegmentSampler(data, val_idx, context, cfg, random.Random(cfg.seed + 1))
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+    sampler = SegmentSampler(data, train_idx, model, cfg, rng)
+    val_sampler = SegmentSampler(data, val_idx, model, cfg, random.Random(cfg.seed + 1))
+    named = list(model.named_parameters())
+    is_warm = [any(n.startswith(w) for w in warm) for n, _ in named]
+    groups = [{"params": [p for (_, p), w in zip(named, is_warm) if not w], "scale": 1.0},
+              {"params": [p for (_, p), w in zip(named, is_warm) if w], "scale": cfg.warm_lr_scale}]
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr, weight_decay=cfg.weight_decay,
+                            betas=(0.9, 0.99))
     start = time.perf_counter()
     with log_path.open("w") as logf:
         for step in range(cfg.steps):
-            z, mask, target = sampler.batch(cfg.batch, cfg.teacher_input_fraction)
+            z, mask, audio = sampler.batch(cfg.batch, cfg.teacher_input_fraction)
             for g in opt.param_groups:
-                g["lr"] = lr_at(step, cfg)
-            pred = kept(model(z, mask), context[0], cfg.segment_frames, model.hop)
-            terms = spectral_loss(pred, target, cfg)
+                g["lr"] = lr_at(step, cfg) * g["scale"]
+            terms = vocoder_loss(model, z, mask, audio, context[0], cfg)
             opt.zero_grad(set_to_none=True)
             terms["total"].backward()
             grad = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
@@ -175,5 +234,5 @@ def train_vocoder(
     return model.eval()
 
 
-def describe(cfg: VocoderTrainConfig, model_cfg: FourierVocoderConfig) -> dict:
-    return {"train": asdict(cfg), "model": asdict(model_cfg)}
+def describe(cfg: VocoderTrainConfig, model) -> dict:
+    return {"train": asdict(cfg), "model": model.cfg.as_dict()}

@@ -10,11 +10,22 @@ Shape legend as in ar_acoustic: N slots, T max_steps, d d_model, K frames_per_st
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
 from ...engine.kv_cache import CacheCapacityError, CacheStepPlan, SlotsLike, StaticKVCache
 from .ar_acoustic import ArAcousticModel, stack_frames
+
+
+@dataclass(frozen=True)
+class Conditioned:
+    """One sentence's conditioning, ready for a slot: steps [S, d], frame_out [S, K*D], F frames."""
+
+    steps: Tensor
+    frame_out: Tensor
+    n_frames: int
 
 
 class ArSlots:
@@ -52,16 +63,27 @@ class ArSlots:
     @torch.inference_mode()
     def prefill(self, slot: int, cond: Tensor) -> int:
         """Load a sentence into ``slot``: cond [C, F]. Returns its number of steps S."""
-        self.cache.slot_list([slot])
+        return self.load(slot, self.condition(cond))
+
+    @torch.inference_mode()
+    def condition(self, cond: Tensor) -> "Conditioned":
+        """A sentence's step conditioning, cond [C, F]: no slot state is touched, so any thread may
+        compute it while the engine thread decodes (the heavy half of a prefill)."""
         steps, out = self.model.encode_condition(cond.to(self._cond.device, self._cond.dtype))  # [S, d], [S, K*D]
-        S = steps.shape[0]
-        if S > self.model.cfg.max_steps:
-            raise CacheCapacityError(f"sequence needs {S} steps > max_steps={self.model.cfg.max_steps}")
+        if steps.shape[0] > self.model.cfg.max_steps:
+            raise CacheCapacityError(f"sequence needs {steps.shape[0]} steps > max_steps={self.model.cfg.max_steps}")
+        return Conditioned(steps, out, int(cond.shape[-1]))
+
+    @torch.inference_mode()
+    def load(self, slot: int, conditioned: "Conditioned") -> int:
+        """Put a conditioned sentence into ``slot`` (the engine thread). Returns its steps S."""
+        self.cache.slot_list([slot])
+        S = conditioned.steps.shape[0]
         self._reset(slot)
-        self._cond[slot, :S] = steps
-        self._cond_out[slot, :S] = out
+        self._cond[slot, :S] = conditioned.steps
+        self._cond_out[slot, :S] = conditioned.frame_out
         self._n_steps[slot] = S
-        self._n_frames[slot] = int(cond.shape[-1])
+        self._n_frames[slot] = conditioned.n_frames
         return S
 
     @torch.inference_mode()

@@ -10,6 +10,7 @@ This family is distilled from a Piper voice and runs on it: it imports piper_vit
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +23,15 @@ from ..fingerprint import PROCESS_NONCE, file_digest, files_digest
 from ..piper_vits.backend import PiperVocoding, synthesis_params
 from ..piper_vits.piper_voice import PiperVoice
 from .ar_acoustic import ArAcousticModel, ArConfig
-from .ar_slots import ArSlots, decode_offline
+from .ar_slots import ArSlots, Conditioned, decode_offline
 from .ar_weights import load_model, resolve_weights
-from .fourier_vocoder import FourierVocoder
 from .vocoder_weights import load_vocoder, packaged_vocoder_path
+
+
+@dataclass(frozen=True)
+class PreparedAr:
+    conditioned: Conditioned
+    word_frames: list[tuple[int, int]]
 
 
 class ArBackend(PiperVocoding):
@@ -33,7 +39,7 @@ class ArBackend(PiperVocoding):
 
     def __init__(
         self, name: str, voice: PiperVoice, model: ArAcousticModel, max_slots: int, weights: Path | None = None,
-        vocoder: FourierVocoder | None = None, vocoder_weights: Path | None = None,
+        vocoder: torch.nn.Module | None = None, vocoder_weights: Path | None = None,
     ) -> None:
         super().__init__(name, voice, max_slots)
         self.model = model
@@ -63,9 +69,16 @@ class ArBackend(PiperVocoding):
             return self.vocoder(z.to(self.voice.device, torch.float32))
 
     def prefill(self, slot: int, spoken: str, options: SynthesisOptions) -> PrefillResult:
+        return self.load(slot, self.prepare(spoken, options))
+
+    def prepare(self, spoken: str, options: SynthesisOptions) -> PreparedAr:
+        """Text encoder, durations and the AR conditioning: no slot state (any thread)."""
         enc = self.voice.encode(self.voice.phoneme_ids(spoken), synthesis_params(options))
-        self.slots.prefill(slot, enc.m_frames)
-        return PrefillResult(None, enc.num_frames, word_frames=self.voice.word_frames(enc))
+        return PreparedAr(self.slots.condition(enc.m_frames), self.voice.word_frames(enc))
+
+    def load(self, slot: int, prepared: PreparedAr) -> PrefillResult:
+        self.slots.load(slot, prepared.conditioned)
+        return PrefillResult(None, prepared.conditioned.n_frames, word_frames=prepared.word_frames)
 
     def decode(self, slots: Sequence[int]) -> DecodeResult:
         k = self.model.cfg.frames_per_step

@@ -95,6 +95,8 @@ class ConvNeXtLayer(nn.Module):
 
 
 class FourierVocoder(nn.Module):
+    supports_mask = True
+
     def __init__(self, cfg: FourierVocoderConfig = FourierVocoderConfig()) -> None:
         super().__init__()
         self.cfg = cfg
@@ -108,6 +110,10 @@ class FourierVocoder(nn.Module):
     def hop(self) -> int:
         return self.cfg.hop
 
+    @property
+    def spectral_hop(self) -> int:
+        return self.cfg.hop  # one spectrum per frame
+
     def receptive_field_frames(self) -> tuple[int, int]:
         """(left, right) frames of context that make a window's kept frames equal the whole decode."""
         convs = 1 + self.cfg.layers
@@ -115,23 +121,38 @@ class FourierVocoder(nn.Module):
         left = self.cfg.kernel - 1 - right
         return convs * left + OLA_SPAN - 1 + OLA_FIRST, convs * right - OLA_FIRST
 
-    def spectra(self, z: Tensor, mask: Tensor | None = None) -> Tensor:
-        """z [B, C, F] -> complex spectra [B, F, N/2+1]"""
+    def log_magnitude_and_phase(self, z: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """z [B, C, F] -> each frame's spectrum as log magnitude and phase, [B, F, N/2+1] each"""
         keep = None if mask is None else mask[:, None, :].to(z.dtype)
         x = self.inp(z, keep)
         for layer in self.layers:
             x = layer(x, keep)
         h = self.head(self.norm(x.transpose(1, 2))).float()  # [B, F, 2 * bins]
         log_mag, phase = h.split(self.cfg.bins, dim=-1)
-        magnitude = torch.exp(log_mag.clamp(max=self.cfg.max_log_magnitude))
-        return torch.polar(magnitude, phase)
+        return log_mag.clamp(max=self.cfg.max_log_magnitude), phase
+
+    def synthesize(self, log_mag: Tensor, phase: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Spectra [B, F, N/2+1] -> audio [B, F * H]: inverse FFT, Hann window, overlap-add."""
+        frames = torch.fft.irfft(torch.polar(torch.exp(log_mag), phase), n=self.cfg.n_fft) * self.window
+        if mask is not None:
+            frames = frames * mask[:, :, None].to(frames.dtype)
+        return overlap_add(frames, self.cfg.hop)  # [B, F, N] -> [B, F * H]
 
     def forward(self, z: Tensor, mask: Tensor | None = None) -> Tensor:
         """z [B, C, F] (mask [B, F]) -> audio [B, F * H]"""
-        frames = torch.fft.irfft(self.spectra(z, mask), n=self.cfg.n_fft) * self.window  # [B, F, N]
-        if mask is not None:
-            frames = frames * mask[:, :, None].to(frames.dtype)
-        return overlap_add(frames, self.cfg.hop)
+        return self.synthesize(*self.log_magnitude_and_phase(z, mask), mask)
+
+
+def analysis_frames(audio: Tensor, hop: int) -> Tensor:
+    """The spectra that overlap-add back to `audio` [B, (F + OLA_SPAN - 1) * H], which starts at
+    block OLA_FIRST (one block before frame 0): frame t's Hann-windowed samples, scaled by the
+    window's overlap sum, -> [B, F, N/2+1] complex. What the vocoder's frames would be if it
+    reproduced `audio` exactly (training targets)."""
+    n_fft = OLA_SPAN * hop
+    window = torch.hann_window(n_fft, periodic=True, device=audio.device)
+    frames = audio.unfold(-1, n_fft, hop) * window  # [B, F, N]
+    overlap = float((window.square().view(OLA_SPAN, hop).sum(0)).mean())  # 1.5 for Hann at N / 4
+    return torch.fft.rfft(frames) / overlap
 
 
 def overlap_add(frames: Tensor, hop: int) -> Tensor:

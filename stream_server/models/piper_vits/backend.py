@@ -102,12 +102,20 @@ class VitsBackend(PiperVocoding):
         return self.voice.config.speaker_id(asked)
 
     def prefill(self, slot: int, spoken: str, options: SynthesisOptions) -> PrefillResult:
+        return self.load(slot, self.prepare(spoken, options))
+
+    def prepare(self, spoken: str, options: SynthesisOptions) -> tuple[int | None, PrefillResult]:
+        """The whole sentence's latents: no slot state (any thread)."""
         speaker = self.speaker_id(options)
         params = synthesis_params(options, speaker)
         enc = self.voice.encode(self.voice.phoneme_ids(spoken), params)  # as voice.latents()
         z = self.voice.flow_reverse(self.voice.prior_sample(enc, params), speaker)  # [C, F]
-        self._slot_speakers[slot] = speaker
-        return PrefillResult(z, int(z.shape[-1]), finished=True, word_frames=self.voice.word_frames(enc))
+        return speaker, PrefillResult(z, int(z.shape[-1]), finished=True, word_frames=self.voice.word_frames(enc))
+
+    def load(self, slot: int, prepared: tuple[int | None, PrefillResult]) -> PrefillResult:
+        speaker, result = prepared
+        self._slot_speakers[slot] = speaker  # the vocoder's rows of this slot speak as it
+        return result
 
     def decode(self, slots: Sequence[int]) -> DecodeResult:
         raise RuntimeError("a non-autoregressive voice has no decode step")
