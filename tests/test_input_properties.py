@@ -23,7 +23,7 @@ from stream_server.server.deepgram_ws import Control, Speak
 from stream_server.server.deepgram_ws import parse_message as parse_deepgram
 from stream_server.server.deepgram_ws import query_settings as deepgram_query_settings
 from stream_server.server.elevenlabs_multi import parse_multi_message
-from stream_server.server.session import text_words
+from stream_server.server.word_times import text_words
 from stream_server.server.events import SessionError
 from stream_server.server.native_messages import EndMessage, parse_client_frame
 from stream_server.server.openai_speech import SpeechRequest, _BadRequest, _parse

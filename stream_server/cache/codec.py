@@ -67,7 +67,7 @@ class CachedSentence:
     hop_length: int  # samples per latent frame: the engine's chunks are whole frames
     pcm: np.ndarray  # float32 mono at sample_rate
     # [(start_frame, end_frame)] per spoken word group, if the voice has them (the session maps
-    # them onto the words of its own text; see server/session.py word_timestamps)
+    # them onto the words of its own text; see server/word_times.py)
     word_timings: list = field(default_factory=list)
 
     @property
