@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Union
 
@@ -32,12 +31,13 @@ from ..audio.formats import wav_header
 from ..engine.requests import SynthesisOptions
 from ..models.gpt_sovits.frontend import METHODS as SPLIT_METHODS
 from ..models.gpt_sovits.frontend import SUPPORTED_LANGUAGES as LANGUAGES
-from .admission import retry_after_headers
-from .compat import EventQueue
-from .events import Audio, Done, Error, SentenceEnd, SessionError
+from .admission import retry_after_headers, try_again_later
+from .compat import EventQueue, after, at_speed, open_for_request, request_pcm
+from .events import SessionError
 from .send_stall import GuardedStreamingResponse
 from .services import Services
-from .session import Session, SessionSettings
+from .session import Session
+from .session_settings import SessionSettings
 from .wire import BodyTooLarge, loads_json, read_body
 
 log = logging.getLogger(__name__)
@@ -159,15 +159,15 @@ async def tts(request: Request) -> Response:
     events = EventQueue()
     try:
         session, stack = await _open_session(services, req, ref.ref_id, events)
-    except SessionError as exc:  # overloaded: 503, try again after Retry-After; else the request's fault
-        status = 503 if exc.retry_after is not None else 400
+    except SessionError as exc:  # the server's state (503, with Retry-After when known), else the request's fault
+        status = 503 if try_again_later(exc) else 400
         body = {"message": "tts failed", "Exception": exc.message}
         return JSONResponse(body, status_code=status, headers=retry_after_headers(exc))
     rate = backend.sample_rate
-    pcm = _pcm(events, stack, int(rate * req.fragment_interval))
+    pcm = request_pcm(events, stack, gap=bytes(2 * int(rate * req.fragment_interval)))  # s16le silence
     media = f"audio/{req.media_type}"
     if streaming and req.media_type != "ogg":
-        body = _after(wav_header(rate), pcm) if req.media_type == "wav" else pcm
+        body = after(wav_header(rate), pcm) if req.media_type == "wav" else pcm
         return GuardedStreamingResponse(body, session.guard, media)  # cut if the client stops reading
     try:
         audio = b"".join([chunk async for chunk in pcm])
@@ -184,45 +184,23 @@ async def _open_session(
     services: Services, req: TtsRequest, ref_id: str, events: EventQueue
 ) -> tuple[Session, contextlib.AsyncExitStack]:
     voice = _voice(services)
-    options = SynthesisOptions(
-        length_scale=1.0 / req.speed_factor, temperature=req.temperature, top_k=req.top_k, top_p=req.top_p,
+    # api_v2's speed_factor is absolute: 1 / speed_factor, whatever synthesis.length_scale says
+    sampling = SynthesisOptions(
+        length_scale=1.0, temperature=req.temperature, top_k=req.top_k, top_p=req.top_p,
         repetition_penalty=req.repetition_penalty, extra=(("lang", req.text_lang.lower()), ("ref", ref_id)),
     )
     seed = random.getrandbits(63) if req.seed == -1 else req.seed  # -1: a new voice take each time
-    settings = SessionSettings(voice, services.voices[voice].sample_rate, "pcm_s16le", options, seed_base=seed)
-    stack = contextlib.AsyncExitStack()
-    try:
-        session = await stack.enter_async_context(services.open_session("gpt_sovits", settings, events))
-        backend = services.voices[voice]
+    settings = SessionSettings(
+        voice, services.voices[voice].sample_rate, "pcm_s16le", at_speed(sampling, req.speed_factor), seed_base=seed
+    )
+    backend = services.voices[voice]
+
+    async def feed(session: Session) -> None:
         for piece in backend.frontend.split(req.text, req.text_split_method, req.text_lang.lower()):
             await session.text(piece)
             await session.flush()  # each piece of the split is one sentence, as in api_v2
-        await session.end()
-    except BaseException as exc:
-        if not await stack.__aexit__(type(exc), exc, exc.__traceback__):
-            raise
-    return session, stack
 
-
-async def _pcm(events: EventQueue, stack: contextlib.AsyncExitStack, gap_samples: int) -> AsyncIterator[bytes]:
-    """The session's s16le audio, with api_v2's silence after each piece."""
-    async with stack:
-        while True:
-            event = await events.get()
-            if isinstance(event, Audio):
-                yield event.pcm
-            elif isinstance(event, SentenceEnd) and gap_samples:
-                yield bytes(2 * gap_samples)
-            elif isinstance(event, Error):
-                raise RuntimeError(f"{event.code}: {event.message}")
-            elif isinstance(event, Done):
-                return
-
-
-async def _after(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    yield first
-    async for chunk in rest:
-        yield chunk
+    return await open_for_request(services, "gpt_sovits", settings, events, feed)
 
 
 def _ok() -> JSONResponse:

@@ -9,13 +9,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import replace
 from typing import Annotated, Any, Literal, Union
 
 import msgpack
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from ..engine.requests import SynthesisOptions
 from .events import Audio, SessionError, SessionEvent
 from .wire import loads_json
 
@@ -61,12 +59,6 @@ def parse_speed(value: Any) -> float:
             f"speed must be a number from {MIN_SPEED} to {MAX_SPEED} (1.0: the voice's own pace); got {value!r}",
         )
     return speed
-
-
-def at_speed(defaults: SynthesisOptions, speed: float) -> SynthesisOptions:
-    """The server's synthesis options at `speed`: length_scale = the default length_scale / speed
-    (always from the defaults: speeds do not compound)."""
-    return replace(defaults, length_scale=defaults.length_scale / speed)
 
 
 class TextMessage(_Message):
