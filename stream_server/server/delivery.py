@@ -16,7 +16,7 @@ from ..engine.requests import AudioEvent, ErrorEvent, TimingEvent
 from .contexts import Ticket
 from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionEvent, Words
 from .flow import FlowControl
-from .word_times import word_timestamps
+from .word_times import word_times
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +145,8 @@ class Delivery:
             return False
         if timing is None:
             return True
-        words = word_timestamps(ticket.text, timing, ticket.context.audio_seconds)
-        return await self._send(Words(ticket.context_id, ticket.index, words))
+        words = word_times(ticket.text, timing)
+        return await self._send(Words(ticket.context_id, ticket.index, words, ticket.context.audio_seconds))
 
     async def _send_audio(self, ticket: Ticket, encoder: SentenceEncoder, event: AudioEvent) -> bool:
         """The chunk at the client's rate and format (False: cancelled meanwhile, or stalled)."""

@@ -30,6 +30,7 @@ from .send_stall import receive_unless_stalled
 from .services import Services
 from .session import Session, SessionSettings
 from .wire import loads_json
+from .word_times import WordTime
 
 DEFAULT_CONTEXT = "default"  # a message without context_id
 MAX_CONTEXT_ID = SessionSection().max_context_id_chars  # ids are uuids or shorter in practice
@@ -78,8 +79,7 @@ class _Sentence:
 
     context_id: str
     text: str
-    offset: float  # where it starts in its context: its word timings count from there
-    words: list | None = None
+    words: list[WordTime] | None = None
     pcm: bytearray = field(default_factory=bytearray)
 
 
@@ -105,10 +105,7 @@ class _Wire(ElevenLabsSocket):
 
     async def __call__(self, event: SessionEvent) -> None:
         if isinstance(event, SentenceStart):
-            # The session's word clock for the context, as the Words event about to come counts
-            # from it (the session keeps it while it remembers the context).
-            offset = self.session.context_clock(event.context_id) if self.session else 0.0
-            self._sentence = _Sentence(event.context_id, event.text, offset)
+            self._sentence = _Sentence(event.context_id, event.text)
         elif isinstance(event, Words) and self._sentence:
             self._sentence.words = event.words
         elif isinstance(event, Audio) and self._sentence:
@@ -127,7 +124,7 @@ class _Wire(ElevenLabsSocket):
 
     async def _send_sentence(self, samples: int) -> None:
         sentence, self._sentence = self._sentence, None
-        alignment = word_alignment(sentence.text, sentence.words, samples, self.rate, sentence.offset)
+        alignment = word_alignment(sentence.text, sentence.words, samples, self.rate)
         audio = mulaw_encode(bytes(sentence.pcm)) if self.ulaw else bytes(sentence.pcm)
         await self.send({"audio": base64.b64encode(audio).decode(), "isFinal": None, "normalizedAlignment": alignment,
                          "alignment": alignment, "contextId": sentence.context_id})

@@ -181,7 +181,6 @@ async def _send_loop(sock: ElevenLabsSocket, session: Session, events: EventQueu
     once a send stalls (the receive loop then closes the socket)."""
     rate = session.settings.sample_rate
     text, words, pcm = "", None, bytearray()
-    offset = 0.0  # where the sentence starts in the context: its word timings count from there
     while True:
         event = await events.get()
         if isinstance(event, SentenceStart):
@@ -191,8 +190,7 @@ async def _send_loop(sock: ElevenLabsSocket, session: Session, events: EventQueu
         elif isinstance(event, Audio):
             pcm += event.pcm
         elif isinstance(event, SentenceEnd):
-            alignment = word_alignment(text, words, event.samples, rate, offset)
-            offset += event.samples / rate
+            alignment = word_alignment(text, words, event.samples, rate)
             audio = mulaw_encode(bytes(pcm)) if ulaw else bytes(pcm)
             sent = await session.guard(sock.send({
                 "audio": base64.b64encode(audio).decode(),

@@ -14,8 +14,9 @@ from typing import Annotated, Any, Literal, Union
 import msgpack
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from .events import Audio, SessionError, SessionEvent
+from .events import Audio, SessionError, SessionEvent, Words
 from .wire import loads_json
+from .word_times import context_words
 
 _EVENT_TYPES = {
     "Ready": "ready",
@@ -134,7 +135,10 @@ def _decode(frame: str | bytes, msgpack_mode: bool) -> Any:
 
 
 def event_to_dict(event: SessionEvent) -> dict[str, Any]:
-    body = {"type": _EVENT_TYPES[type(event).__name__]}
+    body: dict[str, Any] = {"type": _EVENT_TYPES[type(event).__name__]}
+    if isinstance(event, Words):  # on the context's clock, as docs/protocol.md has them
+        return {**body, "context_id": event.context_id, "index": event.index,
+                "words": context_words(event.words, event.offset)}
     body.update(dataclasses.asdict(event))
     for optional in ("context_id", "retry_after"):  # an error's, sent only when it has one
         if body.get(optional, "") is None:

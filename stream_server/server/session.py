@@ -219,12 +219,6 @@ class Session:
         voice settings); other contexts keep the session's."""
         self.contexts.with_options(context_id, options)
 
-    def context_clock(self, context_id: str) -> float:
-        """Seconds of the context's audio sent in full so far: where its next sentence's word
-        timestamps start (0 for a context not known)."""
-        ctx = self.contexts.get(context_id)
-        return ctx.audio_seconds if ctx is not None else 0.0
-
     def knows(self, context_id: str) -> bool:
         """Whether the session holds the context (open, or closed and not yet forgotten)."""
         return self.contexts.knows(context_id)
