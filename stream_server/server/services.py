@@ -69,7 +69,7 @@ class Services:
     @property
     def gpt_sovits_voice(self) -> str | None:
         """The voice GPT-SoVITS' api_v2 endpoints speak (config gpt_sovits_api.voice, or the first)."""
-        voices = [n for n, b in self.voices.items() if getattr(b, "kind", None) == "gpt_sovits"]
+        voices = [n for n, b in self.voices.items() if b.kind == "gpt_sovits"]
         chosen = self.config.gpt_sovits_api.voice
         return chosen if chosen is not None else (voices[0] if voices else None)
 
@@ -86,7 +86,7 @@ class Services:
     def voice_book(self) -> VoiceBook:
         """What sessions check their settings against: rates, and the speaker names of the
         multi-speaker voices (a client asks for "<voice>#<speaker>")."""
-        speakers = {name: list(getattr(b, "speakers", [])) for name, b in self.voices.items()}
+        speakers = {name: list(b.speakers) for name, b in self.voices.items()}
         return VoiceBook(self.voice_rates, speakers)
 
     def default_settings(self) -> SessionSettings:
