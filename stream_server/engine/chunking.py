@@ -14,11 +14,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..config import EngineSection
+
+_DEFAULTS = EngineSection()  # engine.first_chunk_frames, engine.chunk_frames
+
 
 @dataclass(frozen=True)
 class ChunkConfig:
-    first_chunk_frames: int = 18  # ~0.2 s at 86 frames/s: small, for fast first audio
-    chunk_frames: int = 64  # later chunks are larger: fewer vocoder calls
+    first_chunk_frames: int = _DEFAULTS.first_chunk_frames  # small, for fast first audio
+    chunk_frames: int = _DEFAULTS.chunk_frames  # later chunks are larger: fewer vocoder calls
     left_context: int = 16  # frames of context either side so chunk joins are exact
     right_context: int = 16
 

@@ -51,7 +51,7 @@ class FrameBuffer:
 
 
 class Executor:
-    def __init__(self, backends: dict[str, ModelBackend], max_vocoder_batch: int = 4) -> None:
+    def __init__(self, backends: dict[str, ModelBackend], max_vocoder_batch: int) -> None:
         self.backends = backends
         self.max_vocoder_batch = max(1, max_vocoder_batch)
         self._frames: dict[int, FrameBuffer] = {}
