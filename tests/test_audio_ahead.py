@@ -119,11 +119,12 @@ class Client:
 
 
 def make_session(
-    source, client: Client, ahead: float = 0.0, stall: float = 0.0, hooks: SessionHooks = SessionHooks()
+    source, client: Client, ahead: float = 0.0, stall: float = 0.0, hooks: SessionHooks | None = None
 ) -> Session:
     config = SessionSection(soft_sentence_chars=200, hard_sentence_chars=400, max_text_chars=10_000,
                             max_pending_chars=20_000, max_audio_ahead_seconds=ahead, send_stall_timeout_seconds=stall)
-    return Session(SessionDeps(source, VoiceBook({"v": RATE}), client.emit, config, hooks), SessionSettings("v", RATE))
+    deps = SessionDeps(source, VoiceBook({"v": RATE}), client.emit, config, hooks or SessionHooks())
+    return Session(deps, SessionSettings("v", RATE))
 
 
 async def test_a_client_that_stops_reading_stops_synthesis_near_the_bound():

@@ -172,8 +172,8 @@ async def tts(request: Request) -> Response:
     pcm = request_pcm(events, stack, gap=bytes(2 * int(rate * req.fragment_interval)))  # s16le silence
     media = f"audio/{req.media_type}"
     if streaming and req.media_type != "ogg":
-        body = after(wav_header(rate), pcm) if req.media_type == "wav" else pcm
-        return GuardedStreamingResponse(body, session.guard, media)  # cut if the client stops reading
+        stream = after(wav_header(rate), pcm) if req.media_type == "wav" else pcm
+        return GuardedStreamingResponse(stream, session.guard, media)  # cut if the client stops reading
     try:
         audio = b"".join([chunk async for chunk in pcm])
     except RuntimeError as exc:

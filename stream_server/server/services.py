@@ -162,6 +162,7 @@ class Services:
             on_stall=self.metrics.send_stalls.labels(protocol).inc,
             close_transport=close_transport,
         )
+        assert self.source is not None  # set in __post_init__
         deps = SessionDeps(self.source, self.voice_book, counted, self.config.session, hooks)
         session = Session(deps, settings)
         self.sessions[session.session_id] = session

@@ -42,8 +42,10 @@ _SESSION = SessionSection()  # session.soft_sentence_chars, session.hard_sentenc
 
 @dataclass(frozen=True)
 class SegmenterLimits:
-    soft_chars: int = _SESSION.soft_sentence_chars  # past this, cut at the last comma/semicolon/colon (or dash) if there is one
-    hard_chars: int = _SESSION.hard_sentence_chars  # past this, hard-cut at the last whitespace (or at hard_chars if none)
+    # past this, cut at the last comma/semicolon/colon (or dash) if there is one
+    soft_chars: int = _SESSION.soft_sentence_chars
+    # past this, hard-cut at the last whitespace (or at hard_chars if none)
+    hard_chars: int = _SESSION.hard_sentence_chars
 
     def __post_init__(self) -> None:
         if not 1 <= self.soft_chars <= self.hard_chars:
