@@ -37,7 +37,7 @@ SENTENCE = "The quick brown fox jumps over the lazy dog near the quiet river ban
 def held_bytes(session) -> int:
     """PCM in the session's queued sentences (what a non-reading client pins on the server)."""
     total = 0
-    for item in list(session._outbox._queue):
+    for item in list(session._delivery._outbox._queue):
         events = getattr(item, "events", None)
         if events is not None:
             total += sum(e.pcm.nbytes for e in list(events._queue) if isinstance(e, AudioEvent))

@@ -1,7 +1,8 @@
 """`stream-server serve [--host H] [--port P] [--config FILE] [--device D] [--zeroconf [NAME]] [--no-wyoming] ...`.
 
 Settings come from the defaults, then the config file, then STREAM_SERVER_* environment
-variables (env_settings.py), then these flags."""
+variables (env_settings.py), then these flags: each layer validated (a bad flag's value stops the
+server with a message naming the flag)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import sys
 import uvicorn
 
 from .app import create_app
-from .env_settings import SettingsError, load_settings
+from .config import AppConfig
+from .env_settings import Override, SettingsError, load_settings, with_overrides
 from .server.shutdown import DrainingServer
 
 
@@ -44,16 +46,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_gpt_sovits(config, args: argparse.Namespace):
-    from .config import AppConfig
+def _gpt_sovits_flags(args: argparse.Namespace) -> list[Override]:
+    """--gpt-sovits: a voice named gpt_sovits from tts_infer.yaml, and that file's device."""
     from .models.gpt_sovits.infer_yaml import voice_from_infer_yaml
 
     section, device = voice_from_infer_yaml(args.gpt_sovits, args.ref_audio, args.prompt_text, args.prompt_lang,
                                             args.text_lang)
-    data = config.model_dump()
-    data["voices"]["gpt_sovits"] = section.model_dump()
-    data["engine"]["device"] = device
-    return AppConfig.model_validate(data)
+    return [("--gpt-sovits", ["voices", "gpt_sovits"], section.model_dump()),
+            ("--gpt-sovits", ["engine", "device"], device)]
+
+
+def _add_gpt_sovits(config: AppConfig, args: argparse.Namespace) -> AppConfig:
+    """A config (built in code) with the --gpt-sovits voice added."""
+    return with_overrides(config, _gpt_sovits_flags(args))
 
 
 def uvicorn_options(config) -> dict:
@@ -67,30 +72,30 @@ def uvicorn_options(config) -> dict:
     }
 
 
-def settings(args: argparse.Namespace, environ=None):
-    """The config for `serve`: defaults < config file < environment < flags."""
-    config = load_settings(args.config, environ)
-    if args.host:
-        config.server.host = args.host
-    if args.port is not None:
-        config.server.port = args.port
-    if args.log_level:
-        config.server.log_level = args.log_level
-    if args.wyoming_host:
-        config.wyoming.host = args.wyoming_host
-    if args.wyoming_port is not None:
-        config.wyoming.port = args.wyoming_port
-    if args.zeroconf is not None:
-        config.wyoming.zeroconf = True
-        if args.zeroconf:
-            config.wyoming.zeroconf_name = args.zeroconf
-    if args.no_wyoming:
-        config.wyoming.enabled = False
+def flag_overrides(args: argparse.Namespace) -> list[Override]:
+    """(flag, setting path, value) for each flag given, in the order they apply."""
+    given: list[Override] = [
+        (flag, path, value) for flag, path, value in (
+            ("--host", ["server", "host"], args.host or None),
+            ("--port", ["server", "port"], args.port),
+            ("--log-level", ["server", "log_level"], args.log_level or None),
+            ("--wyoming-host", ["wyoming", "host"], args.wyoming_host or None),
+            ("--wyoming-port", ["wyoming", "port"], args.wyoming_port),
+            ("--zeroconf", ["wyoming", "zeroconf"], True if args.zeroconf is not None else None),
+            ("--zeroconf", ["wyoming", "zeroconf_name"], args.zeroconf or None),
+            ("--no-wyoming", ["wyoming", "enabled"], False if args.no_wyoming else None),
+        ) if value is not None
+    ]
     if args.gpt_sovits:
-        config = _add_gpt_sovits(config, args)  # takes tts_infer.yaml's device
+        given += _gpt_sovits_flags(args)  # takes tts_infer.yaml's device ...
     if args.device:  # ... unless the flag names one
-        config.engine.device = args.device
-    return config
+        given.append(("--device", ["engine", "device"], args.device))
+    return given
+
+
+def settings(args: argparse.Namespace, environ=None) -> AppConfig:
+    """The config for `serve`: defaults < config file < environment < flags."""
+    return load_settings(args.config, environ, flag_overrides(args))
 
 
 def serve(args: argparse.Namespace) -> None:

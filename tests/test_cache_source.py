@@ -32,8 +32,9 @@ from stream_server.engine.requests import (
 from stream_server.engine.scheduler import SchedulerConfig
 from stream_server.text.spoken_form import spoken_form, spoken_seed
 from stream_server.server.events import Audio, Flushed, SentenceEnd, SentenceStart
-from stream_server.server.session import Session, SessionSettings
-from stream_server.text.segmenter import SegmenterLimits
+from stream_server.config import SessionSection
+from stream_server.server.session import Session, SessionDeps
+from stream_server.server.session_settings import SessionSettings, VoiceBook
 
 C, HOP, RATE = 2, 16, 8000
 CHUNKS = ChunkConfig(first_chunk_frames=6, chunk_frames=12, left_context=2, right_context=2)
@@ -311,9 +312,8 @@ async def test_session_order_holds_when_a_later_sentence_is_a_hit(rig):
         if isinstance(event, Flushed):
             flushed.set()
 
-    session = Session(
-        rig.source, {"toy": RATE}, SessionSettings("toy", RATE, "pcm_f32le"), emit, SegmenterLimits(), 1000
-    )
+    config = SessionSection(max_text_chars=1000, max_audio_ahead_seconds=0, send_stall_timeout_seconds=0)
+    session = Session(SessionDeps(rig.source, VoiceBook({"toy": RATE}), emit, config), SessionSettings("toy", RATE, "pcm_f32le"))
     await session.start()
     rig.voice.pause_after(1)  # the uncached first sentence holds after its first chunk...
     await session.text("Alpha one is a rather long sentence to synthesize. Bravo two. ")

@@ -33,7 +33,7 @@ async def test_a_pump_ended_by_a_disconnect_is_not_reported_as_unretrieved():
         await session.start()
         await session.text(SENTENCE + " " + SENTENCE)
         await session.flush()
-        await asyncio.wait_for(asyncio.wait([session._pump_task]), 10)  # ended by the disconnect
+        await asyncio.wait_for(asyncio.wait([session._delivery._task]), 10)  # ended by the disconnect
         await session.close()  # what every adapter does when its client is gone
         del session
         gc.collect()  # an unretrieved task exception is reported when the task is collected

@@ -1,6 +1,7 @@
 """Settings from the environment (stream_server/env_settings.py) and the CLI's flags on top:
 CLI flags > STREAM_SERVER_* variables > config file > defaults, every key reachable, a typo an
-error, and REDIS_URL left to the cache as before."""
+error, REDIS_URL and STREAM_SERVER_CACHE_SECRET folded into the settings (what runs is what they
+say), and every flag validated like the rest."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def serve_args(*argv: str):
 def test_without_variables_the_file_as_before(config_file):
     assert load_settings(None, {}) == AppConfig()
     cfg = load_settings(config_file, {"PATH": "/bin", "STREAM_SERVER_SHARED": "/work/shared",
-                                      "STREAM_SERVER_CACHE_SECRET": "s3cret"})  # the cache reads it itself
+                                      "STREAM_SERVER_CACHE_SECRET": "s3cret"})  # not a <SECTION>__<KEY> name
     assert (cfg.server.port, cfg.engine.max_slots) == (9100, 3)
 
 
@@ -124,8 +125,40 @@ def test_errors_do_not_echo_values():
     assert "auth.api_keys" in str(error.value) and "secret-key" not in str(error.value)
 
 
-def test_redis_url_is_left_to_the_cache(monkeypatch):
-    """REDIS_URL is no STREAM_SERVER_ variable: the cache reads it at start and it wins over
-    cache.redis_url, as before (tests/test_cache_runtime.py)."""
-    monkeypatch.setenv("REDIS_URL", "redis://elsewhere:6379/0")
-    assert load_settings(None, {"REDIS_URL": "redis://elsewhere:6379/0"}).cache.redis_url is None
+def test_redis_url_and_the_cache_secret_are_folded_into_the_settings(tmp_path):
+    """REDIS_URL and STREAM_SERVER_CACHE_SECRET keep their meaning (they win over cache.redis_url
+    and cache.secret, from the file or a variable), and the settings say so: the cache reads
+    nothing from the environment (tests/test_cache_runtime.py)."""
+    path = tmp_path / "c.yaml"
+    path.write_text("cache:\n  redis_url: redis://file:6379/0\n  secret: the file's secret\n")
+    environ = {"REDIS_URL": "redis://elsewhere:6379/0", "STREAM_SERVER_CACHE_SECRET": "a long shared secret",
+               "STREAM_SERVER_CACHE__REDIS_URL": "redis://variable:6379/0"}
+    cache = load_settings(path, environ).cache
+    assert cache.redis_url == "redis://elsewhere:6379/0"
+    assert cache.secret is not None and cache.secret.get_secret_value() == "a long shared secret"
+    assert "a long shared secret" not in repr(cache)
+    unset = load_settings(path, {"REDIS_URL": "", "STREAM_SERVER_CACHE__REDIS_URL": "redis://variable:6379/0"})
+    assert unset.cache.redis_url == "redis://variable:6379/0"  # an empty REDIS_URL is no REDIS_URL
+    assert unset.cache.secret.get_secret_value() == "the file's secret"
+    assert load_settings(None, {}).cache.redis_url is None and load_settings(None, {}).cache.secret is None
+
+
+def test_flags_are_validated_and_a_bad_one_is_named():
+    """A flag's value goes through the same validation as the file's: a zeroconf name over mDNS's
+    63-byte label is refused with a message naming the flag and the setting, as the same name from
+    the environment is."""
+    with pytest.raises(SettingsError) as error:
+        settings(serve_args("--zeroconf", "k" * 100), {})
+    message = str(error.value)
+    assert "--zeroconf" in message and "wyoming.zeroconf_name" in message and "63" in message
+    with pytest.raises(SettingsError, match="STREAM_SERVER_WYOMING__ZEROCONF_NAME"):
+        settings(serve_args(), {"STREAM_SERVER_WYOMING__ZEROCONF_NAME": "k" * 100})
+    assert settings(serve_args("--zeroconf", "k" * 63), {}).wyoming.zeroconf_name == "k" * 63
+
+
+def test_the_cli_refuses_an_invalid_flag_with_a_clear_message():
+    from stream_server.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--zeroconf", "k" * 100])
+    assert "stream-server: settings from the command line (--zeroconf) are not valid" in str(exited.value.code)

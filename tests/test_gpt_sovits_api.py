@@ -20,6 +20,7 @@ from background import BackgroundServer
 from stream_server.cli import _add_gpt_sovits, _parser
 from stream_server.config import AppConfig
 from stream_server.engine.requests import SynthesisOptions
+from stream_server.server.events import SessionError
 from stream_server.text.spoken_form import seed_of, spoken_form
 
 pytestmark = pytest.mark.slow
@@ -141,6 +142,34 @@ def test_a_bad_reference_is_a_400_with_the_reason(gsv_server, assets):
         r = httpx.post(gsv_server.http + "/tts", json=params(ref_audio_path=str(path)), timeout=60)
         assert r.status_code == 400 and r.json()["message"] == "tts failed" and why in r.json()["Exception"]
 
+
+class _AtCapacity:
+    """Admission that refuses every session as overloaded (the server's state, with a retry hint)."""
+
+    def check_session(self, sessions) -> None:
+        raise SessionError("overloaded", "the server is at capacity; try again in 5 s", retry_after=5.0)
+
+    def forget(self, session) -> None:
+        pass
+
+
+def test_refusals_that_are_the_servers_state_are_503_as_on_openai(gsv_server, assets):
+    """Shutting down and overloaded are no fault of the request: 503 (with Retry-After when there
+    is a hint), the answer OpenAI's route gives to the same refusals."""
+    body = params(ref_audio_path=str(assets["ref"]))
+    services = gsv_server.services
+    services.draining = True
+    try:
+        r = httpx.post(gsv_server.http + "/tts", json=body, timeout=60)
+    finally:
+        services.draining = False
+    assert r.status_code == 503 and "shutting down" in r.json()["Exception"]
+    services.admission = _AtCapacity()
+    try:
+        r = httpx.post(gsv_server.http + "/tts", json=body, timeout=60)
+    finally:
+        services.admission = None
+    assert r.status_code == 503 and r.headers["retry-after"] == "5" and "capacity" in r.json()["Exception"]
 
 async def test_requests_are_served_together_in_one_batch(gsv_server, assets):
     stats = gsv_server.services.engine.stats

@@ -23,7 +23,8 @@ from stream_server.server.deepgram_ws import Control, Speak
 from stream_server.server.deepgram_ws import parse_message as parse_deepgram
 from stream_server.server.deepgram_ws import query_settings as deepgram_query_settings
 from stream_server.server.elevenlabs_multi import parse_multi_message
-from stream_server.server.session import text_words
+from stream_server.server.word_times import WordTime
+from stream_server.text.words import text_words
 from stream_server.server.events import SessionError
 from stream_server.server.native_messages import EndMessage, parse_client_frame
 from stream_server.server.openai_speech import SpeechRequest, _BadRequest, _parse
@@ -229,13 +230,13 @@ def test_alignment_words_are_the_sessions_words(text):
     assert [text[a:b] for a, b in word_char_spans(text)] == text_words(text)
 
 
-@given(st.text(min_size=1, max_size=80), st.integers(1, 200_000), st.floats(0, 30), st.data())
+@given(st.text(min_size=1, max_size=80), st.integers(1, 200_000), st.data())
 @settings(max_examples=400)
-def test_word_alignment_is_ordered_contiguous_and_covers_the_audio(text, samples, offset, data):
+def test_word_alignment_is_ordered_contiguous_and_covers_the_audio(text, samples, data):
     n = len(word_char_spans(text))
     times = sorted(data.draw(st.lists(st.floats(-1, 40), min_size=2 * n, max_size=2 * n)))
-    words = [{"word": "w", "start": offset + a, "end": offset + b} for a, b in zip(times[::2], times[1::2])]
-    al = word_alignment(text, words or None, samples, 22050, offset)
+    words = [WordTime("w", a, b) for a, b in zip(times[::2], times[1::2])]
+    al = word_alignment(text, words or None, samples, 22050)
     starts, durations = al["charStartTimesMs"], al["charDurationsMs"]
     assert al["chars"] == list(text) and len(starts) == len(durations) == len(text)
     assert all(d >= 0 for d in durations) and starts[0] >= 0

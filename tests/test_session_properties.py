@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from fake_source import InstantSource
 from stream_server.server.events import Error, Flushed, SentenceEnd, SessionError
-from stream_server.server.session import Session, SessionSettings
-from stream_server.text.segmenter import SegmenterLimits
+from stream_server.config import SessionSection
+from stream_server.server.session import Session, SessionDeps
+from stream_server.server.session_settings import SessionSettings, VoiceBook
 
 MAX_CONTEXTS, MAX_ID, MAX_PENDING, HARD = 3, 16, 400, 40
 VOICES = {"v": 22050, "w": 16000}
@@ -45,7 +46,7 @@ class Recorder:
 
 
 def check_limits(session: Session) -> None:
-    contexts = session._contexts.values()
+    contexts = session.contexts.values()
     assert session.known_contexts() <= 2 * MAX_CONTEXTS + 1
     assert sum(c.is_open() for c in contexts) <= MAX_CONTEXTS
     assert all(len(c.segmenter.pending) <= 2 * HARD + 1 for c in contexts)
@@ -54,8 +55,10 @@ def check_limits(session: Session) -> None:
 
 async def drive(script: list[tuple]) -> Recorder:
     emit = Recorder()
-    session = Session(InstantSource(), VOICES, SessionSettings("v", 22050), emit, SegmenterLimits(20, HARD), 1000,
-                      MAX_CONTEXTS, max_context_id_chars=MAX_ID, max_pending_chars=MAX_PENDING)
+    config = SessionSection(soft_sentence_chars=20, hard_sentence_chars=HARD, max_text_chars=1000,
+                            max_contexts=MAX_CONTEXTS, max_context_id_chars=MAX_ID, max_pending_chars=MAX_PENDING,
+                            max_audio_ahead_seconds=0, send_stall_timeout_seconds=0)
+    session = Session(SessionDeps(InstantSource(), VoiceBook(VOICES), emit, config), SessionSettings("v", 22050))
     await session.start()
     try:
         for name, *args in script:
@@ -65,7 +68,7 @@ async def drive(script: list[tuple]) -> Recorder:
                 assert exc.code and exc.message and len(exc.message) < 400
             check_limits(session)
         # still speaks: cancel what may hold the limits, then a new context is heard to the end
-        for ctx in list(session._contexts):
+        for ctx in list(session.contexts):
             await session.cancel(ctx)
         await session.text("Still here.", "probe")
         await session.flush("probe")

@@ -16,7 +16,8 @@ from stream_server.cache.codec import CachedSentence, EntryCodec
 from stream_server.cache.source import replay_events
 from stream_server.engine.requests import AudioEvent, TimingEvent
 from stream_server.engine.chunking import ChunkConfig
-from stream_server.server.session import text_words, word_timestamps
+from stream_server.server.word_times import word_timestamps
+from stream_server.text.words import text_words
 from stream_server.text.phonemizer import Phonemizer
 
 ID_MAP = {"^": [1], "$": [2], "_": [0], " ": [3], "a": [4], "b": [5], ",": [6], ".": [7]}

@@ -177,6 +177,7 @@ def test_cli_flag_and_config():
 def _describable_services(config: AppConfig):
     """Just enough of Services for `describe`: one stand-in voice, no engine, nothing loaded."""
     config.voice_aliases = {}
-    voice = SimpleNamespace(kind="ar", sample_rate=22050, language="en_US")
+    voice = SimpleNamespace(kind="ar", sample_rate=22050, language="en_US", speakers=[], espeak_voice="en-us",
+                            control=None)
     return SimpleNamespace(config=config, voices={"joe_ar": voice}, voice_rates={"joe_ar": 22050},
                            note_error=lambda *a: None)

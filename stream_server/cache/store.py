@@ -25,8 +25,11 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from ..config import CacheSection
 from .codec import CachedSentence, CorruptEntry, EntryCodec, EntryShape, UnauthenticatedEntry
 from .keys import SentenceKey
+
+_CACHE = CacheSection()  # the config's cache defaults
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +117,9 @@ class SentenceCache:
         client: aioredis.Redis | None,
         *,
         ttl_s: float,
-        key_prefix: str = "tts:v1",
+        key_prefix: str = _CACHE.key_prefix,
         local: LocalLRU | None = None,
-        retry_after_s: float = 1.0,
+        retry_after_s: float = _CACHE.retry_after_s,
         stats: CacheStats | None = None,
         codec: EntryCodec | None = None,
     ) -> None:

@@ -24,12 +24,19 @@ A backend may split its prefill in two (`PreparingBackend`): `prepare(spoken, op
 half (text encoder, durations, conditioning), touches no slot state and may run on the engine's
 prepare thread while the engine thread decodes and vocodes other sentences; `load(slot, prepared)`
 puts the result into a slot on the engine thread (cheap). `prefill` stays the two in one.
+
+A backend also describes itself (the voice listings and the sessions read it, never probing): its
+family (`kind`), the language of the text it is given, its speakers' names, and the espeak-ng voice
+that phonemizes its text (for families that use one). A family whose voices can be changed while
+they serve (GPT-SoVITS: api_v2's reference clip and weights) gives a `control` (VoiceControl);
+the others give None.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -56,8 +63,43 @@ class DecodeResult:
     finished: list[bool]  # the row's sequence produced its last frame
 
 
+class VoiceControl(Protocol):
+    """What a protocol may change on a running voice, and what it must know to do so (GPT-SoVITS'
+    api_v2: split methods, languages, reference clips, weights). The slow calls (prepare and set a
+    reference, load weights) run off the event loop and the engine thread."""
+
+    text_languages: Collection[str]  # languages a request's text may be in
+    split_methods: Collection[str]  # how a request's text may be cut into sentences
+    weight_parts: Collection[str]  # the parts whose weights may be swapped (GPT-SoVITS: gpt, sovits)
+
+    def split(self, text: str, method: str, language: str) -> list[str]: ...
+
+    def prepare_reference(self, path: str, prompt_text: str, prompt_language: str) -> str:
+        """A request's own reference clip, made now if it is new: its id (ValueError: unusable)."""
+        ...
+
+    def set_default_reference(self, path: str, prompt_text: str, prompt_language: str) -> None:
+        """The clip the voice speaks with when a request names none (ValueError: unusable)."""
+        ...
+
+    def request_options(self, reference: str, language: str) -> tuple[tuple[str, str], ...]:
+        """SynthesisOptions.extra for a request's own reference (its id) and text language."""
+        ...
+
+    def load_weights(self, part: str, path: Path) -> Callable[[], None]:
+        """New weights for a part, loaded now (ValueError: unusable). The call returned puts them in
+        place: on the engine thread, while none of the voice's sentences is in flight
+        (Engine.call_when_idle)."""
+        ...
+
+
 class ModelBackend(Protocol):
     name: str
+    kind: str  # the model family: piper_vits, ar, gpt_sovits
+    language: str | None  # the language of the text it is given (en_US, en, zh, auto); None: not known
+    speakers: Sequence[str]  # names a client may ask for as "<voice>#<speaker>"; empty: one speaker
+    espeak_voice: str | None  # the espeak-ng voice that phonemizes its text; None: none is used
+    control: VoiceControl | None  # changes a protocol may make while it serves; None: none
     sample_rate: int
     hop_length: int  # audio samples per frame
     frame_channels: int  # C

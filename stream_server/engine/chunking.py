@@ -16,11 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..config import EngineSection
+
+_DEFAULTS = EngineSection()  # engine.first_chunk_frames, engine.chunk_frames
+
 
 @dataclass(frozen=True)
 class ChunkConfig:
-    first_chunk_frames: int = 18  # ~0.2 s at 86 frames/s: small, for fast first audio
-    chunk_frames: int = 64  # the largest chunk: later ones double up to it (fewer vocoder calls)
+    first_chunk_frames: int = _DEFAULTS.first_chunk_frames  # small, for fast first audio
+    chunk_frames: int = _DEFAULTS.chunk_frames  # the largest chunk: later ones double up to it
     left_context: int = 16  # frames of context either side so chunk joins are exact
     right_context: int = 16
 

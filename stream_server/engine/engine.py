@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from ..config import EngineSection
 from .backend import ModelBackend
 from .chunking import ChunkConfig
 from .executor import Executor
@@ -43,14 +44,18 @@ class IdleCall:
     future: Future
 
 
+_DEFAULTS = EngineSection()  # the config's engine section: its defaults are the engine's
+
+
 @dataclass
 class EngineConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
-    first_chunk_frames: int = 18
-    chunk_frames: int = 64
-    torch_threads: int = 0  # see torch_threads(): 0 auto, < 0 torch's default
-    max_vocoder_batch: int = 4
+    first_chunk_frames: int = _DEFAULTS.first_chunk_frames
+    chunk_frames: int = _DEFAULTS.chunk_frames
+    torch_threads: int = _DEFAULTS.torch_threads  # see torch_threads(): 0 auto, < 0 torch's default
+    max_vocoder_batch: int = _DEFAULTS.max_vocoder_batch
     prepare_threads: int = 0  # threads running prefills' slot-free half beside the steps; 0: inline
+                              # (the server passes prepare_threads(engine.prepare_threads))
 
 
 def usable_cores() -> int:

@@ -57,7 +57,7 @@ class FrameBuffer:
 
 class Executor:
     def __init__(
-        self, backends: dict[str, ModelBackend], max_vocoder_batch: int = 4, preparer: Preparer | None = None
+        self, backends: dict[str, ModelBackend], max_vocoder_batch: int, preparer: Preparer | None = None
     ) -> None:
         self.backends = backends
         self.max_vocoder_batch = max(1, max_vocoder_batch)

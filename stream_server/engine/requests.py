@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..config import SynthesisSection
+
 _request_ids = itertools.count(1)
 
 
@@ -36,6 +38,8 @@ class SentenceStatus(enum.IntEnum):
         return self >= SentenceStatus.FINISHED
 
 
+_SYNTHESIS = SynthesisSection()  # the config's synthesis defaults are the options' own
+
 # SynthesisOptions.extra: a multi-speaker voice's speaker (a name from its speaker_id_map)
 SPEAKER_OPTION = "speaker"
 
@@ -50,9 +54,9 @@ class SynthesisOptions:
     is part of the sentence cache's key.
     """
 
-    noise_scale: float = 0.667
-    length_scale: float = 1.0  # > 1 is slower speech (speed = 1 / length_scale)
-    noise_w: float = 0.8
+    noise_scale: float = _SYNTHESIS.noise_scale
+    length_scale: float = _SYNTHESIS.length_scale  # > 1 is slower speech (speed = 1 / length_scale)
+    noise_w: float = _SYNTHESIS.noise_w
     seed: int = 0  # all randomness of a sentence (noise, sampling) comes from this
     temperature: float | None = None
     top_k: int | None = None

@@ -10,25 +10,8 @@ the audio (Pipecat does). Without word timings the characters spread evenly over
 
 from __future__ import annotations
 
-import re
-
-_TOKEN = re.compile(r"\S+")
-_LEADING = re.compile(r"[\W_]*")
-_TRAILING = re.compile(r"[\W_]*$")
-
-
-def word_char_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) positions in `text` of the words the session times (session.text_words: split
-    at whitespace, punctuation stripped from both ends, punctuation-only tokens dropped)."""
-    spans = []
-    for m in _TOKEN.finditer(text):
-        token = m.group()
-        lead = _LEADING.match(token).end()
-        if lead == len(token):
-            continue  # punctuation only: not a word
-        trail = len(_TRAILING.search(token).group())
-        spans.append((m.start() + lead, m.end() - trail))
-    return spans
+from ..text.words import word_char_spans  # the words the session times (the same tokenizer)
+from .word_times import WordTime
 
 
 def even_alignment(text: str, samples: int, rate: int) -> dict:
@@ -39,17 +22,17 @@ def even_alignment(text: str, samples: int, rate: int) -> dict:
     return _alignment(chars, edges[:-1], edges[-1])
 
 
-def word_alignment(text: str, words: list[dict] | None, samples: int, rate: int, offset: float) -> dict:
-    """Characters timed by the sentence's word timings (`words`: the Words event's entries, seconds
-    from the context's start; `offset`: where this sentence starts in the context, seconds)."""
+def word_alignment(text: str, words: list[WordTime] | None, samples: int, rate: int) -> dict:
+    """Characters timed by the sentence's word times (the Words event's, seconds from the
+    sentence's start: the start of this message's audio)."""
     spans = word_char_spans(text)
     if not words or len(words) != len(spans):
         return even_alignment(text, samples, rate)  # no timings (or not for these words)
     total_ms = 1000.0 * samples / rate
     bounds = [(0, 0.0)]  # (character index, ms): each run of characters spreads between two bounds
     for (a, b), word in zip(spans, words):
-        start = min(max(1000.0 * (word["start"] - offset), bounds[-1][1]), total_ms)
-        end = min(max(1000.0 * (word["end"] - offset), start), total_ms)
+        start = min(max(1000.0 * word.start, bounds[-1][1]), total_ms)
+        end = min(max(1000.0 * word.end, start), total_ms)
         bounds += [(a, start), (b, end)]
     bounds.append((len(text), total_ms))
     starts: list[float] = []

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from starlette.datastructures import QueryParams
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from .admission import retry_after_headers, try_again_later, ws_close_code
-from .compat import resolve_voice_or_default
+from .compat import FlushCounter, at_speed, close_if_connected, close_reason, resolve_voice_or_default
 from .events import Audio, Cancelled, Error, Flushed, Ready, SessionError, SessionEvent
 from .send_stall import receive_unless_stalled
 from .services import Services
@@ -29,7 +29,7 @@ from .wire import loads_json
 # Deepgram's encodings -> our formats, and the default sample rate of each.
 ENCODINGS = {"linear16": ("pcm_s16le", 24000), "mulaw": ("ulaw", 8000)}
 MIN_SPEED, MAX_SPEED = 0.7, 1.5  # Deepgram's range for `speed`
-MAX_CLOSE_REASON = 123  # bytes a WebSocket close reason may have
+CONTEXT = "default"  # one context per socket
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def query_settings(services: Services, query: QueryParams) -> SessionSettings:
             value = float("nan")
         if not MIN_SPEED <= value <= MAX_SPEED:
             raise SessionError("unsupported_speed", f"speed must be a number in [{MIN_SPEED}, {MAX_SPEED}]")
-        options = replace(options, length_scale=options.length_scale / value)
+        options = at_speed(options, value)
     voice = resolve_voice_or_default(services, query.get("model"))
     return SessionSettings(voice, int(rate), fmt, options)
 
@@ -95,7 +95,7 @@ class _Wire:
         self.model = model
         self.sequence_id = 0  # counts the Flushed sent: a flush's and a Clear's answers carry it
         self.stale_flushes = 0  # Flushed still to come for text a Clear dropped: not answered
-        self.pending_flushes = 0
+        self.flushes = FlushCounter()
         self._lock = asyncio.Lock()
 
     async def __call__(self, event: SessionEvent) -> None:
@@ -107,14 +107,14 @@ class _Wire:
             async with self._lock:
                 await self.websocket.send_bytes(event.pcm)
         elif isinstance(event, Flushed):
-            self.pending_flushes -= 1
+            self.flushes.answered(CONTEXT)
             if self.stale_flushes:
                 self.stale_flushes -= 1
                 return
             await self._json({"type": "Flushed", "sequence_id": self.sequence_id})
             self.sequence_id += 1
         elif isinstance(event, Cancelled):
-            self.stale_flushes = self.pending_flushes
+            self.stale_flushes = self.flushes.pending(CONTEXT)
             await self._json({"type": "Cleared", "sequence_id": self.sequence_id})
         elif isinstance(event, Error):  # a sentence that failed: the session goes on
             await self._json({"type": "Warning", "code": event.code, "description": event.message,
@@ -138,15 +138,10 @@ class _Wire:
                 await ws.accept()
         await self._json({"type": "Error", "err_code": error.code, "err_msg": error.message,
                           "description": error.message})
-        reason = f"{error.code}: {error.message}".encode()[:MAX_CLOSE_REASON].decode(errors="ignore")
-        await self.close(ws_close_code(error), reason)
+        await self.close(ws_close_code(error), close_reason(error.code, error.message))
 
     async def close(self, code: int, reason: str = "") -> None:
-        if self.websocket.application_state == WebSocketState.CONNECTED:
-            try:
-                await self.websocket.close(code, reason)
-            except (RuntimeError, WebSocketDisconnect):
-                pass
+        await close_if_connected(self.websocket, code, reason)
 
 
 async def deepgram_speak(websocket: WebSocket) -> None:
@@ -174,12 +169,11 @@ async def _receive_loop(websocket: WebSocket, session: Session, wire: _Wire) -> 
         msg = parse_message(message.get("text") or message.get("bytes") or b"")
         if isinstance(msg, Speak):
             if msg.text:
-                await session.text(msg.text)
+                await session.text(msg.text, CONTEXT)
         elif msg.kind == "Flush":
-            wire.pending_flushes += 1
-            await session.flush()
+            await wire.flushes.flush(session, CONTEXT)
         elif msg.kind == "Clear":
-            await session.cancel()
+            await session.cancel(CONTEXT)
         else:  # Close: at once, as Deepgram does
             await wire.close(1000)
             return

@@ -15,22 +15,25 @@ default) each text message is a whole sentence or phrase, so it is spoken at onc
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..audio.formats import mulaw_encode
 from .alignment import word_alignment
-from .compat import resolve_voice
+from ..config import SessionSection
+from .compat import FlushCounter, at_speed, resolve_voice
+from .contexts import check_context_id
 from .elevenlabs_ws import DEFAULT_OUTPUT_FORMAT, ElevenLabsSocket, parse_output_format, voice_speed
 from .events import Audio, Cancelled, Error, Flushed, SentenceEnd, SentenceStart, SessionError, SessionEvent, Words
 from .send_stall import receive_unless_stalled
 from .services import Services
 from .session import Session, SessionSettings
 from .wire import loads_json
+from .word_times import WordTime
 
 DEFAULT_CONTEXT = "default"  # a message without context_id
-MAX_CONTEXT_ID = 256  # characters (session.max_context_id_chars): ids are uuids or shorter in practice
+MAX_CONTEXT_ID = SessionSection().max_context_id_chars  # ids are uuids or shorter in practice
 # Errors of one context: reported with its contextId, the socket stays open (the others go on).
 # Refusals of one context's text: reported with its contextId, the socket goes on.
 _CONTEXT_ERRORS = ("too_many_contexts", "too_much_pending", "too_many_queued_sentences", "overloaded")
@@ -54,15 +57,7 @@ def parse_multi_message(raw: str | bytes, max_context_id: int = MAX_CONTEXT_ID) 
         raise SessionError("invalid_json", "messages must be JSON text") from None
     if not isinstance(data, dict):
         raise SessionError("invalid_message", "a message must be a JSON object")
-    context_id = data.get("context_id", DEFAULT_CONTEXT)
-    if not isinstance(context_id, str) or not context_id:
-        raise SessionError("invalid_message", "context_id must be a non-empty string")
-    if len(context_id) > max_context_id:
-        raise SessionError(
-            "context_id_too_long",
-            f"context_id of {len(context_id)} characters exceeds the limit of {max_context_id} "
-            "(session.max_context_id_chars)",
-        )
+    context_id = check_context_id(data.get("context_id", DEFAULT_CONTEXT), max_context_id)
     text = data.get("text")
     if text is not None and not isinstance(text, str):
         raise SessionError("invalid_message", '"text" must be a string')
@@ -84,15 +79,14 @@ class _Sentence:
 
     context_id: str
     text: str
-    offset: float  # where it starts in its context: its word timings count from there
-    words: list | None = None
+    words: list[WordTime] | None = None
     pcm: bytearray = field(default_factory=bytearray)
 
 
 class _Wire(ElevenLabsSocket):
     """The session's events on the wire, all sends serialised; and which contexts are on their way
     to their isFinal. Everything kept per context is bounded: `flushed` holds only contexts the
-    session still knows (see prune), `closing` and `pending` only contexts with a Flushed to come."""
+    session still knows (see prune), `closing` and `flushes` only contexts with a Flushed to come."""
 
     def __init__(self, websocket: WebSocket) -> None:
         super().__init__(websocket)
@@ -100,7 +94,7 @@ class _Wire(ElevenLabsSocket):
         self.rate, self.ulaw = 0, False  # the output format, set with the session's settings
         self.flushed: set[str] = set()  # a flush since the context's last close: close is graceful
         self.closing: set[str] = set()  # gracefully closing: isFinal after its last Flushed
-        self.pending: dict[str, int] = {}  # Flushed still to come, per context
+        self.flushes = FlushCounter()  # Flushed still to come, per context
         self._sentence: _Sentence | None = None
 
     def prune(self) -> None:
@@ -109,20 +103,9 @@ class _Wire(ElevenLabsSocket):
         if self.session is not None:
             self.flushed = {c for c in self.flushed if self.session.knows(c)}
 
-    def expect_flushed(self, context_id: str) -> None:
-        self.pending[context_id] = self.pending.get(context_id, 0) + 1
-
-    def unexpect_flushed(self, context_id: str) -> None:
-        left = self.pending[context_id] = self.pending.get(context_id, 1) - 1
-        if left <= 0:
-            del self.pending[context_id]
-
     async def __call__(self, event: SessionEvent) -> None:
         if isinstance(event, SentenceStart):
-            # The session's word clock for the context, as the Words event about to come counts
-            # from it (the session keeps it while it remembers the context).
-            offset = self.session.context_clock(event.context_id) if self.session else 0.0
-            self._sentence = _Sentence(event.context_id, event.text, offset)
+            self._sentence = _Sentence(event.context_id, event.text)
         elif isinstance(event, Words) and self._sentence:
             self._sentence.words = event.words
         elif isinstance(event, Audio) and self._sentence:
@@ -130,11 +113,8 @@ class _Wire(ElevenLabsSocket):
         elif isinstance(event, SentenceEnd) and self._sentence:
             await self._send_sentence(event.samples)
         elif isinstance(event, Flushed):
-            left = self.pending[event.context_id] = self.pending.get(event.context_id, 1) - 1
-            if left <= 0:
-                del self.pending[event.context_id]
-                if event.context_id in self.closing:
-                    await self._final(event.context_id)
+            if self.flushes.answered(event.context_id) == 0 and event.context_id in self.closing:
+                await self._final(event.context_id)
         elif isinstance(event, Cancelled):
             if self._sentence and self._sentence.context_id == event.context_id:
                 self._sentence = None  # its audio so far is dropped with it
@@ -144,7 +124,7 @@ class _Wire(ElevenLabsSocket):
 
     async def _send_sentence(self, samples: int) -> None:
         sentence, self._sentence = self._sentence, None
-        alignment = word_alignment(sentence.text, sentence.words, samples, self.rate, sentence.offset)
+        alignment = word_alignment(sentence.text, sentence.words, samples, self.rate)
         audio = mulaw_encode(bytes(sentence.pcm)) if self.ulaw else bytes(sentence.pcm)
         await self.send({"audio": base64.b64encode(audio).decode(), "isFinal": None, "normalizedAlignment": alignment,
                          "alignment": alignment, "contextId": sentence.context_id})
@@ -191,16 +171,16 @@ async def _receive_loop(websocket: WebSocket, session: Session, wire: _Wire) -> 
             return
         ctx = msg.context_id
         if msg.speed is not None:
-            session.set_context_options(ctx, replace(defaults, length_scale=defaults.length_scale / msg.speed))
+            session.set_context_options(ctx, at_speed(defaults, msg.speed))
         try:
             if msg.text and msg.text.strip():
                 await session.text(msg.text, ctx)
                 if auto_mode and not msg.flush:
-                    await _flush(session, wire, ctx)  # not a client flush: close_context still cancels
+                    await wire.flushes.flush(session, ctx)  # not a client flush: close_context still cancels
             if msg.flush:
                 wire.prune()
                 wire.flushed.add(ctx)
-                await _flush(session, wire, ctx)
+                await wire.flushes.flush(session, ctx)
         except SessionError as exc:
             if exc.code not in _CONTEXT_ERRORS:
                 raise  # malformed: the socket closes
@@ -209,20 +189,11 @@ async def _receive_loop(websocket: WebSocket, session: Session, wire: _Wire) -> 
             await _close_context(session, wire, ctx)
 
 
-async def _flush(session: Session, wire: _Wire, ctx: str) -> None:
-    wire.expect_flushed(ctx)
-    try:
-        await session.flush(ctx)
-    except SessionError:  # refused (the backlog is full): no Flushed will come
-        wire.unexpect_flushed(ctx)
-        raise
-
-
 async def _close_context(session: Session, wire: _Wire, ctx: str) -> None:
     if ctx in wire.flushed and ctx not in wire.closing:  # a turn's end: the rest of its audio, then isFinal
         wire.closing.add(ctx)
         try:
-            await _flush(session, wire, ctx)
+            await wire.flushes.flush(session, ctx)
             return
         except SessionError:  # the backlog is full: end it at once instead
             wire.closing.discard(ctx)

@@ -13,14 +13,13 @@ import asyncio
 import base64
 import json
 import logging
-from dataclasses import replace
 
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..audio.formats import SAMPLE_RATES, mulaw_encode
 from .alignment import word_alignment
 from .admission import ws_close_code
-from .compat import EventQueue, resolve_voice
+from .compat import EventQueue, at_speed, close_if_connected, resolve_voice
 from .wire import loads_json
 from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError, Words
 from .send_stall import close_stalled, receive_unless_stalled
@@ -75,11 +74,7 @@ class ElevenLabsSocket:
         await self.close(code)
 
     async def close(self, code: int) -> None:
-        if self.websocket.application_state == WebSocketState.CONNECTED:
-            try:
-                await self.websocket.close(code)
-            except (RuntimeError, WebSocketDisconnect):
-                pass
+        await close_if_connected(self.websocket, code)
 
 
 async def elevenlabs_stream(websocket: WebSocket) -> None:
@@ -170,9 +165,7 @@ def voice_speed(message: dict) -> float | None:
 def _settings(services: Services, voice: str, rate: int, first: dict) -> SessionSettings:
     options = services.default_settings().options
     speed = voice_speed(first)
-    if speed is not None:
-        options = replace(options, length_scale=options.length_scale / speed)
-    return SessionSettings(voice, rate, "pcm_s16le", options)
+    return SessionSettings(voice, rate, "pcm_s16le", options if speed is None else at_speed(options, speed))
 
 
 async def _text(session: Session, msg: dict) -> None:
@@ -188,7 +181,6 @@ async def _send_loop(sock: ElevenLabsSocket, session: Session, events: EventQueu
     once a send stalls (the receive loop then closes the socket)."""
     rate = session.settings.sample_rate
     text, words, pcm = "", None, bytearray()
-    offset = 0.0  # where the sentence starts in the context: its word timings count from there
     while True:
         event = await events.get()
         if isinstance(event, SentenceStart):
@@ -198,8 +190,7 @@ async def _send_loop(sock: ElevenLabsSocket, session: Session, events: EventQueu
         elif isinstance(event, Audio):
             pcm += event.pcm
         elif isinstance(event, SentenceEnd):
-            alignment = word_alignment(text, words, event.samples, rate, offset)
-            offset += event.samples / rate
+            alignment = word_alignment(text, words, event.samples, rate)
             audio = mulaw_encode(bytes(pcm)) if ulaw else bytes(pcm)
             sent = await session.guard(sock.send({
                 "audio": base64.b64encode(audio).decode(),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .word_times import WordTime
+
 
 @dataclass(frozen=True)
 class Ready:
@@ -22,12 +24,14 @@ class SentenceStart:
 
 @dataclass(frozen=True)
 class Words:
-    """Word timestamps of a sentence: [{"word", "start", "end"}], seconds from the context's
-    start (sent after the sentence's SentenceStart, before its first Audio)."""
+    """Word timestamps of a sentence, in seconds from the sentence's start, and where the sentence
+    starts in its context (word_times.context_words puts them on the context's clock). Sent
+    after the sentence's SentenceStart, before its first Audio."""
 
     context_id: str
     index: int
-    words: list
+    words: list[WordTime]
+    offset: float = 0.0  # seconds of the context's audio before this sentence
 
 
 @dataclass(frozen=True)

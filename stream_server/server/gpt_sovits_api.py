@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Union
 
@@ -29,15 +28,15 @@ from starlette.responses import JSONResponse, Response
 
 from ..audio.encoders import encode_whole
 from ..audio.formats import wav_header
+from ..engine.backend import VoiceControl
 from ..engine.requests import SynthesisOptions
-from ..models.gpt_sovits.frontend import METHODS as SPLIT_METHODS
-from ..models.gpt_sovits.frontend import SUPPORTED_LANGUAGES as LANGUAGES
-from .admission import retry_after_headers
-from .compat import EventQueue
-from .events import Audio, Done, Error, SentenceEnd, SessionError
+from .admission import retry_after_headers, try_again_later
+from .compat import EventQueue, after, at_speed, open_for_request, request_pcm
+from .events import SessionError
 from .send_stall import GuardedStreamingResponse
 from .services import Services
-from .session import Session, SessionSettings
+from .session import Session
+from .session_settings import SessionSettings
 from .wire import BodyTooLarge, loads_json, read_body
 
 log = logging.getLogger(__name__)
@@ -82,7 +81,7 @@ class _Refused(Exception):
         self.body = {"message": message, **detail}
 
 
-def _check(req: TtsRequest) -> bool:
+def _check(req: TtsRequest, control: VoiceControl) -> bool:
     """api_v2's check_params, in its order; returns whether to stream."""
     if not req.ref_audio_path:
         raise _Refused("ref_audio_path is required")
@@ -92,12 +91,12 @@ def _check(req: TtsRequest) -> bool:
         lang = getattr(req, field)
         if not lang:
             raise _Refused(f"{field} is required")
-        if lang.lower() not in LANGUAGES:
-            raise _Refused(f"{field}: {lang} is not supported (supported: {', '.join(LANGUAGES)})")
+        if lang.lower() not in control.text_languages:
+            raise _Refused(f"{field}: {lang} is not supported (supported: {', '.join(control.text_languages)})")
     if req.media_type not in MEDIA_TYPES:
         hint = " (aac needs ffmpeg, which this server does not use)" if req.media_type == "aac" else ""
         raise _Refused(f"media_type: {req.media_type} is not supported{hint}")
-    if req.text_split_method not in SPLIT_METHODS:
+    if req.text_split_method not in control.split_methods:
         raise _Refused(f"text_split_method:{req.text_split_method} is not supported")
     if req.aux_ref_audio_paths:
         raise _Refused("aux_ref_audio_paths is not supported yet: give one ref_audio_path")
@@ -133,19 +132,25 @@ async def _parse(request: Request, max_body_bytes: int) -> TtsRequest:
         raise _Refused(f"invalid request: {exc}") from None
 
 
-def _voice(services: Services) -> str:
-    return services.gpt_sovits_voice
+def _voice(services: Services) -> tuple[str, VoiceControl]:
+    """The voice api_v2 speaks, and its control (the routes exist only with such a voice)."""
+    voice = services.gpt_sovits_voice
+    control = services.voices[voice].control if voice is not None else None
+    if voice is None or control is None:
+        raise RuntimeError("api_v2 needs a gpt_sovits voice (protocols.py adds its routes only then)")
+    return voice, control
 
 
 async def tts(request: Request) -> Response:
     services: Services = request.app.state.services
     limit = services.config.gpt_sovits_api.max_body_bytes
+    voice, control = _voice(services)
     try:
         req = await _parse(request, limit)
-        streaming = _check(req)
-        backend = services.voices[_voice(services)]
-        ref = await asyncio.to_thread(backend.references.prepare, req.ref_audio_path, req.prompt_text,
-                                      req.prompt_lang.lower())
+        streaming = _check(req, control)
+        assert req.ref_audio_path and req.prompt_lang  # checked
+        ref_id = await asyncio.to_thread(control.prepare_reference, req.ref_audio_path, req.prompt_text,
+                                         req.prompt_lang.lower())
     except _Refused as exc:
         services.note_error("gpt_sovits", "-", "invalid_request", exc.body["message"])
         return JSONResponse(exc.body, status_code=400)
@@ -158,17 +163,17 @@ async def tts(request: Request) -> Response:
         return JSONResponse({"message": "tts failed", "Exception": str(exc)}, status_code=400)
     events = EventQueue()
     try:
-        session, stack = await _open_session(services, req, ref.ref_id, events)
-    except SessionError as exc:  # overloaded: 503, try again after Retry-After; else the request's fault
-        status = 503 if exc.retry_after is not None else 400
+        session, stack = await _open_session(services, req, ref_id, events)
+    except SessionError as exc:  # the server's state (503, with Retry-After when known), else the request's fault
+        status = 503 if try_again_later(exc) else 400
         body = {"message": "tts failed", "Exception": exc.message}
         return JSONResponse(body, status_code=status, headers=retry_after_headers(exc))
-    rate = backend.sample_rate
-    pcm = _pcm(events, stack, int(rate * req.fragment_interval))
+    rate = services.voice_rates[voice]
+    pcm = request_pcm(events, stack, gap=bytes(2 * int(rate * req.fragment_interval)))  # s16le silence
     media = f"audio/{req.media_type}"
     if streaming and req.media_type != "ogg":
-        body = _after(wav_header(rate), pcm) if req.media_type == "wav" else pcm
-        return GuardedStreamingResponse(body, session.guard, media)  # cut if the client stops reading
+        stream = after(wav_header(rate), pcm) if req.media_type == "wav" else pcm
+        return GuardedStreamingResponse(stream, session.guard, media)  # cut if the client stops reading
     try:
         audio = b"".join([chunk async for chunk in pcm])
     except RuntimeError as exc:
@@ -183,46 +188,25 @@ async def tts(request: Request) -> Response:
 async def _open_session(
     services: Services, req: TtsRequest, ref_id: str, events: EventQueue
 ) -> tuple[Session, contextlib.AsyncExitStack]:
-    voice = _voice(services)
-    options = SynthesisOptions(
-        length_scale=1.0 / req.speed_factor, temperature=req.temperature, top_k=req.top_k, top_p=req.top_p,
-        repetition_penalty=req.repetition_penalty, extra=(("lang", req.text_lang.lower()), ("ref", ref_id)),
+    voice, control = _voice(services)
+    assert req.text and req.text_lang  # checked
+    text_lang = req.text_lang.lower()
+    # api_v2's speed_factor is absolute: 1 / speed_factor, whatever synthesis.length_scale says
+    sampling = SynthesisOptions(
+        length_scale=1.0, temperature=req.temperature, top_k=req.top_k, top_p=req.top_p,
+        repetition_penalty=req.repetition_penalty, extra=control.request_options(ref_id, text_lang),
     )
     seed = random.getrandbits(63) if req.seed == -1 else req.seed  # -1: a new voice take each time
-    settings = SessionSettings(voice, services.voices[voice].sample_rate, "pcm_s16le", options, seed_base=seed)
-    stack = contextlib.AsyncExitStack()
-    try:
-        session = await stack.enter_async_context(services.open_session("gpt_sovits", settings, events))
-        backend = services.voices[voice]
-        for piece in backend.frontend.split(req.text, req.text_split_method, req.text_lang.lower()):
+    options = at_speed(sampling, req.speed_factor)
+    settings = SessionSettings(voice, services.voice_rates[voice], "pcm_s16le", options, seed_base=seed)
+    text = req.text
+
+    async def feed(session: Session) -> None:
+        for piece in control.split(text, req.text_split_method, text_lang):
             await session.text(piece)
             await session.flush()  # each piece of the split is one sentence, as in api_v2
-        await session.end()
-    except BaseException as exc:
-        if not await stack.__aexit__(type(exc), exc, exc.__traceback__):
-            raise
-    return session, stack
 
-
-async def _pcm(events: EventQueue, stack: contextlib.AsyncExitStack, gap_samples: int) -> AsyncIterator[bytes]:
-    """The session's s16le audio, with api_v2's silence after each piece."""
-    async with stack:
-        while True:
-            event = await events.get()
-            if isinstance(event, Audio):
-                yield event.pcm
-            elif isinstance(event, SentenceEnd) and gap_samples:
-                yield bytes(2 * gap_samples)
-            elif isinstance(event, Error):
-                raise RuntimeError(f"{event.code}: {event.message}")
-            elif isinstance(event, Done):
-                return
-
-
-async def _after(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    yield first
-    async for chunk in rest:
-        yield chunk
+    return await open_for_request(services, "gpt_sovits", settings, events, feed)
 
 
 def _ok() -> JSONResponse:
@@ -237,43 +221,41 @@ async def set_refer_audio(request: Request) -> JSONResponse:
     path = q.get("refer_audio_path")
     if not path:
         return JSONResponse({"message": "refer_audio_path is required"}, status_code=400)
-    backend = services.voices[_voice(services)]
+    voice, control = _voice(services)
     try:
-        await asyncio.to_thread(backend.references.set_default, path, q.get("prompt_text", ""),
+        await asyncio.to_thread(control.set_default_reference, path, q.get("prompt_text", ""),
                                 q.get("prompt_lang", "en").lower())
     except ValueError as exc:
         return JSONResponse({"message": "set refer audio failed", "Exception": str(exc)}, status_code=400)
-    services.refresh_fingerprint(_voice(services))
+    services.refresh_fingerprint(voice)
     return _ok()
 
 
-async def _set_weights(request: Request, what: str, load, use) -> JSONResponse:
+async def _set_weights(request: Request, part: str) -> JSONResponse:
     services: Services = request.app.state.services
     path = request.query_params.get("weights_path")
     if not path:
-        return JSONResponse({"message": f"{what} weight path is required"}, status_code=400)
-    voice = _voice(services)
+        return JSONResponse({"message": f"{part} weight path is required"}, status_code=400)
+    voice, control = _voice(services)
     try:
         if not Path(path).is_file():
             raise ValueError(f"{path!r} not found")
-        loaded = await asyncio.to_thread(load, Path(path))
+        use = await asyncio.to_thread(control.load_weights, part, Path(path))
         # in place once the voice's sentences in flight are done; its new sentences wait meanwhile
-        await asyncio.wrap_future(services.engine.call_when_idle(voice, lambda: use(loaded, Path(path))))
+        await asyncio.wrap_future(services.engine.call_when_idle(voice, use))
     except ValueError as exc:
-        return JSONResponse({"message": f"change {what} weight failed", "Exception": str(exc)}, status_code=400)
+        return JSONResponse({"message": f"change {part} weight failed", "Exception": str(exc)}, status_code=400)
     services.refresh_fingerprint(voice)
-    log.info("event=weights voice=%s %s=%s", voice, what, path)
+    log.info("event=weights voice=%s %s=%s", voice, part, path)
     return _ok()
 
 
 async def set_gpt_weights(request: Request) -> JSONResponse:
-    backend = request.app.state.services.voices[_voice(request.app.state.services)]
-    return await _set_weights(request, "gpt", backend.load_t2s, backend.use_t2s)
+    return await _set_weights(request, "gpt")
 
 
 async def set_sovits_weights(request: Request) -> JSONResponse:
-    backend = request.app.state.services.voices[_voice(request.app.state.services)]
-    return await _set_weights(request, "sovits", backend.load_sovits, backend.use_sovits)
+    return await _set_weights(request, "sovits")
 
 
 async def control(request: Request) -> JSONResponse:

@@ -9,15 +9,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import replace
 from typing import Annotated, Any, Literal, Union
 
 import msgpack
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from ..engine.requests import SynthesisOptions
-from .events import Audio, SessionError, SessionEvent
+from .events import Audio, SessionError, SessionEvent, Words
 from .wire import loads_json
+from .word_times import context_words
 
 _EVENT_TYPES = {
     "Ready": "ready",
@@ -61,12 +60,6 @@ def parse_speed(value: Any) -> float:
             f"speed must be a number from {MIN_SPEED} to {MAX_SPEED} (1.0: the voice's own pace); got {value!r}",
         )
     return speed
-
-
-def at_speed(defaults: SynthesisOptions, speed: float) -> SynthesisOptions:
-    """The server's synthesis options at `speed`: length_scale = the default length_scale / speed
-    (always from the defaults: speeds do not compound)."""
-    return replace(defaults, length_scale=defaults.length_scale / speed)
 
 
 class TextMessage(_Message):
@@ -142,7 +135,10 @@ def _decode(frame: str | bytes, msgpack_mode: bool) -> Any:
 
 
 def event_to_dict(event: SessionEvent) -> dict[str, Any]:
-    body = {"type": _EVENT_TYPES[type(event).__name__]}
+    body: dict[str, Any] = {"type": _EVENT_TYPES[type(event).__name__]}
+    if isinstance(event, Words):  # on the context's clock, as docs/protocol.md has them
+        return {**body, "context_id": event.context_id, "index": event.index,
+                "words": context_words(event.words, event.offset)}
     body.update(dataclasses.asdict(event))
     for optional in ("context_id", "retry_after"):  # an error's, sent only when it has one
         if body.get(optional, "") is None:

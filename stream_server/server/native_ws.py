@@ -7,10 +7,11 @@ import logging
 import time
 from functools import partial
 
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..engine.requests import SynthesisOptions
 from .admission import ws_close_code
+from .compat import at_speed, close_if_connected
 from .events import Error, SessionError, SessionEvent
 from .native_messages import (
     CancelMessage,
@@ -19,7 +20,6 @@ from .native_messages import (
     FlushMessage,
     KeepaliveMessage,
     TextMessage,
-    at_speed,
     parse_client_frame,
     parse_speed,
     serialise_event,
@@ -75,24 +75,16 @@ async def native_stream(websocket: WebSocket) -> None:
     send = _Sender(websocket, encoding == "msgpack")
     defaults = services.default_settings()
     settings = partial(_query_settings, websocket, defaults)
-    close = partial(_close_quietly, websocket)
+    close = partial(close_if_connected, websocket)
     try:
         async with services.open_session("native", settings, send, close) as session:
             idle_timeout = services.config.session.idle_timeout_seconds
             await _receive_loop(websocket, session, send, idle_timeout, defaults.options)
     except SessionError as exc:  # refused (shutting down, overloaded, bad voice, format or encoding)
         await send(Error(exc.code, exc.message, retry_after=exc.retry_after))
-        await _close_quietly(websocket, ws_close_code(exc))
+        await close_if_connected(websocket, ws_close_code(exc))
     except (WebSocketDisconnect, RuntimeError):
         pass  # client went away mid-send
-
-
-async def _close_quietly(websocket: WebSocket, code: int) -> None:
-    if websocket.application_state == WebSocketState.CONNECTED:
-        try:
-            await websocket.close(code)
-        except (RuntimeError, WebSocketDisconnect):
-            pass
 
 
 async def _receive(websocket: WebSocket, session: Session, idle_timeout: float) -> dict | None:
@@ -125,7 +117,7 @@ async def _receive_loop(
                 'send {"type": "keepalive"} to keep an idle session open'
             )
             await session.report(SessionError("idle_timeout", message))
-            await _close_quietly(websocket, 1000)
+            await close_if_connected(websocket, 1000)
             return
         if message["type"] == "websocket.disconnect":
             return
@@ -140,7 +132,7 @@ async def _receive_loop(
                 if session.stalled.is_set():
                     await close_stalled(websocket)
                 else:
-                    await _close_quietly(websocket, 1000)
+                    await close_if_connected(websocket, 1000)
                 return
             await _dispatch(session, msg, defaults)
         except SessionError as exc:

@@ -13,7 +13,6 @@ import base64
 import contextlib
 import json
 import logging
-from dataclasses import replace
 from typing import AsyncIterator, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -22,13 +21,14 @@ from starlette.responses import JSONResponse, Response
 
 from ..audio.encoders import WHOLE_FORMATS, encode_whole, mp3_stream
 from ..audio.formats import wav_header
-from .compat import EventQueue, resolve_voice
 from .admission import retry_after_headers, try_again_later
-from .wire import BodyTooLarge, loads_json, read_body
-from .events import Audio, Done, Error, SessionError
+from .compat import EventQueue, after, at_speed, open_for_request, request_pcm, resolve_voice
+from .events import SessionError
 from .send_stall import GuardedStreamingResponse
 from .services import Services
-from .session import Session, SessionSettings
+from .session import Session
+from .session_settings import SessionSettings
+from .wire import BodyTooLarge, loads_json, read_body
 
 log = logging.getLogger(__name__)
 
@@ -119,42 +119,19 @@ def _parse(services: Services, raw: bytes) -> SpeechRequest:
 async def _open_session(
     services: Services, req: SpeechRequest, events: EventQueue
 ) -> tuple[Session, contextlib.AsyncExitStack]:
-    """The request's session with all its text in; it lives until the stack is closed (when the
-    response body ends), so the envelope's exit runs after the last byte."""
-    defaults = services.default_settings()
-    options = replace(defaults.options, length_scale=defaults.options.length_scale / req.speed)
+    """The request's session with all its text in (compat.open_for_request)."""
+    options = at_speed(services.default_settings().options, req.speed)
     settings = SessionSettings(resolve_voice(services, req.voice), SAMPLE_RATE, "pcm_s16le", options)
 
-    async def cut_short(code: int) -> None:  # server shutdown after the grace period: never waits
-        events.force(Error("shutting_down", "the server is shutting down"))
-
-    stack = contextlib.AsyncExitStack()
-    try:
-        session = await stack.enter_async_context(services.open_session(
-            "openai", settings, events, cut_short,
-            response_format=req.response_format, stream_format=req.stream_format,
-        ))
+    async def feed(session: Session) -> None:
         piece = services.config.session.max_text_chars  # the session's per-message limit
         for i in range(0, len(req.input), piece):
             await session.text(req.input[i : i + piece])
-        await session.end()
-    except BaseException as exc:  # the envelope sees it (counts a SessionError), then closes
-        if not await stack.__aexit__(type(exc), exc, exc.__traceback__):
-            raise
-    return session, stack
 
-
-async def _pcm(events: EventQueue, stack: contextlib.AsyncExitStack) -> AsyncIterator[bytes]:
-    """The session's PCM as it comes; a failed sentence ends the stream with an error."""
-    async with stack:
-        while True:
-            event = await events.get()
-            if isinstance(event, Audio):
-                yield event.pcm
-            elif isinstance(event, Error):
-                raise RuntimeError(f"{event.code}: {event.message}")
-            elif isinstance(event, Done):
-                return
+    return await open_for_request(
+        services, "openai", settings, events, feed,
+        response_format=req.response_format, stream_format=req.stream_format,
+    )
 
 
 def _sse(kind: str, **fields) -> bytes:
@@ -198,7 +175,7 @@ async def speech(request: Request) -> Response:
     media = "text/event-stream" if req.stream_format == "sse" else MEDIA_TYPES[req.response_format]
     if req.response_format in WHOLE_FORMATS:
         try:
-            pcm = await _whole(request, _pcm(events, stack))
+            pcm = await _whole(request, request_pcm(events, stack))
         except RuntimeError as exc:
             return error_response(500, str(exc), "synthesis_failed", kind="server_error")
         if pcm is None:  # the client left: its session is closed, nothing to answer
@@ -208,9 +185,9 @@ async def speech(request: Request) -> Response:
             return Response(body, media_type=media)
         chunks = _once(body)
     else:
-        chunks = _pcm(events, stack)
+        chunks = request_pcm(events, stack)
         if req.response_format == "wav":
-            chunks = _after(wav_header(SAMPLE_RATE), chunks)
+            chunks = after(wav_header(SAMPLE_RATE), chunks)
         elif req.response_format == "mp3":
             chunks = mp3_stream(chunks, SAMPLE_RATE)
     if req.stream_format == "sse":
@@ -237,12 +214,6 @@ async def _whole(request: Request, chunks: AsyncIterator[bytes]) -> bytes | None
 
 async def _once(body: bytes) -> AsyncIterator[bytes]:
     yield body
-
-
-async def _after(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    yield first
-    async for chunk in rest:
-        yield chunk
 
 
 async def list_models(request: Request) -> JSONResponse:

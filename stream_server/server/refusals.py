@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from .compat import close_reason
 from .events import Error
 from .native_messages import serialise_event
 
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 API_V2_PATHS = frozenset({"/tts", "/set_refer_audio", "/set_gpt_weights", "/set_sovits_weights", "/control"})
 NATIVE_WS = "/v1/tts/stream"
 CLOSE_UNAUTHORIZED = 4401
-MAX_CLOSE_REASON = 123  # bytes: the WebSocket close frame's limit
 
 
 class Refusal(NamedTuple):
@@ -101,7 +101,7 @@ async def _accept_and_close(ws: WebSocket, protocol: str, refusal: Refusal) -> N
             await (ws.send_bytes(frame) if isinstance(frame, bytes) else ws.send_text(frame))
         else:
             await ws.send_text(json.dumps(_body(protocol, refusal)))
-        reason = f"{refusal.code}: {refusal.message}".encode()[:MAX_CLOSE_REASON].decode(errors="ignore")
+        reason = close_reason(refusal.code, refusal.message)
         await ws.close(CLOSE_UNAUTHORIZED if refusal.status == 401 else 1008, reason)
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass  # the client went away first

@@ -12,6 +12,7 @@ the server lets the connection go without it (the client then sees the TCP conne
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,9 @@ from typing import AsyncIterable
 
 from starlette.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket
+
+from .compat import close_if_connected
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +101,9 @@ async def _close_stalled(websocket: WebSocket) -> Message:
 
 async def close_stalled(websocket: WebSocket) -> None:
     """Close with STALL_CLOSE_CODE, waiting at most CLOSE_GRACE_SECONDS for the frame to go."""
-    if websocket.application_state != WebSocketState.CONNECTED:
-        return
-    try:
+    with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(CLOSE_GRACE_SECONDS):
-            await websocket.close(STALL_CLOSE_CODE, STALL_REASON)
-    except (TimeoutError, RuntimeError, WebSocketDisconnect):
-        pass
+            await close_if_connected(websocket, STALL_CLOSE_CODE, STALL_REASON)
 
 
 class GuardedStreamingResponse(StreamingResponse):

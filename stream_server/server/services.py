@@ -18,16 +18,14 @@ from ..engine.engine import Engine, EngineConfig, prepare_threads
 from ..engine.requests import SynthesisOptions
 from ..engine.scheduler import SchedulerConfig
 from ..models.loading import build_backends
-from ..text.segmenter import SegmenterLimits
 from .admission import Admission, limits_of
 from .events import Error, SessionError, SessionEvent
 from .metrics import Metrics, PrometheusEngineObserver
 from .sentence_source import EngineSource, SentenceSource
-from .session import Emit, Session, SessionSettings
+from .session import CloseTransport, Emit, Session, SessionDeps, SessionHooks
+from .session_settings import SessionSettings, VoiceBook
 
 log = logging.getLogger(__name__)
-
-CloseTransport = Callable[[int], Awaitable[None]]
 
 
 @dataclass
@@ -71,7 +69,7 @@ class Services:
     @property
     def gpt_sovits_voice(self) -> str | None:
         """The voice GPT-SoVITS' api_v2 endpoints speak (config gpt_sovits_api.voice, or the first)."""
-        voices = [n for n, b in self.voices.items() if getattr(b, "kind", None) == "gpt_sovits"]
+        voices = [n for n, b in self.voices.items() if b.kind == "gpt_sovits"]
         chosen = self.config.gpt_sovits_api.voice
         return chosen if chosen is not None else (voices[0] if voices else None)
 
@@ -85,9 +83,11 @@ class Services:
         return {name: b.sample_rate for name, b in self.voices.items()}
 
     @property
-    def voice_speakers(self) -> dict[str, list[str]]:
-        """Speaker names of the multi-speaker voices (a client asks for "<voice>#<speaker>")."""
-        return {name: list(getattr(b, "speakers", [])) for name, b in self.voices.items()}
+    def voice_book(self) -> VoiceBook:
+        """What sessions check their settings against: rates, and the speaker names of the
+        multi-speaker voices (a client asks for "<voice>#<speaker>")."""
+        speakers = {name: list(b.speakers) for name, b in self.voices.items()}
+        return VoiceBook(self.voice_rates, speakers)
 
     def default_settings(self) -> SessionSettings:
         cfg = self.config
@@ -131,9 +131,8 @@ class Services:
                 settings = await settings()
             if self.admission is not None:  # no await from here to the session being counted
                 self.admission.check_session(self.sessions.values())
-            session = self._new_session(protocol, settings, emit)
+            session = self._new_session(protocol, settings, emit, close_transport)
             session_id = session.session_id
-            session.close_transport = close_transport
             started = False
             try:
                 await session.start()
@@ -149,29 +148,30 @@ class Services:
             self.note_error(protocol, session_id, exc.code, exc.message)
             raise
 
-    def _new_session(self, protocol: str, settings: SessionSettings, emit: Emit) -> Session:
-        s = self.config.session
-
+    def _new_session(
+        self, protocol: str, settings: SessionSettings, emit: Emit, close_transport: CloseTransport | None
+    ) -> Session:
         async def counted(event: SessionEvent) -> None:
             if isinstance(event, Error):
                 self.note_error(protocol, session.session_id, event.code, event.message)
             await emit(event)
 
-        limits = SegmenterLimits(s.soft_sentence_chars, s.hard_sentence_chars)
-        session = Session(
-            self.source, self.voice_rates, settings, counted, limits, s.max_text_chars, s.max_contexts,
-            self.voice_speakers,
-            max_context_id_chars=s.max_context_id_chars, max_pending_chars=s.max_pending_chars,
-            max_audio_ahead_seconds=s.max_audio_ahead_seconds, send_stall_timeout_seconds=s.send_stall_timeout_seconds,
+        hooks = SessionHooks(
+            admit_text=self._admit_text,
+            on_first_audio=self.metrics.first_audio.observe,
+            on_stall=self.metrics.send_stalls.labels(protocol).inc,
+            close_transport=close_transport,
         )
-        session.on_first_audio = self.metrics.first_audio.observe
-        if self.admission is not None:
-            admission = self.admission
-            session.admit_text = lambda asking: admission.check_text(asking, self.sessions.values())
-        session.on_stall = self.metrics.send_stalls.labels(protocol).inc
+        assert self.source is not None  # set in __post_init__
+        deps = SessionDeps(self.source, self.voice_book, counted, self.config.session, hooks)
+        session = Session(deps, settings)
         self.sessions[session.session_id] = session
         self.metrics.active_sessions.set(len(self.sessions))
         return session
+
+    def _admit_text(self, asking: Session) -> None:
+        if self.admission is not None:
+            self.admission.check_text(asking, self.sessions.values())
 
     def _drop(self, session: Session) -> None:
         self.sessions.pop(session.session_id, None)

@@ -1,5 +1,6 @@
 """What the server says about its voices: GET /v1/voices and Wyoming's `info` list the same facts
-(kind, language, sample rate, speakers, the default), read off the loaded backends."""
+(kind, language, sample rate, speakers, the default), as the loaded backends describe themselves
+(engine/backend.py)."""
 
 from __future__ import annotations
 
@@ -27,13 +28,12 @@ def voice_infos(services: Services) -> list[VoiceInfo]:
     return [
         VoiceInfo(
             name=name,
-            kind=getattr(backend, "kind", "unknown"),
-            # GPT-SoVITS voices know the language of the text they are given
-            language=getattr(backend, "language", None) or getattr(backend, "text_lang", None),
+            kind=backend.kind,
+            language=backend.language,
             sample_rate=backend.sample_rate,
             default=name == default,
-            speakers=list(getattr(backend, "speakers", [])),
-            espeak_voice=getattr(backend, "espeak_voice", None),
+            speakers=list(backend.speakers),
+            espeak_voice=backend.espeak_voice,
         )
         for name, backend in services.voices.items()
     ]

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..config import SessionSection
+
 _ASCII_ENDS = frozenset(".!?…")  # certain only once whitespace + next word arrive
 _CJK_ENDS = frozenset("。！？")  # certain at once
 _NEWLINES = frozenset("\n\r\u2028\u2029")
@@ -35,10 +37,15 @@ _BEFORE_DIGIT = frozenset(
 )
 
 
+_SESSION = SessionSection()  # session.soft_sentence_chars, session.hard_sentence_chars
+
+
 @dataclass(frozen=True)
 class SegmenterLimits:
-    soft_chars: int = 200  # past this, cut at the last comma/semicolon/colon (or dash) if there is one
-    hard_chars: int = 400  # past this, hard-cut at the last whitespace (or at hard_chars if none)
+    # past this, cut at the last comma/semicolon/colon (or dash) if there is one
+    soft_chars: int = _SESSION.soft_sentence_chars
+    # past this, hard-cut at the last whitespace (or at hard_chars if none)
+    hard_chars: int = _SESSION.hard_sentence_chars
 
     def __post_init__(self) -> None:
         if not 1 <= self.soft_chars <= self.hard_chars:

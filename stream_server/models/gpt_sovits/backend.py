@@ -9,6 +9,8 @@ windows with context (sovits_stream.py) against the sentence's phones and the re
 Per slot, the backend keeps the T2S state (T2SSlots) and the sentence's SoVITS conditioning, latent
 noise source and speed. Per request, `options.extra` may name a reference ("ref", registered in
 the ReferenceBook) and the text language ("lang"); `length_scale` is 1 / upstream's speed_factor.
+What api_v2 changes while the voice serves (references, weights) goes through `control`
+(control.py, the engine contract's VoiceControl).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ...engine.backend import DecodeResult, PrefillResult
 from ...engine.chunking import ChunkSpan
 from ...engine.requests import SynthesisOptions
 from ..fingerprint import files_digest
+from .control import LANGUAGE_OPTION, REFERENCE_OPTION, GptSovitsControl
 from .references import ReferenceBook
 from .reference import Frontend, Reference
 from .sampling import SamplingParams
@@ -68,6 +71,8 @@ def sampling_params(options: SynthesisOptions) -> SamplingParams:
 class GptSovitsBackend:
     kind = "gpt_sovits"
     frame_channels = 1
+    speakers: Sequence[str] = ()  # a voice is its reference clip: no named speakers
+    espeak_voice: str | None = None  # its own text frontend phonemizes
 
     def __init__(
         self, name: str, t2s: T2SModel, sovits: SovitsV2, frontend: Frontend, references: ReferenceBook,
@@ -89,6 +94,12 @@ class GptSovitsBackend:
         self._sentences: dict[int, _Sentence] = {}
         self.weight_files = weight_files  # (GPT, SoVITS)
         self._weights_id = files_digest(weight_files)
+        self.control = GptSovitsControl(self)
+
+    @property
+    def language(self) -> str:
+        """The language of the text it is given (config text_lang: en, zh, auto)."""
+        return self.text_lang
 
     @property
     def fingerprint(self) -> str:
@@ -166,8 +177,8 @@ class GptSovitsBackend:
 
     # --- internals -----------------------------------------------------------------------------
     def _inputs(self, spoken: str, options: SynthesisOptions) -> _Inputs:
-        reference = self.references.get(options.extra_value("ref"))
-        target = self.frontend.phones(spoken, options.extra_value("lang") or self.text_lang)
+        reference = self.references.get(options.extra_value(REFERENCE_OPTION))
+        target = self.frontend.phones(spoken, options.extra_value(LANGUAGE_OPTION) or self.text_lang)
         ids = list(target.phone_ids)
         phones = torch.tensor(reference.prompt_phones + ids, dtype=torch.long)
         bert = torch.cat([reference.prompt_bert, target.bert.to(reference.prompt_bert.dtype)], dim=1)

@@ -43,6 +43,8 @@ class PhonesAndBert:
 class Frontend(Protocol):
     def phones(self, text: str, lang: str) -> PhonesAndBert: ...
 
+    def split(self, text: str, method: str, lang: str) -> list[str]: ...  # api_v2's text_split_method
+
 
 @dataclass(frozen=True)
 class Reference:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ...engine.backend import DecodeResult, PrefillResult, keep_frames
+from ...engine.backend import DecodeResult, PrefillResult, VoiceControl, keep_frames
 from ...engine.chunking import ChunkSpan
 from ...engine.requests import SPEAKER_OPTION, SynthesisOptions
 from ..fingerprint import files_digest
@@ -34,6 +34,7 @@ class PiperVocoding:
 
     kind = "piper_vits"
     chunk_frames = None  # the engine's (configured) chunk sizes
+    control: VoiceControl | None = None  # nothing of a Piper voice changes while it serves
 
     def __init__(self, name: str, voice: PiperVoice, max_slots: int) -> None:
         self.name = name
@@ -45,8 +46,8 @@ class PiperVocoding:
         # exact chunk joins: the decoder's receptive field, (11, 11) frames for en_US-joe-medium
         self.vocoder_context = voice.decoder_receptive_field_frames()
         config = voice.config
-        self.language = config.language if config is not None else None
-        self.espeak_voice = config.espeak_voice if config is not None else None
+        self.language: str | None = config.language if config is not None else None
+        self.espeak_voice: str | None = config.espeak_voice if config is not None else None
         self.speakers: list[str] = []  # names a session may ask for (multi-speaker voices)
 
     @property

@@ -27,6 +27,7 @@ from torch import nn
 from ...text.phonemizer import Phonemizer
 from .onnx_weights import WeightBag, read_onnx
 from .piper_architecture import UnsupportedVoice, build_modules
+from ...config import SynthesisSection
 from .piper_config import PiperVoiceConfig
 from .vits_decoder import HifiganGenerator
 from .vits_duration import StochasticDurationSampler
@@ -36,11 +37,14 @@ from .vits_text_encoder import TextEncoder
 Speakers = int | Sequence[int] | None  # one speaker id, one per batch row, or the voice's default
 
 
+_SYNTHESIS = SynthesisSection()  # the config's synthesis defaults
+
+
 @dataclass(frozen=True)
 class SynthesisParams:
-    noise_scale: float = 0.667  # prior sampling temperature
-    length_scale: float = 1.0  # >1 slower speech
-    noise_w: float = 0.8  # duration predictor temperature
+    noise_scale: float = _SYNTHESIS.noise_scale  # prior sampling temperature
+    length_scale: float = _SYNTHESIS.length_scale  # >1 slower speech
+    noise_w: float = _SYNTHESIS.noise_w  # duration predictor temperature
     seed: int = 0
     speaker: int | None = None  # multi-speaker voices: the speaker id (None: the voice's default)
 
