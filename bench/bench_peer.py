@@ -99,7 +99,8 @@ def start_piper(port: int, log) -> subprocess.Popen:
     return proc
 
 
-def start_ours(port: int, workdir: Path, log, threads: int = 0, vocoder: str = "auto") -> subprocess.Popen:
+def start_ours(port: int, workdir: Path, log, threads: int = 0, vocoder: str = "auto",
+               settings: list[str] = ()) -> subprocess.Popen:
     config = {
         "server": {"port": port, "log_level": "warning"},
         "engine": {"torch_threads": threads, "vocoder_runtime": vocoder},  # threads 0: auto, -1: torch's default
@@ -107,6 +108,13 @@ def start_ours(port: int, workdir: Path, log, threads: int = 0, vocoder: str = "
         "wyoming": {"enabled": False},
         "admission": {"enabled": False},  # every session served, as Piper serves every request
     }
+    for setting in settings:  # --set section.key=value (a YAML value), e.g. engine.chunk_frames=128
+        dotted, _, value = setting.partition("=")
+        *sections, key = dotted.split(".")
+        node = config
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[key] = yaml.safe_load(value)
     path = workdir / "bench_ours.yaml"
     path.write_text(yaml.safe_dump(config))
     cmd = [sys.executable, "-m", "stream_server.cli", "serve", "--config", str(path)]
@@ -187,6 +195,8 @@ def main() -> int:
     ap.add_argument("--voices", default="joe_ar,joe", help="our voices to measure (Piper serves joe)")
     ap.add_argument("--smoke", action="store_true", help="tiny CI run: 1 and 2 sessions, 2 sentences")
     ap.add_argument("--threads", type=int, default=0, help="our engine.torch_threads (0: auto, -1: torch's default)")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="a setting of our server's config (repeatable), e.g. engine.first_chunk_frames=12")
     ap.add_argument("--vocoder-runtime", default=AppConfig().engine.vocoder_runtime,
                     choices=["auto", "torch", "onnxruntime"], help="our engine.vocoder_runtime (default: the config's)")
     args = ap.parse_args()
@@ -194,11 +204,13 @@ def main() -> int:
     per_session = 2 if args.smoke else args.sentences
     targets = ["piper", *(f"ours:{v}" for v in args.voices.split(","))]
     print(f"{os.cpu_count()} CPUs; {per_session} sentences per session, each sent when the previous one's "
-          f"audio is in; our sentence cache off; our engine.torch_threads {args.threads}; our vocoder runtime {args.vocoder_runtime}", flush=True)
+          f"audio is in; our sentence cache off; our engine.torch_threads {args.threads}; our vocoder runtime {args.vocoder_runtime}"
+          f"{'; ' + ', '.join(args.set) if args.set else ''}", flush=True)
     table: dict[tuple[str, int], dict] = {}
     with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "servers.log", "wb") as log:
         piper_port, our_port = free_port(), free_port()
-        procs = [start_piper(piper_port, log), start_ours(our_port, Path(tmp), log, args.threads, args.vocoder_runtime)]
+        procs = [start_piper(piper_port, log), start_ours(our_port, Path(tmp), log, args.threads, args.vocoder_runtime,
+                                                           args.set)]
         try:
             for target in targets:  # warm-up: first requests pay for lazy initialisation
                 asyncio.run(workload(target, piper_port if target == "piper" else our_port, 1, 1, 0))

@@ -56,7 +56,7 @@ def create_app(config: AppConfig, request_exit: Callable[[], None] | None = None
             )
             log.info("warm-up synthesis took %.2fs", time.perf_counter() - t0)
             if services.admission is not None and config.admission.enabled and config.admission.calibrate:
-                voice = services.backends[config.default_voice]
+                voice = services.voices[config.default_voice]
                 services.admission.cost_model = await calibrate(
                     services.client, config.default_voice, services.default_settings().options,
                     voice.max_slots, voice.sample_rate,

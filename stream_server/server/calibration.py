@@ -20,10 +20,7 @@ from .admission_policy import CostModel
 
 log = logging.getLogger(__name__)
 
-CALIBRATION_TEXT = (
-    "Calibrating: the engine speaks this sentence alone, then with copies of itself, "
-    "to learn how many voices it can keep talking at once."
-)
+CALIBRATION_TEXT = "The engine speaks this sentence alone, then with copies of itself, to learn its capacity."
 
 
 def batch_sizes(slots: int) -> list[int]:
