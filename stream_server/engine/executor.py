@@ -131,14 +131,15 @@ class Executor:
                 self._load(done, result, settled)
 
     def _load(self, done: Prepared, result: StepResult, settled: set[int]) -> None:
-        work = done.work
+        work, backend = done.work, self.backends[done.work.voice]
+        if done.error is not None:  # logged where it happened
+            self._prefill_failed(work, done.error, result, settled)
+            return
+        assert isinstance(backend, PreparingBackend)
         try:
-            if done.error is not None:
-                raise done.error
-            out = self.backends[work.voice].load(work.slot, done.result)  # type: ignore[attr-defined]
+            out = backend.load(work.slot, done.result)
         except Exception as exc:
-            if done.error is None:
-                log.exception("loading the prefill of request %s failed", work.request_id)
+            log.exception("loading the prefill of request %s failed", work.request_id)
             self._prefill_failed(work, exc, result, settled)
             return
         if not done.inline:

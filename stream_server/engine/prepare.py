@@ -53,9 +53,7 @@ class Preparer:
         self._cv = threading.Condition()
         self._queue: deque[PrepareJob] = deque()
         self._done: list[Prepared] = []
-        self._running = 0
         self._stopping = False
-        self.busy_seconds = 0.0  # summed over every job, on whichever thread ran it
         self._threads = [
             threading.Thread(target=self._work, name=f"stream-prepare-{i}", daemon=True) for i in range(threads)
         ]
@@ -83,7 +81,6 @@ class Preparer:
             if not self._queue:
                 return False
             job = self._queue.popleft()
-            self._running += 1
         self._finish(replace(self._run(job), inline=True))
         return True
 
@@ -102,7 +99,6 @@ class Preparer:
                 if self._stopping:
                     return
                 job = self._queue.popleft()
-                self._running += 1
             self._finish(self._run(job))
             self._notify()
 
@@ -119,6 +115,4 @@ class Preparer:
 
     def _finish(self, done: Prepared) -> None:
         with self._cv:
-            self._running -= 1
             self._done.append(done)
-            self.busy_seconds += done.seconds
