@@ -193,7 +193,8 @@ class Executor:
                 for work in group:
                     self._emit(work, torch.zeros(0), backend, result)
                 continue
-            windows = torch.stack([self._frames[w.request_id].window(w.span.window_start, w.span.window_end) for w in group])
+            windows = torch.stack(
+                [self._frames[w.request_id].window(w.span.window_start, w.span.window_end) for w in group])
             try:
                 audio = backend.vocode(windows, [w.slot for w in group], [w.span for w in group])
             except Exception as exc:

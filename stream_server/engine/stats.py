@@ -58,7 +58,7 @@ class RecentRtf:
         """Mean sentences in flight while measured (weighted by step time)."""
         return self.live_seconds / self.compute_seconds if self.compute_seconds > 0 else None
 
-    def add(self, compute: float, audio: float, window: float, prepare: float = 0.0, live: int = 0) -> "RecentRtf":
+    def add(self, compute: float, audio: float, window: float, prepare: float = 0.0, live: int = 0) -> RecentRtf:
         keep = math.exp(-audio / window)
         return RecentRtf(
             self.compute_seconds * keep + compute, self.audio_seconds * keep + audio,
@@ -85,7 +85,7 @@ class EngineStats:
     recent: RecentRtf = field(default_factory=RecentRtf)  # admission's measure of capacity
     recent_window_audio_seconds: float = 30.0
 
-    def record_step(self, seconds: float, prefills: int, result: "StepResult", live: int = 0) -> None:
+    def record_step(self, seconds: float, prefills: int, result: StepResult, live: int = 0) -> None:
         """One step of `seconds` on the engine thread, with `live` sentences in flight."""
         self.steps += 1
         self.step_seconds += seconds

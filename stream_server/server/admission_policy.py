@@ -56,7 +56,7 @@ class CostModel:
         return (headroom / scale - self.fixed) / self.per_stream
 
     @classmethod
-    def fit(cls, points: Sequence[tuple[float, float]]) -> "CostModel":
+    def fit(cls, points: Sequence[tuple[float, float]]) -> CostModel:
         """Least squares on (n, RTF at n) pairs; RTF is linear in 1 / n. Both terms stay positive
         (a noisy measure must not promise unbounded capacity)."""
         xs, ys = [1.0 / n for n, _ in points], [rtf for _, rtf in points]

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..audio.formats import mulaw_encode
-from .alignment import word_alignment
 from ..config import SessionSection
+from .alignment import word_alignment
 from .compat import FlushCounter, at_speed, resolve_voice
 from .contexts import check_context_id
 from .elevenlabs_ws import DEFAULT_OUTPUT_FORMAT, ElevenLabsSocket, parse_output_format, voice_speed

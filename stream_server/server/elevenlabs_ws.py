@@ -17,14 +17,14 @@ import logging
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..audio.formats import SAMPLE_RATES, mulaw_encode
-from .alignment import word_alignment
 from .admission import ws_close_code
+from .alignment import word_alignment
 from .compat import EventQueue, at_speed, close_if_connected, resolve_voice
-from .wire import loads_json
 from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError, Words
 from .send_stall import close_stalled, receive_unless_stalled
 from .services import Services
 from .session import Session, SessionSettings
+from .wire import loads_json
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ import contextlib
 import logging
 import random
 from pathlib import Path
-from typing import Union
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
@@ -66,7 +65,7 @@ class TtsRequest(BaseModel):
     fragment_interval: float = 0.3
     seed: int = -1
     media_type: str = "wav"
-    streaming_mode: Union[bool, int] = False
+    streaming_mode: bool | int = False
     parallel_infer: bool = True
     repetition_penalty: float = 1.35
     sample_steps: int = 32

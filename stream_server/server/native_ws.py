@@ -58,7 +58,7 @@ async def _query_settings(websocket: WebSocket, defaults: SessionSettings) -> Se
     try:
         sample_rate = int(rate) if rate is not None else defaults.sample_rate
     except ValueError:
-        raise SessionError("unsupported_sample_rate", f"sample_rate {rate!r} is not a number")
+        raise SessionError("unsupported_sample_rate", f"sample_rate {rate!r} is not a number") from None
     speed = q.get("speed")
     return SessionSettings(
         voice=q.get("voice", defaults.voice),

@@ -13,7 +13,8 @@ import base64
 import contextlib
 import json
 import logging
-from typing import AsyncIterator, Literal
+from collections.abc import AsyncIterator
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request

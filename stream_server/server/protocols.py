@@ -56,7 +56,7 @@ class ProtocolServers:
     def __init__(self) -> None:
         self._servers: list = []
 
-    async def start(self, services: Services) -> "ProtocolServers":
+    async def start(self, services: Services) -> ProtocolServers:
         cfg = services.config
         if cfg.wyoming.enabled:
             from .wyoming_tts import WyomingServer

@@ -15,7 +15,7 @@ Deepgram's own service sends. The native protocol's clients include browsers (th
 never see a refused handshake's status, only close code 1006: so its sockets are accepted and
 closed with 4401 (401 in the 4000-4999 application range) and a reason a page can show. A foreign
 origin gets a plain 403 everywhere: the page that sent it is not owed an explanation.
-"""
+"""  # noqa: E501  (the table's rows)
 
 from __future__ import annotations
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import AsyncIterable
 
 from starlette.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send

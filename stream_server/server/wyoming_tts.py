@@ -43,7 +43,6 @@ from wyoming.tts import (
 )
 
 from ..config import SPEAKER_SEPARATOR
-
 from .compat import resolve_voice
 from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError, SessionEvent, shown
 from .services import Services
@@ -142,7 +141,7 @@ def _voice(event: Event) -> SynthesizeVoice | None:
 class _Run:
     """One synthesis (a `synthesize`, or a streaming run): its session and how events map."""
 
-    def __init__(self, handler: "WyomingTtsHandler", per_sentence: bool) -> None:
+    def __init__(self, handler: WyomingTtsHandler, per_sentence: bool) -> None:
         self.handler = handler
         self.per_sentence = per_sentence
         self.session: Session | None = None

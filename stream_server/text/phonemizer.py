@@ -12,7 +12,8 @@ import json
 import logging
 import threading
 import unicodedata
-from collections.abc import Mapping, Sequence, Set as AbstractSet
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 _LOG = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class Phonemizer:
                 raise ValueError(f"phoneme_id_map lacks {symbol!r}")
 
     @classmethod
-    def from_config(cls, config: Mapping | str | Path) -> "Phonemizer":
+    def from_config(cls, config: Mapping | str | Path) -> Phonemizer:
         if not isinstance(config, Mapping):
             config = json.loads(Path(config).read_text(encoding="utf-8"))
         clusters = config.get("vowel_clusters")

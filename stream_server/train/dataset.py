@@ -78,7 +78,7 @@ class DistillDataset:
         )
 
     @classmethod
-    def load(cls, path: Path) -> "DistillDataset":
+    def load(cls, path: Path) -> DistillDataset:
         d = torch.load(path, weights_only=True)
         return cls(d["sentences"], [SynthesisParams(**p) for p in d["params"]], d["offsets"], d["cond"], d["target"])
 

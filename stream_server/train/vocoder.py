@@ -23,8 +23,8 @@ import torch
 from ..models.ar_latent.ar_weights import packaged_weights_path
 from ..models.ar_latent.fourier_vocoder import FourierVocoder, FourierVocoderConfig
 from ..models.ar_latent.istft_vocoder import IstftVocoder
-from ..models.piper_vits.piper_voice import PiperVoice
 from ..models.ar_latent.vocoder_weights import packaged_vocoder_path, save_vocoder
+from ..models.piper_vits.piper_voice import PiperVoice
 from .corpus import heldout_sentences, training_sentences
 from .dataset import TeacherScales
 from .vocoder_data import VocoderDataset, build_vocoder_dataset, fingerprint

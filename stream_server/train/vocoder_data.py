@@ -59,7 +59,7 @@ class VocoderDataset:
                     "teacher": self.teacher, "audio": self.audio, "hop": self.hop}, path)
 
     @classmethod
-    def load(cls, path: Path) -> "VocoderDataset":
+    def load(cls, path: Path) -> VocoderDataset:
         d = torch.load(path, weights_only=True)
         return cls(d["sentences"], d["offsets"], d["ar"], d["teacher"], d["audio"], d["hop"])
 

@@ -170,7 +170,9 @@ class Attention(nn.Module):
         q, k, v = self._qkv(x, cos, sin)
         return self._out(Fn.scaled_dot_product_attention(q, k, v, is_causal=True))
 
-    def step(self, x: Tensor, cos: Tensor, sin: Tensor, cache: StaticKVCache, plan: CacheStepPlan, layer: int) -> Tensor:
+    def step(
+        self, x: Tensor, cos: Tensor, sin: Tensor, cache: StaticKVCache, plan: CacheStepPlan, layer: int
+    ) -> Tensor:
         """One position per slot: x [B, 1, d] -> [B, 1, d], via the static cache."""
         q, k, v = self._qkv(x, cos, sin)  # [B, H, 1, Dh]
         cache.write(layer, plan, k[:, :, 0], v[:, :, 0])
@@ -195,7 +197,9 @@ class Block(nn.Module):
         x = x + self.attn(self.ln1(x), cos, sin)
         return x + self.ffn(self.ln2(x))
 
-    def step(self, x: Tensor, cos: Tensor, sin: Tensor, cache: StaticKVCache, plan: CacheStepPlan, layer: int) -> Tensor:
+    def step(
+        self, x: Tensor, cos: Tensor, sin: Tensor, cache: StaticKVCache, plan: CacheStepPlan, layer: int
+    ) -> Tensor:
         x = x + self.attn.step(self.ln1(x), cos, sin, cache, plan, layer)
         return x + self.ffn(self.ln2(x))
 

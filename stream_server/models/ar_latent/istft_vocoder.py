@@ -59,9 +59,10 @@ class IstftVocoderConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "IstftVocoderConfig":
+    def from_dict(cls, d: dict) -> IstftVocoderConfig:
         h = dict(d["hifigan"])
-        h["up_rates"], h["up_kernels"], h["res_kernels"] = (tuple(h[k]) for k in ("up_rates", "up_kernels", "res_kernels"))
+        for k in ("up_rates", "up_kernels", "res_kernels"):
+            h[k] = tuple(h[k])
         h["res_dilations"] = tuple(tuple(x) for x in h["res_dilations"])
         rest = {k: v for k, v in d.items() if k != "hifigan" and k in {f for f in cls.__dataclass_fields__}}
         return cls(HifiganConfig(**h), **rest)
@@ -88,7 +89,7 @@ class IstftVocoder(nn.Module):
         self.register_buffer("window", torch.hann_window(cfg.n_fft, periodic=True), persistent=False)
 
     @classmethod
-    def from_teacher(cls, teacher: HifiganGenerator, cfg: IstftVocoderConfig | None = None) -> "IstftVocoder":
+    def from_teacher(cls, teacher: HifiganGenerator, cfg: IstftVocoderConfig | None = None) -> IstftVocoder:
         """Its kept stages start as the teacher's (the head starts at random)."""
         model = cls(cfg or IstftVocoderConfig(hifigan=teacher.cfg))
         model.pre.load_state_dict(teacher.pre.state_dict())

@@ -19,7 +19,10 @@ from .istft_vocoder import IstftVocoder, IstftVocoderConfig
 
 FORMAT = "stream_server.ar_vocoder"
 PACKAGED_VOCODER = "joe_ar_vocoder.pt"  # beside this module
-ARCHS = {"istft": (IstftVocoder, IstftVocoderConfig.from_dict), "fourier": (FourierVocoder, lambda d: FourierVocoderConfig(**d))}
+ARCHS = {
+    "istft": (IstftVocoder, IstftVocoderConfig.from_dict),
+    "fourier": (FourierVocoder, lambda d: FourierVocoderConfig(**d)),
+}
 
 
 def packaged_vocoder_path() -> Path:

@@ -27,7 +27,9 @@ def _existing(path: str, what: str, name: str) -> Path:
     return p
 
 
-def reference_book(section: GptSovitsVoiceSection, sovits: SovitsV2, frontend: TextFrontend, device: str) -> ReferenceBook:
+def reference_book(
+    section: GptSovitsVoiceSection, sovits: SovitsV2, frontend: TextFrontend, device: str
+) -> ReferenceBook:
     """References are made with HuBERT, loaded the first time one is needed."""
     if section.hubert_dir is None:
         return ReferenceBook(None, sovits)

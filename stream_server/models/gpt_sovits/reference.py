@@ -108,6 +108,7 @@ def make_reference(
     if peak > 1:
         wav32k = wav32k / min(2.0, peak)
     style = sovits.style(sovits.spectrogram(torch.from_numpy(np.ascontiguousarray(wav32k))))
-    prompt = frontend.phones(prompt_text, prompt_lang) if prompt_text.strip() else PhonesAndBert([], torch.zeros(1024, 0))
+    no_prompt = PhonesAndBert([], torch.zeros(1024, 0))
+    prompt = frontend.phones(prompt_text, prompt_lang) if prompt_text.strip() else no_prompt
     return Reference(clip_digest(path, prompt_text, prompt_lang), tokens, list(prompt.phone_ids), prompt.bert, style)
 

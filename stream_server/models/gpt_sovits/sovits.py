@@ -14,9 +14,9 @@ exactly the noise the whole-sentence decode uses there (see sovits_stream.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +29,7 @@ from .sovits_flow import CouplingFlow
 from .sovits_ref import StyleEncoder, spectrogram
 from .sovits_text_encoder import PriorEncoder
 
-References = Union[torch.Tensor, Sequence[torch.Tensor]]
+References = torch.Tensor | Sequence[torch.Tensor]
 
 _CODEBOOK = "quantizer.vq.layers.0._codebook."
 # present in every s2 file, used only in training: codebook EMA statistics
@@ -86,7 +86,7 @@ class SovitsV2(nn.Module):
 
     # -- loading -------------------------------------------------------------------------------
     @classmethod
-    def from_checkpoint(cls, ckpt: SovitsCheckpoint) -> "SovitsV2":
+    def from_checkpoint(cls, ckpt: SovitsCheckpoint) -> SovitsV2:
         model = cls(ckpt.config)
         model.load_weights(ckpt.weights)
         return model.eval()

@@ -63,8 +63,9 @@ class T2SSlots:
 
     ``max_len``: cache positions per slot; a request needs S + its token budget - 1 of them
     (prefill refuses one that does not fit). K/V memory: 2 x n_layers x dim values per position
-    and slot, 96 KiB in float32 at s1v2 size (2048 positions: ~200 MB per slot). ``dtype``: K/V storage dtype. ``span_bucket``,
-    ``window_ratio``: see ``StaticKVCache``. ``max_new_tokens``: upstream's 1500-step bound.
+    and slot, 96 KiB in float32 at s1v2 size (2048 positions: ~200 MB per slot). ``dtype``: K/V
+    storage dtype. ``span_bucket``, ``window_ratio``: see ``StaticKVCache``. ``max_new_tokens``:
+    upstream's 1500-step bound.
     """
 
     def __init__(self, model: T2SModel, max_slots: int, max_len: int = 2048,

@@ -163,7 +163,7 @@ class WeightBag:
         self._prefix = prefix
         self._used = _used if _used is not None else set()
 
-    def scope(self, name: str) -> "WeightBag":
+    def scope(self, name: str) -> WeightBag:
         return WeightBag(self._tensors, self._specs, f"{self._prefix}{name}.", self._used)
 
     def take(self, name: str) -> torch.Tensor:

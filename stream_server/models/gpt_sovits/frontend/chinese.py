@@ -120,7 +120,7 @@ class ChineseG2P:
         clauses = [c for c in re.split(rf"(?<=[{re.escape(PUNCTUATION)}])\s*", norm_text) if c.strip()]
         for clause in clauses:
             for word, initials, finals in self.clause_finals(re.sub("[a-zA-Z]+", "", clause)):
-                for ch, c, v in zip(word, initials, finals):
+                for _char, c, v in zip(word, initials, finals):
                     if c == v or not tone(v):  # punctuation (or a character without a reading)
                         sym = [v] if v in PUNCTUATION else [UNK]
                     else:
