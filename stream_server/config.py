@@ -6,7 +6,7 @@ configs/default.yaml spells out these same defaults; a test keeps the two in ste
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, SecretStr, Tag, field_validator, model_validator
@@ -290,7 +290,9 @@ class AppConfig(_Section):
     # joe_ar: the AR voice distilled from joe (weights shipped in the package, see
     # stream_server/train); joe: the Piper VITS teacher itself.
     voices: dict[str, AnyVoiceSection] = Field(
-        default_factory=lambda: {"joe_ar": ArVoiceSection(kind="ar"), "joe": VoiceSection()}
+        default_factory=lambda: cast(
+            "dict[str, AnyVoiceSection]", {"joe_ar": ArVoiceSection(kind="ar"), "joe": VoiceSection()}
+        )
     )
     # Every *.onnx in this directory (with its .onnx.json) is a Piper voice too, named by its file
     # stem (en_US-amy-medium.onnx: "en_US-amy-medium"); an entry of `voices` with that name wins.

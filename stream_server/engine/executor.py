@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 
@@ -71,8 +72,8 @@ class Executor:
         for release in plan.release:
             self._release(release)
         settled: set[int] = set()  # no decode this step: finished at prefill, or failed
-        for work in plan.prefill:
-            self._start_prefill(work, result, settled)
+        for prefill in plan.prefill:
+            self._start_prefill(prefill, result, settled)
         if self.preparer is not None and self._preparing:
             self._collect_prepared(plan, result, settled)
         waiting = settled | self._preparing.keys()
@@ -135,7 +136,8 @@ class Executor:
         try:
             if done.error is not None:
                 raise done.error
-            out = self.backends[work.voice].load(work.slot, done.result)  # type: ignore[attr-defined]
+            # only a PreparingBackend's work goes to the preparer (_start_prefill)
+            out = cast(PreparingBackend, self.backends[work.voice]).load(work.slot, done.result)
         except Exception as exc:
             if done.error is None:
                 log.exception("loading the prefill of request %s failed", work.request_id)

@@ -80,7 +80,7 @@ class EngineStats:
     peak_live: int = 0  # most sentences holding engine slots at once
     waiting: int = 0  # sentences queued for a slot, after the last step
     active_slots: dict[str, int] = field(default_factory=dict)  # per voice, after the last step
-    finished: Counter = field(default_factory=Counter)
+    finished: Counter[str] = field(default_factory=Counter)
     observer: EngineObserver = field(default_factory=EngineObserver)
     recent: RecentRtf = field(default_factory=RecentRtf)  # admission's measure of capacity
     recent_window_audio_seconds: float = 30.0

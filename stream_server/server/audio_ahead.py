@@ -110,7 +110,7 @@ class SubmitGate(Generic[T]):
     ahead: AudioAhead
     submit: Callable[[T], None]
     skip: Callable[[T], bool]
-    waiting: deque = field(default_factory=deque)
+    waiting: deque[T] = field(default_factory=deque)
     closed: bool = False
 
     def offer(self, item: T) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
@@ -57,7 +57,7 @@ def protocol_of(path: str, websocket: bool) -> str:
     return "openai" if path.startswith("/v1/") else "http"
 
 
-def _body(protocol: str, r: Refusal) -> dict:
+def _body(protocol: str, r: Refusal) -> dict[str, Any]:
     if protocol == "gpt_sovits_api":
         return {"message": r.message}
     if protocol == "deepgram":

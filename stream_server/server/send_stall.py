@@ -16,6 +16,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import overload
 
 from starlette.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
@@ -71,6 +72,10 @@ class StallGuard:
             self.on_stall()
 
 
+@overload
+async def receive_unless_stalled(websocket: WebSocket, stalled: asyncio.Event, timeout: None = None) -> Message: ...
+@overload
+async def receive_unless_stalled(websocket: WebSocket, stalled: asyncio.Event, timeout: float) -> Message | None: ...
 async def receive_unless_stalled(
     websocket: WebSocket, stalled: asyncio.Event, timeout: float | None = None
 ) -> Message | None:

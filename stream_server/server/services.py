@@ -45,7 +45,9 @@ class Services:
     def __post_init__(self) -> None:
         if self.source is None:
             self.source = EngineSource(self.client)
-        held = lambda: [s.ahead.held for s in list(self.sessions.values())]  # noqa: E731
+        def held() -> list[float]:
+            return [s.ahead.held for s in list(self.sessions.values())]
+
         self.metrics.audio_held.set_function(lambda: sum(held()))
         self.metrics.audio_held_max.set_function(lambda: max(held(), default=0.0))
 

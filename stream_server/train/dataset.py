@@ -107,6 +107,8 @@ def teacher_pair(voice: PiperVoice, text: str, params: SynthesisParams) -> tuple
 
 
 def _work(job: tuple[str, SynthesisParams]) -> tuple[torch.Tensor, torch.Tensor]:
+    if _voice is None:
+        raise RuntimeError("the worker's voice is not loaded (_init_worker)")
     cond, target = teacher_pair(_voice, *job)
     return cond.half(), target.half()
 

@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> None:
     data = data_for(args, ar_weights, log)
     cfg = replace(VocoderTrainConfig(), steps=args.steps, batch=args.batch, threads=args.threads, lr=args.lr,
                   val_sentences=min(VocoderTrainConfig.val_sentences, max(1, len(data) // 10)))
+    model: IstftVocoder | FourierVocoder
+    warm: set[str]
     if args.arch == "istft":  # the teacher's first stages, fine-tuned gently; a new head
         model, warm = IstftVocoder.from_teacher(PiperVoice.from_package().decoder), {"pre.", "stages."}
     else:

@@ -21,6 +21,7 @@ import json
 import math
 import random
 import time
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def frame_loss(log_mag: torch.Tensor, phase: torch.Tensor, target: torch.Tensor)
 
 def audio_loss(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
     """pred, target [B, T]: multi-resolution STFT magnitudes and the waveform."""
-    log_mag, convergence = 0.0, 0.0
+    log_mag = convergence = pred.new_zeros(())
     for n in RESOLUTIONS:
         window = torch.hann_window(n, device=pred.device)
         mx = _magnitude(torch.stft(pred, n, n // 4, window=window, return_complex=True))
@@ -186,7 +187,7 @@ def validation_loss(model, sampler: SegmentSampler, cfg: VocoderTrainConfig) -> 
 
 def train_vocoder(
     data: VocoderDataset, cfg: VocoderTrainConfig, model, log_path: Path,
-    checkpoint: Path | None = None, log=print, on_eval=None, warm: set[str] = frozenset(),
+    checkpoint: Path | None = None, log=print, on_eval=None, warm: AbstractSet[str] = frozenset(),
 ):
     """Train `model` for cfg.steps; JSON lines to log_path; `on_eval(model, step)` may add figures
     to each evaluation record (e.g. a MOS). Parameters named under a prefix in `warm` (copied from

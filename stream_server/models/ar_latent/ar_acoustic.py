@@ -34,6 +34,7 @@ import torch.nn.functional as Fn
 from torch import Tensor, nn
 
 from ...engine.kv_cache import CacheCapacityError, CacheStepPlan, StaticKVCache
+from ..modules import module_list
 
 __all__ = [
     "ArConfig",
@@ -210,12 +211,15 @@ class Block(nn.Module):
 
 
 class ArAcousticModel(nn.Module):
+    rope_cos: Tensor  # buffers (registered below)
+    rope_sin: Tensor
+
     def __init__(self, cfg: ArConfig = ArConfig()) -> None:
         super().__init__()
         self.cfg = cfg
         self.cond_enc = CondEncoder(cfg)
         self.prenet = Prenet(cfg)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.blocks = module_list(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = nn.LayerNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, cfg.frames_per_step * cfg.latent_dim)
         cos, sin = rope_tables(cfg.max_steps, cfg.head_dim)

@@ -25,7 +25,7 @@ from ..piper_vits.piper_voice import PiperVoice
 from .ar_acoustic import ArAcousticModel, ArConfig
 from .ar_slots import ArSlots, Conditioned, decode_offline
 from .ar_weights import load_model, resolve_weights
-from .vocoder_weights import load_vocoder, packaged_vocoder_path
+from .vocoder_weights import Vocoder, load_vocoder, packaged_vocoder_path
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class ArBackend(PiperVocoding):
 
     def __init__(
         self, name: str, voice: PiperVoice, model: ArAcousticModel, max_slots: int, weights: Path | None = None,
-        vocoder: torch.nn.Module | None = None, vocoder_weights: Path | None = None,
+        vocoder: Vocoder | None = None, vocoder_weights: Path | None = None,
     ) -> None:
         super().__init__(name, voice, max_slots)
         self.model = model

@@ -24,6 +24,7 @@ Shapes: B batch, C in_channels, F frames, d dim, N n_fft, H hop.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as Fn
@@ -161,5 +162,5 @@ def overlap_add(frames: Tensor, hop: int) -> Tensor:
     B, F, _ = frames.shape
     parts = frames.view(B, F, OLA_SPAN, hop)
     # extended blocks e = t + j (j the part) cover output blocks OLA_FIRST .. F + OLA_SPAN - 2
-    total = sum(Fn.pad(parts[:, :, j], (0, 0, j, OLA_SPAN - 1 - j)) for j in range(OLA_SPAN))
+    total = cast(Tensor, sum(Fn.pad(parts[:, :, j], (0, 0, j, OLA_SPAN - 1 - j)) for j in range(OLA_SPAN)))
     return total[:, -OLA_FIRST : F - OLA_FIRST].reshape(B, F * hop)

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as Fn
 from torch import Tensor, nn
 
+from ..modules import ModuleSeq, module_list
 from ..piper_vits.vits_decoder import HifiganConfig, HifiganGenerator, UpsampleStage, transposed_conv_inputs
 from .fourier_vocoder import OLA_FIRST, OLA_SPAN, overlap_add
 
@@ -78,7 +79,7 @@ class IstftVocoder(nn.Module):
             raise ValueError("the iSTFT vocoder is for single-speaker voices")
         self.cfg = cfg
         self.pre = nn.Conv1d(h.in_channels, h.base_channels, h.edge_kernel, padding=(h.edge_kernel - 1) // 2)
-        self.stages = nn.ModuleList()
+        self.stages: ModuleSeq[UpsampleStage] = module_list()
         ch = h.base_channels
         for rate, kernel in zip(h.up_rates[: cfg.stages], h.up_kernels[: cfg.stages]):
             self.stages.append(UpsampleStage(ch, ch // 2, rate, kernel, h))

@@ -12,13 +12,14 @@ from importlib import resources
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from .fourier_vocoder import FourierVocoder, FourierVocoderConfig
 from .istft_vocoder import IstftVocoder, IstftVocoderConfig
 
 FORMAT = "stream_server.ar_vocoder"
 PACKAGED_VOCODER = "joe_ar_vocoder.pt"  # beside this module
+Vocoder = IstftVocoder | FourierVocoder
+
 ARCHS = {
     "istft": (IstftVocoder, IstftVocoderConfig.from_dict),
     "fourier": (FourierVocoder, lambda d: FourierVocoderConfig(**d)),
@@ -29,11 +30,11 @@ def packaged_vocoder_path() -> Path:
     return Path(str(resources.files(__package__).joinpath(PACKAGED_VOCODER)))
 
 
-def arch_of(model: nn.Module) -> str:
+def arch_of(model: Vocoder) -> str:
     return "istft" if isinstance(model, IstftVocoder) else "fourier"
 
 
-def save_vocoder(model: nn.Module, path: Path, meta: dict | None = None) -> None:
+def save_vocoder(model: Vocoder, path: Path, meta: dict | None = None) -> None:
     state = {k: v.detach().to("cpu", torch.float16) for k, v in model.state_dict().items()}
     blob = {"format": FORMAT, "arch": arch_of(model), "config": model.cfg.as_dict(), "state_dict": state,
             "meta": meta or {}}
@@ -49,7 +50,7 @@ def read_vocoder(path: Path | str) -> tuple[str, object, dict[str, torch.Tensor]
     return blob["arch"], make_config(blob["config"]), blob["state_dict"], blob.get("meta", {})
 
 
-def load_vocoder(path: Path | str, device: str | torch.device = "cpu") -> nn.Module:
+def load_vocoder(path: Path | str, device: str | torch.device = "cpu") -> Vocoder:
     """Model in eval mode, fp32 parameters, on ``device``."""
     arch, cfg, state, _ = read_vocoder(path)
     model = ARCHS[arch][0](cfg)

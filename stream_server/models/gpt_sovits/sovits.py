@@ -132,9 +132,10 @@ class SovitsV2(nn.Module):
                   ge: torch.Tensor | None = None) -> Conditioning:
         """A sentence's phones [P] plus either its references or a style vector computed before
         (``style``: a voice's ge can be cached)."""
-        if (refers is None) == (ge is None):
+        if refers is not None and ge is None:
+            ge = self.style(refers)
+        elif ge is None or refers is not None:
             raise ValueError("give either reference spectrograms or ge")
-        ge = self.style(refers) if ge is None else ge
         return Conditioning(ge=ge, text=self.enc_p.encode_text(phones.long()))
 
     # -- synthesis ------------------------------------------------------------------------------
@@ -207,6 +208,8 @@ def random_sovits(cfg: SovitsConfig = SovitsConfig(), seed: int = 0) -> SovitsV2
                 elif name.endswith((".q.weight", ".k.weight", ".v.weight")):
                     nn.init.xavier_uniform_(p)
             for coupling in model.flow.couplings:
+                bias = coupling.post.bias
                 coupling.post.weight.normal_(0, 0.02)
-                coupling.post.bias.normal_(0, 0.02)
+                if bias is not None:
+                    bias.normal_(0, 0.02)
     return model.eval()

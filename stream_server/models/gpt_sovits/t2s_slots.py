@@ -204,6 +204,12 @@ class T2SSlots:
         self.cache.advance(plan)
         self._logits[plan.idx] = logits.float()
 
+    def _generator(self, slot: int) -> torch.Generator:
+        gen = self._gen[slot]
+        if gen is None:
+            raise RuntimeError(f"slot {slot} holds no request")
+        return gen
+
     def _sample(self, sl: list[int], idx: Tensor) -> tuple[Tensor, Tensor]:
         """Sample one token per slot -> tokens [B] long, stopped-on-EOS [B] bool."""
         logits = self._logits.index_select(0, idx)  # [B, V]
@@ -212,7 +218,7 @@ class T2SSlots:
             rows = torch.tensor(blocked, device=idx.device)
             logits[:, self.eos].masked_fill_(rows, NEG_INF)  # upstream slices EOS off instead
         widths = [self.eos if b else self.eos + 1 for b in blocked]
-        gens = [self._gen[s] for s in sl]
+        gens = [self._generator(s) for s in sl]
         tokens, penalised = sample_tokens(logits, self._seen.index_select(0, idx), self._rows.select(idx), gens, widths)
         return tokens, (tokens == self.eos) | (penalised.argmax(dim=-1) == self.eos)
 

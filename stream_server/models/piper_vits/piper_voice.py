@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -33,6 +34,9 @@ from .vits_decoder import HifiganGenerator
 from .vits_duration import StochasticDurationSampler
 from .vits_flow import LatentFlow
 from .vits_text_encoder import TextEncoder
+
+if TYPE_CHECKING:
+    from .onnx_decoder import OnnxDecoder  # onnxruntime: imported when used
 
 Speakers = int | Sequence[int] | None  # one speaker id, one per batch row, or the voice's default
 
@@ -82,6 +86,8 @@ def _randn(shape: Sequence[int], seed: int, stream: int, device: torch.device) -
 
 
 class PiperVoice(nn.Module):
+    speaker_table: torch.Tensor | None  # a buffer (registered below)
+
     def __init__(
         self,
         text_encoder: TextEncoder,
@@ -108,7 +114,7 @@ class PiperVoice(nn.Module):
         self.files: tuple[Path, ...] = ()  # where the weights came from (fingerprinting)
         # What runs the decoder: the torch module, or its onnxruntime export (use_onnx_decoder)
         self.decoder_runtime = "torch"
-        self._onnx_decoder = None
+        self._onnx_decoder: OnnxDecoder | None = None
         self.eval()
 
     def use_onnx_decoder(self, cache_dir: Path | None = None, threads: int = 0) -> None:

@@ -132,7 +132,8 @@ class ChineseG2P:
 
 def _pinyin(word: str, style: Style) -> list[str]:
     # one item per character, also for punctuation runs (pypinyin would group them)
-    return lazy_pinyin(word, style=style, neutral_tone_with_five=True, errors=lambda s: list(s))
+    # pypinyin takes a list from `errors` (one item per character); its annotation says str
+    return lazy_pinyin(word, style=style, neutral_tone_with_five=True, errors=lambda s: list(s))  # type: ignore[arg-type,return-value]
 
 
 @functools.lru_cache(maxsize=1)
