@@ -140,6 +140,7 @@ def main() -> int:
     ap.add_argument("--voice", default="joe_ar")
     ap.add_argument("--slots", type=int, default=32, help="engine.max_slots")
     ap.add_argument("--chunk-frames", type=int, default=None, help="engine.chunk_frames (default: the config's)")
+    ap.add_argument("--first-chunk-frames", type=int, default=None, help="engine.first_chunk_frames")
     ap.add_argument("--vocoder-batch", type=int, default=None, help="engine.max_vocoder_batch")
     ap.add_argument("--threads", type=int, default=0, help="engine.torch_threads (0: auto, -1: torch's default)")
     ap.add_argument("--vocoder-runtime", default="torch,onnxruntime",
@@ -152,6 +153,8 @@ def main() -> int:
     cfg.engine.max_slots = args.slots
     if args.chunk_frames:
         cfg.engine.chunk_frames = args.chunk_frames
+    if args.first_chunk_frames:
+        cfg.engine.first_chunk_frames = args.first_chunk_frames
     if args.vocoder_batch:
         cfg.engine.max_vocoder_batch = args.vocoder_batch
     cfg.engine.torch_threads = args.threads  # onnxruntime's threads too (0: its default)

@@ -91,11 +91,6 @@ class ArVoiceSection(_Section):
     # With no file at all, random weights only if explicitly allowed (tests of the mechanics).
     weights: str | None = None
     allow_random_weights: bool = False
-    # What turns its frames into audio: "fourier", its own Fourier vocoder distilled from the
-    # teacher's HiFi-GAN on its frames (python -m stream_server.train.vocoder; several times
-    # cheaper), or "hifigan", the teacher's decoder (engine.vocoder_runtime applies to it)
-    vocoder: Literal["fourier", "hifigan"] = "hifigan"
-    vocoder_weights: str | None = None  # null = the Fourier vocoder shipped in the package
 
 
 class GptSovitsVoiceSection(_Section):

@@ -345,9 +345,10 @@ def test_a_playing_session_short_of_audio_is_flagged_in_the_plan():
     assert not plan.short_of_audio  # nothing playing yet
     progress(s, plan, r1, 40, 40, finished=True)
     plan = s.schedule(now=0.0)
-    emit(s, plan, r1, seconds=0.5, now=0.0)  # playing, 0.5 s buffered (< the 1 s prefetch slack)
+    emit(s, plan, r1, seconds=0.5, now=0.0)  # playing, 0.5 s buffered
     r2 = add(s, "a", 1)
-    assert s.schedule(now=0.1).short_of_audio
+    assert not s.schedule(now=0.1).short_of_audio  # 0.4 s left
+    assert s.schedule(now=0.45).short_of_audio  # 0.05 s left: below urgent_slack_seconds
     s2 = make(slots=2, prefills=2)
     q1 = add(s2, "b")
     plan = s2.schedule(now=0.0)

@@ -33,6 +33,7 @@ class SchedulerConfig:
     max_prefills_per_step: int = 2  # sentences prefilling at once (admitted, not yet decoding)
     vocoder_frames_per_step: int = 192  # budget of window frames decoded per iteration
     prefetch_slack_seconds: float = 1.0
+    urgent_slack_seconds: float = 0.1  # a playing session with less buffered is short of audio
 
 
 @dataclass(frozen=True)
@@ -219,8 +220,9 @@ class Scheduler:
         )
 
     def _playing_short(self, now: float) -> bool:
-        """Some session that is playing has less than the prefetch slack buffered."""
-        limit = self.config.prefetch_slack_seconds
+        """Some session that is playing will run dry soon (less than urgent_slack_seconds buffered):
+        the engine thread must not spend a prefill's time (~30 ms on a CPU) away from its chunks."""
+        limit = self.config.urgent_slack_seconds
         return any(c.started_at is not None and c.slack(now) < limit for c in self.sessions.values())
 
     def _admit_priority(self, seq: SequenceState, now: float) -> tuple[bool, bool, float, int]:

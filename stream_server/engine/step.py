@@ -57,8 +57,9 @@ class StepPlan:
     # decode step at once (the executor skips rows whose prefill already finished or failed).
     decode: list[DecodeWork] = field(default_factory=list)
     vocode: list[VocodeWork] = field(default_factory=list)
-    # a session already playing holds less than the prefetch slack: the engine thread keeps to
-    # decode steps and chunks (it prepares a queued sentence itself only when it has nothing else)
+    # a session already playing is about to run dry (SchedulerConfig.urgent_slack_seconds): the
+    # engine thread keeps to decode steps and chunks (it prepares a queued sentence itself only
+    # when it has nothing else)
     short_of_audio: bool = False
 
     def has_model_work(self) -> bool:

@@ -37,6 +37,5 @@ def build_backends(cfg: AppConfig) -> dict[str, ModelBackend]:
             from .ar_latent.backend import load_ar_backend
 
             voice = pipers.packaged(name)
-            backends[name] = load_ar_backend(name, voice, section.weights, section.allow_random_weights, slots, device,
-                                             section.vocoder, section.vocoder_weights)
+            backends[name] = load_ar_backend(name, voice, section.weights, section.allow_random_weights, slots, device)
     return backends

@@ -1,7 +1,5 @@
 """The AR latent voice as an engine backend: a Piper voice's text encoder conditions the AR
-acoustic model, decoded step by step in per-slot state (ArSlots), vocoded by its own Fourier
-vocoder (distilled from the teacher's HiFi-GAN on the AR model's frames, several times cheaper)
-or, when configured so, by the voice's HiFi-GAN.
+acoustic model, decoded step by step in per-slot state (ArSlots), vocoded by the voice's HiFi-GAN.
 
 The length is known at prefill (the durations fix the frame count), so decode rows finish at it.
 This family is distilled from a Piper voice and runs on it: it imports piper_vits' vocoding.
@@ -14,18 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ...engine.backend import DecodeResult, PrefillResult, keep_frames, known_length_decode
-from ...engine.chunking import ChunkSpan
+from ...engine.backend import DecodeResult, PrefillResult, known_length_decode
 from ...engine.requests import SynthesisOptions
-from ..fingerprint import PROCESS_NONCE, file_digest, files_digest
+from ..fingerprint import PROCESS_NONCE, file_digest
 from ..piper_vits.backend import PiperVocoding, synthesis_params
 from ..piper_vits.piper_voice import PiperVoice
 from .ar_acoustic import ArAcousticModel, ArConfig
 from .ar_slots import ArSlots, Conditioned, decode_offline
 from .ar_weights import load_model, resolve_weights
-from .vocoder_weights import Vocoder, load_vocoder, packaged_vocoder_path
 
 
 @dataclass(frozen=True)
@@ -38,35 +33,16 @@ class ArBackend(PiperVocoding):
     kind = "ar"
 
     def __init__(
-        self, name: str, voice: PiperVoice, model: ArAcousticModel, max_slots: int, weights: Path | None = None,
-        vocoder: Vocoder | None = None, vocoder_weights: Path | None = None,
+        self, name: str, voice: PiperVoice, model: ArAcousticModel, max_slots: int, weights: Path | None = None
     ) -> None:
         super().__init__(name, voice, max_slots)
         self.model = model
         self.slots = ArSlots(model, max_slots)  # the engine thread's serving state
         self._weights_id = file_digest(weights) if weights is not None else f"random-{PROCESS_NONCE}"
-        self.vocoder = vocoder  # None: the voice's HiFi-GAN
-        if vocoder is not None:
-            self.vocoder_context = vocoder.receptive_field_frames()
-            self._vocoder_id = file_digest(vocoder_weights) if vocoder_weights else f"random-{PROCESS_NONCE}"
 
     @property
     def fingerprint(self) -> str:
-        if self.vocoder is None:
-            return f"{super().fingerprint}:ar={self._weights_id}"
-        # the HiFi-GAN's runtime plays no part; the text encoder's device does
-        piper = f"piper={files_digest(self.voice.files)}:device={self.voice.device.type}"
-        return f"{self.kind}:{piper}:ar={self._weights_id}:vocoder=fourier-{self._vocoder_id}"
-
-    def vocode(self, windows: torch.Tensor, slots: Sequence[int], spans: Sequence[ChunkSpan]) -> list[torch.Tensor]:
-        return keep_frames(self._decode(windows), spans, self.hop_length)
-
-    def _decode(self, z: torch.Tensor) -> torch.Tensor:
-        """z [B, D, W] -> audio [B, W * hop]"""
-        if self.vocoder is None:
-            return self.voice.decode(z)
-        with torch.inference_mode():
-            return self.vocoder(z.to(self.voice.device, torch.float32))
+        return f"{super().fingerprint}:ar={self._weights_id}"
 
     def prefill(self, slot: int, spoken: str, options: SynthesisOptions) -> PrefillResult:
         return self.load(slot, self.prepare(spoken, options))
@@ -93,15 +69,13 @@ class ArBackend(PiperVocoding):
         """Decoded alone on a private slot (ArSlots of its own) with the same module and code."""
         enc = self.voice.encode(self.voice.phoneme_ids(spoken), synthesis_params(options))
         z = decode_offline(self.model, [enc.m_frames])[0]  # [D, F]
-        return self._decode(z[None])[0].cpu().numpy()
+        return self.voice.decode(z[None])[0].cpu().numpy()
 
 
 def load_ar_backend(
-    name: str, voice: PiperVoice, weights: str | None, allow_random: bool, max_slots: int, device: str,
-    vocoder: str = "hifigan", vocoder_weights: str | None = None,
+    name: str, voice: PiperVoice, weights: str | None, allow_random: bool, max_slots: int, device: str
 ) -> ArBackend:
-    """The configured weights file (None: the packaged one); random weights only when allowed.
-    vocoder "fourier": its weights file (None: the packaged one), "hifigan": the voice's decoder."""
+    """The configured weights file (None: the packaged one); random weights only when allowed."""
     path = resolve_weights(weights)
     if path is None and not allow_random:
         raise ValueError(f"voice {name!r}: an AR voice needs a weights file (none configured or packaged)")
@@ -111,10 +85,4 @@ def load_ar_backend(
         model = load_model(path, device)
     else:
         model = ArAcousticModel(ArConfig()).to(device).eval()
-    if vocoder == "hifigan":
-        return ArBackend(name, voice, model, max_slots, path)
-    vpath = Path(vocoder_weights) if vocoder_weights is not None else packaged_vocoder_path()
-    if not vpath.is_file():
-        raise ValueError(f"voice {name!r}: Fourier vocoder weights file {str(vpath)!r} not found "
-                         "(python -m stream_server.train.vocoder --install makes it; or vocoder: hifigan)")
-    return ArBackend(name, voice, model, max_slots, path, load_vocoder(vpath, device), vpath)
+    return ArBackend(name, voice, model, max_slots, path)

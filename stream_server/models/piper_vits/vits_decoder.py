@@ -159,7 +159,7 @@ class HifiganGenerator(nn.Module):
         for stage in reversed(self.stages):
             reach = max(block.reach() for block in stage.blocks)
             lo, hi = lo - reach, hi + reach
-            lo, hi = transposed_conv_inputs(lo, hi, stage.up)
+            lo, hi = _transposed_conv_inputs(lo, hi, stage.up)
         lo, hi = lo - half, hi + half  # pre conv
         return -lo, hi
 
@@ -177,7 +177,7 @@ class HifiganGenerator(nn.Module):
         bag.conv(self.post, "conv_post")
 
 
-def transposed_conv_inputs(lo: int, hi: int, up: nn.ConvTranspose1d) -> tuple[int, int]:
+def _transposed_conv_inputs(lo: int, hi: int, up: nn.ConvTranspose1d) -> tuple[int, int]:
     """Input index span read by outputs lo..hi: output n = i*stride - pad + tap, tap < kernel."""
     stride, pad, kernel = up.stride[0], int(up.padding[0]), up.kernel_size[0]  # (torch types padding str | tuple)
     first = -((-(lo + pad - kernel + 1)) // stride)  # ceil division
