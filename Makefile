@@ -1,11 +1,12 @@
-# The two set-up commands (see README): `make serve` and `make test`.
+# The two set-up commands (see README): `make serve` and `make test`; while changing the code,
+# `make check` (lint and types) and `make test-fast` (README, "Tests").
 # Each creates .venv on first use and installs what it needs; later runs reuse it.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: serve test bench cluster train-voice clean system-deps
+.PHONY: serve test test-fast check bench cluster train-voice clean system-deps
 
 # Where torch comes from (README, "Set-up"): empty is PyPI (on Linux x86_64 that is the CUDA build,
 # several GB, unless a local CPU wheel is found first); https://download.pytorch.org/whl/cpu is the
@@ -55,6 +56,16 @@ system-deps:
 
 test: system-deps $(VENV)/.test-deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The fast tier: every test but the `slow` ones (those start a real server, load a whole voice or
+# run the Whisper judge), about a minute; no browser or HAProxy needed.
+test-fast: $(VENV)/.test-deps
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+# Lint and types, as configured in pyproject.toml ([tool.ruff], [tool.mypy]); CI runs it first.
+check: $(VENV)/.test-deps
+	$(PY) -m ruff check stream_server tests bench
+	$(PY) -m mypy
 
 bench: $(VENV)/.test-deps
 	$(PY) bench/bench_stream.py $(ARGS)

@@ -43,11 +43,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the test harness that runs a real server in-process
 
-from stream_server.config import AppConfig  # noqa: E402
-from stream_server.text.segmenter import SentenceSegmenter  # noqa: E402
-
 from background import BackgroundServer  # noqa: E402  (tests/)
 from bench_stream import LINES  # noqa: E402  (bench/, beside this script)
+from stream_server.config import AppConfig  # noqa: E402
+from stream_server.text.segmenter import SentenceSegmenter  # noqa: E402
 
 
 @dataclass
@@ -167,7 +166,8 @@ async def burst(srv: BackgroundServer, n: int, sentences: int, wps: float, offse
     stalls = [s for o in accepted for s in o.stalls]
     return {
         "capacity": capacity, "rtf": (after["step_seconds"] - before["step_seconds"])
-        / max(1e-9, after["audio_seconds"] - before["audio_seconds"]), "accepted": len(accepted), "refused": len(refused), "wall": wall,
+        / max(1e-9, after["audio_seconds"] - before["audio_seconds"]),
+        "accepted": len(accepted), "refused": len(refused), "wall": wall,
         "clear": all(_clear(o) for o in refused), "complete": all(o.complete for o in accepted),
         "first": [o.first_audio for o in accepted], "stalls": stalls,
         "session_stall": [sum(o.stalls) for o in accepted],
@@ -190,12 +190,14 @@ def meets_goal(r: dict, goal: float) -> bool:
 def report(name: str, r: dict, goal: float) -> bool:
     first_p95 = pct(r["first"], 0.95)
     met = meets_goal(r, goal)
-    print(f"{name}: capacity {r['capacity']} | engine RTF {r['rtf']:.3f} | accepted {r['accepted']} refused {r['refused']} "
+    print(f"{name}: capacity {r['capacity']} | engine RTF {r['rtf']:.3f} | accepted {r['accepted']} "
+          f"refused {r['refused']} "
           f"(all clear: {r['clear']}, retry_after {r['retry_after']}) | accepted first audio "
           f"p50 {pct(r['first'], 0.5) * 1000:.0f} ms p95 {first_p95 * 1000:.0f} ms (goal <= {goal * 1000:.0f} ms) "
           f"| stalls {len(r['stalls'])}: p95 {pct(r['stalls'], 0.95):.2f} s max {max(r['stalls'], default=0.0):.2f} s, "
           f"per-session total p95 {pct(r['session_stall'], 0.95):.2f} s | {r['audio']:.1f} s audio in "
-          f"{r['wall']:.1f} s | afterwards {r['left']['open']} sessions open (active), {r['left']['queued']} sentences queued "
+          f"{r['wall']:.1f} s | afterwards {r['left']['open']} sessions open (active), "
+          f"{r['left']['queued']} sentences queued "
           f"| goal met: {'yes' if met else 'no'}", flush=True)
     return r["clear"] and r["complete"] and not any(r["left"].values())
 
@@ -277,7 +279,8 @@ def main() -> int:
     if sustained is not None:
         enough = fresh["accepted"] >= 0.8 * sustained
         print(f"item 4: the fresh server accepted {fresh['accepted']} of {args.sessions} at once; the box sustains "
-              f"{sustained} (x{fresh['accepted'] / max(1, sustained):.2f}, bar x0.8: {'met' if enough else 'NOT met'}); "
+              f"{sustained} (x{fresh['accepted'] / max(1, sustained):.2f}, "
+              f"bar x0.8: {'met' if enough else 'NOT met'}); "
               f"the accepted ones {'meet' if meets_goal(fresh, goal) else 'do NOT meet'} the goal", flush=True)
     if not ok:
         print("FAILED: a refusal was not clear, an accepted session was cut short, or something was left")

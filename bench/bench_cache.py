@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the test harness that runs a real server in-process
 
-from stream_server.config import AppConfig  # noqa: E402
 from background import BackgroundServer  # noqa: E402
+from stream_server.config import AppConfig  # noqa: E402
 
 SENTENCES = [
     "Welcome back, traveler, the road north is closed until the storm passes.",

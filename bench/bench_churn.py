@@ -183,7 +183,8 @@ def slope_per_session(counts: list[int], samples: list) -> dict[str, float]:
 
 def slope_line(label: str, counts: list[int], samples: list) -> dict[str, float]:
     sl = slope_per_session(counts, samples)
-    print(f"churn: slope per 1,000 sessions, {label} ({len(samples)} samples): rss {sl['rss_kb'] * 1000 / 1024:+.1f} MB, "
+    print(f"churn: slope per 1,000 sessions, {label} ({len(samples)} samples): "
+          f"rss {sl['rss_kb'] * 1000 / 1024:+.1f} MB, "
           f"fds {sl['fds'] * 1000:+.1f}, threads {sl['threads'] * 1000:+.1f}, "
           f"redis clients {sl['redis_clients'] * 1000:+.1f}", flush=True)
     return sl
@@ -265,7 +266,8 @@ def main() -> int:
         problems.append(f"RSS still rising over the second half: {late['rss_kb']:.1f} KB/session "
                         f"(limit {args.max_rss_kb_per_session:g})")
     rss_growth = end.rss_mb - base.rss_mb
-    print(f"churn: from baseline to the end: rss {rss_growth:+.1f} MB ({1024 * rss_growth / max(count, 1):+.1f} KB/session), "
+    print(f"churn: from baseline to the end: rss {rss_growth:+.1f} MB "
+          f"({1024 * rss_growth / max(count, 1):+.1f} KB/session), "
           f"fds {end.fds - base.fds:+d}, threads {end.threads - base.threads:+d}, "
           f"redis clients {end.redis_clients - base.redis_clients:+d}")
     if problems:

@@ -40,8 +40,8 @@ from stream_server.models.gpt_sovits.t2s_model import T2SConfig  # noqa: E402
 from stream_server.train.corpus import training_sentences  # noqa: E402
 
 TINY_T2S = T2SConfig(dim=64, n_heads=4, n_layers=3)
-TINY_SOVITS = SovitsConfig(filter_channels=64, n_layers=2, resblock_kernel_sizes=(3,), resblock_dilation_sizes=((1, 3, 5),),
-                           upsample_initial_channel=64)
+TINY_SOVITS = SovitsConfig(filter_channels=64, n_layers=2, resblock_kernel_sizes=(3,),
+                           resblock_dilation_sizes=((1, 3, 5),), upsample_initial_channel=64)
 
 
 def build(tiny: bool, slots: int, tokens: int) -> GptSovitsBackend:
@@ -92,8 +92,10 @@ def run_mode(backend: GptSovitsBackend, texts: list[str], stagger: float) -> dic
         engine.stop()
     latencies = sorted(first[r] - submitted[r] for r in submitted)
     tokens = samples / backend.hop_length
-    return {"p50": 1000 * latencies[len(latencies) // 2], "p95": 1000 * latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
-            "tokens_per_s": tokens / wall, "wall": wall, "decode_batch": engine.stats.decode_rows / max(1, engine.stats.decode_steps)}
+    return {"p50": 1000 * latencies[len(latencies) // 2],
+            "p95": 1000 * latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
+            "tokens_per_s": tokens / wall, "wall": wall,
+            "decode_batch": engine.stats.decode_rows / max(1, engine.stats.decode_steps)}
 
 
 def main() -> int:

@@ -46,10 +46,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_stream import count_stalls  # noqa: E402  (bench/, beside this script: the same playback model)
 from stream_server.config import AppConfig  # noqa: E402
 from stream_server.train.corpus import training_sentences  # noqa: E402
-
-from bench_stream import count_stalls  # noqa: E402  (bench/, beside this script: the same playback model)
 
 RATE = 22050  # both serve en_US-joe-medium at its native rate
 
@@ -204,7 +203,8 @@ def main() -> int:
     per_session = 2 if args.smoke else args.sentences
     targets = ["piper", *(f"ours:{v}" for v in args.voices.split(","))]
     print(f"{os.cpu_count()} CPUs; {per_session} sentences per session, each sent when the previous one's "
-          f"audio is in; our sentence cache off; our engine.torch_threads {args.threads}; our vocoder runtime {args.vocoder_runtime}"
+          f"audio is in; our sentence cache off; our engine.torch_threads {args.threads}; "
+          f"our vocoder runtime {args.vocoder_runtime}"
           f"{'; ' + ', '.join(args.set) if args.set else ''}", flush=True)
     table: dict[tuple[str, int], dict] = {}
     with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "servers.log", "wb") as log:
@@ -224,7 +224,8 @@ def main() -> int:
                     print(f"{target:>12} sessions={n:<3} first audio p50={r['p50']:7.1f} ms p95={r['p95']:7.1f} ms"
                           f" | throughput {r['throughput']:6.2f} audio s/s (aggregate RTF {1 / r['throughput']:.3f})"
                           f" | stalls {r['stalls']} ({r['stall_s']:.2f} s; p95 per sentence {r['stall_p95']:.0f} ms)"
-                          f" | first sentences (all sent at once) p95 {r['first_p95']:.1f} ms | {r['sentences']} sentences,"
+                          f" | first sentences (all sent at once) p95 {r['first_p95']:.1f} ms"
+                          f" | {r['sentences']} sentences,"
                           f" {r['audio_s']:.1f} s audio in {r['wall_s']:.1f} s", flush=True)
         finally:
             for proc in procs:
@@ -239,7 +240,8 @@ def main() -> int:
             print(f"  {target:>12} sessions={n:<3} first audio p50 x{o['p50'] / p['p50']:.2f} "
                   f"p95 x{o['p95'] / p['p95']:.2f} | throughput x{o['throughput'] / p['throughput']:.2f}")
     if 1 in counts:
-        print("\nsessions arriving at once: their first sentences' first audio p95 / a lone session's p50 (same server):")
+        print("\nsessions arriving at once: their first sentences' first audio p95 / a lone session's p50 "
+              "(same server):")
         for target in targets:
             lone = table[(target, 1)]["p50"]
             print(f"  {target:>12} " + " ".join(

@@ -48,8 +48,7 @@ sys.path.insert(0, str(ROOT))
 from stream_server.audio.formats import SentenceEncoder  # noqa: E402
 from stream_server.config import SPEAKER_SEPARATOR, AppConfig  # noqa: E402
 from stream_server.engine.engine import Engine, torch_threads  # noqa: E402
-from stream_server.engine.requests import (  # noqa: E402
-    SPEAKER_OPTION, AudioEvent, ErrorEvent, SentenceRequest, SynthesisOptions)
+from stream_server.engine.requests import SPEAKER_OPTION, AudioEvent, ErrorEvent, SentenceRequest, SynthesisOptions  # noqa: E402
 from stream_server.env_settings import load_settings  # noqa: E402
 from stream_server.intelligibility import SentenceScore, WhisperJudge, corpus_wer, word_errors  # noqa: E402
 from stream_server.models.loading import build_backends  # noqa: E402
@@ -275,7 +274,8 @@ def format_table(rows: list[dict]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--voices", default="joe_ar,joe",
-                    help="our voices to measure, comma-separated, as the config names them ('voice#speaker' for one speaker)")
+                    help="our voices to measure, comma-separated, as the config names them "
+                         "('voice#speaker' for one speaker)")
     ap.add_argument("--config", help="YAML config file, read as `stream-server serve --config` reads it "
                                      "(STREAM_SERVER_* variables on top); default: the built-in defaults")
     ap.add_argument("--sentences", type=int, default=None, help="only the first N texts (default: all)")
@@ -328,9 +328,9 @@ def main() -> int:
     rows = [summarize(r, teacher) for r in results]
     print()
     print(format_table(rows))
-    print(f"\nWER: Whisper (faster-whisper int8, beam 1) transcripts vs the texts, normalized; MOS: "
-          f"Distill-MOS (1..5); ΔMOS paired: mean over texts of (voice - teacher); "
-          f"teacher: Piper's runtime, en_US-joe-medium")
+    print("\nWER: Whisper (faster-whisper int8, beam 1) transcripts vs the texts, normalized; MOS: "
+          "Distill-MOS (1..5); ΔMOS paired: mean over texts of (voice - teacher); "
+          "teacher: Piper's runtime, en_US-joe-medium")
 
     if args.json:
         report = {

@@ -102,7 +102,7 @@ async def client(url: str, cid: int, until: float, done: Counter, failures: list
             async def run():
                 async with websockets.connect(url, max_size=None) as ws:
                     assert json.loads(await ws.recv())["type"] == "ready"
-                    await activity(ws, cid * 100_000 + n, rng)
+                    await activity(ws, cid * 100_000 + n, rng)  # noqa: B023  (run() is awaited within this iteration)
             await asyncio.wait_for(run(), timeout)
             done[activity.__name__] += 1
         except Exception as exc:  # noqa: BLE001  (counted; the run fails)
@@ -181,10 +181,12 @@ def main() -> int:
     late = print_slopes("second half", samples[len(samples) // 2:])
     problems = list(failures[:20])
     if (end.sessions, end.slots, end.queued) != (0, 0, 0):
-        problems.append(f"still held after the load: sessions={end.sessions:g} slots={end.slots:g} queued={end.queued:g}")
+        problems.append(f"still held after the load: sessions={end.sessions:g} slots={end.slots:g} "
+                        f"queued={end.queued:g}")
     fd_growth = (end.fds - end.redis_clients) - (start.fds - start.redis_clients)
     if fd_growth > FD_SLACK:
-        problems.append(f"file descriptors grew by {fd_growth} (not counting Redis connections): {start.fds} -> {end.fds}")
+        problems.append(f"file descriptors grew by {fd_growth} (not counting Redis connections): "
+                        f"{start.fds} -> {end.fds}")
     if end.redis_clients > max(start.redis_clients, POOL_BOUND):
         problems.append(f"Redis connections {start.redis_clients} -> {end.redis_clients} (pool bound {POOL_BOUND})")
     if end.threads > start.threads + THREAD_SLACK:

@@ -35,11 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the test harness that runs a real server in-process
 
-from stream_server.config import AppConfig  # noqa: E402
-from stream_server.text.segmenter import SentenceSegmenter  # noqa: E402
-
 from ar_decode_timing import time_decode_steps  # noqa: E402  (bench/, beside this script)
 from background import BackgroundServer  # noqa: E402  (tests/)
+from stream_server.config import AppConfig  # noqa: E402
+from stream_server.text.segmenter import SentenceSegmenter  # noqa: E402
 
 LINES = [
     "Welcome back, traveler. The road north is closed until the storm passes.",

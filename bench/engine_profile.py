@@ -1,7 +1,7 @@
 """Where the engine's time goes at saturation, and how far the engine alone is from Piper's own
 compute, in one run (issue #11: throughput at least Piper's; what bounds it).
 
-    python bench/engine_profile.py                          # 32 sentences at once, joe_ar; torch, then onnxruntime vocoder
+    python bench/engine_profile.py         # 32 sentences at once, joe_ar; torch, then onnxruntime vocoder
     python bench/engine_profile.py --sentences 64 --chunk-frames 128 --threads 1 --vocoder-runtime onnxruntime
     python bench/engine_profile.py --smoke
 
@@ -9,9 +9,9 @@ No server, no sockets: the engine runs on its own thread (and its prepare thread
 with every sentence submitted at once, so the figures are the model path's cost without the event
 loop. The backend's prefill (or prepare and load) / decode / vocode calls are timed; a prepare on
 the prepare thread is listed apart (it overlaps the engine thread's work); "scheduling, events
-and waiting" is the rest of the engine thread's wall time. Piper's own runtime (piper-tts: onnxruntime, the same en_US-joe-medium file) then speaks the
-same sentences one after another, whole, as its HTTP server does: its audio seconds per second is
-the bar. Ratios are ours / Piper's.
+and waiting" is the rest of the engine thread's wall time. Piper's own runtime (piper-tts:
+onnxruntime, the same en_US-joe-medium file) then speaks the same sentences one after another,
+whole, as its HTTP server does: its audio seconds per second is the bar. Ratios are ours / Piper's.
 """
 
 from __future__ import annotations
@@ -129,7 +129,8 @@ def report(ours: dict, piper: dict) -> None:
         print(f"  {phase:>22}: {seconds:6.2f} s = {seconds / audio:.4f} s per audio s "
               f"({100 * seconds / wall:4.1f}%){per_call}")
     print(f"  piper (onnxruntime, whole sentences, one at a time): {piper['audio']:.1f} s of audio in "
-          f"{piper['wall']:.2f} s: {piper['audio'] / piper['wall']:.2f} audio s/s (RTF {piper['wall'] / piper['audio']:.3f})")
+          f"{piper['wall']:.2f} s: {piper['audio'] / piper['wall']:.2f} audio s/s "
+          f"(RTF {piper['wall'] / piper['audio']:.3f})")
     print(f"  ratio engine / piper throughput: x{(audio / wall) / (piper['audio'] / piper['wall']):.2f}")
 
 
@@ -158,7 +159,8 @@ def main() -> int:
         cfg.engine.max_vocoder_batch = args.vocoder_batch
     cfg.engine.torch_threads = args.threads  # onnxruntime's threads too (0: its default)
     if args.prepare_threads is not None:
-        cfg.engine.prepare_threads = args.prepare_threads if args.prepare_threads == "auto" else int(args.prepare_threads)
+        threads_arg = args.prepare_threads
+        cfg.engine.prepare_threads = threads_arg if threads_arg == "auto" else int(threads_arg)
     threads = torch_threads(args.threads)  # what the engine's thread would set (0: auto)
     if threads is not None:
         torch.set_num_threads(threads)

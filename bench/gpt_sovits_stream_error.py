@@ -26,7 +26,12 @@ from stream_server.engine.chunking import chunk_bounds  # noqa: E402
 from stream_server.models.gpt_sovits.sovits import SovitsV2, load_sovits, random_sovits  # noqa: E402
 from stream_server.models.gpt_sovits.sovits_checkpoint import SovitsConfig  # noqa: E402
 from stream_server.models.gpt_sovits.sovits_stream import (  # noqa: E402
-    StreamContext, chunk_config, decode_chunks, decode_window, snr_db)
+    StreamContext,
+    chunk_config,
+    decode_chunks,
+    decode_window,
+    snr_db,
+)
 
 # (left, right) in tokens; 1000 = all the tokens so far
 CONTEXTS = [(0, 0), (4, 4), (8, 8), (16, 16), (24, 24), (24, 8), (32, 8), (64, 0), (64, 4), (64, 8),

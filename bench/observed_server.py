@@ -65,7 +65,7 @@ class ObservedServer:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.server.port}/v1/tts/stream"
 
-    def __enter__(self) -> "ObservedServer":
+    def __enter__(self) -> ObservedServer:
         try:
             self.redis.start()
             self.server.start().wait_ready()

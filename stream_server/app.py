@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -17,12 +17,12 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from .config import AppConfig
+from .engine.client import synthesize_once
 from .server.access import AccessMiddleware, AccessPolicy, exposure_warnings
+from .server.calibration import calibrate
 from .server.metrics import CONTENT_TYPE_LATEST
 from .server.native_ws import native_stream
 from .server.protocols import ProtocolServers, protocol_routes
-from .engine.client import synthesize_once
-from .server.calibration import calibrate
 from .server.services import Services, build_services
 from .server.voice_catalog import voice_infos
 

@@ -6,7 +6,7 @@ configs/default.yaml spells out these same defaults; a test keeps the two in ste
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, SecretStr, Tag, field_validator, model_validator
@@ -47,7 +47,8 @@ class EngineSection(_Section):
     device: str = "cpu"
     torch_threads: int = 0  # 0: auto, the CPU cores less one (the event loop's), at least 1; -1: torch's default
     max_slots: int = 16  # sentences decoding at once, per voice
-    max_prefills_per_step: int = 2  # sentences prefilling at once (one per prepare lane: the prepare thread, the engine's)
+    # sentences prefilling at once (one per prepare lane: the prepare thread, the engine's)
+    max_prefills_per_step: int = 2
     vocoder_frames_per_step: int = 192  # bounds one iteration: a due chunk never waits long
     max_vocoder_batch: int = 4  # same-length chunk windows decoded in one call
     # Threads running new sentences' text encoder, durations and conditioning beside the engine's
@@ -118,11 +119,9 @@ def _voice_kind(value) -> str:
 
 
 AnyVoiceSection = Annotated[
-    Union[
-        Annotated[VoiceSection, Tag("piper_vits")],
-        Annotated[ArVoiceSection, Tag("ar")],
-        Annotated[GptSovitsVoiceSection, Tag("gpt_sovits")],
-    ],
+    Annotated[VoiceSection, Tag("piper_vits")]
+    | Annotated[ArVoiceSection, Tag("ar")]
+    | Annotated[GptSovitsVoiceSection, Tag("gpt_sovits")],
     Discriminator(_voice_kind),
 ]
 
@@ -286,7 +285,9 @@ class AppConfig(_Section):
     # joe_ar: the AR voice distilled from joe (weights shipped in the package, see
     # stream_server/train); joe: the Piper VITS teacher itself.
     voices: dict[str, AnyVoiceSection] = Field(
-        default_factory=lambda: {"joe_ar": ArVoiceSection(kind="ar"), "joe": VoiceSection()}
+        default_factory=lambda: cast(
+            "dict[str, AnyVoiceSection]", {"joe_ar": ArVoiceSection(kind="ar"), "joe": VoiceSection()}
+        )
     )
     # Every *.onnx in this directory (with its .onnx.json) is a Piper voice too, named by its file
     # stem (en_US-amy-medium.onnx: "en_US-amy-medium"); an entry of `voices` with that name wins.
@@ -307,7 +308,7 @@ class AppConfig(_Section):
     cors: CorsSection = Field(default_factory=CorsSection)
 
     @model_validator(mode="after")
-    def _whole_messages_fit(self) -> "AppConfig":
+    def _whole_messages_fit(self) -> AppConfig:
         """A message the server accepts must fit the session's backlog (session.max_pending_chars)."""
         s = self.session
         largest = max(s.max_text_chars, self.openai.max_input_chars)
@@ -319,7 +320,7 @@ class AppConfig(_Section):
         return self
 
     @model_validator(mode="after")
-    def _default_voice_exists(self) -> "AppConfig":
+    def _default_voice_exists(self) -> AppConfig:
         if self.voices_dir is not None:
             found = piper_voices_in(self.voices_dir)
             self.voices = self.voices | {n: v for n, v in found.items() if n not in self.voices}

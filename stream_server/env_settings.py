@@ -85,7 +85,7 @@ def _child(tp: Any, name: str) -> Any | None:
             found.append(member.model_fields[name].annotation)
         elif typing.get_origin(member) is dict:
             found.append(typing.get_args(member)[1])
-    return Union[tuple(found)] if found else None
+    return Union[tuple(found)] if found else None  # noqa: UP007  (a union of types found at run time)
 
 
 def _parse(raw: str, tp: Any, variable: str) -> Any:

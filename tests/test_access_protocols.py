@@ -84,7 +84,8 @@ def test_openai_without_any_key_is_401_in_openais_shape(keyed_server):
 
 
 def test_gpt_sovits_api_v2_refuses_in_its_shape_and_accepts_each_form(keyed_server):
-    params = {"text": "Hello there.", "text_lang": "en", "ref_audio_path": keyed_server.config.voices["gpt_sovits"].ref_audio,
+    params = {"text": "Hello there.", "text_lang": "en",
+              "ref_audio_path": keyed_server.config.voices["gpt_sovits"].ref_audio,
               "prompt_lang": "en", "prompt_text": gpt_sovits_assets.PROMPT_TEXT, "top_k": 1, "seed": 7,
               "media_type": "raw"}
     for key, message in ((None, "an API key is required"), (WRONG, "invalid API key")):

@@ -24,6 +24,8 @@ TOL = 1e-4  # max abs diff, float32
 CFG = ArConfig()
 K = CFG.frames_per_step
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py: why
+
 
 @pytest.fixture(scope="module")
 def model() -> ArAcousticModel:

@@ -50,8 +50,8 @@ def test_heldout_sentences_are_not_trained_on():
 
 
 def test_ar_voice_is_intelligible_next_to_its_teacher(piper, ar_model):
-    from stream_server.train.evaluate import evaluate, markdown_table
     from stream_server.intelligibility import WhisperJudge
+    from stream_server.train.evaluate import evaluate, markdown_table
 
     rows, summary = evaluate(piper, ar_model, WhisperJudge(), heldout_sentences()[:JUDGED])
     print("\n" + markdown_table(rows, summary))
@@ -63,8 +63,8 @@ def test_ar_voice_is_intelligible_next_to_its_teacher(piper, ar_model):
 
 
 async def test_server_speaks_ar_by_default_and_the_teacher_by_name(server, offline, piper):
-    from stream_server.server.session import sentence_seed
     from stream_server.models.piper_vits.piper_voice import SynthesisParams
+    from stream_server.server.session import sentence_seed
 
     text = "The old bridge is closed, so take the ferry."
     got = {}
@@ -77,7 +77,8 @@ async def test_server_speaks_ar_by_default_and_the_teacher_by_name(server, offli
             await receive_until(ws, t, "flushed")
             got[query] = t.pcm16(t.order[0])
     syn = server.config.synthesis
-    teacher = piper.synthesize(text, SynthesisParams(syn.noise_scale, syn.length_scale, syn.noise_w, sentence_seed(text)))
+    params = SynthesisParams(syn.noise_scale, syn.length_scale, syn.noise_w, sentence_seed(text))
+    teacher = piper.synthesize(text, params)
     assert max_diff(got[""], offline(text)) <= TOL  # default voice: the AR voice, streamed == offline
     assert max_diff(got["?voice=joe"], teacher) <= TOL  # by name: the VITS teacher
     assert len(got[""]) == len(teacher)  # same durations, same length ...

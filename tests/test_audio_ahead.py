@@ -9,11 +9,11 @@ import asyncio
 import numpy as np
 import pytest
 
+from stream_server.config import SessionSection
 from stream_server.engine.requests import AudioEvent
 from stream_server.server.audio_ahead import SECONDS_PER_CHAR, AudioAhead, SubmitGate
 from stream_server.server.events import Audio, Done, SentenceEnd
 from stream_server.server.send_stall import StallGuard
-from stream_server.config import SessionSection
 from stream_server.server.session import Session, SessionDeps, SessionHooks
 from stream_server.server.session_settings import SessionSettings, VoiceBook
 from waiting import wait_until

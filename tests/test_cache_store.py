@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import redis.asyncio as aioredis
 
+from stream_server.audio.formats import OutputSpec
 from stream_server.cache.codec import (
     CachedSentence,
     CorruptEntry,
@@ -22,11 +23,10 @@ from stream_server.cache.codec import (
     UnauthenticatedEntry,
 )
 from stream_server.cache.embedded_redis import EmbeddedRedis, find_redis_server
-from stream_server.audio.formats import OutputSpec
 from stream_server.cache.keys import KeyBuilder
-from stream_server.text.spoken_form import spoken_form, spoken_seed
 from stream_server.cache.store import LocalLRU, SentenceCache, make_client
 from stream_server.engine.requests import SentenceRequest, SynthesisOptions
+from stream_server.text.spoken_form import spoken_form, spoken_seed
 from waiting import wait_out, wait_until
 
 HOP = 256
@@ -77,7 +77,8 @@ def key_of(text: str, keys: KeyBuilder | None = None):
 
 def entry_for(key, frames: int = 40, value: float | None = None) -> CachedSentence:
     rng = np.random.default_rng(abs(hash(key.spoken)) % 2**32)
-    pcm = rng.uniform(-1, 1, frames * HOP).astype(np.float32) if value is None else np.full(frames * HOP, value, np.float32)
+    n = frames * HOP
+    pcm = rng.uniform(-1, 1, n).astype(np.float32) if value is None else np.full(n, value, np.float32)
     return CachedSentence(key.spoken, key.material, 22050, HOP, pcm)
 
 

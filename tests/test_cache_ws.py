@@ -57,7 +57,7 @@ async def test_repeated_sentence_is_cached_with_the_same_audio(server, offline):
 
     async with httpx.AsyncClient(base_url=server.http) as http:
         metrics = (await http.get("/metrics")).text
-    hits = next(l for l in metrics.splitlines() if l.startswith('tts_cache_total{result="hit"}'))
+    hits = next(line for line in metrics.splitlines() if line.startswith('tts_cache_total{result="hit"}'))
     assert float(hits.split()[-1]) >= 2
 
 

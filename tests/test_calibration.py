@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from background import BackgroundServer, free_port
 from stream_server.config import AppConfig
 from stream_server.server import admission_policy as policy
@@ -18,6 +20,7 @@ def test_batch_sizes_span_one_to_all_slots():
     assert batch_sizes(1) == [1]
 
 
+@pytest.mark.slow  # a real server, with the real voice
 def test_a_fresh_server_admits_by_its_calibrated_cost_model():
     config = AppConfig.model_validate({
         "server": {"port": free_port()},

@@ -12,8 +12,16 @@ import sys
 import pytest
 
 from stream_server.train import corpus_words as W
-from stream_server.train.corpus import (TEMPLATES, _article, _expand, _plural, heldout_sentences, ordinal,
-                                        sentence_key, training_sentences)
+from stream_server.train.corpus import (
+    TEMPLATES,
+    _article,
+    _expand,
+    _plural,
+    heldout_sentences,
+    ordinal,
+    sentence_key,
+    training_sentences,
+)
 
 N = 6000
 

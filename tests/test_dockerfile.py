@@ -28,7 +28,7 @@ def test_hadolint_passes():
 
 def test_runs_the_readme_serve_command_as_non_root_on_the_config_port():
     port = AppConfig().server.port
-    assert re.search(r'^CMD \["stream-server", "serve", .*"--port", "%d"' % port, DOCKERFILE, re.M)
+    assert re.search(rf'^CMD \["stream-server", "serve", .*"--port", "{port}"', DOCKERFILE, re.M)
     assert f"EXPOSE {port}" in DOCKERFILE
     assert re.search(r"^USER (?!root|0\b)\S+", DOCKERFILE, re.M)
     assert "HEALTHCHECK" in DOCKERFILE and "/healthz" in DOCKERFILE

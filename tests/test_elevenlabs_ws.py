@@ -159,7 +159,7 @@ class TlsProxy:
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True)
 
-    def __enter__(self) -> "TlsProxy":
+    def __enter__(self) -> TlsProxy:
         self._thread.start()
         start = asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.context)
         self._server = asyncio.run_coroutine_threadsafe(start, self.loop).result(10)

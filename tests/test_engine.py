@@ -156,7 +156,8 @@ class FakeSamplingBackend(_ConvVocoder):
     def offline(self, spoken: str, options: SynthesisOptions) -> tuple[np.ndarray, int]:
         """The same sampling, alone, on private state: (audio, frames)."""
         temp = 1.0 if options.temperature is None else options.temperature
-        st = {"gen": torch.Generator().manual_seed(options.seed), "prev": len(spoken) % VOCAB or 1, "n": 0, "temp": temp}
+        st = {"gen": torch.Generator().manual_seed(options.seed), "prev": len(spoken) % VOCAB or 1, "n": 0,
+              "temp": temp}
         frames = []
         while True:
             token = self._next(st)

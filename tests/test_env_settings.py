@@ -42,7 +42,8 @@ def test_flags_override_the_environment(config_file):
                "STREAM_SERVER_WYOMING__PORT": "10300"}
     cfg = settings(serve_args("--config", str(config_file), "--port", "9300", "--device", "cuda:1",
                               "--no-wyoming", "--log-level", "debug"), environ)
-    assert (cfg.server.port, cfg.engine.device, cfg.wyoming.enabled, cfg.server.log_level) == (9300, "cuda:1", False, "debug")
+    got = (cfg.server.port, cfg.engine.device, cfg.wyoming.enabled, cfg.server.log_level)
+    assert got == (9300, "cuda:1", False, "debug")
     assert cfg.wyoming.port == 10300 and cfg.server.host == "127.0.0.2"  # no flag: environment, file
     cfg = settings(serve_args("--config", str(config_file)), environ)
     assert (cfg.server.port, cfg.engine.device, cfg.wyoming.enabled) == (9200, "cuda", True)
@@ -74,7 +75,8 @@ def test_null_clears_a_setting_from_the_file(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("cache:\n  redis_url: redis://file:6379/0\nvoices:\n  joe_ar: {kind: ar, weights: /w.pt}\n"
                     "  joe: {kind: piper_vits}\n")
-    cfg = load_settings(path, {"STREAM_SERVER_CACHE__REDIS_URL": "null", "STREAM_SERVER_VOICES__JOE_AR__WEIGHTS": "null"})
+    cfg = load_settings(path, {"STREAM_SERVER_CACHE__REDIS_URL": "null",
+                               "STREAM_SERVER_VOICES__JOE_AR__WEIGHTS": "null"})
     assert cfg.cache.redis_url is None
     assert cfg.voices["joe_ar"].weights is None  # a key that only one kind of voice has
 

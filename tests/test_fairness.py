@@ -46,7 +46,7 @@ async def flood(server, text: str, started: asyncio.Event, stop: asyncio.Event) 
         while not stop.is_set():
             try:
                 frame = await asyncio.wait_for(ws.recv(), 0.5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             if isinstance(frame, bytes):
                 got += len(frame)

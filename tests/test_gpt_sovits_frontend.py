@@ -23,14 +23,16 @@ from stream_server.models.gpt_sovits.frontend import (
     UnknownPhoneError,
     UnsupportedLanguageError,
     bert_features,
+    chinese,
     cut,
+    english,
     language_runs,
+    oov,
     split,
     to_ids,
+    zh_normalize,
 )
-from stream_server.models.gpt_sovits.frontend import chinese, english, oov, zh_normalize
 from stream_server.models.gpt_sovits.frontend.en_normalize import normalize as en_normalize
-
 
 # -- symbols ----------------------------------------------------------------------------------
 
@@ -256,7 +258,8 @@ def test_frontend_short_text_gets_a_leading_pause(frontend):
 
 
 def test_language_runs():
-    assert language_runs("我喜欢apple和banana", "zh") == [("zh", "我喜欢"), ("en", "apple"), ("zh", "和"), ("en", "banana")]
+    assert language_runs("我喜欢apple和banana", "zh") == [
+        ("zh", "我喜欢"), ("en", "apple"), ("zh", "和"), ("en", "banana")]
     assert language_runs("Hello, 世界", "auto") == [("en", "Hello, "), ("zh", "世界")]
     assert language_runs("有3个", "auto") == [("zh", "有3个")]
     assert language_runs("I have 3 cats", "auto") == [("en", "I have 3 cats")]

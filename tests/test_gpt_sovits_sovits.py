@@ -12,14 +12,25 @@ import numpy as np
 import pytest
 import torch
 
+from shared_fixtures import gpt_sovits_fixtures
 from stream_server.models.gpt_sovits.sovits import LatentNoise, load_sovits, random_sovits
 from stream_server.models.gpt_sovits.sovits_checkpoint import (
-    CheckpointError, HParamsRecord, SovitsConfig, fold_weight_norm, hparams_to_dict,
-    read_sovits_checkpoint, restricted_torch_load)
+    CheckpointError,
+    HParamsRecord,
+    SovitsConfig,
+    fold_weight_norm,
+    hparams_to_dict,
+    read_sovits_checkpoint,
+    restricted_torch_load,
+)
 from stream_server.models.gpt_sovits.sovits_stream import (
-    StreamContext, chunk_config, decode_chunks, decode_window, default_context, snr_db)
-from shared_fixtures import gpt_sovits_fixtures
-
+    StreamContext,
+    chunk_config,
+    decode_chunks,
+    decode_window,
+    default_context,
+    snr_db,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py: why
 

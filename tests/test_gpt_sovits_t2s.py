@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from shared_fixtures import gpt_sovits_fixtures
 from stream_server.engine.kv_cache import CacheCapacityError, StaticKVCache
 from stream_server.models.gpt_sovits.sampling import (
     RowParams,
@@ -29,7 +30,6 @@ from stream_server.models.gpt_sovits.t2s_checkpoint import (
 )
 from stream_server.models.gpt_sovits.t2s_model import T2SConfig, T2SModel
 from stream_server.models.gpt_sovits.t2s_slots import SlotState, T2SRequest, T2SSlots, decode_offline
-from shared_fixtures import gpt_sovits_fixtures
 
 GREEDY = dict(top_k=1, top_p=1.0, temperature=1.0)
 REAL = SamplingParams(top_k=15, top_p=0.9, temperature=0.8, repetition_penalty=1.35)

@@ -20,6 +20,8 @@ from stream_server.models.gpt_sovits.sovits_stream import snr_db
 
 GREEDY = dict(top_k=1, top_p=1.0, temperature=1.0)
 
+pytestmark = pytest.mark.slow  # whole voices built from tts_infer.yaml, sentences run to the end
+
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory):

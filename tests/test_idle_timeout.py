@@ -11,8 +11,8 @@ import msgpack
 import pytest
 import websockets
 
-from stream_server.config import AppConfig
 from background import BackgroundServer, free_port
+from stream_server.config import AppConfig
 from wsutil import Transcript, receive_until, send_json
 
 pytestmark = pytest.mark.slow

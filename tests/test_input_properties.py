@@ -16,18 +16,18 @@ from hypothesis import strategies as st
 from websockets.sync.client import connect
 
 from stream_server.config import AppConfig
-from stream_server.server.elevenlabs_ws import _settings as elevenlabs_settings
-from stream_server.server.elevenlabs_ws import parse_message
 from stream_server.server.alignment import word_alignment, word_char_spans
 from stream_server.server.deepgram_ws import Control, Speak
 from stream_server.server.deepgram_ws import parse_message as parse_deepgram
 from stream_server.server.deepgram_ws import query_settings as deepgram_query_settings
 from stream_server.server.elevenlabs_multi import parse_multi_message
-from stream_server.server.word_times import WordTime
-from stream_server.text.words import text_words
+from stream_server.server.elevenlabs_ws import _settings as elevenlabs_settings
+from stream_server.server.elevenlabs_ws import parse_message
 from stream_server.server.events import SessionError
 from stream_server.server.native_messages import EndMessage, parse_client_frame
 from stream_server.server.openai_speech import SpeechRequest, _BadRequest, _parse
+from stream_server.server.word_times import WordTime
+from stream_server.text.words import text_words
 
 NATIVE_TYPES = ["config", "text", "flush", "cancel", "end", "keepalive", "speak", ""]
 SERVICES = SimpleNamespace(config=AppConfig())  # what the OpenAI body parser reads

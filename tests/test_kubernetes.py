@@ -83,7 +83,7 @@ def test_validation_rejects_what_it_should(offline):
     wrong_type = {**good, "spec": {**good["spec"], "ports": "8000"}}
     unknown = {**good, "kind": "Servise"}
     for bad in (misspelt, wrong_type, unknown):
-        with pytest.raises(Exception):
+        with pytest.raises((kv.ValidationError, kv.SchemaNotFoundError)):
             kv.validate(bad, K8S_VERSION, strict=True)
 
 

@@ -11,8 +11,8 @@ import pytest
 import websockets
 
 from stream_server.engine.requests import SynthesisOptions
-from stream_server.server.events import SessionError
 from stream_server.server.compat import at_speed
+from stream_server.server.events import SessionError
 from stream_server.server.native_messages import parse_speed
 from stream_server.text.spoken_form import seed_of, spoken_form
 from wsutil import Transcript, max_diff, receive_until, send_json

@@ -203,5 +203,6 @@ async def test_a_client_leaving_a_whole_file_format_stops_its_synthesis(server):
     await wait_until(lambda: not services.sessions, timeout=10, what="the request's session to close")
     # its sentences were cancelled (the engine takes the cancel from its inbox, a step later)
     await wait_until(lambda: cancelled() > before, timeout=10, what="the engine to cancel its sentences")
-    await wait_until(lambda: services.engine.stats.waiting == 0 and sum(services.engine.stats.active_slots.values()) == 0,
+    stats = services.engine.stats
+    await wait_until(lambda: stats.waiting == 0 and sum(stats.active_slots.values()) == 0,
                      timeout=30, what="the engine to drop the rest of the text")

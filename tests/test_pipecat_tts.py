@@ -131,7 +131,12 @@ def assert_spoken(recorder, context_id, sentences, offline) -> None:
 async def speak_interrupt_and_speak_again(worker, recorder, offline) -> None:
     """A reply streamed and spoken; a second one interrupted while its first sentence plays; a
     third one then carries exactly its own audio."""
-    from pipecat.frames.frames import InterruptionFrame, LLMFullResponseEndFrame, LLMFullResponseStartFrame, LLMTextFrame
+    from pipecat.frames.frames import (
+        InterruptionFrame,
+        LLMFullResponseEndFrame,
+        LLMFullResponseStartFrame,
+        LLMTextFrame,
+    )
 
     await reply(worker, recorder, REPLY)
     first = recorder.contexts()[0]

@@ -16,7 +16,6 @@ from stream_server.engine.engine import Engine, EngineConfig, prepare_threads
 from stream_server.engine.requests import CancelRequest, ErrorEvent, SynthesisOptions
 from stream_server.engine.scheduler import SchedulerConfig
 from stream_server.engine.step import StepResult
-
 from test_engine import FakeArBackend, audio_of, request, run
 
 

@@ -15,7 +15,6 @@ from stream_server.config import AppConfig, VoiceSection, load_config
 from stream_server.server.compat import resolve_voice
 
 
-
 def _openai_voice_names() -> tuple[str, ...]:
     """OpenAI's built-in voice names, as the official client library lists them."""
     from openai.types.audio.speech_create_params import SpeechCreateParams

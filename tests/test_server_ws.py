@@ -212,5 +212,5 @@ async def test_health_ready_and_metrics_show_engine_numbers(server):
     assert 'tts_engine_active_slots{voice="joe_ar"}' in text
     for name in ("tts_engine_step_seconds_count", "tts_first_audio_seconds_count",
                  "tts_vocoder_batch_size_count", "tts_engine_real_time_factor", "tts_queued_sentences"):
-        line = next(l for l in text.splitlines() if l.startswith(name))
+        line = next(ln for ln in text.splitlines() if ln.startswith(name))
         assert float(line.split()[-1]) > 0 or name == "tts_queued_sentences", line

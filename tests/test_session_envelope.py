@@ -30,7 +30,8 @@ def sessions_of(caplog, protocol: str) -> tuple[set[str], set[str]]:
         m.group(1) for r in caplog.records
         if (m := re.search(rf"event=session_start session_id=(\w+) protocol={protocol}\b", r.getMessage()))
     }
-    ended = {m.group(1) for r in caplog.records if (m := re.search(r"event=session_end session_id=(\w+)", r.getMessage()))}
+    pattern = re.compile(r"event=session_end session_id=(\w+)")
+    ended = {m.group(1) for r in caplog.records if (m := pattern.search(r.getMessage()))}
     return started, ended
 
 
@@ -94,7 +95,7 @@ async def wyoming(server) -> None:
         for voice, last in ((None, "audio-stop"), ("nobody", "error")):
             name = SynthesizeVoice(name=voice) if voice else None
             await client.write_event(Synthesize(text="Envelope check.", voice=name).event())
-            while (event := await client.read_event()).type != last:
+            while (await client.read_event()).type != last:
                 pass
     finally:
         await client.disconnect()

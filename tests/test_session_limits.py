@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream_server.server.events import Cancelled, Error, Flushed, SentenceEnd, SentenceStart, SessionError, Words
-from stream_server.config import SessionSection
-from stream_server.server.session import Session, SessionDeps
-from stream_server.server.word_times import context_words
-from stream_server.server.session_settings import SessionSettings, VoiceBook
-from stream_server.text.segmenter import SegmenterLimits, SentenceSegmenter
 from fake_source import HeldSource, InstantSource
+from stream_server.config import SessionSection
+from stream_server.server.events import Cancelled, Error, Flushed, SentenceEnd, SentenceStart, SessionError, Words
+from stream_server.server.session import Session, SessionDeps
+from stream_server.server.session_settings import SessionSettings, VoiceBook
+from stream_server.server.word_times import context_words
+from stream_server.text.segmenter import SegmenterLimits, SentenceSegmenter
 
 RATE = 22050
 MAX_CONTEXTS = 4
@@ -205,7 +205,7 @@ async def test_text_past_the_backlog_limit_is_refused_until_audio_is_sent():
 
 async def test_the_backlog_drains_as_audio_is_sent(client):
     session = client.session
-    for i in range(200):  # 200 x 27 characters, far past what the limit would hold at once
+    for _ in range(200):  # 200 x 27 characters, far past what the limit would hold at once
         await session.text("A sentence of some length. ", "c")
         await session.flush("c")
         await client.flushed("c")

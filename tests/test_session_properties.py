@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fake_source import InstantSource
-from stream_server.server.events import Error, Flushed, SentenceEnd, SessionError
 from stream_server.config import SessionSection
+from stream_server.server.events import Error, Flushed, SentenceEnd, SessionError
 from stream_server.server.session import Session, SessionDeps
 from stream_server.server.session_settings import SessionSettings, VoiceBook
 

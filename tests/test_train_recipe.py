@@ -75,6 +75,7 @@ def test_training_steps_reduce_the_loss(piper, tmp_path):
     data = DistillDataset(texts, [None] * 4, offsets, torch.cat([c for c, _ in pairs], 1).half(),
                           torch.cat([t for _, t in pairs], 1).half())
     cfg = TrainConfig(steps=60, lr=3e-3, warmup=5, val_sentences=1, log_every=5, eval_every=60, threads=1)
-    train(data, cfg, ArConfig(d_model=64, n_heads=2, n_layers=1, max_steps=256), tmp_path / "log.jsonl", log=lambda m: None)
+    model_cfg = ArConfig(d_model=64, n_heads=2, n_layers=1, max_steps=256)
+    train(data, cfg, model_cfg, tmp_path / "log.jsonl", log=lambda m: None)
     curve = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert curve[-1]["loss"] < 0.6 * curve[0]["loss"]

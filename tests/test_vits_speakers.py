@@ -20,6 +20,9 @@ from stream_server.models.piper_vits.piper_voice import PiperVoice, SynthesisPar
 TEXTS = ["Hello there, how are you?", "The quick brown fox jumps over the lazy dog."]
 MAX_ABS_DIFF = 1e-4  # measured ~2e-6
 
+# voices exported by piper-tts' training code, each checked against onnxruntime (like test_vits_parity)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def multi(tiny_voices):

@@ -182,7 +182,8 @@ def test_demo_files_are_served(server):
 WORKLET_SCRIPT = """async () => {
   const P = window.demoPlayer, S = window.demoStats;
   await P.start(24000);
-  const tone = (n, pos) => Float32Array.from({length: n}, (_, i) => 0.3 * Math.sin(2 * Math.PI * 440 * (pos + i) / 24000));
+  const tone = (n, pos) =>
+    Float32Array.from({length: n}, (_, i) => 0.3 * Math.sin(2 * Math.PI * 440 * (pos + i) / 24000));
   const push = (seg, pos, n) => P.post({type: "push", gen: 0, seg, pos, pcm: tone(n, pos)});
   const end = (seg) => P.post({type: "end", gen: 0, seg});
   const snap = () => ({received: S.samplesReceived, played: S.samplesPlayed, queued: S.samplesQueued,

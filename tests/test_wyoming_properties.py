@@ -84,7 +84,9 @@ values = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
     max_leaves=8,
 )
-voices = st.none() | st.fixed_dictionaries({"name": st.sampled_from(["joe_ar", "joe", "alloy", "nobody"]) | values}) | values
+voices = (
+    st.none() | st.fixed_dictionaries({"name": st.sampled_from(["joe_ar", "joe", "alloy", "nobody"]) | values}) | values
+)
 data = (
     st.fixed_dictionaries({"text": st.text(max_size=80) | st.sampled_from(["Hi there. ", "   ", "x " * 600]) | values},
                           optional={"voice": voices})
@@ -98,14 +100,18 @@ events = st.one_of(
     st.text(max_size=40).map(lambda t: t.replace("\n", " ").encode() + b"\n"),
     values.map(lambda v: json.dumps(v).encode() + b"\n"),
     # lengths that are no lengths
-    st.sampled_from([-1, "12", 1.5, True, [3]]).map(lambda n: json.dumps({"type": "synthesize", "data_length": n}).encode() + b"\n"),
+    st.sampled_from([-1, "12", 1.5, True, [3]]).map(
+        lambda n: json.dumps({"type": "synthesize", "data_length": n}).encode() + b"\n"
+    ),
     # too large: the declared bytes follow, and are skipped
     st.integers(1, 3 * MAX_EVENT).map(
         lambda n: json.dumps({"type": "synthesize", "data_length": MAX_EVENT, "payload_length": n}).encode()
         + b"\n" + bytes(MAX_EVENT + n)
     ),
     # data bytes that are not a JSON object
-    st.binary(max_size=20).map(lambda b: json.dumps({"type": "synthesize-chunk", "data_length": len(b)}).encode() + b"\n" + b),
+    st.binary(max_size=20).map(
+        lambda b: json.dumps({"type": "synthesize-chunk", "data_length": len(b)}).encode() + b"\n" + b
+    ),
 )
 PROBE = frame("synthesize-stop") + frame("synthesize", {"text": "Still here."})
 

@@ -124,7 +124,7 @@ class EntryCodec:
         self.limits = limits
 
     @classmethod
-    def with_random_secret(cls, limits: EntryLimits = EntryLimits()) -> "EntryCodec":
+    def with_random_secret(cls, limits: EntryLimits = EntryLimits()) -> EntryCodec:
         """Entries only this object can read (no secret configured: nothing is shared)."""
         return cls(secrets.token_bytes(32), limits)
 

@@ -130,7 +130,7 @@ class EmbeddedRedis:
             "--logfile", str(self.dir / "redis.log"),
         ]
 
-    def start(self, timeout: float = 10.0) -> "EmbeddedRedis":
+    def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         if self.proc is not None and self.proc.poll() is None:
             return self
         Path(self.socket_path).unlink(missing_ok=True)
@@ -174,7 +174,7 @@ class EmbeddedRedis:
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> "EmbeddedRedis":
+    def __enter__(self) -> EmbeddedRedis:
         return self.start()
 
     def __exit__(self, *exc) -> None:

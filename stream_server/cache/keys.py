@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..audio.formats import OutputSpec
 from ..engine.requests import SentenceRequest, SynthesisOptions

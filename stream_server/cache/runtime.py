@@ -90,15 +90,18 @@ def _text(value) -> str:
 
 
 async def _describe_external(cache: SentenceCache, url: str) -> None:
+    client = cache.client
+    if client is None:
+        return
     try:
-        await cache.client.ping()
-        conf = await cache.client.config_get("maxmemory*")
+        await client.ping()
+        conf = await client.config_get("maxmemory*")
     except Exception as exc:  # down now, or CONFIG not allowed (managed Redis): not fatal
         log.warning("sentence cache: Redis at %s not answering yet (%s); will retry", redacted(url), exc)
         return
-    conf = {_text(k): _text(v) for k, v in conf.items()}  # str or bytes, by redis-py version
-    limit = int(conf.get("maxmemory") or 0)
-    policy = conf.get("maxmemory-policy", "?")
+    settings = {_text(k): _text(v) for k, v in conf.items()}  # str or bytes, by redis-py version
+    limit = int(settings.get("maxmemory") or 0)
+    policy = settings.get("maxmemory-policy", "?")
     log.info("sentence cache: Redis maxmemory=%d MB policy=%s", limit >> 20, policy)
     if limit == 0 or not policy.startswith("allkeys"):
         log.warning("sentence cache: set maxmemory and an allkeys-* eviction policy on that Redis")
@@ -154,7 +157,7 @@ async def open_cache(config: AppConfig, engine: EngineClient, voices: dict[str, 
         client, ttl_s=c.ttl_s, key_prefix=c.key_prefix, local=local, retry_after_s=c.retry_after_s,
         codec=entry_codec(config, mode),
     )
-    if mode == "external":
+    if mode == "external" and url is not None:
         await _describe_external(cache, url)
     # the backends name their weights (a file digest: hashed off the loop, once per process)
     fingerprints = await asyncio.to_thread(lambda: {name: b.fingerprint for name, b in voices.items()})

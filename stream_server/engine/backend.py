@@ -68,9 +68,12 @@ class VoiceControl(Protocol):
     api_v2: split methods, languages, reference clips, weights). The slow calls (prepare and set a
     reference, load weights) run off the event loop and the engine thread."""
 
-    text_languages: Collection[str]  # languages a request's text may be in
-    split_methods: Collection[str]  # how a request's text may be cut into sentences
-    weight_parts: Collection[str]  # the parts whose weights may be swapped (GPT-SoVITS: gpt, sovits)
+    @property
+    def text_languages(self) -> Collection[str]: ...  # languages a request's text may be in
+    @property
+    def split_methods(self) -> Collection[str]: ...  # how a request's text may be cut into sentences
+    @property
+    def weight_parts(self) -> Collection[str]: ...  # the parts whose weights may be swapped (GPT-SoVITS: gpt, sovits)
 
     def split(self, text: str, method: str, language: str) -> list[str]: ...
 
@@ -94,20 +97,35 @@ class VoiceControl(Protocol):
 
 
 class ModelBackend(Protocol):
-    name: str
-    kind: str  # the model family: piper_vits, ar, gpt_sovits
-    language: str | None  # the language of the text it is given (en_US, en, zh, auto); None: not known
-    speakers: Sequence[str]  # names a client may ask for as "<voice>#<speaker>"; empty: one speaker
-    espeak_voice: str | None  # the espeak-ng voice that phonemizes its text; None: none is used
-    control: VoiceControl | None  # changes a protocol may make while it serves; None: none
-    sample_rate: int
-    hop_length: int  # audio samples per frame
-    frame_channels: int  # C
-    max_slots: int
-    vocoder_context: tuple[int, int]  # (left, right) frames
+    # What a backend says of itself, read-only to the engine and the sessions: a backend may give
+    # each as an attribute or as a property.
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...  # the model family: piper_vits, ar, gpt_sovits
+    @property
+    def language(self) -> str | None: ...  # the language of the text it is given (en_US, en, zh, auto); None: not known
+    @property
+    def speakers(self) -> Sequence[str]: ...  # names a client may ask for as "<voice>#<speaker>"; empty: one speaker
+    @property
+    def espeak_voice(self) -> str | None: ...  # the espeak-ng voice that phonemizes its text; None: none is used
+    @property
+    def control(self) -> VoiceControl | None: ...  # changes a protocol may make while it serves; None: none
+    @property
+    def sample_rate(self) -> int: ...
+    @property
+    def hop_length(self) -> int: ...  # audio samples per frame
+    @property
+    def frame_channels(self) -> int: ...  # C
+    @property
+    def max_slots(self) -> int: ...
+    @property
+    def vocoder_context(self) -> tuple[int, int]: ...  # (left, right) frames
     # (first, later) chunk sizes in frames for this model's frame rate; None: the engine's defaults
-    chunk_frames: tuple[int, int] | None
-    fingerprint: str
+    @property
+    def chunk_frames(self) -> tuple[int, int] | None: ...
+    @property
+    def fingerprint(self) -> str: ...
 
     def prefill(self, slot: int, spoken: str, options: SynthesisOptions) -> PrefillResult: ...
 

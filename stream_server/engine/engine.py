@@ -41,7 +41,7 @@ class IdleCall:
 
     voice: str
     fn: Callable[[], Any]
-    future: Future
+    future: Future[Any]
 
 
 _DEFAULTS = EngineSection()  # the config's engine section: its defaults are the engine's
@@ -117,12 +117,12 @@ class Engine:
     def reassign(self, reassign: Reassign) -> None:
         self._inbox.put(reassign)
 
-    def call_when_idle(self, voice: str, fn: Callable[[], Any]) -> Future:
+    def call_when_idle(self, voice: str, fn: Callable[[], Any]) -> Future[Any]:
         """Run fn on the engine thread once `voice` holds no slot; meanwhile the voice admits no
         new sentence (its sentences in flight finish first). The future gets fn's result."""
         if voice not in self.backends:
             raise KeyError(f"unknown voice {voice!r}")
-        future: Future = Future()
+        future: Future[Any] = Future()
         self._inbox.put(IdleCall(voice, fn, future))
         return future
 
@@ -202,7 +202,7 @@ class Engine:
         except queue.Empty:
             pass
 
-    def _accept(self, item: SentenceRequest | CancelRequest | Reassign | None) -> None:
+    def _accept(self, item: object) -> None:
         if isinstance(item, SentenceRequest):
             self.scheduler.add(item)
         elif isinstance(item, CancelRequest):

@@ -71,8 +71,8 @@ class Executor:
         for release in plan.release:
             self._release(release)
         settled: set[int] = set()  # no decode this step: finished at prefill, or failed
-        for work in plan.prefill:
-            self._start_prefill(work, result, settled)
+        for prefill in plan.prefill:
+            self._start_prefill(prefill, result, settled)
         if self.preparer is not None and self._preparing:
             self._collect_prepared(plan, result, settled)
         waiting = settled | self._preparing.keys()
@@ -194,7 +194,8 @@ class Executor:
                 for work in group:
                     self._emit(work, torch.zeros(0), backend, result)
                 continue
-            windows = torch.stack([self._frames[w.request_id].window(w.span.window_start, w.span.window_end) for w in group])
+            windows = torch.stack(
+                [self._frames[w.request_id].window(w.span.window_start, w.span.window_end) for w in group])
             try:
                 audio = backend.vocode(windows, [w.slot for w in group], [w.span for w in group])
             except Exception as exc:

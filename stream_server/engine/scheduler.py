@@ -166,8 +166,8 @@ class Scheduler:
             if v.span.last:
                 retired.append(self._retire(seq, SentenceStatus.FINISHED))
         for f in result.failed:
-            if (seq := self.sequences.get(f.request_id)) is not None:
-                retired.append(self._retire(seq, SentenceStatus.FAILED))
+            if (failed := self.sequences.get(f.request_id)) is not None:
+                retired.append(self._retire(failed, SentenceStatus.FAILED))
         return retired
 
     # --- reading -------------------------------------------------------------------------------
@@ -225,7 +225,7 @@ class Scheduler:
         limit = self.config.urgent_slack_seconds
         return any(c.started_at is not None and c.slack(now) < limit for c in self.sessions.values())
 
-    def _admit_priority(self, seq: SequenceState, now: float) -> tuple:
+    def _admit_priority(self, seq: SequenceState, now: float) -> tuple[bool, bool, float, int]:
         slack = self.sessions[seq.session_id].slack(now)
         return (not self.is_head(seq), seq.request.session_ordinal > 0, slack, seq.arrival)
 
@@ -253,7 +253,7 @@ class Scheduler:
                 admitted.append(seq)
         return admitted
 
-    def _chunk_priority(self, work: VocodeWork, now: float) -> tuple:
+    def _chunk_priority(self, work: VocodeWork, now: float) -> tuple[bool, bool, float, int]:
         # A session not yet playing (its first chunk) goes first; playing ones by least slack.
         seq = self.sequences[work.request_id]
         clock = self.sessions[seq.session_id]
@@ -264,7 +264,8 @@ class Scheduler:
         if self._urgent_heads(now):  # no prefetching while some client is short of audio
             ready = [w for w in ready if self.is_head(self.sequences[w.request_id])]
         ready.sort(key=lambda w: self._chunk_priority(w, now))
-        picked, budget = [], self.config.vocoder_frames_per_step
+        picked: list[VocodeWork] = []
+        budget = self.config.vocoder_frames_per_step
         for work in ready:
             if picked and work.span.window_frames > budget:
                 break

@@ -58,7 +58,7 @@ class RecentRtf:
         """Mean sentences in flight while measured (weighted by step time)."""
         return self.live_seconds / self.compute_seconds if self.compute_seconds > 0 else None
 
-    def add(self, compute: float, audio: float, window: float, prepare: float = 0.0, live: int = 0) -> "RecentRtf":
+    def add(self, compute: float, audio: float, window: float, prepare: float = 0.0, live: int = 0) -> RecentRtf:
         keep = math.exp(-audio / window)
         return RecentRtf(
             self.compute_seconds * keep + compute, self.audio_seconds * keep + audio,
@@ -80,12 +80,12 @@ class EngineStats:
     peak_live: int = 0  # most sentences holding engine slots at once
     waiting: int = 0  # sentences queued for a slot, after the last step
     active_slots: dict[str, int] = field(default_factory=dict)  # per voice, after the last step
-    finished: Counter = field(default_factory=Counter)
+    finished: Counter[str] = field(default_factory=Counter)
     observer: EngineObserver = field(default_factory=EngineObserver)
     recent: RecentRtf = field(default_factory=RecentRtf)  # admission's measure of capacity
     recent_window_audio_seconds: float = 30.0
 
-    def record_step(self, seconds: float, prefills: int, result: "StepResult", live: int = 0) -> None:
+    def record_step(self, seconds: float, prefills: int, result: StepResult, live: int = 0) -> None:
         """One step of `seconds` on the engine thread, with `live` sentences in flight."""
         self.steps += 1
         self.step_seconds += seconds

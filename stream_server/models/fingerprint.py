@@ -15,7 +15,7 @@ from pathlib import Path
 PROCESS_NONCE = secrets.token_hex(8)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _file_digest(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

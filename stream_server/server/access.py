@@ -72,7 +72,7 @@ class AccessPolicy:
     loopback: bool  # the server binds a loopback address
 
     @classmethod
-    def from_config(cls, config: AppConfig) -> "AccessPolicy":
+    def from_config(cls, config: AppConfig) -> AccessPolicy:
         return cls(
             key_digests=tuple(_digest(k) for k in config.auth.api_keys),
             protect_metrics=config.auth.protect_metrics,

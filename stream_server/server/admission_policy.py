@@ -56,7 +56,7 @@ class CostModel:
         return (headroom / scale - self.fixed) / self.per_stream
 
     @classmethod
-    def fit(cls, points: Sequence[tuple[float, float]]) -> "CostModel":
+    def fit(cls, points: Sequence[tuple[float, float]]) -> CostModel:
         """Least squares on (n, RTF at n) pairs; RTF is linear in 1 / n. Both terms stay positive
         (a noisy measure must not promise unbounded capacity)."""
         xs, ys = [1.0 / n for n, _ in points], [rtf for _, rtf in points]
@@ -113,9 +113,10 @@ MODEL_SCALE = (0.5, 4.0)  # how far the measured RTF may move the calibrated mod
 
 def model_scale(limits: AdmissionLimits, measure: Measure) -> float:
     """The measured RTF over the model's at the measured concurrency (1 until measured)."""
-    if measure.model is None or not is_measured(limits, measure) or not measure.concurrency:
+    rtf = measure.rtf
+    if measure.model is None or not rtf or not is_measured(limits, measure) or not measure.concurrency:
         return 1.0
-    ratio = measure.rtf / measure.model.rtf_at(measure.concurrency)
+    ratio = rtf / measure.model.rtf_at(measure.concurrency)
     return min(MODEL_SCALE[1], max(MODEL_SCALE[0], ratio))
 
 
@@ -123,9 +124,10 @@ def sustained_streams(limits: AdmissionLimits, measure: Measure) -> float:
     """Real-time streams the engine sustains, with the headroom applied."""
     if measure.model is not None:
         return measure.model.streams(limits.headroom, model_scale(limits, measure))
-    if not is_measured(limits, measure):
+    rtf = measure.rtf
+    if not rtf or not is_measured(limits, measure):
         return limits.initial_streams
-    return limits.headroom / measure.rtf
+    return limits.headroom / rtf
 
 
 def capacity(limits: AdmissionLimits, measure: Measure) -> int:

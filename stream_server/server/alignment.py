@@ -10,11 +10,13 @@ the audio (Pipecat does). Without word timings the characters spread evenly over
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..text.words import word_char_spans  # the words the session times (the same tokenizer)
 from .word_times import WordTime
 
 
-def even_alignment(text: str, samples: int, rate: int) -> dict:
+def even_alignment(text: str, samples: int, rate: int) -> dict[str, Any]:
     """The sentence's characters spread evenly over its audio, in ms from the message's start."""
     chars = list(text)
     total_ms = 1000.0 * samples / rate
@@ -22,7 +24,7 @@ def even_alignment(text: str, samples: int, rate: int) -> dict:
     return _alignment(chars, edges[:-1], edges[-1])
 
 
-def word_alignment(text: str, words: list[WordTime] | None, samples: int, rate: int) -> dict:
+def word_alignment(text: str, words: list[WordTime] | None, samples: int, rate: int) -> dict[str, Any]:
     """Characters timed by the sentence's word times (the Words event's, seconds from the
     sentence's start: the start of this message's audio)."""
     spans = word_char_spans(text)
@@ -41,7 +43,7 @@ def word_alignment(text: str, words: list[WordTime] | None, samples: int, rate: 
     return _alignment(list(text), [round(s) for s in starts], round(total_ms))
 
 
-def _alignment(chars: list[str], starts_ms: list[int], end_ms: int) -> dict:
+def _alignment(chars: list[str], starts_ms: list[int], end_ms: int) -> dict[str, Any]:
     ends = starts_ms[1:] + [end_ms]
     return {
         "chars": chars,

@@ -14,8 +14,9 @@ Pure bookkeeping: no asyncio, no engine (tests/test_audio_ahead.py).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Generic, TypeVar
+from typing import Generic, TypeVar
 
 # Speech at speed 1 runs about 12-15 characters a second; a sentence's audio is estimated on the
 # long side until it arrives (a low estimate would let more than the bound be synthesized).
@@ -109,7 +110,7 @@ class SubmitGate(Generic[T]):
     ahead: AudioAhead
     submit: Callable[[T], None]
     skip: Callable[[T], bool]
-    waiting: deque = field(default_factory=deque)
+    waiting: deque[T] = field(default_factory=deque)
     closed: bool = False
 
     def offer(self, item: T) -> None:

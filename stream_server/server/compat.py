@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -104,7 +104,7 @@ async def open_for_request(
 
 async def request_pcm(
     events: EventQueue, stack: contextlib.AsyncExitStack, gap: bytes = b""
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The session's audio as it comes (and `gap` after each sentence); a failed sentence ends it
     with RuntimeError. Closing the iterator closes the session."""
     async with stack:

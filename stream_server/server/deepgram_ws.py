@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.datastructures import QueryParams
 from starlette.responses import JSONResponse
@@ -23,7 +24,8 @@ from .compat import FlushCounter, at_speed, close_if_connected, close_reason, re
 from .events import Audio, Cancelled, Error, Flushed, Ready, SessionError, SessionEvent
 from .send_stall import receive_unless_stalled
 from .services import Services
-from .session import Session, SessionSettings
+from .session import Session
+from .session_settings import SessionSettings
 from .wire import loads_json
 
 # Deepgram's encodings -> our formats, and the default sample rate of each.
@@ -120,7 +122,7 @@ class _Wire:
             await self._json({"type": "Warning", "code": event.code, "description": event.message,
                               "warn_code": event.code, "warn_msg": event.message})
 
-    async def _json(self, message: dict) -> None:
+    async def _json(self, message: dict[str, Any]) -> None:
         async with self._lock:
             await self.websocket.send_text(json.dumps(message))
 

@@ -20,15 +20,16 @@ from dataclasses import dataclass, field
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..audio.formats import mulaw_encode
-from .alignment import word_alignment
 from ..config import SessionSection
+from .alignment import word_alignment
 from .compat import FlushCounter, at_speed, resolve_voice
 from .contexts import check_context_id
 from .elevenlabs_ws import DEFAULT_OUTPUT_FORMAT, ElevenLabsSocket, parse_output_format, voice_speed
 from .events import Audio, Cancelled, Error, Flushed, SentenceEnd, SentenceStart, SessionError, SessionEvent, Words
 from .send_stall import receive_unless_stalled
 from .services import Services
-from .session import Session, SessionSettings
+from .session import Session
+from .session_settings import SessionSettings
 from .wire import loads_json
 from .word_times import WordTime
 
@@ -111,7 +112,7 @@ class _Wire(ElevenLabsSocket):
         elif isinstance(event, Audio) and self._sentence:
             self._sentence.pcm.extend(event.pcm)
         elif isinstance(event, SentenceEnd) and self._sentence:
-            await self._send_sentence(event.samples)
+            await self._send_sentence(self._sentence, event.samples)
         elif isinstance(event, Flushed):
             if self.flushes.answered(event.context_id) == 0 and event.context_id in self.closing:
                 await self._final(event.context_id)
@@ -122,8 +123,8 @@ class _Wire(ElevenLabsSocket):
         elif isinstance(event, Error):
             await self.error(event.code, event.message, event.context_id, retry_after=event.retry_after)
 
-    async def _send_sentence(self, samples: int) -> None:
-        sentence, self._sentence = self._sentence, None
+    async def _send_sentence(self, sentence: _Sentence, samples: int) -> None:
+        self._sentence = None
         alignment = word_alignment(sentence.text, sentence.words, samples, self.rate)
         audio = mulaw_encode(bytes(sentence.pcm)) if self.ulaw else bytes(sentence.pcm)
         await self.send({"audio": base64.b64encode(audio).decode(), "isFinal": None, "normalizedAlignment": alignment,

@@ -13,18 +13,20 @@ import asyncio
 import base64
 import json
 import logging
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..audio.formats import SAMPLE_RATES, mulaw_encode
-from .alignment import word_alignment
 from .admission import ws_close_code
+from .alignment import word_alignment
 from .compat import EventQueue, at_speed, close_if_connected, resolve_voice
-from .wire import loads_json
 from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError, Words
 from .send_stall import close_stalled, receive_unless_stalled
 from .services import Services
-from .session import Session, SessionSettings
+from .session import Session
+from .session_settings import SessionSettings
+from .wire import loads_json
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,7 @@ class ElevenLabsSocket:
         self.websocket = websocket
         self._lock = asyncio.Lock()
 
-    async def send(self, message: dict) -> None:
+    async def send(self, message: dict[str, Any]) -> None:
         async with self._lock:
             await self.websocket.send_text(json.dumps(message))
 
@@ -82,7 +84,7 @@ async def elevenlabs_stream(websocket: WebSocket) -> None:
     await websocket.accept()
     sock = ElevenLabsSocket(websocket)
     events = EventQueue()
-    first: dict = {}  # the first message: it carries the voice settings and maybe text
+    first: dict[str, Any] = {}  # the first message: it carries the voice settings and maybe text
     ulaw = False
 
     async def settings() -> SessionSettings:
@@ -111,8 +113,10 @@ async def elevenlabs_stream(websocket: WebSocket) -> None:
         pass
 
 
-async def _receive_loop(websocket: WebSocket, session: Session, first: dict, sender: asyncio.Task) -> None:
-    msg: dict | None = first
+async def _receive_loop(
+    websocket: WebSocket, session: Session, first: dict[str, Any], sender: asyncio.Task[None]
+) -> None:
+    msg: dict[str, Any] | None = first
     while True:
         if msg is None:
             msg = await _receive(websocket, session.stalled)
@@ -128,7 +132,7 @@ async def _receive_loop(websocket: WebSocket, session: Session, first: dict, sen
         msg = None
 
 
-async def _receive(websocket: WebSocket, stalled: asyncio.Event | None = None) -> dict | None:
+async def _receive(websocket: WebSocket, stalled: asyncio.Event | None = None) -> dict[str, Any] | None:
     """The next JSON message (None: the client went away, or stopped reading and was closed)."""
     message = await (websocket.receive() if stalled is None else receive_unless_stalled(websocket, stalled))
     if message["type"] == "websocket.disconnect":
@@ -136,7 +140,7 @@ async def _receive(websocket: WebSocket, stalled: asyncio.Event | None = None) -
     return parse_message(message.get("text") or message.get("bytes") or b"")
 
 
-def parse_message(raw: str | bytes) -> dict:
+def parse_message(raw: str | bytes) -> dict[str, Any]:
     """A client message: a JSON object with a string "text" (or SessionError)."""
     try:
         data = loads_json(raw)
@@ -147,7 +151,7 @@ def parse_message(raw: str | bytes) -> dict:
     return data
 
 
-def voice_speed(message: dict) -> float | None:
+def voice_speed(message: dict[str, Any]) -> float | None:
     """`voice_settings.speed` of a message (None: not given), checked against ElevenLabs' range."""
     voice_settings = message.get("voice_settings") or {}
     if not isinstance(voice_settings, dict):
@@ -162,13 +166,13 @@ def voice_speed(message: dict) -> float | None:
     return float(speed)
 
 
-def _settings(services: Services, voice: str, rate: int, first: dict) -> SessionSettings:
+def _settings(services: Services, voice: str, rate: int, first: dict[str, Any]) -> SessionSettings:
     options = services.default_settings().options
     speed = voice_speed(first)
     return SessionSettings(voice, rate, "pcm_s16le", options if speed is None else at_speed(options, speed))
 
 
-async def _text(session: Session, msg: dict) -> None:
+async def _text(session: Session, msg: dict[str, Any]) -> None:
     text = msg["text"]
     if text.strip():
         await session.text(text)

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import random
 from pathlib import Path
-from typing import Union
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
@@ -66,7 +66,7 @@ class TtsRequest(BaseModel):
     fragment_interval: float = 0.3
     seed: int = -1
     media_type: str = "wav"
-    streaming_mode: Union[bool, int] = False
+    streaming_mode: bool | int = False
     parallel_infer: bool = True
     repetition_penalty: float = 1.35
     sample_steps: int = 32
@@ -111,9 +111,9 @@ def _check(req: TtsRequest, control: VoiceControl) -> bool:
     return mode != 0
 
 
-def _read_query(request: Request) -> dict:
+def _read_query(request: Request) -> dict[str, Any]:
     q = request.query_params
-    data: dict = {k: v for k, v in q.items() if k != "aux_ref_audio_paths"}
+    data: dict[str, Any] = {k: v for k, v in q.items() if k != "aux_ref_audio_paths"}
     if "aux_ref_audio_paths" in q:
         data["aux_ref_audio_paths"] = q.getlist("aux_ref_audio_paths")
     return data

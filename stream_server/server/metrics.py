@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE_LATEST  # re-exported for the route
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import CONTENT_TYPE_LATEST  # noqa: F401  (re-exported for the route)
 
 from ..engine.stats import EngineObserver
 
@@ -85,7 +85,7 @@ class Metrics:
             "tts_audio_held_max_seconds", "Audio synthesized and not yet sent, the session holding most", registry=r
         )
 
-    def render(self, stats: "EngineStats") -> bytes:
+    def render(self, stats: EngineStats) -> bytes:
         if stats.audio_seconds > 0:
             self.rtf.set(stats.step_seconds / stats.audio_seconds)
         return generate_latest(self.registry)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import msgpack
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -89,7 +89,7 @@ class KeepaliveMessage(_Message):
 
 
 ClientMessage = Annotated[
-    Union[ConfigMessage, TextMessage, FlushMessage, CancelMessage, EndMessage, KeepaliveMessage],
+    ConfigMessage | TextMessage | FlushMessage | CancelMessage | EndMessage | KeepaliveMessage,
     Field(discriminator="type"),
 ]
 _client_message = TypeAdapter(ClientMessage)

@@ -7,6 +7,7 @@ import logging
 import time
 from functools import partial
 
+from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..engine.requests import SynthesisOptions
@@ -15,6 +16,7 @@ from .compat import at_speed, close_if_connected
 from .events import Error, SessionError, SessionEvent
 from .native_messages import (
     CancelMessage,
+    ClientMessage,
     ConfigMessage,
     EndMessage,
     FlushMessage,
@@ -26,7 +28,8 @@ from .native_messages import (
 )
 from .send_stall import close_stalled, receive_unless_stalled
 from .services import Services
-from .session import Session, SessionSettings
+from .session import Session
+from .session_settings import SessionSettings
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +61,7 @@ async def _query_settings(websocket: WebSocket, defaults: SessionSettings) -> Se
     try:
         sample_rate = int(rate) if rate is not None else defaults.sample_rate
     except ValueError:
-        raise SessionError("unsupported_sample_rate", f"sample_rate {rate!r} is not a number")
+        raise SessionError("unsupported_sample_rate", f"sample_rate {rate!r} is not a number") from None
     speed = q.get("speed")
     return SessionSettings(
         voice=q.get("voice", defaults.voice),
@@ -87,7 +90,7 @@ async def native_stream(websocket: WebSocket) -> None:
         pass  # client went away mid-send
 
 
-async def _receive(websocket: WebSocket, session: Session, idle_timeout: float) -> dict | None:
+async def _receive(websocket: WebSocket, session: Session, idle_timeout: float) -> Message | None:
     """The next client message; None once the session has been idle too long: no client message
     for `idle_timeout` seconds and nothing sent or left to send for as long (0: never). A session
     whose client stopped reading is closed (4408) and ends here as a disconnect."""
@@ -112,11 +115,11 @@ async def _receive_loop(
     while True:
         message = await _receive(websocket, session, idle_timeout)
         if message is None:
-            message = (
+            reason = (
                 f"no message for {idle_timeout:g} s and nothing to send; "
                 'send {"type": "keepalive"} to keep an idle session open'
             )
-            await session.report(SessionError("idle_timeout", message))
+            await session.report(SessionError("idle_timeout", reason))
             await close_if_connected(websocket, 1000)
             return
         if message["type"] == "websocket.disconnect":
@@ -139,7 +142,7 @@ async def _receive_loop(
             await session.report(exc)
 
 
-async def _dispatch(session: Session, msg, defaults: SynthesisOptions) -> None:
+async def _dispatch(session: Session, msg: ClientMessage, defaults: SynthesisOptions) -> None:
     if isinstance(msg, KeepaliveMessage):
         return  # receiving it restarted the idle timer
     if isinstance(msg, TextMessage):

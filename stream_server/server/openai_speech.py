@@ -13,7 +13,8 @@ import base64
 import contextlib
 import json
 import logging
-from typing import AsyncIterator, Literal
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
@@ -134,7 +135,7 @@ async def _open_session(
     )
 
 
-def _sse(kind: str, **fields) -> bytes:
+def _sse(kind: str, **fields: Any) -> bytes:
     return f"data: {json.dumps({'type': kind, **fields})}\n\n".encode()
 
 
@@ -195,7 +196,7 @@ async def speech(request: Request) -> Response:
     return GuardedStreamingResponse(chunks, session.guard, media)  # cut if the client stops reading
 
 
-async def _whole(request: Request, chunks: AsyncIterator[bytes]) -> bytes | None:
+async def _whole(request: Request, chunks: AsyncGenerator[bytes, None]) -> bytes | None:
     """All the PCM, or None as soon as the client is gone (the session closes with the iterator)."""
     async def join() -> bytes:
         return b"".join([chunk async for chunk in chunks])

@@ -4,11 +4,15 @@ HTTP/WebSocket routes, and servers on their own ports started and stopped in the
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from ..config import AppConfig
 from .services import Services
+
+if TYPE_CHECKING:
+    from .wyoming_tts import WyomingServer
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +58,9 @@ class ProtocolServers:
     """Servers with their own listening sockets (Wyoming)."""
 
     def __init__(self) -> None:
-        self._servers: list = []
+        self._servers: list[WyomingServer] = []
 
-    async def start(self, services: Services) -> "ProtocolServers":
+    async def start(self, services: Services) -> ProtocolServers:
         cfg = services.config
         if cfg.wyoming.enabled:
             from .wyoming_tts import WyomingServer

@@ -15,13 +15,13 @@ Deepgram's own service sends. The native protocol's clients include browsers (th
 never see a refused handshake's status, only close code 1006: so its sockets are accepted and
 closed with 4401 (401 in the 4000-4999 application range) and a reason a page can show. A foreign
 origin gets a plain 403 everywhere: the page that sent it is not owed an explanation.
-"""
+"""  # noqa: E501  (the table's rows)
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
@@ -57,7 +57,7 @@ def protocol_of(path: str, websocket: bool) -> str:
     return "openai" if path.startswith("/v1/") else "http"
 
 
-def _body(protocol: str, r: Refusal) -> dict:
+def _body(protocol: str, r: Refusal) -> dict[str, Any]:
     if protocol == "gpt_sovits_api":
         return {"message": r.message}
     if protocol == "deepgram":

@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import AsyncIterable
+from typing import overload
 
 from starlette.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
@@ -72,6 +72,10 @@ class StallGuard:
             self.on_stall()
 
 
+@overload
+async def receive_unless_stalled(websocket: WebSocket, stalled: asyncio.Event, timeout: None = None) -> Message: ...
+@overload
+async def receive_unless_stalled(websocket: WebSocket, stalled: asyncio.Event, timeout: float) -> Message | None: ...
 async def receive_unless_stalled(
     websocket: WebSocket, stalled: asyncio.Event, timeout: float | None = None
 ) -> Message | None:

@@ -45,7 +45,9 @@ class Services:
     def __post_init__(self) -> None:
         if self.source is None:
             self.source = EngineSource(self.client)
-        held = lambda: [s.ahead.held for s in list(self.sessions.values())]  # noqa: E731
+        def held() -> list[float]:
+            return [s.ahead.held for s in list(self.sessions.values())]
+
         self.metrics.audio_held.set_function(lambda: sum(held()))
         self.metrics.audio_held_max.set_function(lambda: max(held(), default=0.0))
 
@@ -117,9 +119,10 @@ class Services:
         **log_fields: object,
     ) -> AsyncIterator[Session]:
         """A session for a protocol adapter, from start to end: refuses while draining and past
-        admission's limits (`overloaded`), validates the settings (Ready goes out), logs session_start / session_end, counts every error the
-        session emits and every SessionError that leaves the block (the adapter then puts it on
-        its wire), and always closes the session and drops it.
+        admission's limits (`overloaded`), validates the settings (Ready goes out), logs
+        session_start / session_end, counts every error the session emits and every SessionError
+        that leaves the block (the adapter then puts it on its wire), and always closes the session
+        and drops it.
 
         `settings` may be an async callable that reads them from the request (and raises
         SessionError for bad ones): its refusals are counted here like any other."""
@@ -217,7 +220,8 @@ class Services:
 
 def engine_config(cfg: AppConfig) -> EngineConfig:
     e = cfg.engine
-    sched = SchedulerConfig(max_prefills_per_step=e.max_prefills_per_step, vocoder_frames_per_step=e.vocoder_frames_per_step)
+    sched = SchedulerConfig(max_prefills_per_step=e.max_prefills_per_step,
+                            vocoder_frames_per_step=e.vocoder_frames_per_step)
     return EngineConfig(sched, e.first_chunk_frames, e.chunk_frames, e.torch_threads, e.max_vocoder_batch,
                         prepare_threads(e.prepare_threads))
 

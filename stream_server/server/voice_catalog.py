@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from .services import Services
 
@@ -19,7 +20,7 @@ class VoiceInfo:
     speakers: list[str] = field(default_factory=list)  # ask for one as "<name>#<speaker>"
     espeak_voice: str | None = None  # Piper voices: the espeak-ng voice that phonemizes their text
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return asdict(self)
 
 

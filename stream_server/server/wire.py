@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from starlette.requests import Request
+
 
 def loads_json(raw: str | bytes) -> Any:
     """json.loads, with every way a hostile document can fail as one ValueError (deep nesting
@@ -20,7 +22,7 @@ class BodyTooLarge(Exception):
     """The request body is over its limit (answered 413)."""
 
 
-async def read_body(request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
     """A Starlette request's body, refused before it is read when it says it is too large, or as
     soon as it is."""
     declared = request.headers.get("content-length", "")

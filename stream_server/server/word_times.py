@@ -10,6 +10,7 @@ alignments count from the sentence's, and use the times as they are).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..engine.requests import TimingEvent
 from ..text.words import text_words
@@ -48,12 +49,12 @@ def word_times(text: str, timing: TimingEvent) -> list[WordTime]:
     return [WordTime(w, a * fs, b * fs) for w, (a, b) in zip(words, spans)]
 
 
-def context_words(words: list[WordTime], offset: float) -> list[dict]:
+def context_words(words: list[WordTime], offset: float) -> list[dict[str, Any]]:
     """[{"word", "start", "end"}] in seconds from the context's start (the sentence starts at
     `offset`), to 0.1 ms."""
     return [{"word": w.word, "start": round(offset + w.start, 4), "end": round(offset + w.end, 4)} for w in words]
 
 
-def word_timestamps(text: str, timing: TimingEvent, offset: float = 0.0) -> list[dict]:
+def word_timestamps(text: str, timing: TimingEvent, offset: float = 0.0) -> list[dict[str, Any]]:
     """A sentence's words as the native protocol sends them (its sentence starting at `offset`)."""
     return context_words(word_times(text, timing), offset)

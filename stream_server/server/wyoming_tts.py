@@ -25,7 +25,9 @@ import asyncio
 import contextlib
 import importlib.metadata
 import logging
+from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error as WyError
@@ -43,15 +45,19 @@ from wyoming.tts import (
 )
 
 from ..config import SPEAKER_SEPARATOR
-
 from .compat import resolve_voice
 from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError, SessionEvent, shown
 from .services import Services
-from .session import Session, SessionSettings
+from .session import Session
+from .session_settings import SessionSettings
 from .voice_catalog import VoiceInfo, voice_for_language, voice_infos
 from .wire import loads_json
 
+if TYPE_CHECKING:
+    from .wyoming_zeroconf import WyomingAnnouncer  # zeroconf is only imported when asked for
+
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 WIDTH, CHANNELS = 2, 1  # s16le mono
 LANGUAGES = ["en_US"]  # every voice we ship speaks US English (espeak-ng en-us phonemes)
@@ -68,7 +74,7 @@ def _version() -> str:
 _DISCARD_PIECE = 64 << 10  # an oversized event is skipped in pieces this big, never held whole
 
 
-def _length(header: dict, name: str) -> int:
+def _length(header: dict[str, Any], name: str) -> int:
     value = header.get(name)
     if value is None:
         return 0
@@ -142,10 +148,11 @@ def _voice(event: Event) -> SynthesizeVoice | None:
 class _Run:
     """One synthesis (a `synthesize`, or a streaming run): its session and how events map."""
 
-    def __init__(self, handler: "WyomingTtsHandler", per_sentence: bool) -> None:
+    session: Session  # set by WyomingTtsHandler._open, before any use
+
+    def __init__(self, handler: WyomingTtsHandler, per_sentence: bool) -> None:
         self.handler = handler
         self.per_sentence = per_sentence
-        self.session: Session | None = None
         self.stack = contextlib.AsyncExitStack()  # holds the session's envelope open
         self.rate = 0
         self.audio_open = False
@@ -186,7 +193,7 @@ class _Run:
 
 
 class WyomingTtsHandler(AsyncEventHandler):
-    def __init__(self, services: Services, reader, writer) -> None:
+    def __init__(self, services: Services, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         super().__init__(reader, writer)
         self.services = services
         self._lock = asyncio.Lock()
@@ -251,11 +258,11 @@ class WyomingTtsHandler(AsyncEventHandler):
             if self._stream is not None:
                 await self._stream.text(text)
         elif SynthesizeStop.is_type(event.type):
-            run, self._stream, self._streaming = self._stream, None, False
-            if run is not None:
-                await run.session.end()
-                await run.session.wait_done()
-                await self._drop(run)
+            stream, self._stream, self._streaming = self._stream, None, False
+            if stream is not None:
+                await stream.session.end()
+                await stream.session.wait_done()
+                await self._drop(stream)
             await self.write(SynthesizeStopped().event())
         elif Synthesize.is_type(event.type):
             if self._streaming:
@@ -264,7 +271,7 @@ class WyomingTtsHandler(AsyncEventHandler):
         else:
             log.debug("wyoming: ignoring event %s", shown(event.type))
 
-    def _checked(self, read, event: Event):
+    def _checked(self, read: Callable[[Event], _T], event: Event) -> _T:
         """A field of the event's data, or the refusal counted (it never gets a session)."""
         try:
             return read(event)
@@ -283,7 +290,7 @@ class WyomingTtsHandler(AsyncEventHandler):
         finally:
             await self._drop(run)
 
-    def _refuse(self, error: SessionError) -> None:
+    def _refuse(self, error: SessionError) -> NoReturn:
         self.services.note_error("wyoming", "-", error.code, error.message)
         raise error
 
@@ -299,7 +306,7 @@ class WyomingTtsHandler(AsyncEventHandler):
         run.session = await run.stack.enter_async_context(envelope)
         run.stack.callback(self._drop_on_stall(run.session).cancel)
 
-    def _drop_on_stall(self, session: Session) -> asyncio.Task:
+    def _drop_on_stall(self, session: Session) -> asyncio.Task[None]:
         """A client that stopped reading (its session dropped its work): Wyoming has no close code,
         so the connection is dropped, with the audio it did not read."""
         async def watch() -> None:
@@ -359,7 +366,7 @@ class WyomingServer:
         self.services = services
         self.host, self.port = host, port
         self._server = AsyncTcpServer(host, port)
-        self.announcer = None  # a WyomingAnnouncer while wyoming.zeroconf has it announced
+        self.announcer: WyomingAnnouncer | None = None  # a WyomingAnnouncer while wyoming.zeroconf has it announced
 
     async def start(self) -> None:
         await self._server.start(partial(WyomingTtsHandler, self.services))

@@ -18,6 +18,7 @@ import asyncio
 import ipaddress
 import logging
 import socket
+from typing import Any, cast
 
 from zeroconf import InterfaceChoice, IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
@@ -35,7 +36,8 @@ def _route_address() -> str:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         try:
             probe.connect((_MDNS_GROUP, 5353))
-            return probe.getsockname()[0]
+            address: str = probe.getsockname()[0]
+            return address
         except OSError:  # no route at all: nothing but loopback to announce on
             return "127.0.0.1"
 
@@ -57,10 +59,11 @@ class WyomingAnnouncer:
         self.name, self.host, self.port = name, host, port
         self.info: AsyncServiceInfo | None = None
         self._zeroconf: AsyncZeroconf | None = None
-        self._broadcast: asyncio.Future | None = None
+        self._broadcast: asyncio.Future[Any] | None = None
 
     async def start(self) -> None:
         address = announced_address(self.host)
+        interfaces: InterfaceChoice | list[str]
         if self.host in _WILDCARDS or address.version == 6:
             interfaces = InterfaceChoice.All  # zeroconf names IPv6 interfaces otherwise (index, scope)
         else:
@@ -72,7 +75,8 @@ class WyomingAnnouncer:
         )
         try:
             # waits for the probe (is the name free?); the announcements go on in the background
-            self._broadcast = await self._zeroconf.async_register_service(info, allow_name_change=True)
+            broadcast = await self._zeroconf.async_register_service(info, allow_name_change=True)
+            self._broadcast = cast("asyncio.Future[Any]", broadcast)  # its task, typed as an Awaitable
         except BaseException:
             await self._zeroconf.async_close()
             self._zeroconf = None

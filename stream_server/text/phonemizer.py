@@ -12,7 +12,8 @@ import json
 import logging
 import threading
 import unicodedata
-from collections.abc import Mapping, Sequence, Set as AbstractSet
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 _LOG = logging.getLogger(__name__)
@@ -52,14 +53,13 @@ class Phonemizer:
                 raise ValueError(f"phoneme_id_map lacks {symbol!r}")
 
     @classmethod
-    def from_config(cls, config: Mapping | str | Path) -> "Phonemizer":
-        if not isinstance(config, Mapping):
-            config = json.loads(Path(config).read_text(encoding="utf-8"))
-        clusters = config.get("vowel_clusters")
+    def from_config(cls, config: Mapping | str | Path) -> Phonemizer:
+        data = config if isinstance(config, Mapping) else json.loads(Path(config).read_text(encoding="utf-8"))
+        clusters = data.get("vowel_clusters")
         return cls(
-            config["phoneme_id_map"],
-            config.get("espeak", {}).get("voice", "en-us"),
-            config.get("phoneme_type", "espeak"),
+            data["phoneme_id_map"],
+            data.get("espeak", {}).get("voice", "en-us"),
+            data.get("phoneme_type", "espeak"),
             {tuple(c) for c in clusters} if clusters else None,
         )
 
@@ -106,14 +106,15 @@ class Phonemizer:
         """(start, end) frame per spoken word group of an id sequence, from per-id durations."""
         gap, silent = self._word_id_sets()
         words: list[tuple[int, int]] = []
-        start = end = None
+        start: int | None = None  # the word group in progress (None: none)
+        end = 0
         t = 0
         for pid, d in zip(phoneme_ids, durations):
             d = int(d)
             if pid in gap:
                 if start is not None:
                     words.append((start, end))
-                start = end = None
+                start = None
             elif pid not in silent:
                 if start is None:
                     start = t

@@ -78,7 +78,7 @@ class DistillDataset:
         )
 
     @classmethod
-    def load(cls, path: Path) -> "DistillDataset":
+    def load(cls, path: Path) -> DistillDataset:
         d = torch.load(path, weights_only=True)
         return cls(d["sentences"], [SynthesisParams(**p) for p in d["params"]], d["offsets"], d["cond"], d["target"])
 
@@ -107,6 +107,8 @@ def teacher_pair(voice: PiperVoice, text: str, params: SynthesisParams) -> tuple
 
 
 def _work(job: tuple[str, SynthesisParams]) -> tuple[torch.Tensor, torch.Tensor]:
+    if _voice is None:
+        raise RuntimeError("the worker's voice is not loaded (_init_worker)")
     cond, target = teacher_pair(_voice, *job)
     return cond.half(), target.half()
 

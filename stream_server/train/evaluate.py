@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..intelligibility import WhisperJudge, word_errors
 from ..models.ar_latent.ar_acoustic import ArAcousticModel
 from ..models.ar_latent.ar_slots import decode_offline
-from ..intelligibility import WhisperJudge, word_errors
 from ..models.piper_vits.piper_voice import PiperVoice, SynthesisParams
 from .dataset import teacher_pair
 

@@ -44,7 +44,8 @@ class TrainConfig:
 def make_batches(lengths: list[int], indices: list[int], frames_per_batch: int) -> list[list[int]]:
     """Group indices of similar length so B * max_len stays within the budget."""
     order = sorted(indices, key=lambda i: lengths[i])
-    batches, cur = [], []
+    batches: list[list[int]] = []
+    cur: list[int] = []
     for i in order:
         if cur and (len(cur) + 1) * lengths[i] > frames_per_batch:
             batches.append(cur)

@@ -34,6 +34,7 @@ import torch.nn.functional as Fn
 from torch import Tensor, nn
 
 from ...engine.kv_cache import CacheCapacityError, CacheStepPlan, StaticKVCache
+from ..modules import module_list
 
 __all__ = [
     "ArConfig",
@@ -170,7 +171,9 @@ class Attention(nn.Module):
         q, k, v = self._qkv(x, cos, sin)
         return self._out(Fn.scaled_dot_product_attention(q, k, v, is_causal=True))
 
-    def step(self, x: Tensor, cos: Tensor, sin: Tensor, cache: StaticKVCache, plan: CacheStepPlan, layer: int) -> Tensor:
+    def step(
+        self, x: Tensor, cos: Tensor, sin: Tensor, cache: StaticKVCache, plan: CacheStepPlan, layer: int
+    ) -> Tensor:
         """One position per slot: x [B, 1, d] -> [B, 1, d], via the static cache."""
         q, k, v = self._qkv(x, cos, sin)  # [B, H, 1, Dh]
         cache.write(layer, plan, k[:, :, 0], v[:, :, 0])
@@ -195,7 +198,9 @@ class Block(nn.Module):
         x = x + self.attn(self.ln1(x), cos, sin)
         return x + self.ffn(self.ln2(x))
 
-    def step(self, x: Tensor, cos: Tensor, sin: Tensor, cache: StaticKVCache, plan: CacheStepPlan, layer: int) -> Tensor:
+    def step(
+        self, x: Tensor, cos: Tensor, sin: Tensor, cache: StaticKVCache, plan: CacheStepPlan, layer: int
+    ) -> Tensor:
         x = x + self.attn.step(self.ln1(x), cos, sin, cache, plan, layer)
         return x + self.ffn(self.ln2(x))
 
@@ -206,12 +211,15 @@ class Block(nn.Module):
 
 
 class ArAcousticModel(nn.Module):
+    rope_cos: Tensor  # buffers (registered below)
+    rope_sin: Tensor
+
     def __init__(self, cfg: ArConfig = ArConfig()) -> None:
         super().__init__()
         self.cfg = cfg
         self.cond_enc = CondEncoder(cfg)
         self.prenet = Prenet(cfg)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.blocks = module_list(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = nn.LayerNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, cfg.frames_per_step * cfg.latent_dim)
         cos, sin = rope_tables(cfg.max_steps, cfg.head_dim)

@@ -66,7 +66,7 @@ class ArSlots:
         return self.load(slot, self.condition(cond))
 
     @torch.inference_mode()
-    def condition(self, cond: Tensor) -> "Conditioned":
+    def condition(self, cond: Tensor) -> Conditioned:
         """A sentence's step conditioning, cond [C, F]: no slot state is touched, so any thread may
         compute it while the engine thread decodes (the heavy half of a prefill)."""
         steps, out = self.model.encode_condition(cond.to(self._cond.device, self._cond.dtype))  # [S, d], [S, K*D]
@@ -75,7 +75,7 @@ class ArSlots:
         return Conditioned(steps, out, int(cond.shape[-1]))
 
     @torch.inference_mode()
-    def load(self, slot: int, conditioned: "Conditioned") -> int:
+    def load(self, slot: int, conditioned: Conditioned) -> int:
         """Put a conditioned sentence into ``slot`` (the engine thread). Returns its steps S."""
         self.cache.slot_list([slot])
         S = conditioned.steps.shape[0]

@@ -27,8 +27,8 @@ from ...engine.chunking import ChunkSpan
 from ...engine.requests import SynthesisOptions
 from ..fingerprint import files_digest
 from .control import LANGUAGE_OPTION, REFERENCE_OPTION, GptSovitsControl
-from .references import ReferenceBook
 from .reference import Frontend, Reference
+from .references import ReferenceBook
 from .sampling import SamplingParams
 from .sovits import Conditioning, LatentNoise, SovitsV2, load_sovits
 from .sovits_stream import decode_window, default_context

@@ -12,7 +12,7 @@ from pathlib import Path
 from ...config import GptSovitsVoiceSection
 from .backend import GptSovitsBackend
 from .frontend import TextFrontend
-from .reference import HubertFeatures, make_reference
+from .reference import HubertFeatures, Reference, make_reference
 from .references import ReferenceBook
 from .sovits import SovitsV2, load_sovits
 from .t2s_checkpoint import load_t2s
@@ -27,15 +27,18 @@ def _existing(path: str, what: str, name: str) -> Path:
     return p
 
 
-def reference_book(section: GptSovitsVoiceSection, sovits: SovitsV2, frontend: TextFrontend, device: str) -> ReferenceBook:
+def reference_book(
+    section: GptSovitsVoiceSection, sovits: SovitsV2, frontend: TextFrontend, device: str
+) -> ReferenceBook:
     """References are made with HuBERT, loaded the first time one is needed."""
-    if section.hubert_dir is None:
+    hubert_dir = section.hubert_dir
+    if hubert_dir is None:
         return ReferenceBook(None, sovits)
     hubert: list[HubertFeatures] = []
 
-    def make(path: Path, text: str, lang: str, model: SovitsV2):
+    def make(path: Path, text: str, lang: str, model: SovitsV2) -> Reference:
         if not hubert:
-            hubert.append(HubertFeatures(section.hubert_dir, device))
+            hubert.append(HubertFeatures(hubert_dir, device))
         return make_reference(path, text, lang, model, hubert[0], frontend)
 
     return ReferenceBook(make, sovits)

@@ -34,10 +34,20 @@ class ReferenceError(ValueError):
     """A reference clip that cannot be used (missing, unreadable, too short or too long)."""
 
 
+class PhonesAndBert(Protocol):
+    """What a reference reads of the frontend's output for its transcript (FrontendOutput)."""
+
+    @property
+    def phone_ids(self) -> list[int]: ...
+
+    @property
+    def bert(self) -> torch.Tensor: ...  # [1024, P]
+
+
 @dataclass(frozen=True)
-class PhonesAndBert:
+class _NoPrompt:  # a reference without a transcript
     phone_ids: list[int]
-    bert: torch.Tensor  # [1024, P]
+    bert: torch.Tensor  # [1024, 0]
 
 
 class Frontend(Protocol):
@@ -67,7 +77,8 @@ class HubertFeatures:
             )
         from transformers import HubertModel
 
-        self.model = HubertModel.from_pretrained(str(path), local_files_only=True).to(device).eval()
+        model = HubertModel.from_pretrained(str(path), local_files_only=True)
+        self.model = model.to(device).eval()  # type: ignore[arg-type]  # transformers' typed .to() wants self twice
 
     @torch.inference_mode()
     def __call__(self, wav16k: np.ndarray) -> torch.Tensor:
@@ -108,6 +119,7 @@ def make_reference(
     if peak > 1:
         wav32k = wav32k / min(2.0, peak)
     style = sovits.style(sovits.spectrogram(torch.from_numpy(np.ascontiguousarray(wav32k))))
-    prompt = frontend.phones(prompt_text, prompt_lang) if prompt_text.strip() else PhonesAndBert([], torch.zeros(1024, 0))
+    no_prompt = _NoPrompt([], torch.zeros(1024, 0))
+    prompt: PhonesAndBert = frontend.phones(prompt_text, prompt_lang) if prompt_text.strip() else no_prompt
     return Reference(clip_digest(path, prompt_text, prompt_lang), tokens, list(prompt.phone_ids), prompt.bert, style)
 

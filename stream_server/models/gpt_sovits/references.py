@@ -29,7 +29,7 @@ class ReferenceBook:
         self._default_source: tuple[Path, str, str] | None = None
         self._lock = threading.Lock()
 
-    def for_model(self, sovits: SovitsV2) -> "ReferenceBook":
+    def for_model(self, sovits: SovitsV2) -> ReferenceBook:
         """A book for other SoVITS weights: the default reference made again with them (slow: off
         the event loop); others are made again when requests bring them."""
         book = ReferenceBook(self._maker, sovits, self._max)
@@ -79,7 +79,8 @@ class ReferenceBook:
         with self._lock:
             if ref_id is None:
                 if self._default is None:
-                    raise ReferenceError("this voice has no default reference: give ref_audio in the config or per request")
+                    raise ReferenceError(
+                        "this voice has no default reference: give ref_audio in the config or per request")
                 return self._default
             if self._default is not None and ref_id == self._default.ref_id:
                 return self._default

@@ -14,9 +14,9 @@ exactly the noise the whole-sentence decode uses there (see sovits_stream.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +29,7 @@ from .sovits_flow import CouplingFlow
 from .sovits_ref import StyleEncoder, spectrogram
 from .sovits_text_encoder import PriorEncoder
 
-References = Union[torch.Tensor, Sequence[torch.Tensor]]
+References = torch.Tensor | Sequence[torch.Tensor]
 
 _CODEBOOK = "quantizer.vq.layers.0._codebook."
 # present in every s2 file, used only in training: codebook EMA statistics
@@ -86,7 +86,7 @@ class SovitsV2(nn.Module):
 
     # -- loading -------------------------------------------------------------------------------
     @classmethod
-    def from_checkpoint(cls, ckpt: SovitsCheckpoint) -> "SovitsV2":
+    def from_checkpoint(cls, ckpt: SovitsCheckpoint) -> SovitsV2:
         model = cls(ckpt.config)
         model.load_weights(ckpt.weights)
         return model.eval()
@@ -132,9 +132,10 @@ class SovitsV2(nn.Module):
                   ge: torch.Tensor | None = None) -> Conditioning:
         """A sentence's phones [P] plus either its references or a style vector computed before
         (``style``: a voice's ge can be cached)."""
-        if (refers is None) == (ge is None):
+        if refers is not None and ge is None:
+            ge = self.style(refers)
+        elif ge is None or refers is not None:
             raise ValueError("give either reference spectrograms or ge")
-        ge = self.style(refers) if ge is None else ge
         return Conditioning(ge=ge, text=self.enc_p.encode_text(phones.long()))
 
     # -- synthesis ------------------------------------------------------------------------------
@@ -207,6 +208,8 @@ def random_sovits(cfg: SovitsConfig = SovitsConfig(), seed: int = 0) -> SovitsV2
                 elif name.endswith((".q.weight", ".k.weight", ".v.weight")):
                     nn.init.xavier_uniform_(p)
             for coupling in model.flow.couplings:
+                bias = coupling.post.bias
                 coupling.post.weight.normal_(0, 0.02)
-                coupling.post.bias.normal_(0, 0.02)
+                if bias is not None:
+                    bias.normal_(0, 0.02)
     return model.eval()

@@ -123,7 +123,7 @@ class SovitsConfig:
         return self.samples_per_frame * self.frames_per_token
 
     @classmethod
-    def from_hparams(cls, hps: dict) -> "SovitsConfig":
+    def from_hparams(cls, hps: dict) -> SovitsConfig:
         """Build from the checkpoint's config (``data`` and ``model`` sections)."""
         merged = {**hps.get("data", {}), **hps.get("model", {})}
         known = {f.name for f in fields(cls)}

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..modules import ModuleSeq, module_list
 from ..piper_vits.onnx_weights import WeightBag
 from .sovits_checkpoint import SovitsConfig
 
@@ -31,8 +32,8 @@ class ResBlock(nn.Module):
         super().__init__()
         self.kernel = kernel
         self.dilations = dilations
-        self.convs1 = nn.ModuleList(_same_conv(channels, channels, kernel, d) for d in dilations)
-        self.convs2 = nn.ModuleList(_same_conv(channels, channels, kernel) for _ in dilations)
+        self.convs1 = module_list(_same_conv(channels, channels, kernel, d) for d in dilations)
+        self.convs2 = module_list(_same_conv(channels, channels, kernel) for _ in dilations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for c1, c2 in zip(self.convs1, self.convs2):
@@ -57,8 +58,8 @@ class Generator(nn.Module):
         self.hop = cfg.samples_per_frame
         self.pre = _same_conv(cfg.inter_channels, ch, _EDGE_KERNEL)
         self.cond = nn.Conv1d(cfg.gin_channels, ch, 1)
-        self.ups = nn.ModuleList()
-        self.blocks = nn.ModuleList()  # len(ups) * len(kernels), stage-major as upstream
+        self.ups: ModuleSeq[nn.ConvTranspose1d] = module_list()
+        self.blocks: ModuleSeq[ResBlock] = module_list()  # len(ups) * len(kernels), stage-major as upstream
         self.kernels_per_stage = len(cfg.resblock_kernel_sizes)
         for rate, kernel in zip(cfg.upsample_rates, cfg.upsample_kernel_sizes):
             # output length is exactly rate * input length
@@ -68,7 +69,7 @@ class Generator(nn.Module):
                 self.blocks.append(ResBlock(ch, k, tuple(d)))
         self.post = _same_conv(ch, 1, _EDGE_KERNEL, bias=False)
 
-    def _stage(self, i: int) -> nn.ModuleList:
+    def _stage(self, i: int) -> ModuleSeq[ResBlock]:
         n = self.kernels_per_stage
         return self.blocks[i * n : (i + 1) * n]
 
@@ -97,7 +98,7 @@ class Generator(nn.Module):
             up = self.ups[i]
             reach = max(b.reach() for b in self._stage(i))
             lo, hi = lo - reach, hi + reach
-            stride, pad, kernel = up.stride[0], up.padding[0], up.kernel_size[0]
+            stride, pad, kernel = up.stride[0], int(up.padding[0]), up.kernel_size[0]  # (typed str | tuple)
             lo = -((-(lo + pad - kernel + 1)) // stride)  # ceil division
             hi = (hi + pad) // stride
         return max(edge - lo, hi + edge)  # pre conv

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..modules import module_list
 from ..piper_vits.onnx_weights import WeightBag
 
 
@@ -25,11 +26,11 @@ class ConditionedWaveNet(nn.Module):
         self.channels = channels
         self.kernel = kernel
         self.dilations = [dilation_rate**i for i in range(layers)]
-        self.gates = nn.ModuleList(
+        self.gates = module_list(
             nn.Conv1d(channels, 2 * channels, kernel, dilation=d, padding=d * (kernel - 1) // 2)
             for d in self.dilations
         )
-        self.res_skip = nn.ModuleList(
+        self.res_skip = module_list(
             nn.Conv1d(channels, channels if i == layers - 1 else 2 * channels, 1) for i in range(layers)
         )
         self.cond = nn.Conv1d(gin_channels, 2 * channels * layers, 1)
@@ -65,13 +66,13 @@ class MeanCoupling(nn.Module):
 
     def __init__(self, channels: int, hidden: int, kernel: int, layers: int, gin_channels: int):
         super().__init__()
-        self.half = channels // 2
-        self.pre = nn.Conv1d(self.half, hidden, 1)
+        self.half_channels = channels // 2  # (not `half`: nn.Module.half() is a method)
+        self.pre = nn.Conv1d(self.half_channels, hidden, 1)
         self.net = ConditionedWaveNet(hidden, kernel, layers, gin_channels)
-        self.post = nn.Conv1d(hidden, self.half, 1)
+        self.post = nn.Conv1d(hidden, self.half_channels, 1)
 
     def reverse(self, x: torch.Tensor, ge: torch.Tensor) -> torch.Tensor:
-        xa, xb = x[:, : self.half], x[:, self.half :]
+        xa, xb = x[:, : self.half_channels], x[:, self.half_channels :]
         return torch.cat([xa, xb - self.post(self.net(self.pre(xa), ge))], dim=1)
 
     def load(self, bag: WeightBag) -> None:
@@ -86,7 +87,7 @@ class CouplingFlow(nn.Module):
     def __init__(self, channels: int = 192, hidden: int = 192, gin_channels: int = 512,
                  kernel: int = 5, layers: int = 4, flows: int = 4):
         super().__init__()
-        self.couplings = nn.ModuleList(
+        self.couplings = module_list(
             MeanCoupling(channels, hidden, kernel, layers, gin_channels) for _ in range(flows))
 
     def reverse(self, z_p: torch.Tensor, ge: torch.Tensor) -> torch.Tensor:

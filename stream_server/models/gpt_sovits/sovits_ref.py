@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..modules import module_list
 from ..piper_vits.onnx_weights import WeightBag
 
 
@@ -81,7 +82,7 @@ class StyleEncoder(nn.Module):
         self.bins = bins
         self.spectral1 = nn.Linear(bins, hidden)
         self.spectral2 = nn.Linear(hidden, hidden)
-        self.temporal = nn.ModuleList(GatedConv(hidden, kernel) for _ in range(2))
+        self.temporal = module_list(GatedConv(hidden, kernel) for _ in range(2))
         self.attn = StyleSelfAttention(hidden, heads)
         self.proj = nn.Linear(hidden, out_channels)
 
@@ -106,6 +107,5 @@ class StyleEncoder(nn.Module):
         _linear(bag, self.proj, "fc.fc")
 
 
-def _linear(bag: WeightBag, module: nn.Module, name: str) -> None:
-    bag.into(module.weight, f"{name}.weight")
-    bag.into(module.bias, f"{name}.bias")
+def _linear(bag: WeightBag, module: nn.Linear | nn.Conv1d, name: str) -> None:
+    bag.weights(module, name)

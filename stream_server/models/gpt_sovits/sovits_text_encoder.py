@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..modules import ModuleSeq, module_list
 from ..piper_vits.onnx_weights import WeightBag
 from ..piper_vits.vits_text_encoder import EncoderBlock
 from .sovits_checkpoint import SovitsConfig
@@ -23,14 +24,14 @@ from .sovits_checkpoint import SovitsConfig
 _WINDOW = 4  # relative-attention window of upstream attentions.Encoder
 
 
-def _blocks(cfg: SovitsConfig, layers: int) -> nn.ModuleList:
-    return nn.ModuleList(
+def _blocks(cfg: SovitsConfig, layers: int) -> ModuleSeq[EncoderBlock]:
+    return module_list(
         EncoderBlock(cfg.hidden_channels, cfg.n_heads, cfg.filter_channels, cfg.kernel_size, _WINDOW)
         for _ in range(layers)
     )
 
 
-def _load_blocks(blocks: nn.ModuleList, bag: WeightBag) -> None:
+def _load_blocks(blocks: ModuleSeq[EncoderBlock], bag: WeightBag) -> None:
     """Upstream attentions.Encoder names (the same as Piper's)."""
     for i, block in enumerate(blocks):
         block.attn.load_piper(bag.scope(f"attn_layers.{i}"))
@@ -39,7 +40,7 @@ def _load_blocks(blocks: nn.ModuleList, bag: WeightBag) -> None:
         block.ffn_norm.load_piper(bag.scope(f"norm_layers_2.{i}"))
 
 
-def _run(blocks: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
+def _run(blocks: ModuleSeq[EncoderBlock], x: torch.Tensor) -> torch.Tensor:
     for block in blocks:
         x = block(x)
     return x

@@ -20,7 +20,7 @@ from torch import Tensor
 from .t2s_model import T2SConfig, T2SModel
 
 SUPPORTED_PHONEME_VOCAB = 732  # v2 symbol table (text/symbols2.py)
-KNOWN_PHONEME_VOCAB = {512: "v1", 732: "v2"}
+KNOWN_PHONEME_VOCAB: dict[object, str] = {512: "v1", 732: "v2"}  # looked up with what the config says
 KEY_PREFIX = "model."  # the Lightning wrapper's attribute name
 S1V2_CONFIG = T2SConfig()  # the released s1v2 geometry: dim 512, 16 heads, 24 layers
 

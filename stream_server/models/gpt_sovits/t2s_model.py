@@ -29,6 +29,7 @@ import torch.nn.functional as Fn
 from torch import Tensor, nn
 
 from ...engine.kv_cache import CacheStepPlan, StaticKVCache
+from ..modules import module_list
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,8 @@ class SelfAttention(nn.Module):
         *lead, n, _ = x.shape
         qkv = Fn.linear(x, self.in_proj_weight, self.in_proj_bias)  # [..., n, 3d]
         qkv = qkv.view(*lead, n, 3, self.n_heads, self.head_dim).movedim(-3, 0)  # [3, ..., n, H, Dh]
-        return tuple(t.transpose(-3, -2) for t in qkv)  # type: ignore[return-value]
+        q, k, v = (t.transpose(-3, -2) for t in qkv)
+        return q, k, v
 
     def merge(self, o: Tensor) -> Tensor:
         """o [..., H, n, Dh] -> out_proj of the concatenated heads [..., n, d]."""
@@ -161,7 +163,7 @@ class LayerStack(nn.Module):
 
     def __init__(self, cfg: T2SConfig) -> None:
         super().__init__()
-        self.layers = nn.ModuleList(T2SLayer(cfg) for _ in range(cfg.n_layers))
+        self.layers = module_list(T2SLayer(cfg) for _ in range(cfg.n_layers))
 
 
 def prompt_mask(n_text: int, n_audio: int, device: torch.device | None = None) -> Tensor:

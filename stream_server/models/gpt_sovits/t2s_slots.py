@@ -63,8 +63,9 @@ class T2SSlots:
 
     ``max_len``: cache positions per slot; a request needs S + its token budget - 1 of them
     (prefill refuses one that does not fit). K/V memory: 2 x n_layers x dim values per position
-    and slot, 96 KiB in float32 at s1v2 size (2048 positions: ~200 MB per slot). ``dtype``: K/V storage dtype. ``span_bucket``,
-    ``window_ratio``: see ``StaticKVCache``. ``max_new_tokens``: upstream's 1500-step bound.
+    and slot, 96 KiB in float32 at s1v2 size (2048 positions: ~200 MB per slot). ``dtype``: K/V
+    storage dtype. ``span_bucket``, ``window_ratio``: see ``StaticKVCache``. ``max_new_tokens``:
+    upstream's 1500-step bound.
     """
 
     def __init__(self, model: T2SModel, max_slots: int, max_len: int = 2048,
@@ -203,6 +204,12 @@ class T2SSlots:
         self.cache.advance(plan)
         self._logits[plan.idx] = logits.float()
 
+    def _generator(self, slot: int) -> torch.Generator:
+        gen = self._gen[slot]
+        if gen is None:
+            raise RuntimeError(f"slot {slot} holds no request")
+        return gen
+
     def _sample(self, sl: list[int], idx: Tensor) -> tuple[Tensor, Tensor]:
         """Sample one token per slot -> tokens [B] long, stopped-on-EOS [B] bool."""
         logits = self._logits.index_select(0, idx)  # [B, V]
@@ -211,7 +218,7 @@ class T2SSlots:
             rows = torch.tensor(blocked, device=idx.device)
             logits[:, self.eos].masked_fill_(rows, NEG_INF)  # upstream slices EOS off instead
         widths = [self.eos if b else self.eos + 1 for b in blocked]
-        gens = [self._gen[s] for s in sl]
+        gens = [self._generator(s) for s in sl]
         tokens, penalised = sample_tokens(logits, self._seen.index_select(0, idx), self._rows.select(idx), gens, widths)
         return tokens, (tokens == self.eos) | (penalised.argmax(dim=-1) == self.eos)
 

@@ -80,13 +80,15 @@ class VitsBackend(PiperVocoding):
         self.speakers = voice.config.speakers if multi and voice.config is not None else []
         self.default_speaker: int | None = None
         if multi:
+            if voice.config is None:
+                raise ValueError(f"voice {name!r}: a multi-speaker voice needs its config (the speakers' names)")
             try:
                 self.default_speaker = (
                     voice.config.speaker_id(speaker) if speaker is not None else voice.config.default_speaker_id
                 )
             except ValueError as exc:
                 raise ValueError(f"voice {name!r}: {exc}") from None
-        self._slot_speakers: dict[int, int | None] = {}
+        self._slot_speakers: dict[int, int] = {}  # multi-speaker voices: each slot's speaker
 
     @property
     def fingerprint(self) -> str:
@@ -98,9 +100,10 @@ class VitsBackend(PiperVocoding):
         asked = options.extra_value(SPEAKER_OPTION)
         if asked is None:
             return self.default_speaker
-        if self.default_speaker is None:
+        config = self.voice.config
+        if self.default_speaker is None or config is None:  # (a multi-speaker voice has its config)
             raise ValueError(f"voice {self.name!r} has one speaker; {asked!r} asked for")
-        return self.voice.config.speaker_id(asked)
+        return config.speaker_id(asked)
 
     def prefill(self, slot: int, spoken: str, options: SynthesisOptions) -> PrefillResult:
         return self.load(slot, self.prepare(spoken, options))
@@ -115,7 +118,8 @@ class VitsBackend(PiperVocoding):
 
     def load(self, slot: int, prepared: tuple[int | None, PrefillResult]) -> PrefillResult:
         speaker, result = prepared
-        self._slot_speakers[slot] = speaker  # the vocoder's rows of this slot speak as it
+        if speaker is not None:
+            self._slot_speakers[slot] = speaker  # the vocoder's rows of this slot speak as it
         return result
 
     def decode(self, slots: Sequence[int]) -> DecodeResult:

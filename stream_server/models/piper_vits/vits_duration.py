@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..modules import ModuleSeq, module_list
 from .onnx_weights import WeightBag
 from .vits_text_encoder import ChannelLayerNorm
 
@@ -28,10 +29,10 @@ class DilatedDepthwiseStack(nn.Module):
 
     def __init__(self, channels: int, kernel: int, layers: int):
         super().__init__()
-        self.depthwise = nn.ModuleList()
-        self.pointwise = nn.ModuleList()
-        self.norm_a = nn.ModuleList()
-        self.norm_b = nn.ModuleList()
+        self.depthwise: ModuleSeq[nn.Conv1d] = module_list()
+        self.pointwise: ModuleSeq[nn.Conv1d] = module_list()
+        self.norm_a: ModuleSeq[ChannelLayerNorm] = module_list()
+        self.norm_b: ModuleSeq[ChannelLayerNorm] = module_list()
         for i in range(layers):
             dilation = kernel**i
             pad = dilation * (kernel - 1) // 2
@@ -150,7 +151,7 @@ class StochasticDurationSampler(nn.Module):
         self.post = nn.Conv1d(channels, channels, 1)
         # piper index of each spline flow, in the order they are undone (flows.1 is unused)
         self.flow_ids = list(range(2 * flows - 1, 1, -2))  # [7, 5, 3]
-        self.splines = nn.ModuleList(SplineCouplingFlow(channels, kernel, layers) for _ in self.flow_ids)
+        self.splines = module_list(SplineCouplingFlow(channels, kernel, layers) for _ in self.flow_ids)
         self.affine_shift = nn.Parameter(torch.zeros(2, 1))
         self.affine_inv_scale = nn.Parameter(torch.ones(2, 1))
 

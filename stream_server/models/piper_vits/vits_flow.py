@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..modules import ModuleSeq, module_list
 from .onnx_weights import WeightBag
 
 
@@ -22,8 +23,8 @@ class GatedConvStack(nn.Module):
         self.channels = channels
         # g [B, S, 1] -> one [2C] gate offset per layer, all layers' in one 1x1 conv
         self.cond = nn.Conv1d(speaker_channels, 2 * channels * layers, 1) if speaker_channels else None
-        self.gates = nn.ModuleList()
-        self.res_skip = nn.ModuleList()
+        self.gates: ModuleSeq[nn.Conv1d] = module_list()
+        self.res_skip: ModuleSeq[nn.Conv1d] = module_list()
         for i in range(layers):
             dilation = dilation_rate**i
             pad = dilation * (kernel - 1) // 2
@@ -61,13 +62,13 @@ class ShiftCoupling(nn.Module):
 
     def __init__(self, channels: int, hidden: int, kernel: int, layers: int, speaker_channels: int = 0):
         super().__init__()
-        self.half = channels // 2
-        self.inp = nn.Conv1d(self.half, hidden, 1)
+        self.half_channels = channels // 2  # (not `half`: nn.Module.half() is a method)
+        self.inp = nn.Conv1d(self.half_channels, hidden, 1)
         self.net = GatedConvStack(hidden, kernel, layers, speaker_channels=speaker_channels)
-        self.shift = nn.Conv1d(hidden, self.half, 1)
+        self.shift = nn.Conv1d(hidden, self.half_channels, 1)
 
     def reverse(self, x: torch.Tensor, g: torch.Tensor | None = None) -> torch.Tensor:
-        xa, xb = x[:, : self.half], x[:, self.half :]
+        xa, xb = x[:, : self.half_channels], x[:, self.half_channels :]
         xb = xb - self.shift(self.net(self.inp(xa), g))
         return torch.cat([xa, xb], dim=1)
 
@@ -90,7 +91,7 @@ class LatentFlow(nn.Module):
         speaker_channels: int = 0,
     ):
         super().__init__()
-        self.couplings = nn.ModuleList(
+        self.couplings = module_list(
             ShiftCoupling(channels, hidden, kernel, layers, speaker_channels) for _ in range(flows)
         )
 

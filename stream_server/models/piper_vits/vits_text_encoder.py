@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..modules import module_list
 from .onnx_weights import WeightBag
 
 
@@ -109,10 +110,8 @@ class ConvFeedForward(nn.Module):
 
     def load_piper(self, bag: WeightBag) -> None:
         # piper pads explicitly (F.pad) before these convs, so the graph's nodes have pads 0
-        bag.into(self.expand.weight, "conv_1.weight")
-        bag.into(self.expand.bias, "conv_1.bias")
-        bag.into(self.contract.weight, "conv_2.weight")
-        bag.into(self.contract.bias, "conv_2.bias")
+        bag.weights(self.expand, "conv_1")
+        bag.weights(self.contract, "conv_2")
 
 
 class EncoderBlock(nn.Module):
@@ -148,7 +147,7 @@ class TextEncoder(nn.Module):
         self.channels = channels
         self.latent_channels = latent_channels
         self.embed = nn.Embedding(vocab, channels)
-        self.blocks = nn.ModuleList(
+        self.blocks = module_list(
             EncoderBlock(channels, heads, ffn_hidden, ffn_kernel, window) for _ in range(layers)
         )
         self.to_stats = nn.Conv1d(channels, 2 * latent_channels, 1)

@@ -34,7 +34,8 @@ class PiperVoices:
         if vocoder_runtime == "auto":
             vocoder_runtime = "onnxruntime" if device == "cpu" else "torch"
         if vocoder_runtime == "onnxruntime" and device != "cpu":
-            raise ValueError(f"engine.vocoder_runtime onnxruntime runs on the CPU; with engine.device {device!r} use torch")
+            raise ValueError(
+                f"engine.vocoder_runtime onnxruntime runs on the CPU; with engine.device {device!r} use torch")
         self.device = device
         self.vocoder_runtime = vocoder_runtime
         self.threads = threads

@@ -120,7 +120,7 @@ class ChineseG2P:
         clauses = [c for c in re.split(rf"(?<=[{re.escape(PUNCTUATION)}])\s*", norm_text) if c.strip()]
         for clause in clauses:
             for word, initials, finals in self.clause_finals(re.sub("[a-zA-Z]+", "", clause)):
-                for ch, c, v in zip(word, initials, finals):
+                for _char, c, v in zip(word, initials, finals):
                     if c == v or not tone(v):  # punctuation (or a character without a reading)
                         sym = [v] if v in PUNCTUATION else [UNK]
                     else:
@@ -132,7 +132,8 @@ class ChineseG2P:
 
 def _pinyin(word: str, style: Style) -> list[str]:
     # one item per character, also for punctuation runs (pypinyin would group them)
-    return lazy_pinyin(word, style=style, neutral_tone_with_five=True, errors=lambda s: list(s))
+    # pypinyin takes a list from `errors` (one item per character); its annotation says str
+    return lazy_pinyin(word, style=style, neutral_tone_with_five=True, errors=lambda s: list(s))  # type: ignore[arg-type,return-value]
 
 
 @functools.lru_cache(maxsize=1)

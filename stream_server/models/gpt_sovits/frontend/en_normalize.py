@@ -145,8 +145,8 @@ def expand(text: str) -> str:
     text = _THOUSANDS.sub(lambda m: m.group(1).replace(",", ""), text)
     text = _TIME.sub(_time, text)
     text = _MEASURE.sub(_measure, text)
-    for pattern, *units in _MONEY:
-        text = pattern.sub(_money(tuple(units)), text)
+    for pattern, one, many, sub_one, sub_many in _MONEY:
+        text = pattern.sub(_money((one, many, sub_one, sub_many)), text)
     text = _DECIMAL.sub(_decimal, text)
     text = _FRACTION.sub(_fraction, text)
     text = _ORDINAL.sub(lambda m: _words(m.group(0)), text)

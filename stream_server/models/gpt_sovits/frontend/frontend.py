@@ -58,7 +58,7 @@ class TextFrontend:
         if english_too:
             self.phones("Warm up 1 word: zyxwv.", "en")  # numbers (inflect) and an unknown word (OOV model)
         if chinese_too:
-            self.chinese  # jieba and pypinyin; BERT loads on the first Chinese text (needs bert_dir)
+            _ = self.chinese  # jieba and pypinyin; BERT loads on the first Chinese text (needs bert_dir)
 
     def split(self, text: str, method: str = "cut5", lang: str = "zh") -> list[str]:
         """api_v2 ``text_split_method`` plus upstream's piece rules (see ``segment.pieces``)."""

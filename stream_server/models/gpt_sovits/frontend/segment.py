@@ -220,10 +220,8 @@ def _place_digits(runs: list[list[str]]) -> None:
             continue
         prev = runs[i - 1] if i > 0 else None
         nxt = runs[i + 1] if i + 1 < len(runs) else None
-        if prev is None and nxt is None:
-            run[0] = "zh"
-        elif prev is None:
-            run[0] = nxt[0] if nxt[0] != "digit" else "zh"
+        if prev is None:
+            run[0] = "zh" if nxt is None or nxt[0] == "digit" else nxt[0]
         elif nxt is None or prev[0] == nxt[0]:
             run[0] = prev[0]
         elif prev[1][-1] in _CLAUSE_END:

@@ -227,8 +227,8 @@ def _merge_third(seg, both_third):
     merged_prev = False
     for i, (word, pos) in enumerate(seg):
         prev = seg[i - 1][0] if i else ""
-        can = (i > 0 and not merged_prev and finals[i - 1] and finals[i] and both_third(finals[i - 1], finals[i])
-               and not (len(prev) == 2 and prev[0] == prev[1]) and len(prev) + len(word) <= 3)
+        can = bool(i > 0 and not merged_prev and finals[i - 1] and finals[i] and both_third(finals[i - 1], finals[i])
+                   and not (len(prev) == 2 and prev[0] == prev[1]) and len(prev) + len(word) <= 3)
         if can:
             out[-1][0] += word
         else:
