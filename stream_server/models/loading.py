@@ -14,7 +14,7 @@ def build_backends(cfg: AppConfig) -> dict[str, ModelBackend]:
     # Piper models are shared: voices naming the same files (and the AR voice, which runs on the
     # packaged joe voice) get one loaded model.
     e = cfg.engine
-    pipers = PiperVoices(device, e.vocoder_runtime, e.torch_threads, e.onnx_cache_dir)
+    pipers = PiperVoices(device, e.vocoder_runtime, e.torch_threads, e.onnx_cache_dir, e.prefill_runtime)
 
     backends: dict[str, ModelBackend] = {}
     for name, section in cfg.voices.items():
@@ -37,5 +37,8 @@ def build_backends(cfg: AppConfig) -> dict[str, ModelBackend]:
             from .ar_latent.backend import load_ar_backend
 
             voice = pipers.packaged(name)
-            backends[name] = load_ar_backend(name, voice, section.weights, section.allow_random_weights, slots, device)
+            ar = load_ar_backend(name, voice, section.weights, section.allow_random_weights, slots, device)
+            if pipers.prefill_runtime == "onnxruntime":
+                ar.use_onnx_prefill(pipers.onnx_cache_dir)
+            backends[name] = ar
     return backends

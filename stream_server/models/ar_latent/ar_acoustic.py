@@ -26,8 +26,9 @@ K frames_per_step, D latent_dim, d d_model, H heads, Dh head_dim, T max_steps.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as Fn
@@ -120,18 +121,26 @@ class CondEncoder(nn.Module):
         Padding is zeroed before every conv, which equals the conv's own zero
         padding at a sequence's end, so results don't depend on padding/batch.
         """
-        B, _, F = cond.shape
-        m = mask.to(cond.dtype)[:, None, :]  # [B, 1, F]
-        x = self.inp(cond * m) * m  # [B, d, F]
-        for conv, norm in zip(self.convs, self.norms):
-            y = norm(conv(x).transpose(1, 2)).transpose(1, 2)  # [B, d, F]
-            x = (x + Fn.gelu(y)) * m
+        return self.read_out(self.stack(cond, mask.to(cond.dtype)[:, None, :]), mask)
+
+    def read_out(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The stack's output x [B, d, F] -> steps [B, S, d], step_mask [B, S], frame read-out [B, S, K*D]."""
+        B, _, F = x.shape
+        m = mask.to(x.dtype)[:, None, :]  # [B, 1, F]
         S = -(-F // self.K)
         pad = S * self.K - F
         out = Fn.pad(self.frame_out(x) * m, (0, pad)).transpose(1, 2).reshape(B, S, -1)  # [B, S, K*D]
         x = Fn.pad(x, (0, pad)).transpose(1, 2).reshape(B, S, -1)  # [B, S, K*d]
         step_mask = Fn.pad(mask.bool(), (0, pad)).view(B, S, self.K).any(-1)  # [B, S]
         return self.group(x), step_mask, out
+
+    def stack(self, cond: Tensor, m: Tensor) -> Tensor:
+        """The conv stack (most of the cost): cond [B, C, F], m [B, 1, F] (1 valid) -> [B, d, F]."""
+        x = self.inp(cond * m) * m  # [B, d, F]
+        for conv, norm in zip(self.convs, self.norms):
+            y = norm(conv(x).transpose(1, 2)).transpose(1, 2)  # [B, d, F]
+            x = (x + Fn.gelu(y)) * m
+        return x
 
 
 class Prenet(nn.Module):
@@ -225,6 +234,19 @@ class ArAcousticModel(nn.Module):
         cos, sin = rope_tables(cfg.max_steps, cfg.head_dim)
         self.register_buffer("rope_cos", cos, persistent=False)  # [T, Dh/2]
         self.register_buffer("rope_sin", sin, persistent=False)
+        # serving only: the conditioning stack's onnxruntime export (use_onnx_condition); None: torch
+        self.onnx_condition: Callable[[Tensor], list[Tensor]] | None = None  # cond [1, C, F] -> [stack]
+
+    def use_onnx_condition(self, cache_dir: Path | None = None, threads: int = 1) -> None:
+        """Run the conditioning stack (once per sentence, at prefill) with onnxruntime from now on
+        (engine.prefill_runtime: onnxruntime; 1.35x eager torch on a CPU), on every path that
+        serves the model, so streamed and offline decoding stay equal."""
+        from ..onnx_module import OnnxModule
+
+        example = (torch.zeros(1, self.cfg.cond_dim, 24),)
+        axes = {"cond": {2: "F"}, "stack": {2: "F"}}
+        self.onnx_condition = OnnxModule(_ConditionStack(self.cond_enc), example, ["cond"], ["stack"], axes,
+                                         "ar-condition", cache_dir, threads)
 
     # ---- conditioning ---------------------------------------------------
 
@@ -233,6 +255,10 @@ class ArAcousticModel(nn.Module):
         if cond.dim() != 2 or cond.shape[0] != self.cfg.cond_dim or cond.shape[1] < 1:
             raise ValueError(f"cond must be [cond_dim={self.cfg.cond_dim}, F>=1], got {tuple(cond.shape)}")
         mask = torch.ones(1, cond.shape[1], dtype=torch.bool, device=cond.device)
+        if self.onnx_condition is not None and not self.training:
+            (x,) = self.onnx_condition(cond[None])
+            steps, _, out = self.cond_enc.read_out(x.to(cond.device), mask)
+            return steps[0], out[0]
         steps, _, out = self.cond_enc(cond[None], mask)
         return steps[0], out[0]
 
@@ -282,6 +308,17 @@ class ArAcousticModel(nn.Module):
         t = target * mask.to(target.dtype)[:, None]
         t = Fn.pad(t, (0, S * self.cfg.frames_per_step - F)).transpose(1, 2).reshape(B, S, -1)  # [B, S, K*D]
         return Fn.pad(t[:, :-1], (0, 0, 1, 0))
+
+
+class _ConditionStack(nn.Module):
+    """The conditioning conv stack of one unpadded sentence, for export: cond [1, C, F] -> [1, d, F]."""
+
+    def __init__(self, encoder: CondEncoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, cond: Tensor) -> Tensor:
+        return self.encoder.stack(cond, torch.ones_like(cond[:, :1]))
 
 
 def stack_frames(steps: Sequence[Tensor], n_frames: int) -> Tensor:

@@ -42,7 +42,13 @@ class ArBackend(PiperVocoding):
 
     @property
     def fingerprint(self) -> str:
-        return f"{super().fingerprint}:ar={self._weights_id}"
+        condition = "" if self.model.onnx_condition is None else ":condition=onnxruntime"
+        return f"{super().fingerprint}:ar={self._weights_id}{condition}"
+
+    def use_onnx_prefill(self, cache_dir: Path | None = None) -> None:
+        """The conditioning stack on onnxruntime (the voice's text encoder and durations are the
+        Piper voice's: PiperVoices sets them)."""
+        self.model.use_onnx_condition(cache_dir, threads=1)
 
     def prefill(self, slot: int, spoken: str, options: SynthesisOptions) -> PrefillResult:
         return self.load(slot, self.prepare(spoken, options))

@@ -54,6 +54,8 @@ class PiperVocoding:
     def fingerprint(self) -> str:
         """The device is part of it: CPU and GPU kernels round differently."""
         runtime = "" if self.voice.decoder_runtime == "torch" else f":vocoder={self.voice.decoder_runtime}"
+        if self.voice.frontend_runtime != "torch":  # durations may differ by a frame: other audio
+            runtime += f":prefill={self.voice.frontend_runtime}"
         return f"{self.kind}:piper={files_digest(self.voice.files)}:device={self.voice.device.type}{runtime}"
 
     def vocode(

@@ -37,6 +37,7 @@ from .vits_text_encoder import TextEncoder
 
 if TYPE_CHECKING:
     from .onnx_decoder import OnnxDecoder  # onnxruntime: imported when used
+    from .onnx_frontend import OnnxFrontend
 
 Speakers = int | Sequence[int] | None  # one speaker id, one per batch row, or the voice's default
 
@@ -115,6 +116,9 @@ class PiperVoice(nn.Module):
         # What runs the decoder: the torch module, or its onnxruntime export (use_onnx_decoder)
         self.decoder_runtime = "torch"
         self._onnx_decoder: OnnxDecoder | None = None
+        # What runs the text encoder and durations: torch, or their onnxruntime exports
+        self.frontend_runtime = "torch"
+        self._onnx_frontend: OnnxFrontend | None = None
         self.eval()
 
     def use_onnx_decoder(self, cache_dir: Path | None = None, threads: int = 0) -> None:
@@ -123,6 +127,15 @@ class PiperVoice(nn.Module):
 
         self._onnx_decoder = OnnxDecoder(self.decoder, cache_dir, threads)
         self.decoder_runtime = "onnxruntime"
+
+    def use_onnx_frontend(self, cache_dir: Path | None = None, threads: int = 1) -> None:
+        """Run the text encoder and duration predictor with onnxruntime from now on
+        (engine.prefill_runtime: onnxruntime)."""
+        from .onnx_frontend import OnnxFrontend
+
+        speaker_channels = 0 if self.speaker_table is None else int(self.speaker_table.shape[1])
+        self._onnx_frontend = OnnxFrontend(self.text_encoder, self.duration, speaker_channels, cache_dir, threads)
+        self.frontend_runtime = "onnxruntime"
 
     # ---------------------------------------------------------------- loading
     @classmethod
@@ -205,10 +218,12 @@ class PiperVoice(nn.Module):
         """Text encoder + stochastic durations + expansion of the prior stats to frames."""
         with torch.inference_mode():
             ids = torch.tensor([phoneme_ids], dtype=torch.long, device=self.device)  # [1, T]
-            hidden, m, logs = self.text_encoder(ids)  # [1, H, T], [1, C, T] x2
+            frontend = self._onnx_frontend
+            hidden, m, logs = frontend.text(ids) if frontend else self.text_encoder(ids)  # [1, H, T], [1, C, T] x2
             noise = _randn((1, 2, ids.shape[1]), params.seed, _STREAM_DURATION, self.device)
             g = self.speaker_embedding(params.speaker)
-            logw = self.duration(hidden, noise * params.noise_w, g)[0]  # [T]
+            scaled = noise * params.noise_w
+            logw = (frontend.durations(hidden, scaled, g) if frontend else self.duration(hidden, scaled, g))[0]  # [T]
             durations = torch.ceil(torch.exp(logw) * params.length_scale).long()
             if int(durations.sum()) == 0:  # VITS keeps at least one (silent) frame
                 m_frames = m.new_zeros(m.shape[1], 1)

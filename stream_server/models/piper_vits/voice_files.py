@@ -26,18 +26,24 @@ def voice_files(model: str | None, config: str | None) -> tuple[Path, Path]:
     return onnx, Path(config).expanduser() if config is not None else Path(f"{onnx}.json")
 
 
+def runtime_for(device: str, configured: str, setting: str) -> str:
+    """A runtime setting resolved: auto is onnxruntime on the CPU, torch on a GPU; onnxruntime is
+    for the CPU only."""
+    if configured == "auto":
+        return "onnxruntime" if device == "cpu" else "torch"
+    if configured == "onnxruntime" and device != "cpu":
+        raise ValueError(f"{setting} onnxruntime runs on the CPU; with engine.device {device!r} use torch")
+    return configured
+
+
 class PiperVoices:
     """The loaded Piper models of one server, keyed by their resolved files."""
 
     def __init__(self, device: str, vocoder_runtime: str = "torch", threads: int = 0,
-                 onnx_cache_dir: str | None = None) -> None:
-        if vocoder_runtime == "auto":
-            vocoder_runtime = "onnxruntime" if device == "cpu" else "torch"
-        if vocoder_runtime == "onnxruntime" and device != "cpu":
-            raise ValueError(
-                f"engine.vocoder_runtime onnxruntime runs on the CPU; with engine.device {device!r} use torch")
+                 onnx_cache_dir: str | None = None, prefill_runtime: str = "torch") -> None:
         self.device = device
-        self.vocoder_runtime = vocoder_runtime
+        self.vocoder_runtime = runtime_for(device, vocoder_runtime, "engine.vocoder_runtime")
+        self.prefill_runtime = runtime_for(device, prefill_runtime, "engine.prefill_runtime")
         self.threads = threads
         self.onnx_cache_dir = Path(onnx_cache_dir) if onnx_cache_dir else None
         self._loaded: dict[tuple[Path, Path], PiperVoice] = {}
@@ -65,6 +71,8 @@ class PiperVoices:
             voice.phonemizer.check()
             if self.vocoder_runtime == "onnxruntime":
                 voice.use_onnx_decoder(self.onnx_cache_dir, self.threads)
+            if self.prefill_runtime == "onnxruntime":  # one thread: it runs on one prepare lane
+                voice.use_onnx_frontend(self.onnx_cache_dir, threads=1)
             return voice
         except PiperConfigError as exc:  # names the json and what is wrong in it
             raise ValueError(f"voice {name!r}: {exc}") from exc
