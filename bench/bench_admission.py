@@ -228,6 +228,10 @@ def rounds(args, name: str, admission: bool, goal: float) -> tuple[bool, dict]:
     """A fresh server; its first round comes right after its start. -> (all clear, round 1)"""
     ok, results = True, []
     with BackgroundServer(make_config(args.voice, admission)) as srv:
+        if (model := srv.services.admission.cost_model) is not None:
+            curve = ", ".join(f"{rtf:.3f} at {n}" for n, rtf in model.points)
+            print(f"{name}: calibrated engine RTF {curve} -> capacity {srv.services.admission.capacity()} "
+                  f"(headroom {srv.config.admission.headroom:g})", flush=True)
         for k in range(args.rounds):
             results.append(asyncio.run(burst(srv, args.sessions, args.sentences, args.words_per_second, offset=k + 1)))
             ok &= report(f"{name} round {k + 1}", results[-1], goal)

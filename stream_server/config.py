@@ -189,10 +189,10 @@ class AdmissionSection(_Section):
     # (too_many_queued_sentences) until the client reads its audio.
     max_queued_sentences: int = Field(64, ge=1)
     # Sessions served at once: the real-time streams the engine sustains times headroom (< 1 keeps
-    # capacity spare); from the cost model calibrated at start-up (scaled by the measured RTF),
+    # capacity spare); from the cost curve calibrated at start-up (scaled by the measured RTF),
     # else headroom / the engine's recent RTF.
     headroom: float = Field(0.8, gt=0)
-    # At start-up (after the warm-up) measure the engine's cost at a few batch sizes, about a second
+    # At start-up (after the warm-up) measure the engine's cost at a few batch sizes, about four seconds
     # (server/calibration.py); false: initial_streams until enough audio is measured
     calibrate: bool = True
     initial_streams: float = Field(2.0, ge=1)  # without calibration, the capacity until measured

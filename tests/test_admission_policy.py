@@ -3,6 +3,7 @@ RTF becomes a capacity, and what is refused with what."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -11,7 +12,7 @@ from stream_server.server.admission_policy import (
     OVERLOADED,
     TOO_MANY_QUEUED,
     AdmissionLimits,
-    CostModel,
+    CostCurve,
     Load,
     Measure,
     admit_session,
@@ -105,39 +106,42 @@ def test_the_recent_rtf_follows_the_latest_audio():
     assert recent.add(1.0, 0.0, window=10.0).audio_seconds == recent.audio_seconds  # a step without audio
 
 
-# --- the calibrated cost model -----------------------------------------------------------------
-MODEL = CostModel(fixed=0.05, per_stream=0.04)  # 0.09 engine s per audio s alone, 0.0425 at 16
+# --- the calibrated cost curve -----------------------------------------------------------------
+CURVE = CostCurve(((1, 0.09), (4, 0.05), (16, 0.04)))  # RTF alone, at 4 and at 16 in flight
 
 
-def test_the_cost_model_is_fitted_from_rtfs_at_several_batch_sizes():
-    points = [(n, MODEL.rtf_at(n)) for n in (1, 4, 16)]
-    fitted = CostModel.fit(points)
-    assert abs(fitted.fixed - 0.05) < 1e-9 and abs(fitted.per_stream - 0.04) < 1e-9
-    # noise that makes batching look costlier never gives a negative term (unbounded capacity)
-    noisy = CostModel.fit([(1, 0.05), (16, 0.09)])
-    assert noisy.fixed == 0.0 and noisy.per_stream > 0
-    assert CostModel.fit([(4, 0.1)]) == CostModel(0.0, 0.1)  # one batch size: no slope to fit
+def test_the_cost_curve_interpolates_in_one_over_n_and_holds_past_its_points():
+    assert CURVE.rtf_at(1) == 0.09 and CURVE.rtf_at(0.5) == 0.09
+    assert abs(CURVE.rtf_at(2) - (0.09 + (1 - 1 / 2) / (1 - 1 / 4) * (0.05 - 0.09))) < 1e-12
+    assert CURVE.rtf_at(4) == 0.05 and CURVE.rtf_at(16) == 0.04
+    assert 0.04 < CURVE.rtf_at(8) < 0.05
+    assert CURVE.rtf_at(100) == 0.04  # no more batching gain than was measured
+    # 0.04 n <= 0.8 -> n <= 20; on a machine x2 slower, 9 x 0.0426 x 2 = 0.77 (10 would be 0.84)
+    assert CURVE.streams(0.8) == 20 and CURVE.streams(0.8, 2.0) == 9
+    assert CostCurve(((1, 2.0),)).streams(0.8) == 0  # slower than real time even alone
+    with pytest.raises(ValueError):
+        CostCurve(())
 
 
-def test_with_a_model_the_capacity_holds_from_the_first_second():
+def test_with_a_curve_the_capacity_holds_from_the_first_second():
     limits = AdmissionLimits(**{**LIMITS.__dict__, "max_sessions": 64, "headroom": 0.8})
-    # 0.05 + 0.04 n <= 0.8 -> n <= 18.75, before any audio is measured
-    assert capacity(limits, Measure(None, 0.0, model=MODEL)) == 18
-    # the measured RTF, at the concurrency it was measured at, as the model says: no change
-    assert capacity(limits, Measure(MODEL.rtf_at(2.0), 30.0, 2.0, MODEL)) == 18
-    # a machine twice as slow as at calibration: the model scaled x2
-    assert capacity(limits, Measure(2 * MODEL.rtf_at(3.0), 30.0, 3.0, MODEL)) == 8  # (0.4 - 0.05) / 0.04
+    assert capacity(limits, Measure(None, 0.0, model=CURVE)) == 20  # before any audio is measured
+    # the measured RTF, at the concurrency it was measured at, as the curve says: no change
+    assert capacity(limits, Measure(CURVE.rtf_at(2.0), 30.0, 2.0, CURVE)) == 20
+    # a machine twice as slow as at calibration: the curve scaled x2
+    assert capacity(limits, Measure(2 * CURVE.rtf_at(3.0), 30.0, 3.0, CURVE)) == 9
     # the measure moves it at most x4 (a burst of one-off costs must not shut the door)
-    assert capacity(limits, Measure(100.0, 30.0, 1.0, MODEL)) == 3
-    # too little audio measured: the model alone
-    assert capacity(limits, Measure(5.0, 1.0, 1.0, MODEL)) == 18
+    assert capacity(limits, Measure(100.0, 30.0, 1.0, CURVE)) == 4  # 4 x 0.05 x 4 = 0.8
+    # too little audio measured: the curve alone; max_sessions still caps it
+    assert capacity(limits, Measure(5.0, 1.0, 1.0, CURVE)) == 20
+    assert capacity(AdmissionLimits(**{**limits.__dict__, "max_sessions": 8}), Measure(None, 0.0, model=CURVE)) == 8
 
 
-def test_a_refusal_names_the_cost_model():
+def test_a_refusal_names_the_cost_curve():
     limits = AdmissionLimits(**{**LIMITS.__dict__, "max_sessions": 64, "headroom": 0.8})
-    refused = admit_session(limits, Load(18, 18), Measure(None, 0.0, model=MODEL))
+    refused = admit_session(limits, Load(20, 20), Measure(None, 0.0, model=CURVE))
     assert not refused.admitted and refused.reason == "capacity"
-    assert "0.050 + 0.040 x streams" in refused.message
+    assert "calibrated engine RTF 0.090 at 1, 0.050 at 4, 0.040 at 16" in refused.message
 
 
 def test_the_recent_measure_keeps_the_prepare_threads_time_and_the_concurrency():

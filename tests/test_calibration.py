@@ -4,8 +4,6 @@ first session on, before any audio of real load is measured."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from background import BackgroundServer, free_port
@@ -31,10 +29,11 @@ def test_a_fresh_server_admits_by_its_calibrated_cost_model():
     })
     with BackgroundServer(config) as srv:
         admission = srv.services.admission
-        model = admission.cost_model
-        assert model is not None and model.fixed >= 0 and model.per_stream > 0
+        curve = admission.cost_model
+        assert curve is not None and [n for n, _ in curve.points] == [1, 4]
+        assert all(rtf > 0 for _, rtf in curve.points)
         assert srv.services.engine.stats.recent.audio_seconds == 0  # calibration is not load
-        expected = max(1, min(64, math.floor((0.8 - model.fixed) / model.per_stream + 1e-9)))
+        expected = max(1, min(64, curve.streams(0.8)))
         assert admission.capacity() == expected == policy.capacity(admission.limits, admission.measure())
-        # the model, not initial_streams (1), is what a refusal would name
-        assert admission.measure().model == model
+        # the curve, not initial_streams (1), is what a refusal would name
+        assert admission.measure().model == curve

@@ -29,7 +29,7 @@ class Admission:
     limits: policy.AdmissionLimits
     recent: Callable[[], RecentRtf]  # the engine's recent RTF, as its thread last left it
     metrics: Metrics
-    cost_model: policy.CostModel | None = None  # calibrated at start-up (server/calibration.py)
+    cost_model: policy.CostCurve | None = None  # calibrated at start-up (server/calibration.py)
     last_text: dict[str, float] = field(default_factory=dict)  # session id -> when it last sent text
 
     def measure(self) -> policy.Measure:

@@ -10,19 +10,17 @@ audio to send, and for `idle_release_seconds` after its last text or audio; a ne
 from its open. Until enough audio has been measured (`min_measured_audio_seconds`), the capacity is
 `initial_streams`.
 
-With a cost model (calibrated at start-up by a batched synthesis, server/calibration.py) the
-capacity follows how the engine's cost per stream falls with batch size: n real-time streams cost
-`fixed + per_stream * n` engine seconds per second (a step's cost shared by its batch, and what each
-row adds), so the engine sustains n = (headroom - fixed) / per_stream from its first second. The
-measured RTF then only scales the model (a machine slower than at calibration, or busy with other
-work, has a higher RTF at the same concurrency than the model says), so a measure taken at low load
-no longer reads as low capacity (docs/limits.md, "Admission").
+With a cost curve (calibrated at start-up by batched syntheses, server/calibration.py) the capacity
+follows how the engine's cost per stream falls with batch size: n real-time streams cost n * RTF(n)
+engine seconds per second, so the engine sustains the most n with n * RTF(n) <= headroom, from its
+first second. The measured RTF then only scales the curve (a machine slower than at calibration, or
+busy with other work, has a higher RTF at the same concurrency than the curve says), so a measure
+taken at low load no longer reads as low capacity (docs/limits.md, "Admission").
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 OVERLOADED = "overloaded"  # the server is at capacity: try again later (retry_after)
@@ -42,41 +40,48 @@ class AdmissionLimits:
 
 
 @dataclass(frozen=True)
-class CostModel:
-    """Engine seconds per second of audio with n sentences in flight: fixed / n + per_stream."""
+class CostCurve:
+    """The engine's RTF (engine seconds per second of audio) with n sentences in flight, measured at
+    a few n (calibration): between them it is interpolated linearly in 1 / n (a step's cost is
+    shared by its batch: RTF ~ a / n + b), below the least n it is the least n's, past the most
+    n it stays the most n's (no more batching gain is assumed than was measured)."""
 
-    fixed: float
-    per_stream: float
+    points: tuple[tuple[int, float], ...]  # (n, RTF at n), n ascending
+
+    def __post_init__(self) -> None:
+        if not self.points or any(n < 1 or rtf <= 0 for n, rtf in self.points):
+            raise ValueError(f"a cost curve needs points (n >= 1, RTF > 0), got {self.points}")
 
     def rtf_at(self, n: float) -> float:
-        return self.fixed / max(n, 1.0) + self.per_stream
+        pts = self.points
+        if n <= pts[0][0]:
+            return pts[0][1]
+        for (n0, r0), (n1, r1) in zip(pts, pts[1:]):
+            if n <= n1:
+                t = (1 / n0 - 1 / n) / (1 / n0 - 1 / n1)
+                return r0 + t * (r1 - r0)
+        return pts[-1][1]
 
-    def streams(self, headroom: float, scale: float = 1.0) -> float:
-        """Most real-time streams n with n * rtf_at(n) * scale <= headroom (n >= 1)."""
-        return (headroom / scale - self.fixed) / self.per_stream
-
-    @classmethod
-    def fit(cls, points: Sequence[tuple[float, float]]) -> CostModel:
-        """Least squares on (n, RTF at n) pairs; RTF is linear in 1 / n. Both terms stay positive
-        (a noisy measure must not promise unbounded capacity)."""
-        xs, ys = [1.0 / n for n, _ in points], [rtf for _, rtf in points]
-        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-        var = sum((x - mx) ** 2 for x in xs)
-        fixed = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var if var > 0 else 0.0
-        fixed = max(0.0, fixed)
-        per_stream = max(my - fixed * mx, 0.05 * my)
-        return cls(fixed, per_stream)
+    def streams(self, headroom: float, scale: float = 1.0, most: int = 4096) -> int:
+        """Most real-time streams n (up to `most`) with n * RTF(n) * scale <= headroom (0 if none)."""
+        best = 0
+        for n in range(1, most + 1):
+            if n * self.rtf_at(n) * scale <= headroom:
+                best = n
+            elif n > self.points[-1][0]:  # past the measured points n * RTF only grows
+                break
+        return best
 
 
 @dataclass(frozen=True)
 class Measure:
     """The engine's recent RTF (None: nothing measured), how much audio it is over and the mean
-    concurrency it was measured at; the calibrated cost model, if any."""
+    concurrency it was measured at; the calibrated cost curve, if any."""
 
     rtf: float | None
     audio_seconds: float
     concurrency: float | None = None
-    model: CostModel | None = None
+    model: CostCurve | None = None
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,7 @@ def model_scale(limits: AdmissionLimits, measure: Measure) -> float:
 def sustained_streams(limits: AdmissionLimits, measure: Measure) -> float:
     """Real-time streams the engine sustains, with the headroom applied."""
     if measure.model is not None:
-        return measure.model.streams(limits.headroom, model_scale(limits, measure))
+        return measure.model.streams(limits.headroom, model_scale(limits, measure), limits.max_sessions)
     rtf = measure.rtf
     if not rtf or not is_measured(limits, measure):
         return limits.initial_streams
@@ -169,8 +174,9 @@ def _within_capacity(limits: AdmissionLimits, load: Load, measure: Measure) -> D
     if load.active_sessions + 1 <= most:
         return ADMIT
     if measure.model is not None:
-        how = (f"engine cost {measure.model.fixed:.3f} + {measure.model.per_stream:.3f} x streams s per s, "
-               f"x{model_scale(limits, measure):.2f} as measured, admission.headroom {limits.headroom:g}")
+        curve = ", ".join(f"{rtf:.3f} at {n}" for n, rtf in measure.model.points)
+        how = (f"calibrated engine RTF {curve}, x{model_scale(limits, measure):.2f} as measured, "
+               f"admission.headroom {limits.headroom:g}")
     elif is_measured(limits, measure):
         how = f"measured engine RTF {measure.rtf:.3f}, admission.headroom {limits.headroom:g}"
     else:
