@@ -5,10 +5,12 @@ speaks afterwards."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from types import SimpleNamespace
 
+import httpx
 import msgpack
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -242,3 +244,59 @@ def test_word_alignment_is_ordered_contiguous_and_covers_the_audio(text, samples
     assert all(d >= 0 for d in durations) and starts[0] >= 0
     assert [s + d for s, d in zip(starts, durations)][:-1] == starts[1:]
     assert starts[-1] + durations[-1] == round(1000 * samples / 22050)
+
+
+HUGE = "x" * (1 << 20)  # a 1 MB client value
+
+
+def test_client_values_are_quoted_short_in_every_reply():
+    """A value of any size a client sends is quoted cut short (events.shown) in the error that
+    answers it, and so in the log line of that error: never echoed whole."""
+    from starlette.datastructures import QueryParams
+
+    from stream_server.server.elevenlabs_ws import parse_output_format
+    from stream_server.server.gpt_sovits_api import TtsRequest, _check, _Refused
+    from stream_server.server.native_messages import parse_speed
+    from stream_server.server.native_ws import _query_settings
+    from stream_server.server.session_settings import SessionSettings, VoiceBook
+
+    def message(call) -> str:
+        try:
+            call()
+        except (SessionError, _BadRequest, _Refused) as exc:
+            text = exc.message if hasattr(exc, "message") else json.dumps(exc.body)
+            assert len(text) < 400, text[:200]
+            return text
+        raise AssertionError("not refused")
+
+    message(lambda: parse_client_frame(json.dumps({"type": HUGE}), msgpack_mode=False))
+    message(lambda: parse_speed(HUGE))
+    message(lambda: parse_speed([HUGE]))
+    message(lambda: parse_output_format(HUGE))
+    message(lambda: _parse(SERVICES, json.dumps({"model": "tts-1", "input": "hi", "voice": "alloy",
+                                                 "response_format": HUGE}).encode()))
+    message(lambda: VoiceBook({"v": 22050}, {"v": ["a", "b"]}).checked(SessionSettings(f"v#{HUGE}", 22050)))
+    message(lambda: parse_deepgram(json.dumps({"type": HUGE})))
+    defaults = _Defaults.default_settings()
+    for query in ({"encoding": HUGE}, {"sample_rate": HUGE}):
+        ws = SimpleNamespace(query_params=QueryParams(query))
+        message(lambda ws=ws: asyncio.run(_query_settings(ws, defaults)))
+    control = SimpleNamespace(text_languages=("en",), split_methods=("cut5",))
+    base = {"text": "hi", "text_lang": "en", "ref_audio_path": "r.wav", "prompt_lang": "en"}
+    for field in ("text_lang", "media_type", "text_split_method"):
+        message(lambda field=field: _check(TtsRequest(**{**base, field: HUGE}), control))
+
+
+async def test_origins_and_paths_are_quoted_short_in_a_refusal(caplog):
+    from stream_server.server.access import AccessMiddleware, AccessPolicy
+
+    async def app(scope, receive, send):
+        raise AssertionError("refused requests never reach the app")
+
+    layer = AccessMiddleware(app, AccessPolicy.from_config(AppConfig()))
+    transport = httpx.ASGITransport(app=layer)
+    caplog.set_level(logging.WARNING)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+        r = await client.get("/tts/" + HUGE[:60000], headers={"Origin": f"https://{HUGE[:60000]}.example"})
+        assert r.status_code == 403 and len(r.content) < 600
+    assert caplog.records and all(len(rec.getMessage()) < 600 for rec in caplog.records)

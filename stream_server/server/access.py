@@ -183,14 +183,14 @@ class AccessMiddleware:
         if origin is not None and not self.policy.origin_allowed(origin, headers.get("host")):
             return Refusal(
                 403, "origin_not_allowed",
-                f"origin {origin} is not allowed; list it in server.allowed_origins (or cors.allow_origins)",
+                f"origin {shown(origin)} is not allowed; list it in server.allowed_origins (or cors.allow_origins)",
             )
         site = headers.get("sec-fetch-site")
         if (origin is None and site in ("cross-site", "same-site") and "*" not in self.policy.allowed_origins
                 and not self.policy.is_public(scope["path"])):
             return Refusal(
                 403, "origin_not_allowed",
-                f"a request from another site's page (Sec-Fetch-Site: {site}) without an Origin; "
+                f"a request from another site's page (Sec-Fetch-Site: {shown(site)}) without an Origin; "
                 "pages of allowed origins must send CORS requests",
             )
         if not self.policy.needs_key(scope["path"]) or self.policy.key_valid(keys):

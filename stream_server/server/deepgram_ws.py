@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from .admission import retry_after_headers, try_again_later, ws_close_code
 from .compat import FlushCounter, at_speed, close_if_connected, close_reason, resolve_voice_or_default
-from .events import Audio, Cancelled, Error, Flushed, Ready, SessionError, SessionEvent
+from .events import Audio, Cancelled, Error, Flushed, Ready, SessionError, SessionEvent, shown
 from .send_stall import receive_unless_stalled
 from .services import Services
 from .session import Session
@@ -59,7 +59,7 @@ def parse_message(raw: str | bytes) -> Speak | Control:
         return Speak(data["text"])
     if kind in ("Flush", "Clear", "Close"):
         return Control(kind)
-    raise SessionError("unknown_type", f"unknown message type {kind[:40]!r}; use Speak, Flush, Clear or Close")
+    raise SessionError("unknown_type", f"unknown message type {shown(kind)}; use Speak, Flush, Clear or Close")
 
 
 def query_settings(services: Services, query: QueryParams) -> SessionSettings:
@@ -68,12 +68,12 @@ def query_settings(services: Services, query: QueryParams) -> SessionSettings:
     encoding = query.get("encoding", "linear16")
     if encoding not in ENCODINGS:
         raise SessionError(
-            "unsupported_encoding", f"encoding {encoding[:40]!r} is not supported; use one of {list(ENCODINGS)}"
+            "unsupported_encoding", f"encoding {shown(encoding)} is not supported; use one of {list(ENCODINGS)}"
         )
     fmt, default_rate = ENCODINGS[encoding]
     rate = query.get("sample_rate", str(default_rate))
     if not rate.isdecimal() or len(rate) > 6:
-        raise SessionError("unsupported_sample_rate", f"sample_rate {rate[:40]!r} is not a number of Hz")
+        raise SessionError("unsupported_sample_rate", f"sample_rate {shown(rate)} is not a number of Hz")
     options = services.default_settings().options
     speed = query.get("speed")
     if speed is not None:

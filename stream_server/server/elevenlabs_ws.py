@@ -21,7 +21,7 @@ from ..audio.formats import SAMPLE_RATES, mulaw_encode
 from .admission import ws_close_code
 from .alignment import word_alignment
 from .compat import EventQueue, at_speed, close_if_connected, resolve_voice
-from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError, Words
+from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError, Words, shown
 from .send_stall import close_stalled, receive_unless_stalled
 from .services import Services
 from .session import Session
@@ -43,7 +43,7 @@ def parse_output_format(fmt: str) -> tuple[int, bool]:
         return int(rate), False
     supported = [f"pcm_{r}" for r in SAMPLE_RATES] + ["ulaw_8000"]
     raise SessionError(
-        "unsupported_output_format", f"output_format {fmt!r} is not supported; use one of {supported}"
+        "unsupported_output_format", f"output_format {shown(fmt)} is not supported; use one of {supported}"
     )
 
 
@@ -92,7 +92,7 @@ async def elevenlabs_stream(websocket: WebSocket) -> None:
         rate, ulaw = parse_output_format(websocket.query_params.get("output_format", DEFAULT_OUTPUT_FORMAT))
         voice = resolve_voice(services, websocket.path_params["voice_id"])
         if voice not in services.voice_rates:  # answered at once, before the first message
-            raise SessionError("unknown_voice", f"unknown voice {voice!r}; see GET /v1/audio/voices")
+            raise SessionError("unknown_voice", f"unknown voice {shown(voice)}; see GET /v1/audio/voices")
         message = await _receive(websocket)
         if message is None:
             raise WebSocketDisconnect(1000)

@@ -32,7 +32,7 @@ from ..engine.backend import VoiceControl
 from ..engine.requests import SynthesisOptions
 from .admission import retry_after_headers, try_again_later
 from .compat import EventQueue, after, at_speed, open_for_request, request_pcm
-from .events import SessionError
+from .events import SessionError, shown
 from .send_stall import GuardedStreamingResponse
 from .services import Services
 from .session import Session
@@ -92,12 +92,13 @@ def _check(req: TtsRequest, control: VoiceControl) -> bool:
         if not lang:
             raise _Refused(f"{field} is required")
         if lang.lower() not in control.text_languages:
-            raise _Refused(f"{field}: {lang} is not supported (supported: {', '.join(control.text_languages)})")
+            supported = ", ".join(control.text_languages)
+            raise _Refused(f"{field}: {cut(lang, 64)} is not supported (supported: {supported})")
     if req.media_type not in MEDIA_TYPES:
         hint = " (aac needs ffmpeg, which this server does not use)" if req.media_type == "aac" else ""
-        raise _Refused(f"media_type: {req.media_type} is not supported{hint}")
+        raise _Refused(f"media_type: {cut(req.media_type, 64)} is not supported{hint}")
     if req.text_split_method not in control.split_methods:
-        raise _Refused(f"text_split_method:{req.text_split_method} is not supported")
+        raise _Refused(f"text_split_method:{cut(req.text_split_method, 64)} is not supported")
     if req.aux_ref_audio_paths:
         raise _Refused("aux_ref_audio_paths is not supported yet: give one ref_audio_path")
     if not (0.25 <= req.speed_factor <= 4.0 and 0 < req.top_p <= 1 and req.temperature > 0
@@ -246,7 +247,7 @@ async def _set_weights(request: Request, part: str) -> JSONResponse:
     except ValueError as exc:
         return JSONResponse({"message": f"change {part} weight failed", "Exception": str(exc)}, status_code=400)
     services.refresh_fingerprint(voice)
-    log.info("event=weights voice=%s %s=%s", voice, part, path)
+    log.info("event=weights voice=%s %s=%s", voice, part, shown(path, 200))
     return _ok()
 
 
@@ -269,4 +270,4 @@ async def control(request: Request) -> JSONResponse:
     if command == "restart":
         return JSONResponse({"message": "restart is not supported: run the server under a supervisor "
                                         "(systemd, a Docker restart policy) and use command=exit"}, status_code=400)
-    return JSONResponse({"message": f"command {command!r} is not available here"}, status_code=400)
+    return JSONResponse({"message": f"command {shown(command)} is not available here"}, status_code=400)

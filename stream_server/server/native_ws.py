@@ -13,7 +13,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ..engine.requests import SynthesisOptions
 from .admission import ws_close_code
 from .compat import at_speed, close_if_connected
-from .events import Error, SessionError, SessionEvent
+from .events import Error, SessionError, SessionEvent, shown
 from .native_messages import (
     CancelMessage,
     ClientMessage,
@@ -56,12 +56,12 @@ async def _query_settings(websocket: WebSocket, defaults: SessionSettings) -> Se
     q = websocket.query_params
     encoding = q.get("encoding", "json")
     if encoding not in ("json", "msgpack"):
-        raise SessionError("invalid_encoding", f"encoding {encoding!r}: use json or msgpack")
+        raise SessionError("invalid_encoding", f"encoding {shown(encoding)}: use json or msgpack")
     rate = q.get("sample_rate")
     try:
         sample_rate = int(rate) if rate is not None else defaults.sample_rate
     except ValueError:
-        raise SessionError("unsupported_sample_rate", f"sample_rate {rate!r} is not a number") from None
+        raise SessionError("unsupported_sample_rate", f"sample_rate {shown(rate)} is not a number") from None
     speed = q.get("speed")
     return SessionSettings(
         voice=q.get("voice", defaults.voice),

@@ -24,7 +24,7 @@ from ..audio.encoders import WHOLE_FORMATS, encode_whole, mp3_stream
 from ..audio.formats import wav_header
 from .admission import retry_after_headers, try_again_later
 from .compat import EventQueue, after, at_speed, open_for_request, request_pcm, resolve_voice
-from .events import SessionError
+from .events import SessionError, shown
 from .send_stall import GuardedStreamingResponse
 from .services import Services
 from .session import Session
@@ -107,7 +107,7 @@ def _parse(services: Services, raw: bytes) -> SpeechRequest:
     if req.response_format not in STREAMED and req.response_format not in WHOLE_FORMATS:
         supported = sorted([*STREAMED, *WHOLE_FORMATS])
         raise _BadRequest(
-            f"response_format {req.response_format!r} is not supported; use one of {supported}",
+            f"response_format {shown(req.response_format)} is not supported; use one of {supported}",
             "invalid_value", "response_format",
         )
     if not MIN_SPEED <= req.speed <= MAX_SPEED:

@@ -28,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .compat import close_reason
-from .events import Error
+from .events import Error, shown
 from .native_messages import serialise_event
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ async def _accept_and_close(ws: WebSocket, protocol: str, refusal: Refusal) -> N
 def _note(scope: Scope, protocol: str, refusal: Refusal) -> None:
     """Count and log it like every other error sent to a client (the app's services, once started)."""
     services = getattr(getattr(scope.get("app"), "state", None), "services", None)
-    message = f"{refusal.message} ({scope['path']})"
+    message = f"{refusal.message} ({shown(scope['path'])})"
     if services is not None:
         services.note_error(protocol, "-", refusal.code, message)
     else:

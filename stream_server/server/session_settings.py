@@ -66,7 +66,7 @@ class VoiceBook:
         if speaker not in names and not (speaker.isdigit() and int(speaker) < len(names)):
             listed = ", ".join(names[:MAX_SPEAKERS_SHOWN]) + (", ..." if len(names) > MAX_SPEAKERS_SHOWN else "")
             raise SessionError(
-                "unknown_speaker", f"voice {voice!r} has no speaker {speaker!r}; speakers ({len(names)}): {listed}"
+                "unknown_speaker", f"voice {voice!r} has no speaker {shown(speaker)}; speakers ({len(names)}): {listed}"
             )
         return replace(settings, voice=voice, speaker=speaker)
 
