@@ -131,6 +131,8 @@ async def _parse(request: Request, max_body_bytes: int) -> TtsRequest:
         raise _Refused(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
     except ValueError as exc:  # malformed JSON (and nesting too deep), or not an object
         raise _Refused(f"invalid request: {exc}") from None
+    except SessionError as exc:  # JSON, but a string in it is not valid Unicode
+        raise _Refused(f"invalid request: {exc.message}") from None
 
 
 def _voice(services: Services) -> tuple[str, VoiceControl]:

@@ -87,6 +87,8 @@ def _parse(services: Services, raw: bytes) -> SpeechRequest:
         data = loads_json(raw or b"null")
     except ValueError:
         raise _BadRequest("the request body is not valid JSON", "invalid_json") from None
+    except SessionError as exc:  # JSON, but a string in it is not valid Unicode
+        raise _BadRequest(exc.message, exc.code) from None
     if not isinstance(data, dict):
         raise _BadRequest("the request body must be a JSON object", "invalid_request")
     try:

@@ -30,7 +30,7 @@ from ..text.spoken_form import seed_of, spoken_form, spoken_seed
 from .audio_ahead import AudioAhead
 from .contexts import Context, ContextTable, Ticket
 from .delivery import Delivery
-from .events import Cancelled, Done, Error, Flushed, Ready, SessionError, SessionEvent
+from .events import Cancelled, Done, Error, Flushed, Ready, SessionError, SessionEvent, check_unicode
 from .flow import FlowControl
 from .send_stall import StallGuard
 from .sentence_source import SentenceSource
@@ -185,6 +185,7 @@ class Session:
     async def text(self, text: str, context_id: str = "default") -> None:
         if not isinstance(text, str):
             raise SessionError("invalid_message", "text must be a string")
+        check_unicode(text)
         most = self._deps.config.max_text_chars
         if len(text) > most:
             raise SessionError("text_too_long", f"text of {len(text)} characters exceeds the limit of {most}")

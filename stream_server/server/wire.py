@@ -8,14 +8,35 @@ from typing import Any
 
 from starlette.requests import Request
 
+from .events import check_unicode
+
 
 def loads_json(raw: str | bytes) -> Any:
     """json.loads, with every way a hostile document can fail as one ValueError (deep nesting
-    raises RecursionError, bytes that are not UTF-8 raise UnicodeDecodeError, a subclass)."""
+    raises RecursionError, bytes that are not UTF-8 raise UnicodeDecodeError, a subclass); and
+    SessionError `invalid_text` for a document that is JSON but not valid Unicode (a string or
+    key with an unpaired surrogate, escaped or, in bytes, encoded)."""
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+    check_strings(value)
+    return value
+
+
+def check_strings(value: Any) -> None:
+    """SessionError `invalid_text` if any string in a parsed document (keys too) is not valid
+    Unicode. Iterative: a parsed document may be as deep as its parser allowed."""
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            check_unicode(item, "a string in the message")
+        elif isinstance(item, dict):
+            todo += item.keys()
+            todo += item.values()
+        elif isinstance(item, list):
+            todo += item
 
 
 class BodyTooLarge(Exception):
