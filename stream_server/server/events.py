@@ -107,5 +107,9 @@ def check_unicode(text: str, what: str = "text") -> str:
 
 def shown(value: object, limit: int = 64) -> str:
     """A client's value quoted in an error message, cut short: whatever it sent, the reply stays small."""
-    text = repr(value)
+    return cut(repr(value), limit)
+
+
+def cut(text: str, limit: int) -> str:
+    """A message that may hold a client's value (a path it named, in a loader's error), cut short."""
     return text if len(text) <= limit else text[: limit - 1] + "…"

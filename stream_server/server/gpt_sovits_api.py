@@ -32,7 +32,7 @@ from ..engine.backend import VoiceControl
 from ..engine.requests import SynthesisOptions
 from .admission import retry_after_headers, try_again_later
 from .compat import EventQueue, after, at_speed, open_for_request, request_pcm
-from .events import SessionError, shown
+from .events import SessionError, cut, shown
 from .send_stall import GuardedStreamingResponse
 from .services import Services
 from .session import Session
@@ -41,6 +41,7 @@ from .wire import BodyTooLarge, loads_json, read_body
 
 log = logging.getLogger(__name__)
 
+MAX_EXCEPTION_CHARS = 300  # an error's `Exception` text (a loader's message names the client's path)
 MEDIA_TYPES = ("wav", "raw", "ogg")  # api_v2's aac needs ffmpeg: refused with a clear message
 
 
@@ -161,9 +162,10 @@ async def tts(request: Request) -> Response:
         message = f"the request body exceeds {limit} bytes (gpt_sovits_api.max_body_bytes)"
         services.note_error("gpt_sovits", "-", "request_too_large", message)
         return JSONResponse({"message": message}, status_code=413)
-    except ValueError as exc:  # the reference clip: missing, unreadable, too short or long
-        services.note_error("gpt_sovits", "-", "bad_reference", str(exc))
-        return JSONResponse({"message": "tts failed", "Exception": str(exc)}, status_code=400)
+    except ValueError as exc:  # the reference clip: not a usable audio file, too short or long
+        message = cut(str(exc), MAX_EXCEPTION_CHARS)
+        services.note_error("gpt_sovits", "-", "bad_reference", message)
+        return JSONResponse({"message": "tts failed", "Exception": message}, status_code=400)
     events = EventQueue()
     try:
         session, stack = await _open_session(services, req, ref_id, events)
@@ -229,7 +231,9 @@ async def set_refer_audio(request: Request) -> JSONResponse:
         await asyncio.to_thread(control.set_default_reference, path, q.get("prompt_text", ""),
                                 q.get("prompt_lang", "en").lower())
     except ValueError as exc:
-        return JSONResponse({"message": "set refer audio failed", "Exception": str(exc)}, status_code=400)
+        return JSONResponse(
+            {"message": "set refer audio failed", "Exception": cut(str(exc), MAX_EXCEPTION_CHARS)}, status_code=400
+        )
     services.refresh_fingerprint(voice)
     return _ok()
 
@@ -241,13 +245,16 @@ async def _set_weights(request: Request, part: str) -> JSONResponse:
         return JSONResponse({"message": f"{part} weight path is required"}, status_code=400)
     voice, control = _voice(services)
     try:
-        if not Path(path).is_file():
-            raise ValueError(f"{path!r} not found")
+        # a missing file is answered as any other that is no checkpoint: the answer tells nothing
+        # of what a path holds (control.load_weights)
         use = await asyncio.to_thread(control.load_weights, part, Path(path))
         # in place once the voice's sentences in flight are done; its new sentences wait meanwhile
         await asyncio.wrap_future(services.engine.call_when_idle(voice, use))
     except ValueError as exc:
-        return JSONResponse({"message": f"change {part} weight failed", "Exception": str(exc)}, status_code=400)
+        return JSONResponse(
+            {"message": f"change {part} weight failed", "Exception": cut(str(exc), MAX_EXCEPTION_CHARS)},
+            status_code=400,
+        )
     services.refresh_fingerprint(voice)
     log.info("event=weights voice=%s %s=%s", voice, part, shown(path, 200))
     return _ok()

@@ -27,6 +27,9 @@ from typing import Any
 import torch
 
 SUPPORTED = "GPT-SoVITS v2 SoVITS (s2) checkpoints"
+# One answer for a file that is missing, unreadable or no checkpoint at all: it quotes none of the
+# file (not its first bytes, not torch's reading error), so naming any file learns nothing of it.
+NOT_A_CHECKPOINT = "not a readable SoVITS (s2) checkpoint (a torch zip file)"
 
 # upstream process_ckpt.py: tags that replace the zip's "PK" magic
 _HEADER_TAGS = {
@@ -203,25 +206,37 @@ class SovitsCheckpoint:
 
 
 def read_sovits_checkpoint(path: str | Path) -> SovitsCheckpoint:
-    """Load an s2 ``.pth``; raises CheckpointError for anything but a v2 SoVITS checkpoint."""
-    data = Path(path).read_bytes()
-    head = data[:2]
-    if head != b"PK":
-        tag = _HEADER_TAGS.get(head)
-        if tag is None:
-            raise CheckpointError(f"{path}: not a torch zip checkpoint (starts with {head!r})")
-        if tag != "v2":
-            raise CheckpointError(
-                f"{path}: header tag {head.decode()} marks a GPT-SoVITS {tag} model; "
-                f"only {SUPPORTED} are supported")
-        data = b"PK" + data[2:]  # upstream load_sovits_new restores the magic the same way
+    """Load an s2 ``.pth``; raises CheckpointError for anything but a v2 SoVITS checkpoint. The
+    file is read whole only once its first bytes say it is one."""
+    try:
+        if not Path(path).is_file():  # a FIFO or a device would block or never end
+            raise CheckpointError(f"{path}: {NOT_A_CHECKPOINT}")
+        with open(path, "rb") as file:
+            head = file.read(2)
+            tag = "zip" if head == b"PK" else _HEADER_TAGS.get(head)
+            if tag is None:
+                raise CheckpointError(f"{path}: {NOT_A_CHECKPOINT}")
+            if tag not in ("zip", "v2"):
+                raise CheckpointError(
+                    f"{path}: header tag {head.decode()} marks a GPT-SoVITS {tag} model; "
+                    f"only {SUPPORTED} are supported")
+            data = b"PK" + file.read()  # upstream load_sovits_new restores the magic the same way
+    except (OSError, ValueError) as exc:  # missing, a directory, unreadable; a NUL in the path
+        if isinstance(exc, CheckpointError):
+            raise
+        raise CheckpointError(f"{path}: {NOT_A_CHECKPOINT}") from None
     try:
         blob = restricted_torch_load(data)
     except CheckpointError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
-    except (pickle.UnpicklingError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: unreadable torch checkpoint ({exc})") from exc
-    return _from_blob(blob, str(path))
+    except Exception:  # noqa: BLE001 - whatever torch or the pickle module make of a file that is none
+        raise CheckpointError(f"{path}: {NOT_A_CHECKPOINT}") from None
+    try:
+        return _from_blob(blob, str(path))
+    except CheckpointError:
+        raise
+    except Exception:  # noqa: BLE001 - a pickle of other shapes (cyclic records, odd types)
+        raise CheckpointError(f"{path}: {NOT_A_CHECKPOINT}") from None
 
 
 def restricted_torch_load(data: bytes):
