@@ -36,6 +36,10 @@ class ServerSection(_Section):
     # WebSocket messages larger than this are refused (close 1009): a text message of
     # session.max_text_chars is at most ~120 KB of JSON
     ws_max_size_bytes: int = Field(1 << 20, ge=1024)
+    # A request's head (line and headers) must arrive within this from the connection (or from the
+    # next request's first byte), and its body within as long again: else HTTP 408 and the
+    # connection closes (a client sending a byte at a time is not held). 0: no limit
+    request_timeout_seconds: float = Field(20.0, ge=0)
     # Browser origins (scheme://host[:port]) whose pages may open WebSockets and send requests,
     # besides the server's own origin; "*": any. Requests without an Origin (non-browser) pass.
     allowed_origins: list[str] = Field(default_factory=list)

@@ -1,10 +1,12 @@
-"""Keepalive and the idle timeout of the native protocol, on a server of its own with a short
-`session.idle_timeout_seconds` (module-scoped: started once for these tests)."""
+"""Keepalive and the idle timeout of the native protocol, and slow requests, on a server of its own
+with a short `session.idle_timeout_seconds` and `server.request_timeout_seconds` (module-scoped:
+started once for these tests)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 
 import msgpack
@@ -18,6 +20,7 @@ from wsutil import Transcript, receive_until, send_json
 pytestmark = pytest.mark.slow
 
 IDLE = 1.0
+REQUEST_TIMEOUT = 1.0
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +31,7 @@ def idle_server():
     config.engine.warmup = False
     config.cache.enabled = False
     config.session.idle_timeout_seconds = IDLE
+    config.server.request_timeout_seconds = REQUEST_TIMEOUT
     with BackgroundServer(config) as running:
         yield running
 
@@ -88,3 +92,41 @@ async def test_audio_still_being_sent_is_not_cut(idle_server):
         await receive_until(ws, t, "flushed", timeout=120)
         assert len(t.sentences()) == 4 and "error" not in t.types()
         await expect_idle_close(ws)
+
+
+def answer_to(server, sent: bytes, wait: float = 10 * REQUEST_TIMEOUT) -> tuple[bytes, float]:
+    """What the server answers a client that sends `sent` and then nothing, and how long until it
+    closed the connection (the test fails if it holds it for `wait`)."""
+    t0 = time.monotonic()
+    with socket.create_connection((server.config.server.host, server.config.server.port), timeout=wait) as sock:
+        sock.sendall(sent)
+        got = b""
+        while chunk := sock.recv(65536):
+            got += chunk
+    return got, time.monotonic() - t0
+
+
+@pytest.mark.parametrize("sent", [b"", b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: a",
+                                  b"GET /v1/tts/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"])
+def test_a_request_head_that_does_not_come_is_answered_408_and_closed(idle_server, sent):
+    """A client that connects and sends nothing, or its headers a few bytes and then nothing, is
+    not held: 408 once server.request_timeout_seconds have passed, then the connection closes."""
+    got, seconds = answer_to(idle_server, sent)
+    assert got.startswith(b"HTTP/1.1 408 ") and b"server.request_timeout_seconds" in got
+    assert REQUEST_TIMEOUT * 0.9 <= seconds < REQUEST_TIMEOUT * 5
+
+
+def test_a_request_body_that_does_not_come_is_answered_408(idle_server):
+    head = (b"POST /v1/audio/speech HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n")
+    got, seconds = answer_to(idle_server, head + b'{"model": ')
+    assert got.startswith(b"HTTP/1.1 408 ") and b"request_timeout" in got, got[:300]
+    assert REQUEST_TIMEOUT * 0.9 <= seconds < REQUEST_TIMEOUT * 5
+
+
+def test_a_request_in_time_is_served_and_its_connection_kept(idle_server):
+    with socket.create_connection((idle_server.config.server.host, idle_server.config.server.port), timeout=5) as sock:
+        for _ in range(2):  # two requests on one connection, the second after the head timeout
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+            time.sleep(1.5 * REQUEST_TIMEOUT)

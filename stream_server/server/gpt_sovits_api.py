@@ -37,7 +37,7 @@ from .send_stall import GuardedStreamingResponse
 from .services import Services
 from .session import Session
 from .session_settings import SessionSettings
-from .wire import BodyTooLarge, loads_json, read_body
+from .wire import BodyTooLarge, BodyTooSlow, loads_json, read_body
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +121,10 @@ def _read_query(request: Request) -> dict[str, Any]:
     return data
 
 
-async def _parse(request: Request, max_body_bytes: int) -> TtsRequest:
+async def _parse(request: Request, max_body_bytes: int, seconds: float) -> TtsRequest:
     try:
-        data = _read_query(request) if request.method == "GET" else loads_json(await read_body(request, max_body_bytes))
+        data = _read_query(request) if request.method == "GET" else loads_json(
+            await read_body(request, max_body_bytes, seconds))
         if not isinstance(data, dict):
             raise ValueError("the body must be a JSON object")
         return TtsRequest.model_validate(data)
@@ -150,7 +151,7 @@ async def tts(request: Request) -> Response:
     limit = services.config.gpt_sovits_api.max_body_bytes
     voice, control = _voice(services)
     try:
-        req = await _parse(request, limit)
+        req = await _parse(request, limit, services.config.server.request_timeout_seconds)
         streaming = _check(req, control)
         assert req.ref_audio_path and req.prompt_lang  # checked
         ref_id = await asyncio.to_thread(control.prepare_reference, req.ref_audio_path, req.prompt_text,
@@ -162,6 +163,10 @@ async def tts(request: Request) -> Response:
         message = f"the request body exceeds {limit} bytes (gpt_sovits_api.max_body_bytes)"
         services.note_error("gpt_sovits", "-", "request_too_large", message)
         return JSONResponse({"message": message}, status_code=413)
+    except BodyTooSlow:
+        message = "the request body did not arrive in time (server.request_timeout_seconds)"
+        services.note_error("gpt_sovits", "-", "request_timeout", message)
+        return JSONResponse({"message": message}, status_code=408, headers={"Connection": "close"})
     except ValueError as exc:  # the reference clip: not a usable audio file, too short or long
         message = cut(str(exc), MAX_EXCEPTION_CHARS)
         services.note_error("gpt_sovits", "-", "bad_reference", message)

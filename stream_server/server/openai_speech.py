@@ -29,7 +29,7 @@ from .send_stall import GuardedStreamingResponse
 from .services import Services
 from .session import Session
 from .session_settings import SessionSettings
-from .wire import BodyTooLarge, loads_json, read_body
+from .wire import BodyTooLarge, BodyTooSlow, loads_json, read_body
 
 log = logging.getLogger(__name__)
 
@@ -160,11 +160,16 @@ async def speech(request: Request) -> Response:
             services, 503, "the server is shutting down; try again later", "shutting_down",
             kind="server_error",
         )
-    limit = services.config.openai.max_body_bytes
+    limit, seconds = services.config.openai.max_body_bytes, services.config.server.request_timeout_seconds
     try:
-        req = _parse(services, await read_body(request, limit))
+        req = _parse(services, await read_body(request, limit, seconds))
     except BodyTooLarge:
         return openai_error(services, 413, f"the request body exceeds {limit} bytes", "request_too_large")
+    except BodyTooSlow:
+        message = f"the request body did not arrive within {seconds:g} s (server.request_timeout_seconds)"
+        response = openai_error(services, 408, message, "request_timeout")
+        response.headers["Connection"] = "close"
+        return response
     except _BadRequest as exc:
         return openai_error(services, 400, exc.message, exc.code, exc.param)
     events = EventQueue()

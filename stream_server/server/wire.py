@@ -3,6 +3,7 @@ request bodies no larger than a limit."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -43,15 +44,23 @@ class BodyTooLarge(Exception):
     """The request body is over its limit (answered 413)."""
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+class BodyTooSlow(Exception):
+    """The request body did not arrive in time (answered 408; server.request_timeout_seconds)."""
+
+
+async def read_body(request: Request, limit: int, timeout: float = 0.0) -> bytes:
     """A Starlette request's body, refused before it is read when it says it is too large, or as
-    soon as it is."""
+    soon as it is; and refused when it has not all come within `timeout` seconds (0: no limit)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     body = bytearray()
-    async for piece in request.stream():
-        body += piece
-        if len(body) > limit:
-            raise BodyTooLarge
+    try:
+        async with asyncio.timeout(timeout or None):
+            async for piece in request.stream():
+                body += piece
+                if len(body) > limit:
+                    raise BodyTooLarge
+    except TimeoutError:
+        raise BodyTooSlow from None
     return bytes(body)
