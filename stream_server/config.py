@@ -163,7 +163,9 @@ class SessionSection(_Section):
     soft_sentence_chars: int = 200
     hard_sentence_chars: int = 400
     max_contexts: int = 8  # open contexts per native session (docs/protocol.md)
-    idle_timeout_seconds: float = 60.0  # native protocol: no client message and nothing to send; 0: never
+    # no client message and nothing to send this long: the session is closed (native, Deepgram,
+    # ElevenLabs, Wyoming's streaming runs: server/idle.py); 0: never
+    idle_timeout_seconds: float = 60.0
     max_context_id_chars: int = Field(256, ge=1)  # a longer context_id is refused (context_id_too_long)
     # Text accepted but not yet spoken and sent, per session: past it, text is refused
     # (too_much_pending) until the client reads its audio. Bounds what a session holds for a

@@ -1,6 +1,7 @@
-"""Keepalive and the idle timeout of the native protocol, and slow requests, on a server of its own
-with a short `session.idle_timeout_seconds` and `server.request_timeout_seconds` (module-scoped:
-started once for these tests)."""
+"""Keepalive and the idle timeout of every protocol that holds a session between messages (native,
+Deepgram, ElevenLabs stream-input and multi-stream-input, Wyoming's streaming runs), and slow
+requests, on a server of its own with a short `session.idle_timeout_seconds` and
+`server.request_timeout_seconds` (module-scoped: started once for these tests)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ REQUEST_TIMEOUT = 1.0
 def idle_server():
     config = AppConfig()
     config.server.port = free_port()
-    config.wyoming.enabled = False
+    config.wyoming.port = free_port()
     config.engine.warmup = False
     config.cache.enabled = False
     config.session.idle_timeout_seconds = IDLE
@@ -130,3 +131,59 @@ def test_a_request_in_time_is_served_and_its_connection_kept(idle_server):
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
             time.sleep(1.5 * REQUEST_TIMEOUT)
+
+
+async def wait_closed(ws, code: int = 1000) -> None:
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        while True:
+            await asyncio.wait_for(ws.recv(), 10 * IDLE)
+    assert closed.value.rcvd.code == code
+
+
+async def test_a_quiet_deepgram_socket_is_closed_unless_kept_alive(idle_server):
+    async with websockets.connect(f"{idle_server.url}/v1/speak") as ws:
+        assert json.loads(await ws.recv())["type"] == "Metadata"
+        for _ in range(4):  # 1.6 s of KeepAlive, past the timeout
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(ws.recv(), 0.4 * IDLE)
+            await ws.send(json.dumps({"type": "KeepAlive"}))
+        error = json.loads(await asyncio.wait_for(ws.recv(), 10 * IDLE))
+        assert error["type"] == "Error" and error["err_code"] == "idle_timeout" and "KeepAlive" in error["err_msg"]
+        await wait_closed(ws)
+
+
+@pytest.mark.parametrize("path", ["stream-input", "multi-stream-input"])
+async def test_a_quiet_elevenlabs_socket_is_closed_unless_kept_alive(idle_server, path):
+    url = f"{idle_server.url}/v1/text-to-speech/joe_ar/{path}?output_format=pcm_22050"
+    async with websockets.connect(url) as ws:
+        for _ in range(4):  # ElevenLabs' own keep-alive: a space
+            await ws.send(json.dumps({"text": " "}))
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(ws.recv(), 0.4 * IDLE)
+        error = json.loads(await asyncio.wait_for(ws.recv(), 10 * IDLE))
+        assert error["error"] == "idle_timeout" and error["code"] == 1000
+        await wait_closed(ws)
+    async with websockets.connect(url) as ws:  # not even the first message
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10 * IDLE))["error"] == "idle_timeout"
+        await wait_closed(ws)
+    assert not idle_server.services.sessions
+
+
+async def test_a_quiet_wyoming_stream_is_ended_and_the_connection_goes_on(idle_server):
+    from wyoming.client import AsyncTcpClient
+    from wyoming.tts import Synthesize, SynthesizeStart
+
+    client = AsyncTcpClient("127.0.0.1", idle_server.config.wyoming.port)
+    await client.connect()
+    try:
+        await client.write_event(SynthesizeStart().event())
+        event = await asyncio.wait_for(client.read_event(), 10 * IDLE)
+        assert event.type == "error" and event.data["code"] == "idle_timeout"
+        assert not idle_server.services.sessions  # its session is gone
+        await client.write_event(Synthesize(text="Still here.").event())
+        kinds = []
+        while not kinds or kinds[-1] != "audio-stop":
+            kinds.append((await asyncio.wait_for(client.read_event(), 60)).type)
+        assert kinds[0] == "audio-start" and "audio-chunk" in kinds
+    finally:
+        await client.disconnect()

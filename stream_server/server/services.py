@@ -172,9 +172,9 @@ class Services:
         self.metrics.active_sessions.set(len(self.sessions))
         return session
 
-    def _admit_text(self, asking: Session) -> None:
+    def _admit_text(self, asking: Session, speakable: bool) -> None:
         if self.admission is not None:
-            self.admission.check_text(asking, self.sessions.values())
+            self.admission.check_text(asking, self.sessions.values(), speakable)
 
     def _drop(self, session: Session) -> None:
         self.sessions.pop(session.session_id, None)

@@ -48,7 +48,7 @@ def sentence_seed(text: str) -> int:
     return spoken_seed(text)
 
 
-def _admit_all(session: Session) -> None:
+def _admit_all(session: Session, speakable: bool) -> None:
     pass
 
 
@@ -64,7 +64,9 @@ def _nothing() -> None:
 class SessionHooks:
     """How a session reaches the server and the wire around it; given when it is made."""
 
-    admit_text: Callable[[Session], None] = _admit_all  # raises SessionError for text refused now (admission.py)
+    # raises SessionError for text refused now (admission.py); `speakable`: the text has more than
+    # white space (only that is activity: white space keeps nobody's session load)
+    admit_text: Callable[[Session, bool], None] = _admit_all
     on_first_audio: Callable[[float], None] = _ignore_seconds  # seconds from a sentence's text to its first audio
     on_stall: Callable[[], None] = _nothing  # its client stopped reading (counted by the server)
     close_transport: CloseTransport | None = None  # closes the client's connection with a close code
@@ -189,9 +191,11 @@ class Session:
         most = self._deps.config.max_text_chars
         if len(text) > most:
             raise SessionError("text_too_long", f"text of {len(text)} characters exceeds the limit of {most}")
-        self.contexts.known(context_id)  # a bad id is refused first
+        known = self.contexts.known(context_id)  # a bad id is refused first
         self.flow.check_room(len(text))
-        self._deps.hooks.admit_text(self)
+        speakable = bool(text.strip())
+        if speakable or (known is not None and known.segmenter.pending):  # white space may end a sentence
+            self._deps.hooks.admit_text(self, speakable)
         ctx = self.contexts.opened(context_id)
         for sentence in ctx.segmenter.push(text):
             self._submit(context_id, ctx, sentence)
@@ -201,6 +205,8 @@ class Session:
         answered all the same, and no context is made for it."""
         ctx = self.contexts.known(context_id)
         self.flow.check_room(1)
+        if ctx is not None and ctx.segmenter.pending:  # it would start work: admitted like text that would
+            self._deps.hooks.admit_text(self, False)
         if ctx is not None:
             for sentence in ctx.segmenter.flush():
                 self._submit(context_id, ctx, sentence)
