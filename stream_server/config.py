@@ -162,6 +162,11 @@ class SessionSection(_Section):
     max_text_chars: int = 10000  # per text message
     soft_sentence_chars: int = 200
     hard_sentence_chars: int = 400
+    # What one sentence may expand to (espeak-ng's phonemes; a voice without espeak-ng: characters),
+    # checked before it reaches the engine: past it (or past the audio its voice holds in one
+    # sentence) it is refused, sentence_too_expensive (server/sentence_cost.py). 400 characters of
+    # prose are ~450 phonemes; of "1e999999 ", dates or ordinals ~1,500
+    max_sentence_phonemes: int = Field(600, ge=1)
     max_contexts: int = 8  # open contexts per native session (docs/protocol.md)
     # no client message and nothing to send this long: the session is closed (native, Deepgram,
     # ElevenLabs, Wyoming's streaming runs: server/idle.py); 0: never

@@ -28,7 +28,8 @@ TYPES = ["synthesize", "synthesize-start", "synthesize-chunk", "synthesize-stop"
 def services() -> Services:
     config = AppConfig.model_validate({"wyoming": {"max_event_bytes": MAX_EVENT}, "session": {"max_text_chars": 1000}})
     voices = {name: SimpleNamespace(sample_rate=22050, kind="piper_vits", language="en_US", speakers=[],
-                                    espeak_voice="en-us", control=None) for name in config.voices}
+                                    espeak_voice="en-us", control=None, max_sentence_frames=None, hop_length=256)
+              for name in config.voices}
     return Services(config, client=None, voices=voices, source=InstantSource())
 
 

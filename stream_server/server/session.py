@@ -25,7 +25,15 @@ from functools import partial
 
 from ..audio.formats import OutputSpec
 from ..config import SessionSection
-from ..engine.requests import SPEAKER_OPTION, AudioEvent, CancelRequest, EngineEvent, SentenceRequest, SynthesisOptions
+from ..engine.requests import (
+    SPEAKER_OPTION,
+    AudioEvent,
+    CancelRequest,
+    EngineEvent,
+    ErrorEvent,
+    SentenceRequest,
+    SynthesisOptions,
+)
 from ..text.spoken_form import seed_of, spoken_form, spoken_seed
 from .audio_ahead import AudioAhead
 from .contexts import Context, ContextTable, Ticket
@@ -33,6 +41,7 @@ from .delivery import Delivery
 from .events import Cancelled, Done, Error, Flushed, Ready, SessionError, SessionEvent, check_unicode
 from .flow import FlowControl
 from .send_stall import StallGuard
+from .sentence_cost import VoiceCost, estimate, refusal
 from .sentence_source import SentenceSource
 from .session_settings import SessionSettings, VoiceBook, reconfigured
 
@@ -98,6 +107,10 @@ class Session:
         )
         self._ordinal = 0
         self._started_at = time.monotonic()
+        # The session's text comes all at once (an HTTP request, compat.open_for_request): a
+        # sentence refused for its cost refuses the call that completed it (SessionError), rather
+        # than an error in its place while the rest is spoken.
+        self.whole_text = False
 
     @property
     def sentences_submitted(self) -> int:
@@ -258,12 +271,20 @@ class Session:
         options = replace(ctx.options or s.options, seed=seed_of(spoken) ^ s.seed_base)
         if s.speaker is not None:  # part of the options: the cache keys on it too
             options = replace(options, extra=options.extra + ((SPEAKER_OPTION, s.speaker),))
+        voice = self._deps.voices.costs.get(s.voice, VoiceCost())
+        refused = refusal(estimate(spoken, voice, options.length_scale), voice, self._deps.config.max_sentence_phonemes)
+        if refused is not None and self.whole_text:
+            raise refused
         request = SentenceRequest(self.session_id, context_id, spoken, s.voice, options, self._ordinal)
         self._ordinal += 1
         ticket = Ticket(context_id, ctx.take_index(), sentence, ctx, request, OutputSpec(s.sample_rate, s.format))
         ctx.track(ticket)
         self._delivery.queue(ticket)
-        self.flow.accept(ticket)  # to the source now, or once the client has caught up
+        if refused is None:
+            self.flow.accept(ticket)  # to the source now, or once the client has caught up
+        else:  # never reaches the engine: its error goes out in its place, the rest goes on
+            ticket.released = True  # it holds none of the client's backlog
+            ticket.events.put_nowait(ErrorEvent(request.request_id, refused.code, refused.message))
 
     def _to_source(self, ticket: Ticket) -> None:
         self.source.submit(ticket.request, ticket.output, partial(self._arrived, ticket))
