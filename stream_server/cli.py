@@ -17,6 +17,7 @@ from .app import create_app
 from .config import AppConfig
 from .env_settings import Override, SettingsError, load_settings, with_overrides
 from .server.shutdown import DrainingServer
+from .server.slow_requests import head_deadline_protocol
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,13 +64,16 @@ def _add_gpt_sovits(config: AppConfig, args: argparse.Namespace) -> AppConfig:
 
 def uvicorn_options(config) -> dict:
     """What uvicorn takes from the config (the CLI's server and the tests' use the same)."""
-    return {
+    options = {
         "host": config.server.host,
         "port": config.server.port,
         "ws": "websockets-sansio",
         # a larger WebSocket message is refused with close 1009 before it is buffered whole
         "ws_max_size": config.server.ws_max_size_bytes,
     }
+    if config.server.request_timeout_seconds > 0:  # a slow request's head is answered 408, not held
+        options["http"] = head_deadline_protocol(config.server.request_timeout_seconds)
+    return options
 
 
 def flag_overrides(args: argparse.Namespace) -> list[Override]:

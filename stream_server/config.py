@@ -36,6 +36,10 @@ class ServerSection(_Section):
     # WebSocket messages larger than this are refused (close 1009): a text message of
     # session.max_text_chars is at most ~120 KB of JSON
     ws_max_size_bytes: int = Field(1 << 20, ge=1024)
+    # A request's head (line and headers) must arrive within this from the connection (or from the
+    # next request's first byte), and its body within as long again: else HTTP 408 and the
+    # connection closes (a client sending a byte at a time is not held). 0: no limit
+    request_timeout_seconds: float = Field(20.0, ge=0)
     # Browser origins (scheme://host[:port]) whose pages may open WebSockets and send requests,
     # besides the server's own origin; "*": any. Requests without an Origin (non-browser) pass.
     allowed_origins: list[str] = Field(default_factory=list)
@@ -163,8 +167,15 @@ class SessionSection(_Section):
     max_text_chars: int = 10000  # per text message
     soft_sentence_chars: int = 200
     hard_sentence_chars: int = 400
+    # What one sentence may expand to (espeak-ng's phonemes; a voice without espeak-ng: characters),
+    # checked before it reaches the engine: past it (or past the audio its voice holds in one
+    # sentence) it is refused, sentence_too_expensive (server/sentence_cost.py). 400 characters of
+    # prose are ~450 phonemes; of "1e999999 ", dates or ordinals ~1,500
+    max_sentence_phonemes: int = Field(600, ge=1)
     max_contexts: int = 8  # open contexts per native session (docs/protocol.md)
-    idle_timeout_seconds: float = 60.0  # native protocol: no client message and nothing to send; 0: never
+    # no client message and nothing to send this long: the session is closed (native, Deepgram,
+    # ElevenLabs, Wyoming's streaming runs: server/idle.py); 0: never
+    idle_timeout_seconds: float = 60.0
     max_context_id_chars: int = Field(256, ge=1)  # a longer context_id is refused (context_id_too_long)
     # Text accepted but not yet spoken and sent, per session: past it, text is refused
     # (too_much_pending) until the client reads its audio. Bounds what a session holds for a

@@ -176,3 +176,78 @@ async def test_requests_another_site_makes_without_an_origin():
     for site in ("same-origin", "none", None):  # the server's own page, a typed URL, not a browser
         assert await status(layer, "/control?command=exit", site) == 204
     assert await status(AccessMiddleware(app, policy(server={"allowed_origins": ["*"]})), "/tts", "cross-site") == 204
+
+
+@pytest.mark.parametrize(("host", "allowed"), [
+    ("127.0.0.1:8000", True), ("127.0.0.1", True), ("localhost:8000", True), ("LOCALHOST", True),
+    ("[::1]:8000", True), ("[::1]", True), ("app.localhost:8000", True), (None, True),  # no Host: no browser
+    ("rebind.attacker.example:8000", False), ("rebind.attacker.example", False), ("", False),
+    ("192.168.1.5:8000", False), ("0.0.0.0:8000", False), ("localhost.attacker.example", False),
+])
+def test_hosts_on_a_loopback_server(host, allowed):
+    assert policy().host_allowed(host) is allowed
+
+
+def test_hosts_beyond_loopback_and_of_allowed_origins():
+    assert policy(server={"host": "0.0.0.0"}).host_allowed("tts.example:8000")  # keys guard it (README)
+    proxied = policy(server={"allowed_origins": ["https://tts.example"]})  # a proxy that keeps the name
+    assert proxied.host_allowed("tts.example") and proxied.host_allowed("tts.example:443")
+    assert not proxied.host_allowed("rebind.attacker.example")
+    assert policy(server={"allowed_origins": ["*"]}).host_allowed("any.example")
+
+
+async def test_a_dns_rebinding_page_is_refused_on_a_loopback_server():
+    """What a rebinding page's same-origin GET sends: its own name as Host, Sec-Fetch-Site:
+    same-origin, no Origin. Refused on every path with 403 and a reason; loopback names pass."""
+    reached: list[str] = []
+
+    async def app(scope, receive, send):
+        reached.append(scope["path"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    layer = AccessMiddleware(app, policy())
+    transport = httpx.ASGITransport(app=layer)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+        for path in ("/tts?text=hi&ref_audio_path=/etc/passwd", "/v1/voices", "/set_refer_audio?refer_audio_path=/x",
+                     "/control?command=exit", "/metrics"):
+            rebinding = {"Host": "rebind.attacker.example:8000", "Sec-Fetch-Site": "same-origin"}
+            r = await client.get(path, headers=rebinding)
+            assert r.status_code == 403, path
+            body = r.json()
+            message = body["message"] if "message" in body else body["error"]["message"]
+            assert "loopback" in message and "rebind" in message, body
+            if "error" in body:
+                assert body["error"]["code"] == "host_not_allowed"
+        assert reached == []
+        for host in ("127.0.0.1:8000", "localhost:8000", "[::1]:8000"):
+            assert (await client.get("/control?command=exit", headers={"Host": host})).status_code == 204
+    keyed = AccessMiddleware(app, policy(server={"host": "0.0.0.0"}, **KEYED))  # beyond loopback: keys decide
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=keyed), base_url="http://tts.example") as client:
+        assert (await client.get("/v1/voices", headers={"Authorization": "Bearer k1"})).status_code == 204
+        assert (await client.get("/v1/voices")).status_code == 401
+
+
+async def test_the_token_is_taken_out_of_the_query_of_a_refused_request_too():
+    """A refusal for the origin (403) or the Host comes before the key check: the key must be
+    gone from the scope, which uvicorn's access log reads, all the same."""
+    async def app(scope, receive, send):
+        raise AssertionError("refused requests never reach the app")
+
+    layer = AccessMiddleware(app, policy(**KEYED))
+    for headers in ({"origin": "https://evil.example", "host": "127.0.0.1:8000"}, {"host": "evil.example:8000"}):
+        raw_headers = [(k.encode(), v.encode()) for k, v in headers.items()]
+        scope = {"type": "http", "method": "GET", "path": "/v1/voices", "raw_path": b"/v1/voices",
+                 "query_string": b"voice=joe&token=k1", "headers": raw_headers,
+                 "scheme": "http", "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 5000), "http_version": "1.1",
+                 "root_path": "", "asgi": {"version": "3.0"}}
+        sent: list[dict] = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message, sent=sent):
+            sent.append(message)
+
+        await layer(scope, receive, send)
+        assert sent[0]["status"] == 403 and scope["query_string"] == b"voice=joe", headers

@@ -141,11 +141,15 @@ async def test_websocket_from_another_origin_is_refused_same_origin_accepted(ser
 
 def test_a_dns_rebinding_page_is_refused(server):
     """A page whose name was made to resolve to 127.0.0.1 sends Host and Origin of that name: the
-    same origin as far as the browser knows, but not a loopback name on a loopback server."""
+    same origin as far as the browser knows, but not a loopback name on a loopback server. Its
+    same-origin GETs send no Origin at all: the Host alone refuses them."""
     rebound = f"rebound.example:{server.config.server.port}"
     r = httpx.post(server.http + "/v1/audio/speech", headers={"Host": rebound, "Origin": f"http://{rebound}"},
                    json={"model": "tts-1", "voice": "alloy", "input": "Hi."})
-    assert r.status_code == 403 and r.json()["error"]["code"] == "origin_not_allowed"
+    assert r.status_code == 403 and r.json()["error"]["code"] == "host_not_allowed"
+    for path in ("/v1/voices", "/v1/audio/voices"):
+        r = httpx.get(server.http + path, headers={"Host": rebound, "Sec-Fetch-Site": "same-origin"})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "host_not_allowed"
 
 
 # --- WebSockets ----------------------------------------------------------------------------------

@@ -195,3 +195,29 @@ async def test_a_session_with_too_many_sentences_queued_gets_no_more_text(idle_s
         await send_json(ws, type="text", text="One more.")  # room again
         await send_json(ws, type="flush")
         assert await speaks_in_full(ws, "One more.") == []
+
+
+async def test_white_space_and_half_sentences_keep_no_session_load(idle_server):
+    """Sessions that left half a sentence and then send only white space (or keepalives) stop
+    being load after admission.idle_release_seconds: they cannot keep everyone else out; and white
+    space that would end such a sentence is asked about like any text."""
+    server = idle_server
+    async with contextlib.AsyncExitStack() as stack:
+        holders = []
+        for _ in range(CAPACITY):
+            ws = await stack.enter_async_context(websockets.connect(native_url(server), max_size=None))
+            assert json.loads(await ws.recv())["type"] == "ready"
+            await send_json(ws, type="text", text="Half a sentence that never")
+            holders.append(ws)
+        for _ in range(int(2 * IDLE_RELEASE)):  # well past the release time, white space all along
+            for ws in holders:
+                await send_json(ws, type="text", text=" ")
+            await asyncio.sleep(1.0)
+        assert server.services.admission.load(list(server.services.sessions.values())).active_sessions == 0
+        others = [await busy_session(stack, server) for _ in range(CAPACITY)]  # admitted: nobody is load
+        await send_json(holders[0], type="text", text="\n")  # would end its sentence: not within capacity
+        await send_json(holders[1], type="flush")  # likewise
+        for ws in holders:
+            error = json.loads(await ws.recv())
+            assert (error["type"], error["code"]) == ("error", "overloaded")
+        assert await asyncio.gather(*(speaks_in_full(ws) for ws in others)) == [[]] * CAPACITY

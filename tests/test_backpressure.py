@@ -165,7 +165,7 @@ async def test_a_streamed_openai_response_not_read_is_cut_and_its_session_ended(
     before = services.metrics.send_stalls.labels("openai")._value.get()
     body = json.dumps({"model": "tts-1", "input": SENTENCE * 55, "voice": "alloy", "response_format": "pcm"})
     request = (
-        f"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"POST /v1/audio/speech HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n{body}"
     ).encode()
     sock = small_buffer_socket(bp_server.url)

@@ -522,3 +522,23 @@ async def test_no_redis_at_all_uses_the_local_lru():
     assert await cache.get(key) is None
     await cache.put(key, entry_for(key))
     assert await cache.get(key) is not None
+
+
+async def test_a_value_of_another_redis_type_is_corrupt_and_removed_not_a_fault(redis_proc, inspect):
+    """A list (or hash, set) where an entry would be: Redis answers WRONGTYPE for that key alone.
+    That is a bad entry (deleted, counted corrupt), not Redis down: the breaker stays closed, so
+    other sentences are looked up and stored as usual, and the key is an entry again after."""
+    cache = make_cache(redis_proc, retry_after_s=60)
+    key, other = key_of("Planted list."), key_of("Someone else's sentence.")
+    name = key.redis_name("tts:v1")
+    for plant in (lambda: inspect.rpush(name, b"a", b"b"), lambda: inspect.hset(name, "f", "v"),
+                  lambda: inspect.sadd(name, "m"), lambda: inspect.zadd(name, {"m": 1.0})):
+        await plant()
+        assert await cache.get(key, SHAPE) is None
+        assert await inspect.exists(name) == 0
+    assert cache.stats["corrupt"] == 4 and cache.stats["redis_error"] == 0 and cache.stats["redis_skipped"] == 0
+    await cache.put(other, entry_for(other), SHAPE)  # Redis was never left alone
+    assert await cache.get(other, SHAPE) is not None and cache.stats["hit"] == 1
+    await cache.put(key, entry_for(key), SHAPE)
+    assert await cache.get(key, SHAPE) is not None
+    await cache.close()

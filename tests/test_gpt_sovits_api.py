@@ -138,9 +138,33 @@ def test_a_body_over_the_limit_is_a_413_and_text_past_the_backlog_a_400(gsv_serv
 def test_a_bad_reference_is_a_400_with_the_reason(gsv_server, assets):
     short = assets["root"] / "too-short.wav"
     gpt_sovits_assets.reference_clip(short, seconds=2.0)
-    for path, why in ((assets["root"] / "missing.wav", "not found"), (short, "3-10 s")):
+    for path, why in ((assets["root"] / "missing.wav", "cannot be used"), (short, "3-10 s long, not 2.00 s")):
         r = httpx.post(gsv_server.http + "/tts", json=params(ref_audio_path=str(path)), timeout=60)
         assert r.status_code == 400 and r.json()["message"] == "tts failed" and why in r.json()["Exception"]
+
+
+def test_a_named_file_is_answered_without_telling_what_it_holds(gsv_server, assets, tmp_path):
+    """Whether a path exists, is readable, or what its first bytes are: the answers to /tts,
+    /set_refer_audio and /set_*_weights are the same for all of it, and a 400 (never a 500)."""
+    text = tmp_path / "passwd"
+    text.write_text("root:x:0:0:root:/root:/bin/bash\n" * 50)
+    missing = tmp_path / "missing"
+
+    def answers(get) -> set[str]:
+        out = set()
+        for path in (text, missing, tmp_path):
+            r = get(str(path))
+            assert r.status_code == 400, (path, r.status_code, r.text)
+            out.add(r.text.replace(str(path), "PATH"))
+        assert "root" not in "".join(out) and "b'ro" not in "".join(out)
+        return out
+
+    http = gsv_server.http
+    assert len(answers(lambda p: httpx.post(http + "/tts", json=params(ref_audio_path=p), timeout=60))) == 1
+    assert len(answers(lambda p: httpx.get(http + "/set_refer_audio", params={"refer_audio_path": p}))) == 1
+    for part in ("gpt", "sovits"):
+        assert len(answers(lambda p, part=part: httpx.get(f"{http}/set_{part}_weights",
+                                                          params={"weights_path": p}, timeout=60))) == 1
 
 
 class _AtCapacity:

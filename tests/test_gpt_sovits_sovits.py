@@ -4,8 +4,11 @@ fixture, and streamed (chunked) decoding against the whole-sentence decode."""
 from __future__ import annotations
 
 import os
+import pickle
 import sys
 import types
+import zipfile
+from io import BytesIO  # (not `import io`: the fixtures below have that name)
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +112,80 @@ def test_loader_refuses_a_pickle_with_a_foreign_global_without_running_it(tmp_pa
     with pytest.raises(CheckpointError, match=r"system.*not allowed"):
         read_sovits_checkpoint(path)
     assert not marker.exists()
+
+
+def _pickle_str(text: str) -> bytes:
+    return pickle.BINUNICODE + len(text.encode()).to_bytes(4, "little") + text.encode()
+
+
+def _slotstate(name: str, value: bytes) -> bytes:
+    """BUILD's (None, {name: value}) state: setattr(target, name, value) in the pickle module."""
+    return pickle.NONE + pickle.EMPTY_DICT + _pickle_str(name) + value + pickle.SETITEM + pickle.TUPLE2
+
+
+# Opcodes run before the genuine pickle (then POPped): each changes a global the allow-list gives.
+_CHANGES_A_GLOBAL = {
+    # torch's tensor rebuild helper loses its defaults: every later checkpoint fails to load (or,
+    # with other defaults, loads wrong)
+    "build_defaults": b"ctorch._utils\n_rebuild_tensor_v2\n" + _slotstate("__defaults__", pickle.EMPTY_TUPLE)
+    + pickle.BUILD + pickle.POP,
+    "build_class": b"cutils\nHParams\n" + _slotstate("planted", pickle.NEWTRUE) + pickle.BUILD + pickle.POP,
+    "setitems_class": b"ccollections\nOrderedDict\n" + pickle.MARK + _pickle_str("k") + pickle.NONE
+    + pickle.SETITEMS + pickle.POP,
+    "appends_function": b"ctorch._utils\n_rebuild_tensor_v2\n" + pickle.MARK + pickle.NONE + pickle.APPENDS
+    + pickle.POP,
+}
+
+
+def _with_opcodes_first(src: Path, dst: Path, opcodes: bytes) -> None:
+    """A copy of a genuine torch zip checkpoint whose pickle runs `opcodes` first."""
+    out = BytesIO()
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename.endswith("/data.pkl"):
+                assert data[:1] == pickle.PROTO
+                data = data[:2] + opcodes + data[2:]
+            zout.writestr(info.filename, data)
+    dst.write_bytes(out.getvalue())
+
+
+@pytest.mark.parametrize("attack", _CHANGES_A_GLOBAL)
+def test_loader_refuses_a_pickle_that_changes_an_allowed_global(tmp_path, attack):
+    """A crafted checkpoint may name the allowed globals, but not change them (BUILD, SETITEMS,
+    APPENDS, ... on a function or class): refused, the globals as they were, and genuine
+    checkpoints load afterwards."""
+    rebuild = torch._utils._rebuild_tensor_v2
+    defaults = rebuild.__defaults__
+    path = tmp_path / "crafted.pth"
+    _with_opcodes_first(CKPT, path, _CHANGES_A_GLOBAL[attack])
+    try:
+        with pytest.raises(CheckpointError, match="may not"):
+            read_sovits_checkpoint(path)
+        assert rebuild.__defaults__ == defaults and not hasattr(HParamsRecord, "planted")
+        assert read_sovits_checkpoint(CKPT).version == "v2"  # genuine ones still load
+        from stream_server.models.gpt_sovits.t2s_checkpoint import read_checkpoint
+        assert read_checkpoint(FIXTURES / "t2s_tiny.ckpt").config.phoneme_vocab_size == 732
+    finally:
+        rebuild.__defaults__ = defaults  # whatever happened, the rest of the session loads
+        if hasattr(HParamsRecord, "planted"):
+            del HParamsRecord.planted
+
+
+def test_the_gpt_loader_refuses_a_pickle_that_changes_a_global_too(tmp_path):
+    """The s1 (GPT) checkpoint goes through torch's weights-only unpickler, which builds only
+    the types it allows: the same crafted BUILD is refused there as well."""
+    from stream_server.models.gpt_sovits.t2s_checkpoint import T2SCheckpointError, read_checkpoint
+
+    defaults = torch._utils._rebuild_tensor_v2.__defaults__
+    path = tmp_path / "crafted.ckpt"
+    _with_opcodes_first(FIXTURES / "t2s_tiny.ckpt", path, _CHANGES_A_GLOBAL["build_defaults"])
+    try:
+        with pytest.raises(T2SCheckpointError):
+            read_checkpoint(path)
+        assert torch._utils._rebuild_tensor_v2.__defaults__ == defaults
+    finally:
+        torch._utils._rebuild_tensor_v2.__defaults__ = defaults
 
 
 @pytest.mark.parametrize("tag, version", [(b"00", "v1"), (b"02", "v3"), (b"03", "v3"), (b"04", "v4"),

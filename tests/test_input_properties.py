@@ -5,13 +5,15 @@ speaks afterwards."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from types import SimpleNamespace
 
+import httpx
 import msgpack
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from websockets.sync.client import connect
 
@@ -34,23 +36,47 @@ SERVICES = SimpleNamespace(config=AppConfig())  # what the OpenAI body parser re
 
 
 
+# Every code point, unpaired surrogates included (st.text() leaves them out: they cannot be
+# encoded, which is what a JSON "\udcff" gives a parser all the same); surrogates drawn often.
+any_char = st.characters(codec=None, exclude_categories=()) | st.characters(
+    min_codepoint=0xD800, max_codepoint=0xDFFF, exclude_categories=())
+any_text = st.text(any_char)
+
+
 def values(int_bits: int) -> st.SearchStrategy:
     """Any JSON-like value: huge and negative numbers, NaN, any code point, nesting."""
     scalars = (
-        st.none() | st.booleans() | st.text() | st.floats(allow_nan=True, allow_infinity=True)
+        st.none() | st.booleans() | any_text | st.floats(allow_nan=True, allow_infinity=True)
         | st.integers(min_value=-(2 ** (int_bits - 1)), max_value=2 ** (int_bits - 1) - 1)
     )
-    nested = lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4)  # noqa: E731
+    nested = lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4)  # noqa: E731
     return st.recursive(scalars, nested, max_leaves=20)
 
 
+def encodable(value) -> bool:
+    """Every string in a parsed value (fields, keys, nested) is valid Unicode."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(encodable(k) and encodable(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(encodable(v) for v in value)
+    if hasattr(value, "__dict__"):
+        return encodable(vars(value))
+    return True
+
+
 json_values = values(int_bits=72)
-msgpack_values = values(int_bits=64)  # what msgpack can carry
+msgpack_values = values(int_bits=64).filter(encodable)  # what msgpack can carry (valid UTF-8 only)
 
 
 def field_values(keys: list[str], of: st.SearchStrategy = json_values) -> st.SearchStrategy[dict]:
     """Objects with the protocol's own field names (so validation is reached) and odd values."""
-    return st.dictionaries(st.sampled_from(keys) | st.text(max_size=8), of, max_size=6)
+    return st.dictionaries(st.sampled_from(keys) | st.text(any_char, max_size=8), of, max_size=6)
 
 
 def native_objects(of: st.SearchStrategy) -> st.SearchStrategy[dict]:
@@ -59,32 +85,39 @@ def native_objects(of: st.SearchStrategy) -> st.SearchStrategy[dict]:
 deep = st.integers(min_value=1, max_value=200_000).map(lambda n: "[" * n + "]" * n)
 native_text_frames = (
     native_objects(json_values).map(lambda o: json.dumps(o, allow_nan=True)) | json_values.map(json.dumps)
-    | st.text() | deep
+    | st.builds(lambda t, c: json.dumps({"type": "text", "text": t, "context_id": c}), any_text, any_text)
+    | any_text | deep
 )
 native_frames = native_text_frames.map(lambda f: (f, False)) | st.binary().map(lambda b: (b, False)) | (
     (native_objects(msgpack_values) | msgpack_values).map(lambda o: (msgpack.packb(o, use_bin_type=True), True))
-    | st.binary().map(lambda b: (b, True)) | st.text().map(lambda t: (t, True))
+    | st.binary().map(lambda b: (b, True)) | any_text.map(lambda t: (t, True))
 )
 
 
 @given(native_frames)
+@example(('{"type": "text", "text": "a\\udcff"}', False))
+@example(('{"type": "text", "text": "hi", "context_id": "\\ud800"}', False))
 @settings(max_examples=400)
 def test_native_parser_answers_every_frame_with_a_message_or_a_coded_error(frame_mode):
     frame, mode = frame_mode
     try:
-        parse_client_frame(frame, msgpack_mode=mode)
+        msg = parse_client_frame(frame, msgpack_mode=mode)
     except SessionError as exc:
         assert exc.code and exc.message
+    else:
+        assert encodable(msg), msg  # else: invalid_text
 
 
 openai_bodies = (
     field_values(["model", "input", "voice", "response_format", "speed", "stream_format", "instructions"])
     .map(lambda o: json.dumps(o, allow_nan=True).encode())
+    | st.builds(lambda i, v: json.dumps({"model": "tts-1", "input": i, "voice": v}).encode(), any_text, any_text)
     | json_values.map(lambda v: json.dumps(v).encode()) | st.binary() | deep.map(str.encode)
 )
 
 
 @given(openai_bodies)
+@example(b'{"model": "tts-1", "input": "Hello \\udcff.", "voice": "alloy"}')
 @settings(max_examples=400)
 def test_openai_body_parser_answers_every_body_with_a_request_or_a_400(raw):
     try:
@@ -92,27 +125,29 @@ def test_openai_body_parser_answers_every_body_with_a_request_or_a_400(raw):
     except _BadRequest as exc:
         assert exc.code and exc.message
     else:
-        assert isinstance(req, SpeechRequest) and req.input.strip()
+        assert isinstance(req, SpeechRequest) and req.input.strip() and encodable(req)
 
 
 elevenlabs_messages = (
     field_values(["text", "flush", "voice_settings", "try_trigger_generation", "xi_api_key"])
     .map(lambda o: json.dumps(o, allow_nan=True))
-    | st.builds(lambda t, vs: json.dumps({"text": t, "voice_settings": vs}, allow_nan=True), st.text(),
+    | st.builds(lambda t, vs: json.dumps({"text": t, "voice_settings": vs}, allow_nan=True), any_text,
                 field_values(["speed", "stability"]) | json_values)
-    | json_values.map(json.dumps) | st.text() | st.binary() | deep
+    | json_values.map(json.dumps) | any_text | st.binary() | deep
 )
 
 
 @given(elevenlabs_messages)
+@example('{"text": "Hello \\udcff. "}')
 @settings(max_examples=400)
 def test_elevenlabs_message_parser_answers_every_message_with_settings_or_a_coded_error(raw):
     try:
-        settings_ = elevenlabs_settings(_Defaults(), "joe_ar", 22050, parse_message(raw))
+        message = parse_message(raw)
+        settings_ = elevenlabs_settings(_Defaults(), "joe_ar", 22050, message)
     except SessionError as exc:
         assert exc.code and exc.message
     else:
-        assert 0 < settings_.options.length_scale < float("inf")
+        assert 0 < settings_.options.length_scale < float("inf") and encodable(message)
 
 
 class _Defaults:
@@ -163,13 +198,15 @@ def test_a_native_session_survives_any_frames_and_still_speaks(server, caplog, f
 
 deepgram_messages = (
     field_values(["type", "text"]).map(lambda o: json.dumps(o, allow_nan=True))
+    | st.builds(lambda t: json.dumps({"type": "Speak", "text": t}), any_text)
     | st.builds(lambda t, text: json.dumps({"type": t, "text": text}, allow_nan=True),
                 st.sampled_from(["Speak", "Flush", "Clear", "Close", "speak", ""]) | json_values, json_values)
-    | json_values.map(json.dumps) | st.text() | st.binary() | deep
+    | json_values.map(json.dumps) | any_text | st.binary() | deep
 )
 
 
 @given(deepgram_messages)
+@example('{"type": "Speak", "text": "Hello \\udcff."}')
 @settings(max_examples=400)
 def test_deepgram_message_parser_answers_every_message_with_a_message_or_a_coded_error(raw):
     try:
@@ -178,6 +215,7 @@ def test_deepgram_message_parser_answers_every_message_with_a_message_or_a_coded
         assert exc.code and exc.message
     else:
         assert isinstance(msg, (Speak, Control)) and (not isinstance(msg, Speak) or isinstance(msg.text, str))
+        assert encodable(msg)
 
 
 deepgram_queries = st.dictionaries(
@@ -206,12 +244,14 @@ multi_messages = (
     field_values(["text", "context_id", "flush", "close_context", "close_socket", "voice_settings"])
     .map(lambda o: json.dumps(o, allow_nan=True))
     | st.builds(lambda t, c, f: json.dumps({"text": t, "context_id": c, "flush": f}, allow_nan=True),
-                st.text(), st.text(), json_values)
-    | json_values.map(json.dumps) | st.text() | st.binary() | deep
+                any_text, any_text, json_values | st.booleans())
+    | json_values.map(json.dumps) | any_text | st.binary() | deep
 )
 
 
 @given(multi_messages)
+@example('{"text": "Hello \\udcff. ", "context_id": "c"}')
+@example('{"text": "Hello. ", "context_id": "\\udcff"}')
 @settings(max_examples=400)
 def test_elevenlabs_multi_parser_answers_every_message_with_a_message_or_a_coded_error(raw):
     try:
@@ -222,6 +262,7 @@ def test_elevenlabs_multi_parser_answers_every_message_with_a_message_or_a_coded
         assert isinstance(msg.context_id, str) and 0 < len(msg.context_id) <= 256
         assert msg.text is None or isinstance(msg.text, str)
         assert msg.speed is None or 0.7 <= msg.speed <= 1.2
+        assert encodable(msg)
 
 
 @given(st.text())
@@ -242,3 +283,59 @@ def test_word_alignment_is_ordered_contiguous_and_covers_the_audio(text, samples
     assert all(d >= 0 for d in durations) and starts[0] >= 0
     assert [s + d for s, d in zip(starts, durations)][:-1] == starts[1:]
     assert starts[-1] + durations[-1] == round(1000 * samples / 22050)
+
+
+HUGE = "x" * (1 << 20)  # a 1 MB client value
+
+
+def test_client_values_are_quoted_short_in_every_reply():
+    """A value of any size a client sends is quoted cut short (events.shown) in the error that
+    answers it, and so in the log line of that error: never echoed whole."""
+    from starlette.datastructures import QueryParams
+
+    from stream_server.server.elevenlabs_ws import parse_output_format
+    from stream_server.server.gpt_sovits_api import TtsRequest, _check, _Refused
+    from stream_server.server.native_messages import parse_speed
+    from stream_server.server.native_ws import _query_settings
+    from stream_server.server.session_settings import SessionSettings, VoiceBook
+
+    def message(call) -> str:
+        try:
+            call()
+        except (SessionError, _BadRequest, _Refused) as exc:
+            text = exc.message if hasattr(exc, "message") else json.dumps(exc.body)
+            assert len(text) < 400, text[:200]
+            return text
+        raise AssertionError("not refused")
+
+    message(lambda: parse_client_frame(json.dumps({"type": HUGE}), msgpack_mode=False))
+    message(lambda: parse_speed(HUGE))
+    message(lambda: parse_speed([HUGE]))
+    message(lambda: parse_output_format(HUGE))
+    message(lambda: _parse(SERVICES, json.dumps({"model": "tts-1", "input": "hi", "voice": "alloy",
+                                                 "response_format": HUGE}).encode()))
+    message(lambda: VoiceBook({"v": 22050}, {"v": ["a", "b"]}).checked(SessionSettings(f"v#{HUGE}", 22050)))
+    message(lambda: parse_deepgram(json.dumps({"type": HUGE})))
+    defaults = _Defaults.default_settings()
+    for query in ({"encoding": HUGE}, {"sample_rate": HUGE}):
+        ws = SimpleNamespace(query_params=QueryParams(query))
+        message(lambda ws=ws: asyncio.run(_query_settings(ws, defaults)))
+    control = SimpleNamespace(text_languages=("en",), split_methods=("cut5",))
+    base = {"text": "hi", "text_lang": "en", "ref_audio_path": "r.wav", "prompt_lang": "en"}
+    for field in ("text_lang", "media_type", "text_split_method"):
+        message(lambda field=field: _check(TtsRequest(**{**base, field: HUGE}), control))
+
+
+async def test_origins_and_paths_are_quoted_short_in_a_refusal(caplog):
+    from stream_server.server.access import AccessMiddleware, AccessPolicy
+
+    async def app(scope, receive, send):
+        raise AssertionError("refused requests never reach the app")
+
+    layer = AccessMiddleware(app, AccessPolicy.from_config(AppConfig()))
+    transport = httpx.ASGITransport(app=layer)
+    caplog.set_level(logging.WARNING)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+        r = await client.get("/tts/" + HUGE[:60000], headers={"Origin": f"https://{HUGE[:60000]}.example"})
+        assert r.status_code == 403 and len(r.content) < 600
+    assert caplog.records and all(len(rec.getMessage()) < 600 for rec in caplog.records)

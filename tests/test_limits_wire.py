@@ -90,3 +90,45 @@ async def test_a_multi_stream_context_past_the_backlog_fails_alone(server):
         await ws.send(json.dumps({"text": "Still speaking.", "context_id": "next", "flush": True}))
         reply = json.loads(await asyncio.wait_for(ws.recv(), 60))
         assert reply["contextId"] == "next" and reply["audio"]
+
+
+BAD_TEXT = "Hello \udcff there."  # JSON carries it escaped ("\udcff"): valid JSON, not valid Unicode
+
+
+async def test_text_that_is_not_valid_unicode_is_answered_invalid_text_on_every_protocol(server, caplog):
+    """An unpaired surrogate, escaped in valid JSON, is a client error (invalid_text) on every
+    protocol: never a crashed handler or an HTTP 500; the native session goes on and speaks."""
+    import logging
+
+    import httpx
+
+    caplog.set_level(logging.ERROR)
+    t = Transcript()
+    async with websockets.connect(f"{server.url}/v1/tts/stream", max_size=None) as ws:
+        assert json.loads(await ws.recv())["type"] == "ready"
+        await send_json(ws, type="text", text=BAD_TEXT)
+        await send_json(ws, type="text", text="Still here.", context_id="after")
+        await send_json(ws, type="flush", context_id="after")
+        await receive_until(ws, t, "flushed", timeout=60)
+    assert [m["code"] for m in t.messages if m["type"] == "error"] == ["invalid_text"]
+    assert t.sentences("after") == ["Still here."] and t.sentences() == []
+
+    body = {"model": "tts-1", "input": BAD_TEXT, "voice": "alloy", "response_format": "pcm"}
+    async with httpx.AsyncClient(timeout=30) as client:
+        r = await client.post(f"{server.http}/v1/audio/speech", content=json.dumps(body),  # escaped
+                              headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_text", r.text
+
+    async with websockets.connect(f"{server.url}/v1/speak?encoding=linear16") as ws:
+        assert json.loads(await ws.recv())["type"] == "Metadata"
+        await ws.send(json.dumps({"type": "Speak", "text": BAD_TEXT}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["err_code"] == "invalid_text"
+
+    for path, first in (("stream-input", {"text": " "}), ("multi-stream-input", None)):
+        url = f"{server.url}/v1/text-to-speech/joe_ar/{path}?output_format=pcm_22050"
+        async with websockets.connect(url) as ws:
+            if first is not None:
+                await ws.send(json.dumps(first))
+            await ws.send(json.dumps({"text": BAD_TEXT, "context_id": "c"}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["error"] == "invalid_text"
+    assert not caplog.records, [r.getMessage() for r in caplog.records]

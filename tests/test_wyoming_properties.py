@@ -28,7 +28,8 @@ TYPES = ["synthesize", "synthesize-start", "synthesize-chunk", "synthesize-stop"
 def services() -> Services:
     config = AppConfig.model_validate({"wyoming": {"max_event_bytes": MAX_EVENT}, "session": {"max_text_chars": 1000}})
     voices = {name: SimpleNamespace(sample_rate=22050, kind="piper_vits", language="en_US", speakers=[],
-                                    espeak_voice="en-us", control=None) for name in config.voices}
+                                    espeak_voice="en-us", control=None, max_sentence_frames=None, hop_length=256)
+              for name in config.voices}
     return Services(config, client=None, voices=voices, source=InstantSource())
 
 
@@ -79,16 +80,20 @@ def frame(kind: str, data=None, inline: bool = False) -> bytes:
     return json.dumps(header).encode() + b"\n" + body
 
 
+# Every code point, unpaired surrogates included (JSON may escape one: "\udcff"), drawn often.
+any_char = st.characters(codec=None, exclude_categories=()) | st.characters(
+    min_codepoint=0xD800, max_codepoint=0xDFFF, exclude_categories=())
 values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=60),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(any_char, max_size=60),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(any_char, max_size=6), inner, max_size=3),
     max_leaves=8,
 )
 voices = (
     st.none() | st.fixed_dictionaries({"name": st.sampled_from(["joe_ar", "joe", "alloy", "nobody"]) | values}) | values
 )
 data = (
-    st.fixed_dictionaries({"text": st.text(max_size=80) | st.sampled_from(["Hi there. ", "   ", "x " * 600]) | values},
+    st.fixed_dictionaries({"text": st.text(any_char, max_size=80) | st.sampled_from(["Hi there. ", "   ", "x " * 600])
+                           | values},
                           optional={"voice": voices})
     | st.dictionaries(st.sampled_from(["text", "voice", "context"]) | st.text(max_size=6), values, max_size=3)
     | values
@@ -157,6 +162,10 @@ def test_each_kind_of_bad_input_is_named():
         (frame("synthesize-chunk", {"text": None}), "invalid_event"),
         (frame("synthesize-start", {"voice": ["joe"]}), "invalid_event"),
         (b"x" * 70_000 + b"\n", "invalid_event"),  # a header line past the reader's 64 KiB
+        (frame("synthesize", {"text": "Hi \udcff."}), "invalid_text"),  # JSON, but not valid Unicode
+        (frame("synthesize", {"text": "Hi \udcff."}, inline=True), "invalid_text"),
+        (json.dumps({"type": "synthesize", "data": {"text": "Hi."}}).encode()[:-1] + b', "\xed\xb3\xbf": 1}\n',
+         "invalid_text"),  # an encoded surrogate, which json.loads lets through from bytes
     ]
     for raw, code in bad:
         answers = asyncio.run(converse(raw + PROBE))

@@ -31,7 +31,7 @@ def check_output(sample_rate: int, fmt: str) -> None:
     if sample_rate not in SAMPLE_RATES:
         raise AudioFormatError(
             "unsupported_sample_rate",
-            f"sample_rate {sample_rate} is not supported; use one of {list(SAMPLE_RATES)}",
+            f"sample_rate {repr(sample_rate)[:64]} is not supported; use one of {list(SAMPLE_RATES)}",
         )
     if fmt not in FORMATS:
         raise AudioFormatError(

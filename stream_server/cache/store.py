@@ -2,9 +2,9 @@
 small in-process LRU in front, and the fault handling around Redis.
 
 Entries are authenticated and validated (codec.py): one that fails is deleted and counted
-(`unauthenticated`: its tag is wrong; `corrupt`: anything else), and the sentence is synthesized.
-A read fetches at most the largest valid entry for the voice (GETRANGE), so a planted huge value
-is never read whole.
+(`unauthenticated`: its tag is wrong; `corrupt`: anything else, a value of another Redis type (a
+list, a hash) at the key included), and the sentence is synthesized. A read fetches at most the
+largest valid entry for the voice (GETRANGE), so a planted huge value is never read whole.
 
 Redis trouble never reaches a client: a failed, slow (past the socket timeout) or refused call
 counts as a miss (or a skipped write), is counted and logged, and Redis is left alone for
@@ -23,7 +23,7 @@ from collections.abc import Callable
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from ..config import CacheSection
 from .codec import CachedSentence, CorruptEntry, EntryCodec, EntryShape, UnauthenticatedEntry
@@ -158,13 +158,21 @@ class SentenceCache:
         name = key.redis_name(self.key_prefix)
         most = self.codec.max_blob_bytes(shape.sample_rate if shape else _ANY_RATE)
         asked = time.monotonic()
+        # Errors come back as replies (raise_on_error=False): a key of another type is the key's
+        # fault, not Redis': it must not open the breaker for every sentence.
         reply = await self._call(
-            "get", lambda c: c.pipeline(transaction=False).getrange(name, 0, most).pttl(name).execute()
+            "get",
+            lambda c: c.pipeline(transaction=False).getrange(name, 0, most).pttl(name).execute(raise_on_error=False),
         )
         blob, pttl = reply if reply is not None else (b"", None)
+        if isinstance(blob, ResponseError) and not _wrong_type(blob):
+            self._on_fault("get", blob)
+            return None, None
         if not blob:  # GETRANGE answers "" for a missing key; no entry is ever empty
             return None, None
         try:
+            if isinstance(blob, ResponseError):
+                raise CorruptEntry(f"not a string value ({blob})")
             if len(blob) > most:
                 raise CorruptEntry(f"larger than the {most} bytes an entry can have")
             entry = self.codec.decode(blob, shape)
@@ -232,6 +240,11 @@ class SentenceCache:
         if self.client is not None:
             await self.client.aclose()
             await self.client.connection_pool.disconnect()
+
+
+def _wrong_type(error: ResponseError) -> bool:
+    """Redis' answer to a read of a key that holds a list, hash, set, ... (not a string)."""
+    return str(error).startswith("WRONGTYPE")
 
 
 def _matches(entry: CachedSentence, key: SentenceKey) -> bool:

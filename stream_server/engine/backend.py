@@ -26,10 +26,11 @@ prepare thread while the engine thread decodes and vocodes other sentences; `loa
 puts the result into a slot on the engine thread (cheap). `prefill` stays the two in one.
 
 A backend also describes itself (the voice listings and the sessions read it, never probing): its
-family (`kind`), the language of the text it is given, its speakers' names, and the espeak-ng voice
-that phonemizes its text (for families that use one). A family whose voices can be changed while
-they serve (GPT-SoVITS: api_v2's reference clip and weights) gives a `control` (VoiceControl);
-the others give None.
+family (`kind`), the language of the text it is given, its speakers' names, the espeak-ng voice
+that phonemizes its text (for families that use one), and the most frames one sentence may have
+(a model whose per-slot state is static: the sessions refuse longer sentences before they get
+here). A family whose voices can be changed while they serve (GPT-SoVITS: api_v2's reference clip
+and weights) gives a `control` (VoiceControl); the others give None.
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ class ModelBackend(Protocol):
     def speakers(self) -> Sequence[str]: ...  # names a client may ask for as "<voice>#<speaker>"; empty: one speaker
     @property
     def espeak_voice(self) -> str | None: ...  # the espeak-ng voice that phonemizes its text; None: none is used
+    @property
+    def max_sentence_frames(self) -> int | None: ...  # the most frames a sentence may have; None: no bound
     @property
     def control(self) -> VoiceControl | None: ...  # changes a protocol may make while it serves; None: none
     @property

@@ -12,6 +12,11 @@ WebSocket handshake by one pure ASGI layer (README, "Exposing the server").
   makes without an Origin (an <img>/<audio> source, a navigation: `GET /control?command=exit`)
   are known by `Sec-Fetch-Site: cross-site` or `same-site`, which browsers send to loopback and
   HTTPS servers; they reach only the public paths.
+- On a loopback bind the Host a request names must be a loopback name or address (with or
+  without a port): a page that rebound its own DNS name to 127.0.0.1 sends that name as Host, and
+  its same-origin requests carry no Origin at all. Hosts of the allowed origins pass too (a reverse
+  proxy on the same machine that keeps the site's name); "*" lets any Host through.
+- `?token=` is taken out of the query before anything else, so no refusal leaves it in a log.
 
 Each refusal speaks the protocol's own error shape (refusals.py).
 """
@@ -29,6 +34,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import AppConfig
+from .events import shown
 from .refusals import Refusal, refuse
 
 log = logging.getLogger(__name__)
@@ -79,6 +85,17 @@ class AccessPolicy:
             allowed_origins=frozenset(config.server.allowed_origins) | frozenset(config.cors.allow_origins),
             loopback=is_loopback(config.server.host),
         )
+
+    def host_allowed(self, host: str | None) -> bool:
+        """Whether a request may name this Host: on a loopback bind only a loopback name or
+        address, or the host of an allowed origin; anything on other binds (and without a Host:
+        not a browser)."""
+        if not self.loopback or host is None or "*" in self.allowed_origins:
+            return True
+        name = _split_host(host.strip().lower(), "http")[0]
+        if is_loopback(name):
+            return True
+        return any(_split_host(o.partition("://")[2], "http")[0] == name for o in self.allowed_origins)
 
     @staticmethod
     def is_public(path: str) -> bool:
@@ -146,27 +163,36 @@ class AccessMiddleware:
 
     def _check(self, scope: Scope) -> Refusal | None:
         headers = Headers(scope=scope)
+        raw_query = scope.get("query_string", b"")
+        query = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)
+        keys = presented_keys(headers, query)
+        if any(k == TOKEN_PARAM for k, _ in query):
+            # Drop the key from the query in place, before any refusal: uvicorn's access log and the
+            # routes read this same scope, and a key must not end up in a log. The rest stays byte
+            # for byte.
+            scope["query_string"] = b"&".join(p for p in raw_query.split(b"&") if not _is_token(p))
+        host = headers.get("host")
+        if not self.policy.host_allowed(host):
+            return Refusal(
+                403, "host_not_allowed",
+                f"Host {shown(host)} is not a loopback name: this server listens on loopback only, and a "
+                "page that points its own name at this machine (DNS rebinding) sends that name; use "
+                "127.0.0.1 or localhost, or list the site's origin in server.allowed_origins",
+            )
         origin = headers.get("origin")
         if origin is not None and not self.policy.origin_allowed(origin, headers.get("host")):
             return Refusal(
                 403, "origin_not_allowed",
-                f"origin {origin} is not allowed; list it in server.allowed_origins (or cors.allow_origins)",
+                f"origin {shown(origin)} is not allowed; list it in server.allowed_origins (or cors.allow_origins)",
             )
         site = headers.get("sec-fetch-site")
         if (origin is None and site in ("cross-site", "same-site") and "*" not in self.policy.allowed_origins
                 and not self.policy.is_public(scope["path"])):
             return Refusal(
                 403, "origin_not_allowed",
-                f"a request from another site's page (Sec-Fetch-Site: {site}) without an Origin; "
+                f"a request from another site's page (Sec-Fetch-Site: {shown(site)}) without an Origin; "
                 "pages of allowed origins must send CORS requests",
             )
-        raw_query = scope.get("query_string", b"")
-        query = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)
-        keys = presented_keys(headers, query)
-        if any(k == TOKEN_PARAM for k, _ in query):
-            # Drop the key from the query in place: uvicorn's access log and the routes read this
-            # same scope, and a key must not end up in a log. The rest stays byte for byte.
-            scope["query_string"] = b"&".join(p for p in raw_query.split(b"&") if not _is_token(p))
         if not self.policy.needs_key(scope["path"]) or self.policy.key_valid(keys):
             return None
         if keys:

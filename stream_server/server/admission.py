@@ -40,9 +40,12 @@ class Admission:
         return policy.capacity(self.limits, self.measure())
 
     def is_active(self, session: Session, now: float) -> bool:
-        """Load: text to speak or audio to send, or either in the last idle_release_seconds (a
-        session's clock of output starts at its open, so a new session is load at once)."""
-        has_work = session.pending_chars() > 0 or not session.is_idle()
+        """Load: sentences to speak or audio to send, or text or output in the last
+        idle_release_seconds (a session's clock of output starts at its open, so a new session is
+        load at once). Text waiting for its sentence's end is load only as long as it is recent:
+        a client that leaves half a sentence and sends nothing (or only white space, or keepalives)
+        stops being load."""
+        has_work = not session.is_idle()
         last = max(session.last_output_at, self.last_text.get(session.session_id, 0.0))
         return policy.is_active(self.limits, has_work, now - last)
 
@@ -55,15 +58,18 @@ class Admission:
         """Before a new session starts (raises SessionError when refused)."""
         self._enforce(policy.admit_session(self.limits, self.load(sessions), self.measure()))
 
-    def check_text(self, session: Session, sessions: Collection[Session]) -> None:
-        """Before a session takes more text (raises SessionError when refused)."""
+    def check_text(self, session: Session, sessions: Collection[Session], speakable: bool = True) -> None:
+        """Before a session takes more text (raises SessionError when refused). Only speakable
+        text is activity; white space that may end a waiting sentence is asked about all the
+        same (it would start work), but keeps no session load."""
         now = time.monotonic()
         decision = policy.admit_text(
             self.limits, self.load(sessions, session), self.measure(),
             active=self.is_active(session, now), queued_sentences=session.queued_sentences(),
         )
         self._enforce(decision)
-        self.last_text[session.session_id] = now
+        if speakable:
+            self.last_text[session.session_id] = now
 
     def forget(self, session: Session) -> None:
         self.last_text.pop(session.session_id, None)
@@ -92,9 +98,12 @@ def try_again_later(error: SessionError) -> bool:
 
 def ws_close_code(error: SessionError) -> int:
     """The close code after a session refused at its start: going away (shutting down), try again
-    later (overloaded), else policy violation (bad settings)."""
+    later (overloaded), normal closure (a session closed for silence: idle_timeout), else policy
+    violation (bad settings, a malformed message)."""
     if error.code == "shutting_down":
         return 1001
+    if error.code == "idle_timeout":
+        return 1000
     return CLOSE_TRY_AGAIN_LATER if error.code == policy.OVERLOADED else 1008
 
 

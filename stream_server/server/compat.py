@@ -94,6 +94,7 @@ async def open_for_request(
         session = await stack.enter_async_context(
             services.open_session(protocol, settings, events, cut_short, **log_fields)
         )
+        session.whole_text = True  # a sentence too expensive to speak refuses the request (400)
         await feed(session)
         await session.end()
     except BaseException as exc:  # the envelope sees it (counts a SessionError), then closes

@@ -3,7 +3,8 @@ adapter onto Session (docs/deepgram.md).
 
 One socket = one session with one context. `Speak` text streams in, audio goes out as binary
 frames as it is synthesized (sentence by sentence), `Flush` speaks what is buffered and is answered
-`Flushed` after its audio, `Clear` cancels at once (`Cleared`), `Close` closes. Bad query
+`Flushed` after its audio, `Clear` cancels at once (`Cleared`), `Close` closes, `KeepAlive` keeps a
+quiet socket open (a session silent for `session.idle_timeout_seconds` is closed: idle.py). Bad query
 parameters refuse the handshake (HTTP 400, reason in the `dg-error` header, as Deepgram does); a bad
 message is answered with an `Error` message and close 1008.
 """
@@ -21,8 +22,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from .admission import retry_after_headers, try_again_later, ws_close_code
 from .compat import FlushCounter, at_speed, close_if_connected, close_reason, resolve_voice_or_default
-from .events import Audio, Cancelled, Error, Flushed, Ready, SessionError, SessionEvent
-from .send_stall import receive_unless_stalled
+from .events import Audio, Cancelled, Error, Flushed, Ready, SessionError, SessionEvent, shown
+from .idle import idle_error, receive_or_idle
 from .services import Services
 from .session import Session
 from .session_settings import SessionSettings
@@ -41,7 +42,11 @@ class Speak:
 
 @dataclass(frozen=True)
 class Control:
-    kind: str  # "Flush", "Clear" or "Close"
+    kind: str  # "Flush", "Clear", "Close" or "KeepAlive"
+
+
+CONTROLS = ("Flush", "Clear", "Close", "KeepAlive")
+KEEPALIVE = '{"type": "KeepAlive"}'
 
 
 def parse_message(raw: str | bytes) -> Speak | Control:
@@ -57,9 +62,9 @@ def parse_message(raw: str | bytes) -> Speak | Control:
         if not isinstance(data.get("text"), str):
             raise SessionError("invalid_message", 'Speak needs a string "text"')
         return Speak(data["text"])
-    if kind in ("Flush", "Clear", "Close"):
+    if kind in CONTROLS:
         return Control(kind)
-    raise SessionError("unknown_type", f"unknown message type {kind[:40]!r}; use Speak, Flush, Clear or Close")
+    raise SessionError("unknown_type", f"unknown message type {shown(kind)}; use Speak, {', '.join(CONTROLS)}")
 
 
 def query_settings(services: Services, query: QueryParams) -> SessionSettings:
@@ -68,12 +73,12 @@ def query_settings(services: Services, query: QueryParams) -> SessionSettings:
     encoding = query.get("encoding", "linear16")
     if encoding not in ENCODINGS:
         raise SessionError(
-            "unsupported_encoding", f"encoding {encoding[:40]!r} is not supported; use one of {list(ENCODINGS)}"
+            "unsupported_encoding", f"encoding {shown(encoding)} is not supported; use one of {list(ENCODINGS)}"
         )
     fmt, default_rate = ENCODINGS[encoding]
     rate = query.get("sample_rate", str(default_rate))
     if not rate.isdecimal() or len(rate) > 6:
-        raise SessionError("unsupported_sample_rate", f"sample_rate {rate[:40]!r} is not a number of Hz")
+        raise SessionError("unsupported_sample_rate", f"sample_rate {shown(rate)} is not a number of Hz")
     options = services.default_settings().options
     speed = query.get("speed")
     if speed is not None:
@@ -164,8 +169,11 @@ async def deepgram_speak(websocket: WebSocket) -> None:
 
 
 async def _receive_loop(websocket: WebSocket, session: Session, wire: _Wire) -> None:
+    idle_timeout = websocket.app.state.services.config.session.idle_timeout_seconds
     while True:
-        message = await receive_unless_stalled(websocket, session.stalled)
+        message = await receive_or_idle(websocket, session, idle_timeout)
+        if message is None:  # gone quiet: an Error, then close 1000 (counted by the envelope)
+            raise idle_error(idle_timeout, KEEPALIVE)
         if message["type"] == "websocket.disconnect":
             return
         msg = parse_message(message.get("text") or message.get("bytes") or b"")
@@ -176,6 +184,8 @@ async def _receive_loop(websocket: WebSocket, session: Session, wire: _Wire) -> 
             await wire.flushes.flush(session, CONTEXT)
         elif msg.kind == "Clear":
             await session.cancel(CONTEXT)
+        elif msg.kind == "KeepAlive":
+            pass  # receiving it restarted the idle timer
         else:  # Close: at once, as Deepgram does
             await wire.close(1000)
             return

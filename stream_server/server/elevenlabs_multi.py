@@ -24,9 +24,9 @@ from ..config import SessionSection
 from .alignment import word_alignment
 from .compat import FlushCounter, at_speed, resolve_voice
 from .contexts import check_context_id
-from .elevenlabs_ws import DEFAULT_OUTPUT_FORMAT, ElevenLabsSocket, parse_output_format, voice_speed
+from .elevenlabs_ws import DEFAULT_OUTPUT_FORMAT, KEEPALIVE, ElevenLabsSocket, parse_output_format, voice_speed
 from .events import Audio, Cancelled, Error, Flushed, SentenceEnd, SentenceStart, SessionError, SessionEvent, Words
-from .send_stall import receive_unless_stalled
+from .idle import idle_error, receive_or_idle
 from .services import Services
 from .session import Session
 from .session_settings import SessionSettings
@@ -160,10 +160,13 @@ async def elevenlabs_multi_stream(websocket: WebSocket) -> None:
 async def _receive_loop(websocket: WebSocket, session: Session, wire: _Wire) -> None:
     defaults = session.settings.options
     auto_mode = websocket.query_params.get("auto_mode") == "true"
-    max_context_id = websocket.app.state.services.config.session.max_context_id_chars
+    config = websocket.app.state.services.config.session
+    max_context_id, idle_timeout = config.max_context_id_chars, config.idle_timeout_seconds
     wire.session = session
     while True:
-        message = await receive_unless_stalled(websocket, session.stalled)
+        message = await receive_or_idle(websocket, session, idle_timeout)
+        if message is None:  # gone quiet: an error, then close 1000 (counted by the envelope)
+            raise idle_error(idle_timeout, KEEPALIVE)
         if message["type"] == "websocket.disconnect":
             return
         msg = parse_multi_message(message.get("text") or message.get("bytes") or b"", max_context_id)

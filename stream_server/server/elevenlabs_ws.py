@@ -21,8 +21,9 @@ from ..audio.formats import SAMPLE_RATES, mulaw_encode
 from .admission import ws_close_code
 from .alignment import word_alignment
 from .compat import EventQueue, at_speed, close_if_connected, resolve_voice
-from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError, Words
-from .send_stall import close_stalled, receive_unless_stalled
+from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError, Words, shown
+from .idle import first_message, idle_error, receive_or_idle
+from .send_stall import close_stalled
 from .services import Services
 from .session import Session
 from .session_settings import SessionSettings
@@ -31,6 +32,7 @@ from .wire import loads_json
 log = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT_FORMAT = "pcm_22050"  # the voice's native rate (ElevenLabs' own default is mp3)
+KEEPALIVE = '{"text": " "}'  # what ElevenLabs' clients send to keep a quiet socket open
 MIN_SPEED, MAX_SPEED = 0.7, 1.2  # ElevenLabs' range for voice_settings.speed
 
 
@@ -43,7 +45,7 @@ def parse_output_format(fmt: str) -> tuple[int, bool]:
         return int(rate), False
     supported = [f"pcm_{r}" for r in SAMPLE_RATES] + ["ulaw_8000"]
     raise SessionError(
-        "unsupported_output_format", f"output_format {fmt!r} is not supported; use one of {supported}"
+        "unsupported_output_format", f"output_format {shown(fmt)} is not supported; use one of {supported}"
     )
 
 
@@ -92,10 +94,11 @@ async def elevenlabs_stream(websocket: WebSocket) -> None:
         rate, ulaw = parse_output_format(websocket.query_params.get("output_format", DEFAULT_OUTPUT_FORMAT))
         voice = resolve_voice(services, websocket.path_params["voice_id"])
         if voice not in services.voice_rates:  # answered at once, before the first message
-            raise SessionError("unknown_voice", f"unknown voice {voice!r}; see GET /v1/audio/voices")
-        message = await _receive(websocket)
-        if message is None:
+            raise SessionError("unknown_voice", f"unknown voice {shown(voice)}; see GET /v1/audio/voices")
+        raw = await first_message(websocket, services.config.session.idle_timeout_seconds, KEEPALIVE)
+        if raw["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(1000)
+        message = parse_message(raw.get("text") or raw.get("bytes") or b"")
         first.update(message)
         return _settings(services, voice, rate, message)
 
@@ -116,10 +119,11 @@ async def elevenlabs_stream(websocket: WebSocket) -> None:
 async def _receive_loop(
     websocket: WebSocket, session: Session, first: dict[str, Any], sender: asyncio.Task[None]
 ) -> None:
+    idle_timeout = websocket.app.state.services.config.session.idle_timeout_seconds
     msg: dict[str, Any] | None = first
     while True:
         if msg is None:
-            msg = await _receive(websocket, session.stalled)
+            msg = await _receive(websocket, session, idle_timeout)
             if msg is None:
                 return
         if msg.get("text") == "":
@@ -132,9 +136,12 @@ async def _receive_loop(
         msg = None
 
 
-async def _receive(websocket: WebSocket, stalled: asyncio.Event | None = None) -> dict[str, Any] | None:
-    """The next JSON message (None: the client went away, or stopped reading and was closed)."""
-    message = await (websocket.receive() if stalled is None else receive_unless_stalled(websocket, stalled))
+async def _receive(websocket: WebSocket, session: Session, idle_timeout: float) -> dict[str, Any] | None:
+    """The next JSON message (None: the client went away, or stopped reading and was closed;
+    idle_error once the session has gone quiet: idle.py)."""
+    message = await receive_or_idle(websocket, session, idle_timeout)
+    if message is None:
+        raise idle_error(idle_timeout, KEEPALIVE)
     if message["type"] == "websocket.disconnect":
         return None
     return parse_message(message.get("text") or message.get("bytes") or b"")

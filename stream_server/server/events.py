@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .word_times import WordTime
@@ -86,7 +87,29 @@ class SessionError(Exception):
         self.retry_after = retry_after
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_unicode(text: str, what: str = "text") -> str:
+    """`text`, if it is valid Unicode; SessionError `invalid_text` if it holds an unpaired
+    surrogate (JSON may escape one, "\\udcff", and it can never be encoded: synthesis, the cache's
+    key and every UTF-8 wire would fail on it)."""
+    if not text.isascii():
+        found = _SURROGATE.search(text)
+        if found is not None:
+            raise SessionError(
+                "invalid_text",
+                f"{what} is not valid Unicode: an unpaired surrogate (U+{ord(found.group()):04X}) at "
+                f"position {found.start()}; surrogates must come in pairs",
+            )
+    return text
+
+
 def shown(value: object, limit: int = 64) -> str:
     """A client's value quoted in an error message, cut short: whatever it sent, the reply stays small."""
-    text = repr(value)
+    return cut(repr(value), limit)
+
+
+def cut(text: str, limit: int) -> str:
+    """A message that may hold a client's value (a path it named, in a loader's error), cut short."""
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -32,15 +32,16 @@ from ..engine.backend import VoiceControl
 from ..engine.requests import SynthesisOptions
 from .admission import retry_after_headers, try_again_later
 from .compat import EventQueue, after, at_speed, open_for_request, request_pcm
-from .events import SessionError
+from .events import SessionError, cut, shown
 from .send_stall import GuardedStreamingResponse
 from .services import Services
 from .session import Session
 from .session_settings import SessionSettings
-from .wire import BodyTooLarge, loads_json, read_body
+from .wire import BodyTooLarge, BodyTooSlow, loads_json, read_body
 
 log = logging.getLogger(__name__)
 
+MAX_EXCEPTION_CHARS = 300  # an error's `Exception` text (a loader's message names the client's path)
 MEDIA_TYPES = ("wav", "raw", "ogg")  # api_v2's aac needs ffmpeg: refused with a clear message
 
 
@@ -92,12 +93,13 @@ def _check(req: TtsRequest, control: VoiceControl) -> bool:
         if not lang:
             raise _Refused(f"{field} is required")
         if lang.lower() not in control.text_languages:
-            raise _Refused(f"{field}: {lang} is not supported (supported: {', '.join(control.text_languages)})")
+            supported = ", ".join(control.text_languages)
+            raise _Refused(f"{field}: {cut(lang, 64)} is not supported (supported: {supported})")
     if req.media_type not in MEDIA_TYPES:
         hint = " (aac needs ffmpeg, which this server does not use)" if req.media_type == "aac" else ""
-        raise _Refused(f"media_type: {req.media_type} is not supported{hint}")
+        raise _Refused(f"media_type: {cut(req.media_type, 64)} is not supported{hint}")
     if req.text_split_method not in control.split_methods:
-        raise _Refused(f"text_split_method:{req.text_split_method} is not supported")
+        raise _Refused(f"text_split_method:{cut(req.text_split_method, 64)} is not supported")
     if req.aux_ref_audio_paths:
         raise _Refused("aux_ref_audio_paths is not supported yet: give one ref_audio_path")
     if not (0.25 <= req.speed_factor <= 4.0 and 0 < req.top_p <= 1 and req.temperature > 0
@@ -119,9 +121,10 @@ def _read_query(request: Request) -> dict[str, Any]:
     return data
 
 
-async def _parse(request: Request, max_body_bytes: int) -> TtsRequest:
+async def _parse(request: Request, max_body_bytes: int, seconds: float) -> TtsRequest:
     try:
-        data = _read_query(request) if request.method == "GET" else loads_json(await read_body(request, max_body_bytes))
+        data = _read_query(request) if request.method == "GET" else loads_json(
+            await read_body(request, max_body_bytes, seconds))
         if not isinstance(data, dict):
             raise ValueError("the body must be a JSON object")
         return TtsRequest.model_validate(data)
@@ -130,6 +133,8 @@ async def _parse(request: Request, max_body_bytes: int) -> TtsRequest:
         raise _Refused(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
     except ValueError as exc:  # malformed JSON (and nesting too deep), or not an object
         raise _Refused(f"invalid request: {exc}") from None
+    except SessionError as exc:  # JSON, but a string in it is not valid Unicode
+        raise _Refused(f"invalid request: {exc.message}") from None
 
 
 def _voice(services: Services) -> tuple[str, VoiceControl]:
@@ -146,7 +151,7 @@ async def tts(request: Request) -> Response:
     limit = services.config.gpt_sovits_api.max_body_bytes
     voice, control = _voice(services)
     try:
-        req = await _parse(request, limit)
+        req = await _parse(request, limit, services.config.server.request_timeout_seconds)
         streaming = _check(req, control)
         assert req.ref_audio_path and req.prompt_lang  # checked
         ref_id = await asyncio.to_thread(control.prepare_reference, req.ref_audio_path, req.prompt_text,
@@ -158,9 +163,14 @@ async def tts(request: Request) -> Response:
         message = f"the request body exceeds {limit} bytes (gpt_sovits_api.max_body_bytes)"
         services.note_error("gpt_sovits", "-", "request_too_large", message)
         return JSONResponse({"message": message}, status_code=413)
-    except ValueError as exc:  # the reference clip: missing, unreadable, too short or long
-        services.note_error("gpt_sovits", "-", "bad_reference", str(exc))
-        return JSONResponse({"message": "tts failed", "Exception": str(exc)}, status_code=400)
+    except BodyTooSlow:
+        message = "the request body did not arrive in time (server.request_timeout_seconds)"
+        services.note_error("gpt_sovits", "-", "request_timeout", message)
+        return JSONResponse({"message": message}, status_code=408, headers={"Connection": "close"})
+    except ValueError as exc:  # the reference clip: not a usable audio file, too short or long
+        message = cut(str(exc), MAX_EXCEPTION_CHARS)
+        services.note_error("gpt_sovits", "-", "bad_reference", message)
+        return JSONResponse({"message": "tts failed", "Exception": message}, status_code=400)
     events = EventQueue()
     try:
         session, stack = await _open_session(services, req, ref_id, events)
@@ -226,7 +236,9 @@ async def set_refer_audio(request: Request) -> JSONResponse:
         await asyncio.to_thread(control.set_default_reference, path, q.get("prompt_text", ""),
                                 q.get("prompt_lang", "en").lower())
     except ValueError as exc:
-        return JSONResponse({"message": "set refer audio failed", "Exception": str(exc)}, status_code=400)
+        return JSONResponse(
+            {"message": "set refer audio failed", "Exception": cut(str(exc), MAX_EXCEPTION_CHARS)}, status_code=400
+        )
     services.refresh_fingerprint(voice)
     return _ok()
 
@@ -238,15 +250,18 @@ async def _set_weights(request: Request, part: str) -> JSONResponse:
         return JSONResponse({"message": f"{part} weight path is required"}, status_code=400)
     voice, control = _voice(services)
     try:
-        if not Path(path).is_file():
-            raise ValueError(f"{path!r} not found")
+        # a missing file is answered as any other that is no checkpoint: the answer tells nothing
+        # of what a path holds (control.load_weights)
         use = await asyncio.to_thread(control.load_weights, part, Path(path))
         # in place once the voice's sentences in flight are done; its new sentences wait meanwhile
         await asyncio.wrap_future(services.engine.call_when_idle(voice, use))
     except ValueError as exc:
-        return JSONResponse({"message": f"change {part} weight failed", "Exception": str(exc)}, status_code=400)
+        return JSONResponse(
+            {"message": f"change {part} weight failed", "Exception": cut(str(exc), MAX_EXCEPTION_CHARS)},
+            status_code=400,
+        )
     services.refresh_fingerprint(voice)
-    log.info("event=weights voice=%s %s=%s", voice, part, path)
+    log.info("event=weights voice=%s %s=%s", voice, part, shown(path, 200))
     return _ok()
 
 
@@ -269,4 +284,4 @@ async def control(request: Request) -> JSONResponse:
     if command == "restart":
         return JSONResponse({"message": "restart is not supported: run the server under a supervisor "
                                         "(systemd, a Docker restart policy) and use command=exit"}, status_code=400)
-    return JSONResponse({"message": f"command {command!r} is not available here"}, status_code=400)
+    return JSONResponse({"message": f"command {shown(command)} is not available here"}, status_code=400)

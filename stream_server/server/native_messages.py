@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import msgpack
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from .events import Audio, SessionError, SessionEvent, Words
+from .events import Audio, SessionError, SessionEvent, Words, shown
 from .wire import loads_json
 from .word_times import context_words
 
@@ -57,7 +57,7 @@ def parse_speed(value: Any) -> float:
     if not MIN_SPEED <= speed <= MAX_SPEED:  # NaN fails too
         raise SessionError(
             "invalid_speed",
-            f"speed must be a number from {MIN_SPEED} to {MAX_SPEED} (1.0: the voice's own pace); got {value!r}",
+            f"speed must be a number from {MIN_SPEED} to {MAX_SPEED} (1.0: the voice's own pace); got {shown(value)}",
         )
     return speed
 
@@ -104,7 +104,7 @@ def parse_client_frame(frame: str | bytes, msgpack_mode: bool) -> ClientMessage:
     kind = data.get("type")
     if not isinstance(kind, str) or kind not in _KNOWN_TYPES:
         raise SessionError(
-            "unknown_type", f"unknown message type {kind!r}; expected one of {sorted(_KNOWN_TYPES)}"
+            "unknown_type", f"unknown message type {shown(kind)}; expected one of {sorted(_KNOWN_TYPES)}"
         )
     try:
         return _client_message.validate_python(data)

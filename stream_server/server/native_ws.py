@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from functools import partial
 
-from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..engine.requests import SynthesisOptions
 from .admission import ws_close_code
 from .compat import at_speed, close_if_connected
-from .events import Error, SessionError, SessionEvent
+from .events import Error, SessionError, SessionEvent, shown
+from .idle import idle_error, receive_or_idle
 from .native_messages import (
     CancelMessage,
     ClientMessage,
@@ -26,7 +25,7 @@ from .native_messages import (
     parse_speed,
     serialise_event,
 )
-from .send_stall import close_stalled, receive_unless_stalled
+from .send_stall import close_stalled
 from .services import Services
 from .session import Session
 from .session_settings import SessionSettings
@@ -56,12 +55,12 @@ async def _query_settings(websocket: WebSocket, defaults: SessionSettings) -> Se
     q = websocket.query_params
     encoding = q.get("encoding", "json")
     if encoding not in ("json", "msgpack"):
-        raise SessionError("invalid_encoding", f"encoding {encoding!r}: use json or msgpack")
+        raise SessionError("invalid_encoding", f"encoding {shown(encoding)}: use json or msgpack")
     rate = q.get("sample_rate")
     try:
         sample_rate = int(rate) if rate is not None else defaults.sample_rate
     except ValueError:
-        raise SessionError("unsupported_sample_rate", f"sample_rate {rate!r} is not a number") from None
+        raise SessionError("unsupported_sample_rate", f"sample_rate {shown(rate)} is not a number") from None
     speed = q.get("speed")
     return SessionSettings(
         voice=q.get("voice", defaults.voice),
@@ -90,36 +89,13 @@ async def native_stream(websocket: WebSocket) -> None:
         pass  # client went away mid-send
 
 
-async def _receive(websocket: WebSocket, session: Session, idle_timeout: float) -> Message | None:
-    """The next client message; None once the session has been idle too long: no client message
-    for `idle_timeout` seconds and nothing sent or left to send for as long (0: never). A session
-    whose client stopped reading is closed (4408) and ends here as a disconnect."""
-    if idle_timeout <= 0:
-        return await receive_unless_stalled(websocket, session.stalled)
-    last_message = time.monotonic()
-    while True:
-        deadline = max(last_message, session.last_output_at) + idle_timeout
-        wait = deadline - time.monotonic()
-        if wait <= 0:
-            if session.is_idle() and not session.stalled.is_set():  # stalled: closed below, 4408
-                return None
-            wait = min(idle_timeout, 0.25)  # still sending: look again shortly
-        message = await receive_unless_stalled(websocket, session.stalled, wait)
-        if message is not None:
-            return message
-
-
 async def _receive_loop(
     websocket: WebSocket, session: Session, send: _Sender, idle_timeout: float, defaults: SynthesisOptions
 ) -> None:
     while True:
-        message = await _receive(websocket, session, idle_timeout)
-        if message is None:
-            reason = (
-                f"no message for {idle_timeout:g} s and nothing to send; "
-                'send {"type": "keepalive"} to keep an idle session open'
-            )
-            await session.report(SessionError("idle_timeout", reason))
+        message = await receive_or_idle(websocket, session, idle_timeout)
+        if message is None:  # gone quiet (idle.py)
+            await session.report(idle_error(idle_timeout, '{"type": "keepalive"}'))
             await close_if_connected(websocket, 1000)
             return
         if message["type"] == "websocket.disconnect":

@@ -24,12 +24,12 @@ from ..audio.encoders import WHOLE_FORMATS, encode_whole, mp3_stream
 from ..audio.formats import wav_header
 from .admission import retry_after_headers, try_again_later
 from .compat import EventQueue, after, at_speed, open_for_request, request_pcm, resolve_voice
-from .events import SessionError
+from .events import SessionError, shown
 from .send_stall import GuardedStreamingResponse
 from .services import Services
 from .session import Session
 from .session_settings import SessionSettings
-from .wire import BodyTooLarge, loads_json, read_body
+from .wire import BodyTooLarge, BodyTooSlow, loads_json, read_body
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,8 @@ def _parse(services: Services, raw: bytes) -> SpeechRequest:
         data = loads_json(raw or b"null")
     except ValueError:
         raise _BadRequest("the request body is not valid JSON", "invalid_json") from None
+    except SessionError as exc:  # JSON, but a string in it is not valid Unicode
+        raise _BadRequest(exc.message, exc.code) from None
     if not isinstance(data, dict):
         raise _BadRequest("the request body must be a JSON object", "invalid_request")
     try:
@@ -107,7 +109,7 @@ def _parse(services: Services, raw: bytes) -> SpeechRequest:
     if req.response_format not in STREAMED and req.response_format not in WHOLE_FORMATS:
         supported = sorted([*STREAMED, *WHOLE_FORMATS])
         raise _BadRequest(
-            f"response_format {req.response_format!r} is not supported; use one of {supported}",
+            f"response_format {shown(req.response_format)} is not supported; use one of {supported}",
             "invalid_value", "response_format",
         )
     if not MIN_SPEED <= req.speed <= MAX_SPEED:
@@ -158,11 +160,16 @@ async def speech(request: Request) -> Response:
             services, 503, "the server is shutting down; try again later", "shutting_down",
             kind="server_error",
         )
-    limit = services.config.openai.max_body_bytes
+    limit, seconds = services.config.openai.max_body_bytes, services.config.server.request_timeout_seconds
     try:
-        req = _parse(services, await read_body(request, limit))
+        req = _parse(services, await read_body(request, limit, seconds))
     except BodyTooLarge:
         return openai_error(services, 413, f"the request body exceeds {limit} bytes", "request_too_large")
+    except BodyTooSlow:
+        message = f"the request body did not arrive within {seconds:g} s (server.request_timeout_seconds)"
+        response = openai_error(services, 408, message, "request_timeout")
+        response.headers["Connection"] = "close"
+        return response
     except _BadRequest as exc:
         return openai_error(services, 400, exc.message, exc.code, exc.param)
     events = EventQueue()

@@ -1,7 +1,7 @@
 """How a request refused by the access layer (access.py) is answered: in each protocol's own
 error shape, as its clients expect.
 
-| route | missing or wrong key (401) / foreign origin (403) |
+| route | missing or wrong key (401) / foreign origin or Host (403) |
 |---|---|
 | OpenAI and other HTTP (`/v1/...`, `/metrics`) | OpenAI's `{"error": {"message", "type", "param", "code"}}` |
 | GPT-SoVITS api_v2 (`/tts`, `/set_*`, `/control`) | api_v2's `{"message": ...}` |
@@ -14,7 +14,7 @@ refused handshake with its status ("server rejected WebSocket connection: HTTP 4
 Deepgram's own service sends. The native protocol's clients include browsers (the demo page), which
 never see a refused handshake's status, only close code 1006: so its sockets are accepted and
 closed with 4401 (401 in the 4000-4999 application range) and a reason a page can show. A foreign
-origin gets a plain 403 everywhere: the page that sent it is not owed an explanation.
+origin or Host gets a plain 403 everywhere: the page that sent it is not owed an explanation.
 """  # noqa: E501  (the table's rows)
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .compat import close_reason
-from .events import Error
+from .events import Error, shown
 from .native_messages import serialise_event
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ CLOSE_UNAUTHORIZED = 4401
 
 class Refusal(NamedTuple):
     status: int  # 401 or 403
-    code: str  # missing_api_key, invalid_api_key, origin_not_allowed
+    code: str  # missing_api_key, invalid_api_key, origin_not_allowed, host_not_allowed
     message: str
 
 
@@ -110,7 +110,7 @@ async def _accept_and_close(ws: WebSocket, protocol: str, refusal: Refusal) -> N
 def _note(scope: Scope, protocol: str, refusal: Refusal) -> None:
     """Count and log it like every other error sent to a client (the app's services, once started)."""
     services = getattr(getattr(scope.get("app"), "state", None), "services", None)
-    message = f"{refusal.message} ({scope['path']})"
+    message = f"{refusal.message} ({shown(scope['path'])})"
     if services is not None:
         services.note_error(protocol, "-", refusal.code, message)
     else:

@@ -21,6 +21,7 @@ from ..models.loading import build_backends
 from .admission import Admission, limits_of
 from .events import Error, SessionError, SessionEvent
 from .metrics import Metrics, PrometheusEngineObserver
+from .sentence_cost import VoiceCost
 from .sentence_source import EngineSource, SentenceSource
 from .session import CloseTransport, Emit, Session, SessionDeps, SessionHooks
 from .session_settings import SessionSettings, VoiceBook
@@ -89,7 +90,8 @@ class Services:
         """What sessions check their settings against: rates, and the speaker names of the
         multi-speaker voices (a client asks for "<voice>#<speaker>")."""
         speakers = {name: list(b.speakers) for name, b in self.voices.items()}
-        return VoiceBook(self.voice_rates, speakers)
+        costs = {name: VoiceCost(b.espeak_voice, _max_seconds(b)) for name, b in self.voices.items()}
+        return VoiceBook(self.voice_rates, speakers, costs)
 
     def default_settings(self) -> SessionSettings:
         cfg = self.config
@@ -172,9 +174,9 @@ class Services:
         self.metrics.active_sessions.set(len(self.sessions))
         return session
 
-    def _admit_text(self, asking: Session) -> None:
+    def _admit_text(self, asking: Session, speakable: bool) -> None:
         if self.admission is not None:
-            self.admission.check_text(asking, self.sessions.values())
+            self.admission.check_text(asking, self.sessions.values(), speakable)
 
     def _drop(self, session: Session) -> None:
         self.sessions.pop(session.session_id, None)
@@ -216,6 +218,12 @@ class Services:
 
     def close(self) -> None:
         self.client.stop()
+
+
+def _max_seconds(backend: ModelBackend) -> float | None:
+    """The most audio one sentence of the voice may have (its max_sentence_frames), in seconds."""
+    frames = backend.max_sentence_frames
+    return None if frames is None else frames * backend.hop_length / backend.sample_rate
 
 
 def engine_config(cfg: AppConfig) -> EngineConfig:

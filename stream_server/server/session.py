@@ -25,14 +25,23 @@ from functools import partial
 
 from ..audio.formats import OutputSpec
 from ..config import SessionSection
-from ..engine.requests import SPEAKER_OPTION, AudioEvent, CancelRequest, EngineEvent, SentenceRequest, SynthesisOptions
+from ..engine.requests import (
+    SPEAKER_OPTION,
+    AudioEvent,
+    CancelRequest,
+    EngineEvent,
+    ErrorEvent,
+    SentenceRequest,
+    SynthesisOptions,
+)
 from ..text.spoken_form import seed_of, spoken_form, spoken_seed
 from .audio_ahead import AudioAhead
 from .contexts import Context, ContextTable, Ticket
 from .delivery import Delivery
-from .events import Cancelled, Done, Error, Flushed, Ready, SessionError, SessionEvent
+from .events import Cancelled, Done, Error, Flushed, Ready, SessionError, SessionEvent, check_unicode
 from .flow import FlowControl
 from .send_stall import StallGuard
+from .sentence_cost import VoiceCost, estimate, refusal
 from .sentence_source import SentenceSource
 from .session_settings import SessionSettings, VoiceBook, reconfigured
 
@@ -48,7 +57,7 @@ def sentence_seed(text: str) -> int:
     return spoken_seed(text)
 
 
-def _admit_all(session: Session) -> None:
+def _admit_all(session: Session, speakable: bool) -> None:
     pass
 
 
@@ -64,7 +73,9 @@ def _nothing() -> None:
 class SessionHooks:
     """How a session reaches the server and the wire around it; given when it is made."""
 
-    admit_text: Callable[[Session], None] = _admit_all  # raises SessionError for text refused now (admission.py)
+    # raises SessionError for text refused now (admission.py); `speakable`: the text has more than
+    # white space (only that is activity: white space keeps nobody's session load)
+    admit_text: Callable[[Session, bool], None] = _admit_all
     on_first_audio: Callable[[float], None] = _ignore_seconds  # seconds from a sentence's text to its first audio
     on_stall: Callable[[], None] = _nothing  # its client stopped reading (counted by the server)
     close_transport: CloseTransport | None = None  # closes the client's connection with a close code
@@ -96,6 +107,10 @@ class Session:
         )
         self._ordinal = 0
         self._started_at = time.monotonic()
+        # The session's text comes all at once (an HTTP request, compat.open_for_request): a
+        # sentence refused for its cost refuses the call that completed it (SessionError), rather
+        # than an error in its place while the rest is spoken.
+        self.whole_text = False
 
     @property
     def sentences_submitted(self) -> int:
@@ -185,12 +200,15 @@ class Session:
     async def text(self, text: str, context_id: str = "default") -> None:
         if not isinstance(text, str):
             raise SessionError("invalid_message", "text must be a string")
+        check_unicode(text)
         most = self._deps.config.max_text_chars
         if len(text) > most:
             raise SessionError("text_too_long", f"text of {len(text)} characters exceeds the limit of {most}")
-        self.contexts.known(context_id)  # a bad id is refused first
+        known = self.contexts.known(context_id)  # a bad id is refused first
         self.flow.check_room(len(text))
-        self._deps.hooks.admit_text(self)
+        speakable = bool(text.strip())
+        if speakable or (known is not None and known.segmenter.pending):  # white space may end a sentence
+            self._deps.hooks.admit_text(self, speakable)
         ctx = self.contexts.opened(context_id)
         for sentence in ctx.segmenter.push(text):
             self._submit(context_id, ctx, sentence)
@@ -200,6 +218,8 @@ class Session:
         answered all the same, and no context is made for it."""
         ctx = self.contexts.known(context_id)
         self.flow.check_room(1)
+        if ctx is not None and ctx.segmenter.pending:  # it would start work: admitted like text that would
+            self._deps.hooks.admit_text(self, False)
         if ctx is not None:
             for sentence in ctx.segmenter.flush():
                 self._submit(context_id, ctx, sentence)
@@ -251,12 +271,20 @@ class Session:
         options = replace(ctx.options or s.options, seed=seed_of(spoken) ^ s.seed_base)
         if s.speaker is not None:  # part of the options: the cache keys on it too
             options = replace(options, extra=options.extra + ((SPEAKER_OPTION, s.speaker),))
+        voice = self._deps.voices.costs.get(s.voice, VoiceCost())
+        refused = refusal(estimate(spoken, voice, options.length_scale), voice, self._deps.config.max_sentence_phonemes)
+        if refused is not None and self.whole_text:
+            raise refused
         request = SentenceRequest(self.session_id, context_id, spoken, s.voice, options, self._ordinal)
         self._ordinal += 1
         ticket = Ticket(context_id, ctx.take_index(), sentence, ctx, request, OutputSpec(s.sample_rate, s.format))
         ctx.track(ticket)
         self._delivery.queue(ticket)
-        self.flow.accept(ticket)  # to the source now, or once the client has caught up
+        if refused is None:
+            self.flow.accept(ticket)  # to the source now, or once the client has caught up
+        else:  # never reaches the engine: its error goes out in its place, the rest goes on
+            ticket.released = True  # it holds none of the client's backlog
+            ticket.events.put_nowait(ErrorEvent(request.request_id, refused.code, refused.message))
 
     def _to_source(self, ticket: Ticket) -> None:
         self.source.submit(ticket.request, ticket.output, partial(self._arrived, ticket))

@@ -10,6 +10,7 @@ from ..audio.formats import AudioFormatError, check_output
 from ..config import SPEAKER_SEPARATOR
 from ..engine.requests import SynthesisOptions
 from .events import SessionError, shown
+from .sentence_cost import VoiceCost
 
 MAX_SPEAKERS_SHOWN = 20  # an unknown speaker's error lists this many of the voice's speakers
 
@@ -39,6 +40,9 @@ class VoiceBook:
 
     rates: dict[str, int]
     speakers: dict[str, list[str]] = field(default_factory=dict)
+    # what a sentence's cost estimate needs of each voice (sentence_cost.py); a voice not here:
+    # its characters are counted, with no bound on its audio
+    costs: dict[str, VoiceCost] = field(default_factory=dict)
 
     def checked(self, settings: SessionSettings) -> SessionSettings:
         """The settings with "<voice>#<speaker>" resolved, or SessionError naming what is wrong."""
@@ -66,7 +70,7 @@ class VoiceBook:
         if speaker not in names and not (speaker.isdigit() and int(speaker) < len(names)):
             listed = ", ".join(names[:MAX_SPEAKERS_SHOWN]) + (", ..." if len(names) > MAX_SPEAKERS_SHOWN else "")
             raise SessionError(
-                "unknown_speaker", f"voice {voice!r} has no speaker {speaker!r}; speakers ({len(names)}): {listed}"
+                "unknown_speaker", f"voice {voice!r} has no speaker {shown(speaker)}; speakers ({len(names)}): {listed}"
             )
         return replace(settings, voice=voice, speaker=speaker)
 

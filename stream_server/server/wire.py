@@ -3,34 +3,64 @@ request bodies no larger than a limit."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 from starlette.requests import Request
 
+from .events import check_unicode
+
 
 def loads_json(raw: str | bytes) -> Any:
     """json.loads, with every way a hostile document can fail as one ValueError (deep nesting
-    raises RecursionError, bytes that are not UTF-8 raise UnicodeDecodeError, a subclass)."""
+    raises RecursionError, bytes that are not UTF-8 raise UnicodeDecodeError, a subclass); and
+    SessionError `invalid_text` for a document that is JSON but not valid Unicode (a string or
+    key with an unpaired surrogate, escaped or, in bytes, encoded)."""
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+    check_strings(value)
+    return value
+
+
+def check_strings(value: Any) -> None:
+    """SessionError `invalid_text` if any string in a parsed document (keys too) is not valid
+    Unicode. Iterative: a parsed document may be as deep as its parser allowed."""
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            check_unicode(item, "a string in the message")
+        elif isinstance(item, dict):
+            todo += item.keys()
+            todo += item.values()
+        elif isinstance(item, list):
+            todo += item
 
 
 class BodyTooLarge(Exception):
     """The request body is over its limit (answered 413)."""
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+class BodyTooSlow(Exception):
+    """The request body did not arrive in time (answered 408; server.request_timeout_seconds)."""
+
+
+async def read_body(request: Request, limit: int, timeout: float = 0.0) -> bytes:
     """A Starlette request's body, refused before it is read when it says it is too large, or as
-    soon as it is."""
+    soon as it is; and refused when it has not all come within `timeout` seconds (0: no limit)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     body = bytearray()
-    async for piece in request.stream():
-        body += piece
-        if len(body) > limit:
-            raise BodyTooLarge
+    try:
+        async with asyncio.timeout(timeout or None):
+            async for piece in request.stream():
+                body += piece
+                if len(body) > limit:
+                    raise BodyTooLarge
+    except TimeoutError:
+        raise BodyTooSlow from None
     return bytes(body)

@@ -10,6 +10,9 @@ Session (docs/wyoming.md).
   an event over `wyoming.max_event_bytes`): an `error` event; the connection goes on. Events are
   read here (read_event), not by the wyoming package's reader, which buffers any length a client
   declares.
+- A streaming run whose client sends no event for `session.idle_timeout_seconds`, with nothing
+  left to send, is ended (idle.py): an `error` event `idle_timeout`, its session closed; the
+  connection goes on (a `ping` keeps a quiet run open).
 - Optional mDNS announcement, so Home Assistant discovers it (wyoming.zeroconf, --zeroconf):
   wyoming_zeroconf.py.
 - A voice is asked for by name (an alias too) and, for a multi-speaker voice, `speaker`; or by
@@ -25,6 +28,7 @@ import asyncio
 import contextlib
 import importlib.metadata
 import logging
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -47,6 +51,7 @@ from wyoming.tts import (
 from ..config import SPEAKER_SEPARATOR
 from .compat import resolve_voice
 from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError, SessionEvent, shown
+from .idle import idle_error, idle_for
 from .services import Services
 from .session import Session
 from .session_settings import SessionSettings
@@ -213,13 +218,22 @@ class WyomingTtsHandler(AsyncEventHandler):
     # --- events ---------------------------------------------------------------------------
     async def run(self) -> None:
         """The wyoming package's loop, with our bounded reader: a bad event is answered with an
-        error event and the connection goes on."""
+        error event and the connection goes on; a streaming run gone quiet is ended (idle.py)."""
         self._is_running = True
         limit = self.services.config.wyoming.max_event_bytes
+        reading: asyncio.Future[Event | None] | None = None
+        last_event = time.monotonic()
         try:
             while self._is_running:
+                if reading is None:
+                    reading = asyncio.ensure_future(read_event(self.reader, limit))
+                await asyncio.wait({reading}, timeout=self._idle_wait(last_event))
+                if not reading.done():  # (the read goes on: a timeout never cuts an event in two)
+                    await self._end_if_idle(last_event)
+                    continue
+                done, reading, last_event = reading, None, time.monotonic()
                 try:
-                    event = await read_event(self.reader, limit)
+                    event = done.result()
                 except SessionError as exc:
                     self.services.note_error("wyoming", "-", exc.code, exc.message)
                     try:
@@ -230,8 +244,30 @@ class WyomingTtsHandler(AsyncEventHandler):
                 if event is None or not await self.handle_event(event):
                     break
         finally:
+            if reading is not None:
+                reading.cancel()
             await self.disconnect()
             self.writer.close()
+
+    def _idle_wait(self, last_event: float) -> float | None:
+        """How long to wait for the next event before looking whether the streaming run has gone
+        quiet (None: no run, or no idle timeout)."""
+        idle_timeout = self.services.config.session.idle_timeout_seconds
+        if self._stream is None or idle_timeout <= 0:
+            return None
+        return max(idle_for(self._stream.session, last_event, idle_timeout), 0.25)
+
+    async def _end_if_idle(self, last_event: float) -> None:
+        run = self._stream
+        idle_timeout = self.services.config.session.idle_timeout_seconds
+        if run is None or idle_for(run.session, last_event, idle_timeout) > 0 or not run.session.is_idle():
+            return
+        error = idle_error(idle_timeout, "a ping")
+        self.services.note_error("wyoming", run.session.session_id, error.code, error.message)
+        await self._close_stream()
+        self._streaming = False
+        with contextlib.suppress(ConnectionError):
+            await self.error(error.code, error.message)
 
     async def handle_event(self, event: Event) -> bool:
         try:

@@ -34,6 +34,16 @@ def _espeak_phonemizer():
     return _espeak
 
 
+def espeak_phoneme_count(text: str, espeak_voice: str) -> int:
+    """How many phonemes espeak-ng makes of `text` (code points, as Phonemizer.sentences gives
+    them): how much speech a text expands to ("1e999999" is some 35 phonemes, "Hello" 5), measured
+    before a voice is asked to speak it (server/sentence_cost.py). About a millisecond for 400
+    characters; the bridge holds the GIL meanwhile."""
+    with _ESPEAK_LOCK:
+        groups = _espeak_phonemizer().phonemize(espeak_voice, text)
+    return sum(len(group) for group in groups)
+
+
 class Phonemizer:
     def __init__(
         self,

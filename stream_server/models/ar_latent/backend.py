@@ -38,6 +38,8 @@ class ArBackend(PiperVocoding):
         super().__init__(name, voice, max_slots)
         self.model = model
         self.slots = ArSlots(model, max_slots)  # the engine thread's serving state
+        # its static KV cache holds max_steps steps of frames_per_step frames per slot
+        self.max_sentence_frames: int | None = model.cfg.max_steps * model.cfg.frames_per_step
         self._weights_id = file_digest(weights) if weights is not None else f"random-{PROCESS_NONCE}"
 
     @property

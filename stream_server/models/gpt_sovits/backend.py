@@ -73,6 +73,7 @@ class GptSovitsBackend:
     frame_channels = 1
     speakers: Sequence[str] = ()  # a voice is its reference clip: no named speakers
     espeak_voice: str | None = None  # its own text frontend phonemizes
+    max_sentence_frames: int | None = None  # its GPT stops by itself (max_sec) and its cache says so at prefill
 
     def __init__(
         self, name: str, t2s: T2SModel, sovits: SovitsV2, frontend: Frontend, references: ReferenceBook,

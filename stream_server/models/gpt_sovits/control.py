@@ -38,11 +38,18 @@ class GptSovitsControl:
         return ((LANGUAGE_OPTION, language), (REFERENCE_OPTION, reference))
 
     def load_weights(self, part: str, path: Path) -> Callable[[], None]:
+        """A file a client named: whatever fails in loading it is the file's fault (ValueError),
+        never the server's."""
         backend = self._backend
-        if part == "gpt":
-            model = backend.load_t2s(path)
-            return lambda: backend.use_t2s(model, path)
-        if part == "sovits":
-            loaded = backend.load_sovits(path)
-            return lambda: backend.use_sovits(loaded, path)
+        try:
+            if part == "gpt":
+                model = backend.load_t2s(path)
+                return lambda: backend.use_t2s(model, path)
+            if part == "sovits":
+                loaded = backend.load_sovits(path)
+                return lambda: backend.use_sovits(loaded, path)
+        except ValueError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. a checkpoint whose config builds no model
+            raise ValueError(f"{path}: cannot be loaded as the voice's {part} weights") from exc
         raise ValueError(f"no weights called {part!r}: {', '.join(self.weight_parts)}")

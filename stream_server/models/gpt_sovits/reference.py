@@ -15,6 +15,8 @@ resamples the 32 kHz audio with torchaudio, which rounds slightly differently).
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -27,6 +29,9 @@ import torch
 from .sovits import SovitsV2
 
 MIN_SECONDS, MAX_SECONDS = 3.0, 10.0
+# A 10 s clip is at most a few MB in any format a user records (WAV at 48 kHz, 16 bit, stereo: 1.9
+# MB); a named file larger than this is refused before anything reads it.
+MAX_CLIP_BYTES = 32 << 20
 _HUBERT_RATE = 16000
 
 
@@ -87,17 +92,46 @@ class HubertFeatures:
         return self.model(x).last_hidden_state.transpose(1, 2).float()
 
 
+def _unusable() -> ReferenceError:
+    """One answer for every way a named path is not a clip (missing, not a regular file,
+    unreadable, too large, not audio): it says nothing of what is there, and quotes nothing."""
+    return ReferenceError(
+        f"reference audio cannot be used: it must be a readable audio file (WAV, FLAC, Ogg) of "
+        f"{MIN_SECONDS:g}-{MAX_SECONDS:g} s and at most {MAX_CLIP_BYTES >> 20} MiB"
+    )
+
+
+def _check_seconds(seconds: float) -> None:
+    if not MIN_SECONDS <= seconds <= MAX_SECONDS:
+        raise ReferenceError(f"reference audio must be {MIN_SECONDS:g}-{MAX_SECONDS:g} s long, not {seconds:.2f} s")
+
+
+def check_clip(path: str | Path) -> None:
+    """Before a clip is read whole or hashed: a regular file of at most MAX_CLIP_BYTES whose header
+    soundfile reads as MIN_SECONDS to MAX_SECONDS of audio (ReferenceError otherwise)."""
+    try:
+        info = os.stat(path)  # a FIFO or a device (/dev/zero) is no clip, and is never opened
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_CLIP_BYTES:
+            raise _unusable()
+        header = sf.info(str(path))
+    except (OSError, RuntimeError, ValueError):  # soundfile's LibsndfileError is a RuntimeError
+        raise _unusable() from None
+    _check_seconds(header.frames / header.samplerate if header.samplerate else 0.0)
+
+
 def read_clip(path: str | Path) -> tuple[np.ndarray, int]:
     """Mono float audio and its rate; stereo is averaged (as upstream)."""
     try:
         audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (OSError, RuntimeError) as exc:  # soundfile raises LibsndfileError (a RuntimeError)
-        raise ReferenceError(f"cannot read reference audio {str(path)!r}: {exc}") from None
+    except (OSError, RuntimeError):  # soundfile raises LibsndfileError (a RuntimeError)
+        raise _unusable() from None
     return audio.mean(axis=1), rate
 
 
 def clip_digest(path: str | Path, prompt_text: str, prompt_lang: str) -> str:
-    h = hashlib.sha256(Path(path).read_bytes())
+    """The reference's id: the clip's bytes (read in pieces) and its transcript."""
+    with open(path, "rb") as clip:
+        h = hashlib.file_digest(clip, "sha256")
     h.update(f"\0{prompt_lang}\0{prompt_text}".encode())
     return h.hexdigest()[:16]
 
@@ -105,12 +139,9 @@ def clip_digest(path: str | Path, prompt_text: str, prompt_lang: str) -> str:
 def make_reference(
     path: str | Path, prompt_text: str, prompt_lang: str, sovits: SovitsV2, hubert: HubertFeatures, frontend: Frontend
 ) -> Reference:
-    if not Path(path).is_file():
-        raise ReferenceError(f"reference audio {str(path)!r} not found")
+    check_clip(path)
     audio, rate = read_clip(path)
-    seconds = len(audio) / rate
-    if not MIN_SECONDS <= seconds <= MAX_SECONDS:
-        raise ReferenceError(f"reference audio must be {MIN_SECONDS:g}-{MAX_SECONDS:g} s long, not {seconds:.2f} s")
+    _check_seconds(len(audio) / rate)
     wav16k = soxr.resample(audio, rate, _HUBERT_RATE, quality="HQ") if rate != _HUBERT_RATE else audio
     silence = np.zeros(int(sovits.sample_rate * 0.3), dtype=np.float32)
     tokens = sovits.extract_latent(hubert(np.concatenate([wav16k, silence])))[0, 0].long()

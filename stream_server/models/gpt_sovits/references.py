@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
-from .reference import Reference, ReferenceError, clip_digest
+from .reference import Reference, ReferenceError, check_clip, clip_digest
 from .sovits import SovitsV2
 
 Maker = Callable[[Path, str, str, SovitsV2], Reference]
@@ -59,8 +59,7 @@ class ReferenceBook:
         if self._maker is None:
             raise ReferenceError("this voice cannot make references (no HuBERT directory configured: hubert_dir)")
         path = Path(path)
-        if not path.is_file():
-            raise ReferenceError(f"reference audio {str(path)!r} not found")
+        check_clip(path)  # before the file is hashed: its size, that it is audio, its length
         ref_id = clip_digest(path, prompt_text, prompt_lang)
         with self._lock:
             known = self._refs.get(ref_id)

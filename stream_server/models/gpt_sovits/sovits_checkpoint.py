@@ -5,7 +5,10 @@ utils.HParams, "info": str}``. Newer upstream versions overwrite the zip's leadi
 two-byte version tag. This module
 
 * unpickles with an allow-list: ``utils.HParams`` becomes a plain attribute record, torch's tensor
-  rebuild helpers and ``OrderedDict`` are allowed, every other global is refused;
+  rebuild helpers and ``OrderedDict`` are allowed, every other global is refused; and no opcode that
+  changes an existing object (BUILD, SETITEM(S), APPEND(S), ADDITEMS) may be applied to a function,
+  class or module, so a pickle cannot rewrite an allowed global (``_rebuild_tensor_v2.__defaults__``)
+  for every later load: only the containers, records and tensors it made itself are filled in;
 * tells the SoVITS version from the header tag and the weights, and accepts only v2;
 * folds weight-norm pairs (``weight_g``/``weight_v``) into plain ``weight`` tensors, in float32.
 """
@@ -16,12 +19,17 @@ import collections
 import io
 import pickle
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import torch
 
 SUPPORTED = "GPT-SoVITS v2 SoVITS (s2) checkpoints"
+# One answer for a file that is missing, unreadable or no checkpoint at all: it quotes none of the
+# file (not its first bytes, not torch's reading error), so naming any file learns nothing of it.
+NOT_A_CHECKPOINT = "not a readable SoVITS (s2) checkpoint (a torch zip file)"
 
 # upstream process_ckpt.py: tags that replace the zip's "PK" magic
 _HEADER_TAGS = {
@@ -55,7 +63,13 @@ def hparams_to_dict(record: HParamsRecord) -> dict:
     return {k: hparams_to_dict(v) if isinstance(v, HParamsRecord) else v for k, v in vars(record).items()}
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+class _RestrictedUnpickler(pickle._Unpickler):
+    """Python's own unpickler (the C one runs its opcodes where they cannot be checked): globals
+    from the allow-list only, and the opcodes that change an object already made checked against
+    what they would change (_guard)."""
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
     def find_class(self, module: str, name: str):
         if (module, name) == ("utils", "HParams"):
             return HParamsRecord
@@ -63,6 +77,40 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if allowed is None:
             raise CheckpointError(f"checkpoint refers to {module}.{name}, which is not allowed")
         return allowed
+
+
+# (the unpickler's stack and metastack are not in its type stubs: Any)
+def _below_mark(u: Any) -> object:
+    """The object a MARK-delimited opcode (SETITEMS, APPENDS, ADDITEMS) fills."""
+    return u.metastack[-1][-1]
+
+
+def _guard(opcode: bytes, name: str, target: Callable[[Any], object]) -> None:
+    """Refuse `opcode` when the object it would change is a function, a class or a module: what
+    find_class gave is shared by the whole process (a BUILD on _rebuild_tensor_v2 could set its
+    __defaults__ and spoil every checkpoint loaded afterwards)."""
+    run = pickle._Unpickler.dispatch[opcode[0]]
+
+    def checked(u: Any) -> None:
+        try:
+            obj = target(u)
+        except IndexError:  # a malformed stack: the opcode itself fails as the pickle module says
+            obj = None
+        if callable(obj) or isinstance(obj, types.ModuleType):
+            raise CheckpointError(
+                f"checkpoint pickle changes {getattr(obj, '__qualname__', type(obj).__name__)} ({name}), "
+                "which a checkpoint may not do")
+        run(u)
+
+    _RestrictedUnpickler.dispatch[opcode[0]] = checked
+
+
+_guard(pickle.BUILD, "BUILD", lambda u: u.stack[-2])  # state on top, the object below it
+_guard(pickle.SETITEM, "SETITEM", lambda u: u.stack[-3])  # dict, key, value
+_guard(pickle.APPEND, "APPEND", lambda u: u.stack[-2])  # list, value
+_guard(pickle.SETITEMS, "SETITEMS", _below_mark)
+_guard(pickle.APPENDS, "APPENDS", _below_mark)
+_guard(pickle.ADDITEMS, "ADDITEMS", _below_mark)
 
 
 def _restricted_load(file, **kwargs):
@@ -158,25 +206,37 @@ class SovitsCheckpoint:
 
 
 def read_sovits_checkpoint(path: str | Path) -> SovitsCheckpoint:
-    """Load an s2 ``.pth``; raises CheckpointError for anything but a v2 SoVITS checkpoint."""
-    data = Path(path).read_bytes()
-    head = data[:2]
-    if head != b"PK":
-        tag = _HEADER_TAGS.get(head)
-        if tag is None:
-            raise CheckpointError(f"{path}: not a torch zip checkpoint (starts with {head!r})")
-        if tag != "v2":
-            raise CheckpointError(
-                f"{path}: header tag {head.decode()} marks a GPT-SoVITS {tag} model; "
-                f"only {SUPPORTED} are supported")
-        data = b"PK" + data[2:]  # upstream load_sovits_new restores the magic the same way
+    """Load an s2 ``.pth``; raises CheckpointError for anything but a v2 SoVITS checkpoint. The
+    file is read whole only once its first bytes say it is one."""
+    try:
+        if not Path(path).is_file():  # a FIFO or a device would block or never end
+            raise CheckpointError(f"{path}: {NOT_A_CHECKPOINT}")
+        with open(path, "rb") as file:
+            head = file.read(2)
+            tag = "zip" if head == b"PK" else _HEADER_TAGS.get(head)
+            if tag is None:
+                raise CheckpointError(f"{path}: {NOT_A_CHECKPOINT}")
+            if tag not in ("zip", "v2"):
+                raise CheckpointError(
+                    f"{path}: header tag {head.decode()} marks a GPT-SoVITS {tag} model; "
+                    f"only {SUPPORTED} are supported")
+            data = b"PK" + file.read()  # upstream load_sovits_new restores the magic the same way
+    except (OSError, ValueError) as exc:  # missing, a directory, unreadable; a NUL in the path
+        if isinstance(exc, CheckpointError):
+            raise
+        raise CheckpointError(f"{path}: {NOT_A_CHECKPOINT}") from None
     try:
         blob = restricted_torch_load(data)
     except CheckpointError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
-    except (pickle.UnpicklingError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: unreadable torch checkpoint ({exc})") from exc
-    return _from_blob(blob, str(path))
+    except Exception:  # noqa: BLE001 - whatever torch or the pickle module make of a file that is none
+        raise CheckpointError(f"{path}: {NOT_A_CHECKPOINT}") from None
+    try:
+        return _from_blob(blob, str(path))
+    except CheckpointError:
+        raise
+    except Exception:  # noqa: BLE001 - a pickle of other shapes (cyclic records, odd types)
+        raise CheckpointError(f"{path}: {NOT_A_CHECKPOINT}") from None
 
 
 def restricted_torch_load(data: bytes):

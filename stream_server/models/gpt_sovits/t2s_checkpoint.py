@@ -4,13 +4,14 @@ File format (upstream ``s1_train.py`` / ``process_ckpt``): a torch pickle of
 ``{"weight": {"model.<param>": float16 tensor}, "config": dict (the training yaml), "info": str}``.
 The pickle is read with ``torch.load(weights_only=True)``: it only admits plain containers,
 numbers, strings and tensors, so a file that would run code when unpickled is refused, not run.
+A file that is missing, unreadable or no checkpoint is refused with one message that quotes none
+of it (not its bytes, not torch's reading error).
 
 Only v2 is supported (phoneme_vocab_size 732; later s1 files, e.g. s1v3, share the layout).
 """
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +44,8 @@ def read_checkpoint(path: str | Path) -> T2SCheckpoint:
     if not (isinstance(blob, dict) and isinstance(blob.get("weight"), dict) and isinstance(blob.get("config"), dict)):
         raise T2SCheckpointError(f"{path}: not an s1 checkpoint (expected a dict with 'weight' and 'config')")
     config = config_from_dict(blob["config"], path)
-    weights = {k.removeprefix(KEY_PREFIX): v for k, v in blob["weight"].items() if isinstance(k, str)}
+    weights = {k.removeprefix(KEY_PREFIX): v for k, v in blob["weight"].items()
+               if isinstance(k, str) and isinstance(v, Tensor)}
     return T2SCheckpoint(config, weights, str(blob.get("info", "")), blob["config"])
 
 
@@ -114,16 +116,18 @@ def _ready(model: T2SModel, dtype: torch.dtype, device: torch.device | str) -> T
     return model
 
 
+NOT_A_CHECKPOINT = (
+    "refused: not a readable s1 checkpoint (a torch file of plain containers and tensors; one whose "
+    "pickle needs more, which could run code, is not loaded)"
+)
+
+
 def _safe_load(path: Path) -> object:
-    if not path.is_file():
-        raise T2SCheckpointError(f"{path}: no such checkpoint file")
     try:
+        if not path.is_file():
+            raise T2SCheckpointError(f"{path}: {NOT_A_CHECKPOINT}")
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise T2SCheckpointError(
-            f"{path}: refused: its pickle needs objects beyond plain containers and tensors "
-            f"(loading it could run code); {first}"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise T2SCheckpointError(f"{path}: not a readable torch checkpoint: {e}") from None
+    except T2SCheckpointError:
+        raise
+    except Exception:  # noqa: BLE001 - whatever torch or its unpickler make of a file that is none
+        raise T2SCheckpointError(f"{path}: {NOT_A_CHECKPOINT}") from None

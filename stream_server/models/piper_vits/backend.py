@@ -35,6 +35,7 @@ class PiperVocoding:
     kind = "piper_vits"
     chunk_frames = None  # the engine's (configured) chunk sizes
     control: VoiceControl | None = None  # nothing of a Piper voice changes while it serves
+    max_sentence_frames: int | None = None  # its frames are made at once, as many as a sentence has
 
     def __init__(self, name: str, voice: PiperVoice, max_slots: int) -> None:
         self.name = name

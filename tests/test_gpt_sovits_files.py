@@ -1,0 +1,78 @@
+"""The files api_v2's clients name (a reference clip, GPT or SoVITS weights): what naming one may
+cost the server and what the answer tells about it. A clip is checked (a regular file, its size,
+its header's length) before it is read whole or hashed; a file that is missing, unreadable or not
+what was asked for gets one answer that quotes none of it; and nothing a client names makes the
+loaders fail with anything but that answer (an HTTP 400, never a 500)."""
+
+from __future__ import annotations
+
+import os
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+import gpt_sovits_assets
+from shared_fixtures import gpt_sovits_fixtures
+from stream_server.models.gpt_sovits.reference import MAX_CLIP_BYTES, ReferenceError
+from stream_server.models.gpt_sovits.references import ReferenceBook
+from stream_server.models.gpt_sovits.sovits_checkpoint import CheckpointError, read_sovits_checkpoint
+from stream_server.models.gpt_sovits.t2s_checkpoint import T2SCheckpointError, read_checkpoint
+
+SECRET = b"root:SECRET-FIRST-BYTES:0:0\n" * 100  # what must not come back in an answer
+
+
+@pytest.fixture
+def files(tmp_path) -> dict[str, Path]:
+    """Paths that are not a usable clip or checkpoint, each in its own way."""
+    big = tmp_path / "huge.bin"
+    with open(big, "wb") as f:  # sparse: 434 MB that take no disk
+        f.truncate(434 << 20)
+    text = tmp_path / "passwd"
+    text.write_bytes(SECRET)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)  # opening it would block: it must never be opened
+    return {"missing": tmp_path / "missing.wav", "directory": tmp_path, "text": text, "huge": big,
+            "fifo": fifo, "device": Path("/dev/zero"), "nul": Path("a\0b")}
+
+
+def test_a_named_clip_is_checked_before_it_is_read_or_hashed_and_says_nothing_of_it(files, tmp_path):
+    made: list[Path] = []
+    book = ReferenceBook(lambda path, text, lang, sovits: made.append(path), sovits=None)
+    answers = set()
+    tracemalloc.start()
+    try:
+        for name, path in files.items():
+            tracemalloc.reset_peak()
+            with pytest.raises(ReferenceError) as refused:
+                book.prepare(path, "", "en")
+            assert tracemalloc.get_traced_memory()[1] < 4 << 20, name  # not read whole (434 MB)
+            answers.add(str(refused.value))
+    finally:
+        tracemalloc.stop()
+    assert len(answers) == 1 and not made  # one answer, whatever the path holds
+    (answer,) = answers
+    assert "SECRET" not in answer and str(tmp_path) not in answer and "3-10 s" in answer
+    assert files["huge"].stat().st_size > MAX_CLIP_BYTES
+    short = gpt_sovits_assets.reference_clip(tmp_path / "short.wav", seconds=2.0)
+    with pytest.raises(ReferenceError, match="3-10 s long, not 2.00 s"):  # audio: its length is the reason
+        book.prepare(short, "", "en")
+    assert not made
+    clip = gpt_sovits_assets.reference_clip(tmp_path / "clip.wav", seconds=4.0)
+    book.prepare(clip, "", "en")
+    assert made == [clip]
+
+
+@pytest.mark.parametrize("read, error", [(read_checkpoint, T2SCheckpointError),
+                                         (read_sovits_checkpoint, CheckpointError)])
+def test_a_file_that_is_no_checkpoint_gets_one_answer_that_quotes_none_of_it(files, read, error):
+    answers = set()
+    for path in files.values():
+        with pytest.raises(error) as refused:
+            read(path)
+        answers.add(str(refused.value).removeprefix(f"{path}: "))
+    (answer,) = answers
+    assert "SECRET" not in answer and "b'ro" not in answer and "load key" not in answer, answer
+    fixtures = gpt_sovits_fixtures()
+    assert read_checkpoint(fixtures / "t2s_tiny.ckpt").config.phoneme_vocab_size == 732
+    assert read_sovits_checkpoint(fixtures / "sovits_tiny.pth").version == "v2"
