@@ -203,7 +203,7 @@ class AdmissionSection(_Section):
     # capacity spare); from the cost curve calibrated at start-up (scaled by the measured RTF),
     # else headroom / the engine's recent RTF.
     headroom: float = Field(0.8, gt=0)
-    # At start-up (after the warm-up) measure the engine's cost at a few batch sizes, about four seconds
+    # At start-up (after the warm-up) measure the engine's cost at a few batch sizes, a few seconds
     # (server/calibration.py); false: initial_streams until enough audio is measured
     calibrate: bool = True
     initial_streams: float = Field(2.0, ge=1)  # without calibration, the capacity until measured

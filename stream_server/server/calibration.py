@@ -5,7 +5,7 @@ it at once, at a few batch sizes up to the voice's slots. Each round's wall time
 made is the engine's real-time factor at that concurrency, with its prepare thread and event loop
 as they will run; those points are the cost curve admission reads (admission_policy.CostCurve).
 Copies of one sentence have the same length, so a round is n sentences in flight from its start to
-its end. Each round runs twice, the faster kept. About four seconds on a 2-core CPU.
+its end. Each round runs twice, the faster kept. 4 to 7 s on a 2-core CPU.
 """
 
 from __future__ import annotations
