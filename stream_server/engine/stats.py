@@ -75,7 +75,6 @@ class EngineStats:
     vocoder_calls: int = 0
     vocoder_rows: int = 0
     prefills: int = 0
-    prepare_seconds: float = 0.0  # on the prepare thread (engine.prepare_threads)
     audio_seconds: float = 0.0  # audio delivered, at the voices' native rates
     peak_live: int = 0  # most sentences holding engine slots at once
     waiting: int = 0  # sentences queued for a slot, after the last step
@@ -100,7 +99,6 @@ class EngineStats:
             self.vocoder_rows += batch
             self.observer.vocode(batch)
         audio = sum(v.seconds for v in result.vocoded)
-        self.prepare_seconds += result.prepare_seconds
         self.recent = self.recent.add(seconds, audio, self.recent_window_audio_seconds, result.prepare_seconds, live)
         if audio:
             self.audio_seconds += audio
@@ -124,7 +122,6 @@ class EngineStats:
         """Totals to diff between two moments (benchmarks)."""
         return {
             "step_seconds": self.step_seconds,
-            "prepare_seconds": self.prepare_seconds,
             "audio_seconds": self.audio_seconds,
             "decode_steps": self.decode_steps,
             "decode_rows": self.decode_rows,
