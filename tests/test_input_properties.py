@@ -89,7 +89,9 @@ native_text_frames = (
     | any_text | deep
 )
 native_frames = native_text_frames.map(lambda f: (f, False)) | st.binary().map(lambda b: (b, False)) | (
-    (native_objects(msgpack_values) | msgpack_values).map(lambda o: (msgpack.packb(o, use_bin_type=True), True))
+    # msgpack carries valid UTF-8 only: the keys drawn for an object must be encodable too
+    (native_objects(msgpack_values) | msgpack_values).filter(encodable)
+    .map(lambda o: (msgpack.packb(o, use_bin_type=True), True))
     | st.binary().map(lambda b: (b, True)) | any_text.map(lambda t: (t, True))
 )
 
@@ -175,7 +177,9 @@ def survives(frame, mode: bool) -> bool:
 def test_a_native_session_survives_any_frames_and_still_speaks(server, caplog, frames):
     caplog.set_level(logging.WARNING, logger="stream_server")
     caplog.clear()
-    frames = [f for f in frames if survives(f, False)]
+    # a WebSocket text frame is UTF-8: a client cannot send a lone surrogate raw (an escaped one
+    # inside JSON, "\\udcff", is sent, and is what reaches the parser: the tests above)
+    frames = [f for f in frames if encodable(f) and survives(f, False)]
     with connect(f"{server.url}/v1/tts/stream", max_size=None, open_timeout=30) as ws:
         assert json.loads(ws.recv(timeout=30))["type"] == "ready"
         for frame in frames:
