@@ -234,7 +234,7 @@ async def test_elevenlabs_multi_stream_accepts_each_form(keyed_server, form):
 def test_the_elevenlabs_sdk_with_and_without_the_key(keyed_server, tmp_path, monkeypatch):
     from elevenlabs.client import ElevenLabs
 
-    from test_elevenlabs_ws import TlsProxy  # the SDK only speaks wss://
+    from test_elevenlabs_ws import TlsProxy, through_tls  # the SDK only speaks wss://
 
     require_command("openssl", "apt-get install openssl (it makes the test's TLS certificate)")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
@@ -252,11 +252,8 @@ def test_the_elevenlabs_sdk_with_and_without_the_key(keyed_server, tmp_path, mon
         outcome: list = []
 
         def run() -> None:
-            try:
-                outcome.append(b"".join(client.text_to_speech.convert_realtime(
-                    voice_id="joe_ar", text=iter(["Hello from", " the SDK."]), output_format="pcm_22050")))
-            except Exception as exc:  # noqa: BLE001 - the test looks at it
-                outcome.append(exc)
+            outcome.append(through_tls(lambda: b"".join(client.text_to_speech.convert_realtime(
+                voice_id="joe_ar", text=iter(["Hello from", " the SDK."]), output_format="pcm_22050"))))
 
         worker = threading.Thread(target=run, daemon=True)  # the SDK's socket has no timeout
         worker.start()
