@@ -211,6 +211,15 @@ async def test_deepgram_accepts_each_form(keyed_server, form):
         assert isinstance(await ws.recv(), bytes)
 
 
+def test_deepgram_rest_asks_the_key_as_deepgram_does(keyed_server):
+    url = f"{keyed_server.http}/v1/speak?encoding=linear16&container=none"
+    refused = httpx.post(url, json={"text": "Hi."})
+    assert refused.status_code == 401 and refused.json()["err_code"] == "INVALID_AUTH"
+    assert refused.headers["dg-error"]
+    ok = httpx.post(url, json={"text": "Hi."}, headers={"Authorization": f"Token {KEYS[0]}"})
+    assert ok.status_code == 200 and len(ok.content) > 1000
+
+
 @pytest.mark.parametrize("path", ["stream-input", "multi-stream-input"])
 @pytest.mark.parametrize("key", [None, WRONG])
 async def test_elevenlabs_refused_at_the_handshake_in_its_shape(keyed_server, path, key):

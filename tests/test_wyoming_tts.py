@@ -74,9 +74,12 @@ async def test_describe_lists_voices_and_streaming(server):
         assert Pong.from_event(await read(client)).text == "x"
     (program,) = info.tts
     assert program.supports_synthesize_streaming and program.installed
-    names = {v.name for v in program.voices}
-    assert {"joe_ar", "joe", "alloy"} <= names
+    # the real voices only, each described; aliases ("alloy") are not listed but are spoken
+    assert sorted(v.name for v in program.voices) == sorted(server.services.voices)
     assert all(v.languages == ["en_US"] for v in program.voices)
+    descriptions = {v.name: v.description for v in program.voices}
+    assert descriptions["joe"] == "joe: Piper VITS, en_US, 22050 Hz"
+    assert descriptions["joe_ar"].startswith("joe_ar: autoregressive") and "(default)" in descriptions["joe_ar"]
 
 
 async def test_synthesize_is_one_audio_run(server, offline):

@@ -19,10 +19,12 @@ WHOLE_FORMATS = ("flac", "opus")  # what the OpenAI endpoint offers whole
 MP3_KBPS = 64  # mono speech
 
 
-async def mp3_stream(pcm_chunks: AsyncIterator[bytes], sample_rate: int) -> AsyncIterator[bytes]:
+async def mp3_stream(
+    pcm_chunks: AsyncIterator[bytes], sample_rate: int, kbps: int = MP3_KBPS
+) -> AsyncIterator[bytes]:
     """s16le mono chunks -> mp3 frames as soon as LAME has them, then the final frames."""
     encoder = lameenc.Encoder()
-    encoder.set_bit_rate(MP3_KBPS)
+    encoder.set_bit_rate(kbps)
     encoder.set_in_sample_rate(sample_rate)
     encoder.set_channels(1)
     encoder.set_quality(2)  # 2 = high quality, 7 = fast

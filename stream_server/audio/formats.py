@@ -109,13 +109,18 @@ def resample(audio: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
 UNKNOWN_SIZE = 0xFFFFFFFF
 
 
-def wav_header(sample_rate: int, data_bytes: int | None = None, channels: int = 1, width: int = 2) -> bytes:
+WAV_PCM, WAV_MULAW = 1, 7  # the fmt chunk's format tags
+
+
+def wav_header(
+    sample_rate: int, data_bytes: int | None = None, channels: int = 1, width: int = 2, tag: int = WAV_PCM
+) -> bytes:
     riff = UNKNOWN_SIZE if data_bytes is None else 36 + data_bytes
     data = UNKNOWN_SIZE if data_bytes is None else data_bytes
     return (
         b"RIFF" + struct.pack("<I", riff) + b"WAVE"
         + b"fmt " + struct.pack(
-            "<IHHIIHH", 16, 1, channels, sample_rate, sample_rate * channels * width,
+            "<IHHIIHH", 16, tag, channels, sample_rate, sample_rate * channels * width,
             channels * width, 8 * width,
         )
         + b"data" + struct.pack("<I", data)

@@ -11,6 +11,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from starlette.requests import Request
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ..config import SPEAKER_SEPARATOR
@@ -119,6 +120,41 @@ async def request_pcm(
                 raise RuntimeError(f"{event.code}: {event.message}")
             elif isinstance(event, Done):
                 return
+
+
+def text_feed(text: str, piece: int) -> Callable[[Session], Awaitable[None]]:
+    """A request's whole text into its session, `piece` characters a message (the session's
+    per-message limit, `session.max_text_chars`)."""
+
+    async def feed(session: Session) -> None:
+        for i in range(0, len(text), piece):
+            await session.text(text[i : i + piece])
+
+    return feed
+
+
+async def whole_pcm(request: Request, chunks: AsyncGenerator[bytes, None]) -> bytes | None:
+    """All the PCM (for an encoding written once the audio is whole), or None as soon as the
+    client is gone (the session closes with the iterator)."""
+
+    async def join() -> bytes:
+        return b"".join([chunk async for chunk in chunks])
+
+    task = asyncio.ensure_future(join())
+    while not task.done():
+        await asyncio.wait({task}, timeout=0.25)
+        if not task.done() and await request.is_disconnected():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await chunks.aclose()
+            return None
+    return task.result()
+
+
+async def once(body: bytes) -> AsyncIterator[bytes]:
+    """A whole body as a stream of one chunk."""
+    yield body
 
 
 async def after(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

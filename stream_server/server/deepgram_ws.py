@@ -20,6 +20,7 @@ from starlette.datastructures import QueryParams
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from ..engine.requests import SynthesisOptions
 from .admission import retry_after_headers, try_again_later, ws_close_code
 from .compat import FlushCounter, at_speed, close_if_connected, close_reason, resolve_voice_or_default
 from .events import Audio, Cancelled, Error, Flushed, Ready, SessionError, SessionEvent, shown
@@ -79,18 +80,24 @@ def query_settings(services: Services, query: QueryParams) -> SessionSettings:
     rate = query.get("sample_rate", str(default_rate))
     if not rate.isdecimal() or len(rate) > 6:
         raise SessionError("unsupported_sample_rate", f"sample_rate {shown(rate)} is not a number of Hz")
+    voice = resolve_voice_or_default(services, query.get("model"))
+    return SessionSettings(voice, int(rate), fmt, speed_options(services, query))
+
+
+def speed_options(services: Services, query: QueryParams) -> SynthesisOptions:
+    """The synthesis options at the query's `speed` (or SessionError): the WebSocket's and the
+    REST endpoint's (deepgram_http.py)."""
     options = services.default_settings().options
     speed = query.get("speed")
-    if speed is not None:
-        try:
-            value = float(speed)
-        except ValueError:
-            value = float("nan")
-        if not MIN_SPEED <= value <= MAX_SPEED:
-            raise SessionError("unsupported_speed", f"speed must be a number in [{MIN_SPEED}, {MAX_SPEED}]")
-        options = at_speed(options, value)
-    voice = resolve_voice_or_default(services, query.get("model"))
-    return SessionSettings(voice, int(rate), fmt, options)
+    if speed is None:
+        return options
+    try:
+        value = float(speed)
+    except ValueError:
+        value = float("nan")
+    if not MIN_SPEED <= value <= MAX_SPEED:
+        raise SessionError("unsupported_speed", f"speed must be a number in [{MIN_SPEED}, {MAX_SPEED}]")
+    return at_speed(options, value)
 
 
 class _Wire:

@@ -48,9 +48,11 @@ def protocol_routes(config: AppConfig) -> list[BaseRoute]:
                 WebSocketRoute("/v1/text-to-speech/{voice_id}/multi-stream-input", elevenlabs_multi_stream)
             )
     if config.deepgram.enabled:
+        from .deepgram_http import speak
         from .deepgram_ws import deepgram_speak
 
-        routes.append(WebSocketRoute("/v1/speak", deepgram_speak))
+        # one path, two routes: Starlette matches a Route to HTTP requests only, a WebSocketRoute to handshakes
+        routes += [WebSocketRoute("/v1/speak", deepgram_speak), Route("/v1/speak", speak, methods=["POST"])]
     return routes
 
 

@@ -47,9 +47,9 @@ class Refusal(NamedTuple):
 def protocol_of(path: str, websocket: bool) -> str:
     if path in API_V2_PATHS:
         return "gpt_sovits_api"
+    if path == "/v1/speak":  # the WebSocket and the REST endpoint
+        return "deepgram"
     if websocket:
-        if path == "/v1/speak":
-            return "deepgram"
         if path.startswith("/v1/text-to-speech/"):
             return "elevenlabs"
         if path == NATIVE_WS:

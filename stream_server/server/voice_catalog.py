@@ -9,6 +9,12 @@ from typing import Any
 
 from .services import Services
 
+KIND_NAMES = {  # a backend's `kind` as a person reads it
+    "ar": "autoregressive voice (distilled from Piper)",
+    "piper_vits": "Piper VITS",
+    "gpt_sovits": "GPT-SoVITS",
+}
+
 
 @dataclass(frozen=True)
 class VoiceInfo:
@@ -22,6 +28,14 @@ class VoiceInfo:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def describe(self) -> str:
+        """One line for a voice picker (Wyoming's `info`): the model, language, rate, speakers."""
+        parts = [KIND_NAMES.get(self.kind, self.kind), self.language or "language unknown", f"{self.sample_rate} Hz"]
+        if self.speakers:
+            parts.append(f"{len(self.speakers)} speakers")
+        return f"{self.name}: {', '.join(parts)}" + (" (default)" if self.default else "")
+
 
 
 def voice_infos(services: Services) -> list[VoiceInfo]:

@@ -1,7 +1,8 @@
 """Wyoming TTS server (Home Assistant's protocol) on its own TCP port: a thin adapter onto
 Session (docs/wyoming.md).
 
-- `describe` -> `info` (one TTS program, our voices and their aliases, streaming supported).
+- `describe` -> `info` (one TTS program, our voices (not their aliases, which `synthesize` still
+  accepts), streaming supported).
 - `synthesize` -> one `audio-start`, `audio-chunk`s, one `audio-stop` for the whole text.
 - `synthesize-start`, `synthesize-chunk`s, `synthesize-stop` -> one `audio-start`/`audio-chunk`s/
   `audio-stop` run per sentence as soon as it is synthesized, then `synthesize-stopped`. The
@@ -375,12 +376,8 @@ class WyomingTtsHandler(AsyncEventHandler):
 
     def _info(self) -> Info:
         services = self.services
-        infos = {info.name: info for info in voice_infos(services)}
-        voices = [_tts_voice(info.name, info, f"{info.name} ({info.sample_rate} Hz)") for info in infos.values()]
-        voices += [
-            _tts_voice(alias, infos[target], f"alias of {target}")
-            for alias, target in services.config.voice_aliases.items()
-        ]
+        # real voices only: a picker (Home Assistant's) would show each alias as one more voice
+        voices = [_tts_voice(info) for info in voice_infos(services)]
         program = TtsProgram(
             name="stream_server", attribution=_ATTRIBUTION, installed=True,
             description="stream_server streaming TTS", version=_version(), voices=voices,
@@ -389,9 +386,9 @@ class WyomingTtsHandler(AsyncEventHandler):
         return Info(tts=[program])
 
 
-def _tts_voice(name: str, info: VoiceInfo, description: str) -> TtsVoice:
+def _tts_voice(info: VoiceInfo) -> TtsVoice:
     return TtsVoice(
-        name=name, attribution=_ATTRIBUTION, installed=True, version=None, description=description,
+        name=info.name, attribution=_ATTRIBUTION, installed=True, version=None, description=info.describe(),
         languages=[info.language] if info.language else [],
         speakers=[TtsVoiceSpeaker(name=s) for s in info.speakers] or None,
     )
