@@ -19,13 +19,19 @@ WHOLE_FORMATS = ("flac", "opus")  # what the OpenAI endpoint offers whole
 MP3_KBPS = 64  # mono speech
 
 
-async def mp3_stream(pcm_chunks: AsyncIterator[bytes], sample_rate: int) -> AsyncIterator[bytes]:
-    """s16le mono chunks -> mp3 frames as soon as LAME has them, then the final frames."""
+def mp3_encoder(sample_rate: int, kbps: int = MP3_KBPS) -> lameenc.Encoder:
+    """A LAME encoder of s16le mono at `sample_rate` (also the mp3's rate: the caller resamples)."""
     encoder = lameenc.Encoder()
-    encoder.set_bit_rate(MP3_KBPS)
+    encoder.set_bit_rate(kbps)
     encoder.set_in_sample_rate(sample_rate)
     encoder.set_channels(1)
     encoder.set_quality(2)  # 2 = high quality, 7 = fast
+    return encoder
+
+
+async def mp3_stream(pcm_chunks: AsyncIterator[bytes], sample_rate: int) -> AsyncIterator[bytes]:
+    """s16le mono chunks -> mp3 frames as soon as LAME has them, then the final frames."""
+    encoder = mp3_encoder(sample_rate)
     async for pcm in pcm_chunks:
         frames = encoder.encode(pcm)
         if frames:

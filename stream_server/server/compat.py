@@ -9,8 +9,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
+from starlette.requests import Request
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ..config import SPEAKER_SEPARATOR
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # the envelope's types only: services.py and session.py impor
     from .session_settings import SessionSettings
 
 MAX_CLOSE_REASON = 123  # bytes a WebSocket close frame's reason may have
+T = TypeVar("T")
 
 
 # --- voices and speed ---------------------------------------------------------------------------
@@ -101,6 +103,37 @@ async def open_for_request(
         if not await stack.__aexit__(type(exc), exc, exc.__traceback__):
             raise
     return session, stack
+
+
+def text_feed(services: Services, text: str) -> Callable[[Session], Awaitable[None]]:
+    """open_for_request's `feed` for a request's whole text, in pieces the session's per-message
+    limit (session.max_text_chars) takes."""
+
+    async def feed(session: Session) -> None:
+        piece = services.config.session.max_text_chars
+        for i in range(0, len(text), piece):
+            await session.text(text[i : i + piece])
+
+    return feed
+
+
+async def collect_unless_gone(request: Request, items: AsyncGenerator[T, None]) -> list[T] | None:
+    """All the items, or None as soon as the client is gone (the session closes with the
+    generator): for answers that go out whole."""
+
+    async def gather() -> list[T]:
+        return [item async for item in items]
+
+    task = asyncio.ensure_future(gather())
+    while not task.done():
+        await asyncio.wait({task}, timeout=0.25)
+        if not task.done() and await request.is_disconnected():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await items.aclose()
+            return None
+    return task.result()
 
 
 async def request_pcm(

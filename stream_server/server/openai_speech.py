@@ -8,12 +8,11 @@ The body is refused with 413 past `openai.max_body_bytes`, before it is read.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -23,7 +22,16 @@ from starlette.responses import JSONResponse, Response
 from ..audio.encoders import WHOLE_FORMATS, encode_whole, mp3_stream
 from ..audio.formats import wav_header
 from .admission import retry_after_headers, try_again_later
-from .compat import EventQueue, after, at_speed, open_for_request, request_pcm, resolve_voice
+from .compat import (
+    EventQueue,
+    after,
+    at_speed,
+    collect_unless_gone,
+    open_for_request,
+    request_pcm,
+    resolve_voice,
+    text_feed,
+)
 from .events import SessionError, shown
 from .send_stall import GuardedStreamingResponse
 from .services import Services
@@ -125,14 +133,8 @@ async def _open_session(
     """The request's session with all its text in (compat.open_for_request)."""
     options = at_speed(services.default_settings().options, req.speed)
     settings = SessionSettings(resolve_voice(services, req.voice), SAMPLE_RATE, "pcm_s16le", options)
-
-    async def feed(session: Session) -> None:
-        piece = services.config.session.max_text_chars  # the session's per-message limit
-        for i in range(0, len(req.input), piece):
-            await session.text(req.input[i : i + piece])
-
     return await open_for_request(
-        services, "openai", settings, events, feed,
+        services, "openai", settings, events, text_feed(services, req.input),
         response_format=req.response_format, stream_format=req.stream_format,
     )
 
@@ -183,12 +185,12 @@ async def speech(request: Request) -> Response:
     media = "text/event-stream" if req.stream_format == "sse" else MEDIA_TYPES[req.response_format]
     if req.response_format in WHOLE_FORMATS:
         try:
-            pcm = await _whole(request, request_pcm(events, stack))
+            pcm = await collect_unless_gone(request, request_pcm(events, stack))
         except RuntimeError as exc:
             return error_response(500, str(exc), "synthesis_failed", kind="server_error")
         if pcm is None:  # the client left: its session is closed, nothing to answer
             return Response(status_code=499)
-        body = encode_whole(pcm, req.response_format, SAMPLE_RATE)
+        body = encode_whole(b"".join(pcm), req.response_format, SAMPLE_RATE)
         if req.stream_format == "audio":
             return Response(body, media_type=media)
         chunks = _once(body)
@@ -201,23 +203,6 @@ async def speech(request: Request) -> Response:
     if req.stream_format == "sse":
         chunks = _sse_stream(chunks, req)
     return GuardedStreamingResponse(chunks, session.guard, media)  # cut if the client stops reading
-
-
-async def _whole(request: Request, chunks: AsyncGenerator[bytes, None]) -> bytes | None:
-    """All the PCM, or None as soon as the client is gone (the session closes with the iterator)."""
-    async def join() -> bytes:
-        return b"".join([chunk async for chunk in chunks])
-
-    task = asyncio.ensure_future(join())
-    while not task.done():
-        await asyncio.wait({task}, timeout=0.25)
-        if not task.done() and await request.is_disconnected():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await chunks.aclose()
-            return None
-    return task.result()
 
 
 async def _once(body: bytes) -> AsyncIterator[bytes]:
