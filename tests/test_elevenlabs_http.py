@@ -171,11 +171,12 @@ def test_keys_are_asked_in_elevenlabs_shape(keyed_server):
     assert ok.status_code == 200 and ok.json()["voices"]
 
 
-async def test_pipecat_http_service_words(server, offline, judge):
+async def test_pipecat_http_service_words(server, offline):
     pytest.importorskip("pipecat")
     import aiohttp
     from pipecat.frames.frames import TTSAudioRawFrame, TTSSpeakFrame, TTSStoppedFrame, TTSTextFrame
     from pipecat.services.elevenlabs.tts import ElevenLabsHttpTTSService
+
     from test_pipecat_tts import pipeline
     from waiting import wait_until
 
