@@ -20,6 +20,7 @@ from .config import AppConfig
 from .engine.client import synthesize_once
 from .server.access import AccessMiddleware, AccessPolicy, exposure_warnings
 from .server.calibration import calibrate
+from .server.elevenlabs_voices import elevenlabs_voice
 from .server.metrics import CONTENT_TYPE_LATEST
 from .server.native_ws import native_stream
 from .server.protocols import ProtocolServers, protocol_routes
@@ -134,4 +135,5 @@ async def metrics(request: Request) -> Response:
 
 async def list_voices(request: Request) -> JSONResponse:
     services: Services = request.app.state.services
-    return JSONResponse({"voices": [info.as_json() for info in voice_infos(services)]})
+    # with each voice's ElevenLabs fields (voice_id, category, ...): its SDK's voices.get_all() reads this
+    return JSONResponse({"voices": [elevenlabs_voice(info) | info.as_json() for info in voice_infos(services)]})

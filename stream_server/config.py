@@ -253,6 +253,8 @@ class ElevenLabsSection(_Section):
 
     enabled: bool = True  # both endpoints
     multi_stream_input: bool = True  # .../multi-stream-input (several contexts per socket)
+    max_text_chars: int = Field(5000, ge=1)  # HTTP `text` (ElevenLabs' own limit for most models)
+    max_body_bytes: int = Field(65536, ge=1024)  # larger HTTP request bodies get 413 before they are read
 
 
 class DeepgramSection(_Section):
@@ -327,11 +329,11 @@ class AppConfig(_Section):
     def _whole_messages_fit(self) -> AppConfig:
         """A message the server accepts must fit the session's backlog (session.max_pending_chars)."""
         s = self.session
-        largest = max(s.max_text_chars, self.openai.max_input_chars)
+        largest = max(s.max_text_chars, self.openai.max_input_chars, self.elevenlabs.max_text_chars)
         if s.max_pending_chars < largest:
             raise ValueError(
-                f"session.max_pending_chars ({s.max_pending_chars}) must be at least session.max_text_chars "
-                f"and openai.max_input_chars ({largest}): a whole message must fit"
+                f"session.max_pending_chars ({s.max_pending_chars}) must be at least session.max_text_chars, "
+                f"openai.max_input_chars and elevenlabs.max_text_chars ({largest}): a whole message must fit"
             )
         return self
 

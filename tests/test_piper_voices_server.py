@@ -82,10 +82,12 @@ async def test_the_voice_list_says_what_each_voice_is(voices_server):
     async with httpx.AsyncClient(base_url=voices_server.http) as http:
         voices = {v["name"]: v for v in (await http.get("/v1/voices")).json()["voices"]}
     assert list(voices) == ["joe_ar", "joe", "multi", TEST_VOICE]
-    assert voices[TEST_VOICE] == {
+    native = {
         "name": TEST_VOICE, "kind": "piper_vits", "language": "en_GB", "sample_rate": 16000,
         "default": False, "speakers": [], "espeak_voice": "en-gb-x-rp",
     }
+    assert {k: voices[TEST_VOICE][k] for k in native} == native  # and ElevenLabs' fields:
+    assert voices[TEST_VOICE]["voice_id"] == TEST_VOICE and voices[TEST_VOICE]["labels"]["language"] == "en_GB"
     assert voices["multi"]["speakers"] == ["alice", "bob", "carol"] and voices["multi"]["sample_rate"] == 16000
     assert voices["joe_ar"]["default"] and voices["joe_ar"]["kind"] == "ar"
     assert voices["joe"]["language"] == "en_US"

@@ -19,15 +19,22 @@ WHOLE_FORMATS = ("flac", "opus")  # what the OpenAI endpoint offers whole
 MP3_KBPS = 64  # mono speech
 
 
+def mp3_encoder(sample_rate: int, kbps: int = MP3_KBPS) -> lameenc.Encoder:
+    """A LAME encoder of s16le mono at `sample_rate` (also the mp3's rate: the caller resamples)."""
+    encoder = lameenc.Encoder()
+    encoder.set_bit_rate(kbps)
+    encoder.set_in_sample_rate(sample_rate)
+    encoder.set_out_sample_rate(sample_rate)  # else LAME picks its own for low bit rates (44100 at 32 kbps -> 22050)
+    encoder.set_channels(1)
+    encoder.set_quality(2)  # 2 = high quality, 7 = fast
+    return encoder
+
+
 async def mp3_stream(
     pcm_chunks: AsyncIterator[bytes], sample_rate: int, kbps: int = MP3_KBPS
 ) -> AsyncIterator[bytes]:
     """s16le mono chunks -> mp3 frames as soon as LAME has them, then the final frames."""
-    encoder = lameenc.Encoder()
-    encoder.set_bit_rate(kbps)
-    encoder.set_in_sample_rate(sample_rate)
-    encoder.set_channels(1)
-    encoder.set_quality(2)  # 2 = high quality, 7 = fast
+    encoder = mp3_encoder(sample_rate, kbps)
     async for pcm in pcm_chunks:
         frames = encoder.encode(pcm)
         if frames:

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from starlette.requests import Request
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the envelope's types only: services.py and session.py impor
     from .session_settings import SessionSettings
 
 MAX_CLOSE_REASON = 123  # bytes a WebSocket close frame's reason may have
+T = TypeVar("T")
 
 
 # --- voices and speed ---------------------------------------------------------------------------
@@ -104,6 +105,37 @@ async def open_for_request(
     return session, stack
 
 
+def text_feed(services: Services, text: str) -> Callable[[Session], Awaitable[None]]:
+    """open_for_request's `feed` for a request's whole text, in pieces the session's per-message
+    limit (session.max_text_chars) takes."""
+
+    async def feed(session: Session) -> None:
+        piece = services.config.session.max_text_chars
+        for i in range(0, len(text), piece):
+            await session.text(text[i : i + piece])
+
+    return feed
+
+
+async def collect_unless_gone(request: Request, items: AsyncGenerator[T, None]) -> list[T] | None:
+    """All the items, or None as soon as the client is gone (the session closes with the
+    generator): for answers that go out whole."""
+
+    async def gather() -> list[T]:
+        return [item async for item in items]
+
+    task = asyncio.ensure_future(gather())
+    while not task.done():
+        await asyncio.wait({task}, timeout=0.25)
+        if not task.done() and await request.is_disconnected():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await items.aclose()
+            return None
+    return task.result()
+
+
 async def request_pcm(
     events: EventQueue, stack: contextlib.AsyncExitStack, gap: bytes = b""
 ) -> AsyncGenerator[bytes, None]:
@@ -120,36 +152,6 @@ async def request_pcm(
                 raise RuntimeError(f"{event.code}: {event.message}")
             elif isinstance(event, Done):
                 return
-
-
-def text_feed(text: str, piece: int) -> Callable[[Session], Awaitable[None]]:
-    """A request's whole text into its session, `piece` characters a message (the session's
-    per-message limit, `session.max_text_chars`)."""
-
-    async def feed(session: Session) -> None:
-        for i in range(0, len(text), piece):
-            await session.text(text[i : i + piece])
-
-    return feed
-
-
-async def whole_pcm(request: Request, chunks: AsyncGenerator[bytes, None]) -> bytes | None:
-    """All the PCM (for an encoding written once the audio is whole), or None as soon as the
-    client is gone (the session closes with the iterator)."""
-
-    async def join() -> bytes:
-        return b"".join([chunk async for chunk in chunks])
-
-    task = asyncio.ensure_future(join())
-    while not task.done():
-        await asyncio.wait({task}, timeout=0.25)
-        if not task.done() and await request.is_disconnected():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await chunks.aclose()
-            return None
-    return task.result()
 
 
 async def once(body: bytes) -> AsyncIterator[bytes]:

@@ -23,12 +23,12 @@ from .admission import retry_after_headers, try_again_later
 from .compat import (
     EventQueue,
     after,
+    collect_unless_gone,
     once,
     open_for_request,
     request_pcm,
     resolve_voice_or_default,
     text_feed,
-    whole_pcm,
 )
 from .deepgram_ws import speed_options
 from .events import SessionError, shown
@@ -162,7 +162,7 @@ async def speak(request: Request) -> Response:
         services.note_error("deepgram", "-", exc.code, exc.message)
         return error_response(uuid.uuid4().hex[:16], exc)
     events = EventQueue()
-    feed = text_feed(text, services.config.session.max_text_chars)
+    feed = text_feed(services, text)
     try:
         session, stack = await open_for_request(services, "deepgram", settings, events, feed, rest=out.encoding)
     except SessionError as exc:  # counted by the envelope
@@ -187,8 +187,8 @@ async def _encoded(request: Request, out: Output, pcm: AsyncGenerator[bytes, Non
     """The response body in the asked encoding and container: streamed, or (opus, flac) whole once
     the audio is (None if the client left meanwhile; RuntimeError if a sentence failed)."""
     if ENCODINGS[out.encoding].whole:
-        whole = await whole_pcm(request, pcm)
-        return None if whole is None else once(encode_whole(whole, out.encoding, out.sample_rate))
+        whole = await collect_unless_gone(request, pcm)
+        return None if whole is None else once(encode_whole(b"".join(whole), out.encoding, out.sample_rate))
     if out.encoding == "mp3":
         return mp3_stream(pcm, out.sample_rate, (out.bit_rate or 48000) // 1000)
     if out.container == "wav":

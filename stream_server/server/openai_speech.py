@@ -26,12 +26,12 @@ from .compat import (
     EventQueue,
     after,
     at_speed,
+    collect_unless_gone,
     once,
     open_for_request,
     request_pcm,
     resolve_voice,
     text_feed,
-    whole_pcm,
 )
 from .events import SessionError, shown
 from .send_stall import GuardedStreamingResponse
@@ -140,10 +140,8 @@ async def _open_session(
     """The request's session with all its text in (compat.open_for_request)."""
     options = at_speed(services.default_settings().options, req.speed)
     settings = SessionSettings(resolve_voice(services, req.voice), SAMPLE_RATE, "pcm_s16le", options)
-
-    feed = text_feed(req.input, services.config.session.max_text_chars)
     return await open_for_request(
-        services, "openai", settings, events, feed,
+        services, "openai", settings, events, text_feed(services, req.input),
         response_format=req.response_format, stream_format=req.stream_format,
     )
 
@@ -194,12 +192,12 @@ async def speech(request: Request) -> Response:
     media = "text/event-stream" if req.stream_format == "sse" else MEDIA_TYPES[req.response_format]
     if req.response_format in WHOLE_FORMATS:
         try:
-            pcm = await whole_pcm(request, request_pcm(events, stack))
+            pcm = await collect_unless_gone(request, request_pcm(events, stack))
         except RuntimeError as exc:
             return error_response(500, str(exc), "synthesis_failed", kind="server_error")
         if pcm is None:  # the client left: its session is closed, nothing to answer
             return Response(status_code=499)
-        body = encode_whole(pcm, req.response_format, SAMPLE_RATE)
+        body = encode_whole(b"".join(pcm), req.response_format, SAMPLE_RATE)
         if req.stream_format == "audio":
             return Response(body, media_type=media)
         chunks = once(body)

@@ -41,6 +41,7 @@ def protocol_routes(config: AppConfig) -> list[BaseRoute]:
         from .elevenlabs_ws import elevenlabs_stream
 
         routes.append(WebSocketRoute("/v1/text-to-speech/{voice_id}/stream-input", elevenlabs_stream))
+        routes += elevenlabs_http_routes()
         if config.elevenlabs.multi_stream_input:
             from .elevenlabs_multi import elevenlabs_multi_stream
 
@@ -54,6 +55,22 @@ def protocol_routes(config: AppConfig) -> list[BaseRoute]:
         # one path, two routes: Starlette matches a Route to HTTP requests only, a WebSocketRoute to handshakes
         routes += [WebSocketRoute("/v1/speak", deepgram_speak), Route("/v1/speak", speak, methods=["POST"])]
     return routes
+
+
+def elevenlabs_http_routes() -> list[BaseRoute]:
+    """ElevenLabs' HTTP text to speech and voices (elevenlabs_http.py, elevenlabs_voices.py)."""
+    from .elevenlabs_http import convert, convert_with_timestamps, stream_with_timestamps
+    from .elevenlabs_voices import get_voice, search_voices
+
+    tts = "/v1/text-to-speech/{voice_id}"
+    return [
+        Route(tts, convert, methods=["POST"]),
+        Route(f"{tts}/stream", convert, methods=["POST"]),
+        Route(f"{tts}/with-timestamps", convert_with_timestamps, methods=["POST"]),
+        Route(f"{tts}/stream/with-timestamps", stream_with_timestamps, methods=["POST"]),
+        Route("/v2/voices", search_voices),
+        Route("/v1/voices/{voice_id}", get_voice),
+    ]
 
 
 class ProtocolServers:

@@ -7,6 +7,7 @@ error shape, as its clients expect.
 | GPT-SoVITS api_v2 (`/tts`, `/set_*`, `/control`) | api_v2's `{"message": ...}` |
 | Deepgram WS `/v1/speak` | HTTP at the handshake, `{"err_code", "err_msg"}` and a `dg-error` header, as Deepgram |
 | ElevenLabs WS `.../stream-input`, `.../multi-stream-input` | HTTP at the handshake, ElevenLabs' `{"detail": {"status", "message"}}` |
+| ElevenLabs HTTP `/v1/text-to-speech/...`, `/v2/voices`, `/v1/voices/{id}` | ElevenLabs' `{"detail": {"status", "message"}}` |
 | native WS `/v1/tts/stream` | 401: accepted, `{"type": "error"}` message, close 4401 with the reason; 403: HTTP at the handshake |
 
 The SDKs and frameworks that speak Deepgram and ElevenLabs run outside browsers and report a
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 API_V2_PATHS = frozenset({"/tts", "/set_refer_audio", "/set_gpt_weights", "/set_sovits_weights", "/control"})
 NATIVE_WS = "/v1/tts/stream"
+ELEVENLABS_PATHS = ("/v1/text-to-speech/", "/v2/voices", "/v1/voices/")  # not /v1/voices: the native list
 CLOSE_UNAUTHORIZED = 4401
 
 
@@ -47,11 +49,11 @@ class Refusal(NamedTuple):
 def protocol_of(path: str, websocket: bool) -> str:
     if path in API_V2_PATHS:
         return "gpt_sovits_api"
+    if path.startswith(ELEVENLABS_PATHS):  # its WebSockets and its HTTP routes
+        return "elevenlabs"
     if path == "/v1/speak":  # the WebSocket and the REST endpoint
         return "deepgram"
     if websocket:
-        if path.startswith("/v1/text-to-speech/"):
-            return "elevenlabs"
         if path == NATIVE_WS:
             return "native"
     return "openai" if path.startswith("/v1/") else "http"
