@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import websockets
 
-from heard import decode_mp3
+from heard import decode_mp3, word_error_rate
 from prerequisites import require_command
 from stream_server.audio.formats import mulaw_encode, resample
 from stream_server.server.alignment import even_alignment, word_char_spans
@@ -242,7 +242,10 @@ def through_tls(call, attempts: int = 3):
     return outcome
 
 
-def test_the_elevenlabs_sdk_through_tls(server, offline, tmp_path, monkeypatch):
+@pytest.fixture
+def sdk(server, tmp_path, monkeypatch):
+    """`speak(voice_id, pieces, **kwargs)`: the SDK's convert_realtime through a TLS proxy to the
+    server; its outcome (the audio bytes, or the exception it raised)."""
     import subprocess
 
     from elevenlabs.client import ElevenLabs
@@ -259,22 +262,49 @@ def test_the_elevenlabs_sdk_through_tls(server, offline, tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     with TlsProxy(server.config.server.port, str(cert), str(key)) as proxy:
         client = ElevenLabs(api_key="unused", base_url=f"https://127.0.0.1:{proxy.port}")
-        result: list[bytes] = []
 
-        def speak() -> None:
-            result.append(through_tls(lambda: b"".join(client.text_to_speech.convert_realtime(
-                voice_id="joe_ar", text=iter(["Hello from", " the SDK.", " A second", " sentence."]),
-                model_id="eleven_flash_v2_5", output_format="pcm_22050",
-            ))))
+        def speak(voice_id: str, pieces: list[str], **kwargs):
+            result: list = []
 
-        # The SDK's socket has no timeout: run it on a daemon thread so a stuck stream fails the
-        # test instead of hanging the suite.
-        worker = threading.Thread(target=speak, daemon=True)
-        worker.start()
-        worker.join(180)
-        assert result, "the SDK's stream did not finish within 180 s"
-        audio = result[0]
+            def run() -> None:
+                result.append(through_tls(lambda: b"".join(client.text_to_speech.convert_realtime(
+                    voice_id=voice_id, text=iter(pieces), model_id="eleven_flash_v2_5", **kwargs))))
+
+            # The SDK's socket has no timeout: run it on a daemon thread so a stuck stream fails the
+            # test instead of hanging the suite.
+            worker = threading.Thread(target=run, daemon=True)
+            worker.start()
+            worker.join(180)
+            assert result, "the SDK's stream did not finish within 180 s"
+            return result[0]
+
+        yield speak
+
+
+def test_the_elevenlabs_sdk_through_tls(sdk, offline):
+    audio = sdk("joe_ar", ["Hello from", " the SDK.", " A second", " sentence."], output_format="pcm_22050")
     assert isinstance(audio, bytes), audio
     got = np.frombuffer(audio, "<i2").astype(np.float32) / 32767
     want = np.concatenate([offline("Hello from the SDK."), offline("A second sentence.")])
     assert len(got) == len(want) and np.max(np.abs(got - want)) <= TOL
+
+
+def test_the_sdk_with_its_default_mp3_speaks_the_words(sdk):
+    text = "Good morning, how can I help you today? The train leaves at seven from platform four."
+    audio = sdk("joe", [text[i:i + 9] for i in range(0, len(text), 9)])  # mp3_44100_128
+    assert isinstance(audio, bytes), audio
+    samples, rate = decode_mp3(audio)
+    assert rate == 44100 and word_error_rate(text, samples, rate) <= 0.1
+
+
+@pytest.mark.parametrize("voice, kwargs, code", [
+    ("nobody", {}, "unknown_voice"),
+    ("joe", {"output_format": "opus_48000_32"}, "unsupported_output_format"),
+])
+def test_a_refusal_reaches_the_sdk_as_an_api_error_that_says_why(sdk, voice, kwargs, code):
+    from elevenlabs.core.api_error import ApiError
+
+    error = sdk(voice, ["Hello."], **kwargs)
+    assert isinstance(error, ApiError), error
+    body = error.body if isinstance(error.body, str) else error.body["error"]  # the close reason, or the message
+    assert error.status_code == 1008 and code in body
