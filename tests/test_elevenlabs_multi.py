@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import websockets
 
-from stream_server.server.alignment import word_char_spans
+from heard import decode_mp3
+from test_elevenlabs_ws import assert_alignment_spans_each_message
 
 pytestmark = pytest.mark.slow
 
@@ -62,16 +63,22 @@ async def test_contexts_stream_flush_and_close(server, offline):
     for ctx, sentences in spoken.items():
         mine = [m for m in got if m["contextId"] == ctx]
         assert mine[-1] == {"isFinal": True, "contextId": ctx}  # after all of its audio
-        assert len(mine) == len(sentences) + 1
-        for message, sentence in zip(mine, sentences):
-            audio, want = pcm(message), offline(sentence)
-            assert len(audio) == len(want) and np.max(np.abs(audio - want)) <= TOL
-            al = message["alignment"]
-            assert "".join(al["chars"]) == sentence and message["normalizedAlignment"] == al
-            ends = [s + d for s, d in zip(al["charStartTimesMs"], al["charDurationsMs"])]
-            assert ends[:-1] == al["charStartTimesMs"][1:]  # contiguous from the first character
-            assert ends[-1] == round(1000 * len(audio) / 22050)  # to the end of the audio
-            assert len(word_char_spans(sentence)) == len(sentence.split())
+        audio, want = np.concatenate([pcm(m) for m in mine[:-1]]), np.concatenate([offline(s) for s in sentences])
+        assert len(audio) == len(want) and np.max(np.abs(audio - want)) <= TOL
+        assert "".join("".join(m["alignment"]["chars"]) for m in mine[:-1]) == " ".join(sentences)
+        assert_alignment_spans_each_message(mine[:-1])
+
+
+async def test_mp3_per_context_flushed_before_its_final(server, offline):
+    """LiveKit's default format: each context's mp3 stream ends with its flush, before its isFinal."""
+    sentence = "An mp3 context, as LiveKit asks for it."
+    async with websockets.connect(url(server, query="&output_format=mp3_22050_32"), max_size=None) as ws:
+        await send(ws, text=sentence + " ", context_id="m", flush=True)
+        await send(ws, context_id="m", close_context=True)
+        got = await until_final(ws, "m")
+    audio, rate = decode_mp3(b"".join(base64.b64decode(m["audio"]) for m in got[:-1]))
+    want = len(offline(sentence))
+    assert rate == 22050 and want <= len(audio) <= want + 3 * 1152 and len(got) > 2
 
 
 async def test_close_context_without_flush_cancels_at_once(server, offline):
@@ -89,7 +96,7 @@ async def test_close_context_without_flush_cancels_at_once(server, offline):
         await send(ws, context_id="other", close_context=True)
         rest = after + await until_final(ws, "other")
     other = [m for m in rest if m.get("contextId") == "other" and m.get("audio")]
-    assert len(other) == 1 and len(pcm(other[0])) == len(offline("The other context goes on."))
+    assert sum(len(pcm(m)) for m in other) == len(offline("The other context goes on."))
 
 
 async def test_the_context_limit_fails_that_context_only(server):
@@ -108,7 +115,7 @@ async def test_the_context_limit_fails_that_context_only(server):
 
 @pytest.mark.parametrize("voice, query, frame, code", [
     ("nobody", "", None, "unknown_voice"),
-    ("joe", "&output_format=mp3_22050_32", None, "unsupported_output_format"),
+    ("joe", "&output_format=opus_48000_32", None, "unsupported_output_format"),
     ("joe", "", "{not json", "invalid_json"),
     ("joe", "", json.dumps({"text": 1, "context_id": "a"}), "invalid_message"),
     ("joe", "", json.dumps({"text": "Hi", "context_id": 7}), "invalid_message"),
@@ -128,4 +135,4 @@ async def test_a_bad_request_is_an_error_then_close_1008(server, voice, query, f
             await ws.recv()
     assert error["error"] == code and error["message"] and error["code"] == 1008
     assert len(error["message"]) < 400 and "contextId" not in error  # a bad id is never echoed
-    assert closed.value.rcvd.code == 1008
+    assert closed.value.rcvd.code == 1008 and closed.value.rcvd.reason.startswith(f"{code}: ")

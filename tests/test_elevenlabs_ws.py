@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import websockets
 
+from heard import decode_mp3, word_error_rate
 from prerequisites import require_command
-from stream_server.audio.formats import resample
+from stream_server.audio.formats import mulaw_encode, resample
 from stream_server.server.alignment import even_alignment, word_char_spans
-from stream_server.server.elevenlabs_ws import mulaw_encode
 
 pytestmark = pytest.mark.slow
 
@@ -34,36 +34,64 @@ async def converse(ws, messages: list[dict]) -> list[dict]:
     return [json.loads(frame) async for frame in ws]  # ends when the server closes
 
 
-async def test_stream_input_sentences_alignment_and_final(server, offline):
-    sentences = ["Streaming from an LLM.", "Token by token!"]
+def pcm_of(messages: list[dict]) -> np.ndarray:
+    audio = b"".join(base64.b64decode(m["audio"]) for m in messages if m.get("audio"))
+    return np.frombuffer(audio, "<i2").astype(np.float32) / 32767
+
+
+def assert_alignment_spans_each_message(messages: list[dict], rate: int = 22050) -> None:
+    """Each message's characters are contiguous from its first one to the end of its audio."""
+    for m in messages:
+        al = m["alignment"]
+        assert m["normalizedAlignment"] == al and al["chars"]
+        starts, durations = al["charStartTimesMs"], al["charDurationsMs"]
+        ends = [s + d for s, d in zip(starts, durations)]
+        assert 0 <= starts[0] and ends[:-1] == starts[1:] and min(durations) >= 0
+        assert abs(ends[-1] - 1000 * len(base64.b64decode(m["audio"])) / 2 / rate) <= 1
+
+
+def on_one_clock(messages: list[dict]) -> tuple[str, list[int]]:
+    """The messages' characters, and their start times from the first message's start (each
+    message's times are relative to its own audio: the clock advances by its span)."""
+    chars, starts, clock = "", [], 0
+    for m in messages:
+        al = m["alignment"]
+        chars += "".join(al["chars"])
+        starts += [clock + t for t in al["charStartTimesMs"]]
+        clock += al["charStartTimesMs"][-1] + al["charDurationsMs"][-1]
+    return chars, starts
+
+
+async def test_stream_input_streams_each_chunk_with_its_alignment(server, offline):
+    """A long sentence comes in several messages, each engine chunk as it is synthesized (the first
+    one a fraction of the sentence); together they are the offline audio, and their alignments
+    spell the text with the space between sentences."""
+    sentences = ["Streaming from an LLM, token by token, this first sentence is long enough to arrive "
+                 "in several pieces.", "Token by token!"]
     async with websockets.connect(url(server), max_size=None) as ws:
         got = await converse(ws, [
             {"text": " ", "voice_settings": {"stability": 0.5, "similarity_boost": 0.8},
              "generation_config": {"chunk_length_schedule": [120, 160, 250, 290]}, "xi_api_key": "x"},
-            {"text": "Streaming from ", "try_trigger_generation": True},
-            {"text": "an LLM. Token"},
+            {"text": "Streaming from an LLM, token by token, this first sentence ", "try_trigger_generation": True},
+            {"text": "is long enough to arrive in several pieces. Token"},
             {"text": " by token! "},
             {"text": ""},
         ])
         assert ws.close_code == 1000
     assert got[-1] == {"isFinal": True}
     audio_msgs = got[:-1]
-    assert len(audio_msgs) == len(sentences)
-    for msg, sentence in zip(audio_msgs, sentences):
-        assert msg["isFinal"] is None
-        pcm = np.frombuffer(base64.b64decode(msg["audio"]), "<i2").astype(np.float32) / 32767
-        want = offline(sentence)
-        assert len(pcm) == len(want) and np.max(np.abs(pcm - want)) <= TOL
-        al = msg["alignment"]
-        assert "".join(al["chars"]) == sentence and msg["normalizedAlignment"] == al
-        ends = [s + d for s, d in zip(al["charStartTimesMs"], al["charDurationsMs"])]
-        assert 0 <= al["charStartTimesMs"][0] and ends[:-1] == al["charStartTimesMs"][1:]
-        assert abs(ends[-1] - 1000 * len(pcm) / 22050) <= 1
+    assert all(m["isFinal"] is None for m in audio_msgs) and len(audio_msgs) >= 4
+    got_pcm, want = pcm_of(audio_msgs), np.concatenate([offline(s) for s in sentences])
+    assert len(got_pcm) == len(want) and np.max(np.abs(got_pcm - want)) <= TOL
+    assert len(pcm_of(audio_msgs[:1])) < len(offline(sentences[0])) / 2  # the first chunk, not the sentence
+    assert_alignment_spans_each_message(audio_msgs)
+    chars, _ = on_one_clock(audio_msgs)
+    assert chars == " ".join(sentences)
 
 
 async def test_alignment_follows_the_word_timings(server):
     """Each word's characters lie inside that word's spoken span (the native protocol's words)."""
-    sentence = "Timings follow the spoken words, not the letters."
+    sentence = "Timings follow the spoken words, not the letters, across all of the chunks of a sentence."
     async with websockets.connect(f"{server.url}/v1/tts/stream", max_size=None) as ws:
         await ws.recv()
         await ws.send(json.dumps({"type": "text", "text": sentence}))
@@ -73,10 +101,12 @@ async def test_alignment_follows_the_word_timings(server):
         words = json.loads(msg)["words"]
     async with websockets.connect(url(server), max_size=None) as ws:
         got = await converse(ws, [{"text": " "}, {"text": sentence, "flush": True}, {"text": ""}])
-    al = got[0]["alignment"]
+    chars, starts = on_one_clock(got[:-1])
+    assert chars == sentence and len(got) > 2
+    ends = starts[1:] + [None]
     for (a, b), word in zip(word_char_spans(sentence), words):
-        assert al["charStartTimesMs"][a] >= round(1000 * word["start"]) - 1
-        assert al["charStartTimesMs"][b - 1] + al["charDurationsMs"][b - 1] <= round(1000 * word["end"]) + 1
+        assert starts[a] >= round(1000 * word["start"]) - 1
+        assert ends[b - 1] <= round(1000 * word["end"]) + 1
 
 
 async def test_flush_and_formats(server, offline):
@@ -86,15 +116,33 @@ async def test_flush_and_formats(server, offline):
         await ws.send(json.dumps({"text": sentence, "flush": True}))
         first = json.loads(await ws.recv())  # spoken at once, before the end of input
         rest = await converse(ws, [{"text": ""}])
-    assert rest == [{"isFinal": True}]
-    pcm = np.frombuffer(base64.b64decode(first["audio"]), "<i2").astype(np.float32) / 32767
+    assert rest[-1] == {"isFinal": True}
+    pcm = pcm_of([first] + rest[:-1])
     want = resample(offline(sentence), 22050, 16000)
     assert abs(len(pcm) - len(want)) <= 1
     async with websockets.connect(url(server, query="&output_format=ulaw_8000"), max_size=None) as ws:
         got = await converse(ws, [{"text": "Telephone audio. "}, {"text": ""}])
-    ulaw = base64.b64decode(got[0]["audio"])
+    ulaw = b"".join(base64.b64decode(m["audio"]) for m in got[:-1])
     assert got[-1] == {"isFinal": True}
     assert abs(len(ulaw) - len(resample(offline("Telephone audio."), 22050, 8000))) <= 1
+
+
+@pytest.mark.parametrize("fmt, rate", [("mp3_44100_128", 44100), ("mp3_22050_32", 22050), ("mp3_44100_32", 44100)])
+async def test_mp3_streams_as_it_is_synthesized(server, offline, fmt, rate):
+    """mp3 at the format's rate, a piece in each chunk's message; the last frames come with the
+    flush, before the end of input."""
+    sentence = "An mp3 stream, encoded as the audio arrives, one chunk at a time."
+    async with websockets.connect(url(server, query=f"&output_format={fmt}"), max_size=None) as ws:
+        await ws.send(json.dumps({"text": sentence, "flush": True}))
+        flushed = []
+        while sum(len(m["alignment"]["chars"]) for m in flushed if m["alignment"]) < len(sentence):
+            flushed.append(json.loads(await ws.recv()))
+        flushed.append(json.loads(await ws.recv()))  # the stream's last frames
+        rest = await converse(ws, [{"text": ""}])
+    assert rest == [{"isFinal": True}] and len(flushed) > 2
+    audio, got_rate = decode_mp3(b"".join(base64.b64decode(m["audio"]) for m in flushed))
+    want = len(offline(sentence)) * rate / 22050
+    assert got_rate == rate and want <= len(audio) <= want + 3 * 1152  # LAME's delay and padding
 
 
 def test_mulaw_matches_g711():
@@ -114,7 +162,7 @@ def test_even_alignment_covers_the_audio():
     "voice, query, messages, code",
     [
         ("nobody", "", [], "unknown_voice"),  # answered on connect, before any message
-        ("joe", "&output_format=mp3_44100_128", [], "unsupported_output_format"),
+        ("joe", "&output_format=mp3_44100_999", [], "unsupported_output_format"),
         ("joe", "", ["{not json"], "invalid_json"),
         ("joe", "", [{"texts": " "}], "invalid_message"),
         ("joe", "", [{"text": " ", "voice_settings": {"speed": 3}}], "invalid_voice_settings"),
@@ -130,6 +178,7 @@ async def test_bad_input_is_an_error_message_then_close(server, voice, query, me
             while True:
                 got.append(json.loads(await ws.recv()))
         assert closed.value.rcvd.code == 1008
+        assert closed.value.rcvd.reason.startswith(f"{code}: ")  # what the SDK shows
     assert len(got) == 1 and got[0]["error"] == code and got[0]["message"]
 
 
@@ -193,7 +242,10 @@ def through_tls(call, attempts: int = 3):
     return outcome
 
 
-def test_the_elevenlabs_sdk_through_tls(server, offline, tmp_path, monkeypatch):
+@pytest.fixture
+def sdk(server, tmp_path, monkeypatch):
+    """`speak(voice_id, pieces, **kwargs)`: the SDK's convert_realtime through a TLS proxy to the
+    server; its outcome (the audio bytes, or the exception it raised)."""
     import subprocess
 
     from elevenlabs.client import ElevenLabs
@@ -210,22 +262,49 @@ def test_the_elevenlabs_sdk_through_tls(server, offline, tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     with TlsProxy(server.config.server.port, str(cert), str(key)) as proxy:
         client = ElevenLabs(api_key="unused", base_url=f"https://127.0.0.1:{proxy.port}")
-        result: list[bytes] = []
 
-        def speak() -> None:
-            result.append(through_tls(lambda: b"".join(client.text_to_speech.convert_realtime(
-                voice_id="joe_ar", text=iter(["Hello from", " the SDK.", " A second", " sentence."]),
-                model_id="eleven_flash_v2_5", output_format="pcm_22050",
-            ))))
+        def speak(voice_id: str, pieces: list[str], **kwargs):
+            result: list = []
 
-        # The SDK's socket has no timeout: run it on a daemon thread so a stuck stream fails the
-        # test instead of hanging the suite.
-        worker = threading.Thread(target=speak, daemon=True)
-        worker.start()
-        worker.join(180)
-        assert result, "the SDK's stream did not finish within 180 s"
-        audio = result[0]
+            def run() -> None:
+                result.append(through_tls(lambda: b"".join(client.text_to_speech.convert_realtime(
+                    voice_id=voice_id, text=iter(pieces), model_id="eleven_flash_v2_5", **kwargs))))
+
+            # The SDK's socket has no timeout: run it on a daemon thread so a stuck stream fails the
+            # test instead of hanging the suite.
+            worker = threading.Thread(target=run, daemon=True)
+            worker.start()
+            worker.join(180)
+            assert result, "the SDK's stream did not finish within 180 s"
+            return result[0]
+
+        yield speak
+
+
+def test_the_elevenlabs_sdk_through_tls(sdk, offline):
+    audio = sdk("joe_ar", ["Hello from", " the SDK.", " A second", " sentence."], output_format="pcm_22050")
     assert isinstance(audio, bytes), audio
     got = np.frombuffer(audio, "<i2").astype(np.float32) / 32767
     want = np.concatenate([offline("Hello from the SDK."), offline("A second sentence.")])
     assert len(got) == len(want) and np.max(np.abs(got - want)) <= TOL
+
+
+def test_the_sdk_with_its_default_mp3_speaks_the_words(sdk):
+    text = "Good morning, how can I help you today? The train leaves at seven from platform four."
+    audio = sdk("joe", [text[i:i + 9] for i in range(0, len(text), 9)])  # mp3_44100_128
+    assert isinstance(audio, bytes), audio
+    samples, rate = decode_mp3(audio)
+    assert rate == 44100 and word_error_rate(text, samples, rate) <= 0.1
+
+
+@pytest.mark.parametrize("voice, kwargs, code", [
+    ("nobody", {}, "unknown_voice"),
+    ("joe", {"output_format": "opus_48000_32"}, "unsupported_output_format"),
+])
+def test_a_refusal_reaches_the_sdk_as_an_api_error_that_says_why(sdk, voice, kwargs, code):
+    from elevenlabs.core.api_error import ApiError
+
+    error = sdk(voice, ["Hello."], **kwargs)
+    assert isinstance(error, ApiError), error
+    body = error.body if isinstance(error.body, str) else error.body["error"]  # the close reason, or the message
+    assert error.status_code == 1008 and code in body

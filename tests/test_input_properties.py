@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from websockets.sync.client import connect
 
 from stream_server.config import AppConfig
-from stream_server.server.alignment import word_alignment, word_char_spans
+from stream_server.server.alignment import ChunkAligner, word_alignment, word_char_spans
 from stream_server.server.deepgram_ws import Control, Speak
 from stream_server.server.deepgram_ws import parse_message as parse_deepgram
 from stream_server.server.deepgram_ws import query_settings as deepgram_query_settings
@@ -287,6 +287,29 @@ def test_word_alignment_is_ordered_contiguous_and_covers_the_audio(text, samples
     assert all(d >= 0 for d in durations) and starts[0] >= 0
     assert [s + d for s, d in zip(starts, durations)][:-1] == starts[1:]
     assert starts[-1] + durations[-1] == round(1000 * samples / 22050)
+
+
+@given(st.text(min_size=1, max_size=80), st.lists(st.integers(1, 30_000), min_size=1, max_size=12), st.data())
+@settings(max_examples=300)
+def test_chunk_alignments_spell_the_sentence_and_span_each_chunk(text, chunks, data):
+    """Split over a sentence's chunks, the alignments hold every character once, in order, each
+    message's characters contiguous to its chunk's end, and the spans add up to the sentence."""
+    n = len(word_char_spans(text))
+    times = sorted(data.draw(st.lists(st.floats(0, 4), min_size=2 * n, max_size=2 * n)))
+    words = [WordTime("w", a, b) for a, b in zip(times[::2], times[1::2])] or None
+    aligner, at, chars, total = ChunkAligner(text, words), 0, "", 0
+    for i, samples in enumerate(chunks):
+        al = aligner.take(1000 * at / 22050, 1000 * (at + samples) / 22050, i == len(chunks) - 1)
+        at += samples
+        if al is None:
+            continue
+        starts, durations = al["charStartTimesMs"], al["charDurationsMs"]
+        assert starts[0] >= 0 and all(d >= 0 for d in durations)
+        assert [s + d for s, d in zip(starts, durations)][:-1] == starts[1:]
+        chars += "".join(al["chars"])
+        total += starts[-1] + durations[-1]
+    assert chars == text
+    assert total <= round(1000 * at / 22050)
 
 
 HUGE = "x" * (1 << 20)  # a 1 MB client value

@@ -71,3 +71,17 @@ async def test_livekit_elevenlabs_plugin(server, offline, livekit):
         tts = elevenlabs.TTS(api_key="unused", base_url=f"{server.http}/v1", voice_id="joe_ar",
                              encoding="pcm_22050", http_session=http)
         assert_spoken(await speak(tts), offline)
+
+
+async def test_livekit_elevenlabs_plugin_with_its_default_mp3(server, livekit):
+    """The plugin as it comes (mp3_22050_32 on multi-stream-input): Whisper hears the words."""
+    import aiohttp
+    from livekit.plugins import elevenlabs
+
+    from heard import word_error_rate
+
+    async with aiohttp.ClientSession() as http:
+        tts = elevenlabs.TTS(api_key="unused", base_url=f"{server.http}/v1", voice_id="joe", http_session=http)
+        assert tts.sample_rate == RATE
+        audio = await speak(tts)
+    assert word_error_rate(" ".join(SENTENCES), audio, RATE) <= 0.1

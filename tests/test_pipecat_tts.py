@@ -175,3 +175,24 @@ async def test_pipecat_elevenlabs_service(server, offline, pipecat):
                                    settings=ElevenLabsTTSService.Settings(voice="joe_ar"))
     async with pipeline(service) as (worker, recorder):
         await speak_interrupt_and_speak_again(worker, recorder, offline)
+
+
+async def test_pipecat_elevenlabs_words_of_consecutive_sentences(server, pipecat):
+    """Pipecat's word timestamps from our alignment: the words of consecutive sentences come apart
+    ("clinic." then "How"), each once, in order, and the first word of a sentence at its own time
+    (without the space between the sentences' alignments Pipecat read "clinic.How" as one word
+    and gave "How" the time of "clinic.")."""
+    from pipecat.frames.frames import TTSTextFrame
+    from pipecat.services.elevenlabs.tts import ElevenLabsTTSService
+
+    sentences = ["Please call the clinic.", "How are you feeling today?", "Fine, thanks."]
+    service = ElevenLabsTTSService(api_key="unused", url=server.url, sample_rate=RATE,
+                                   settings=ElevenLabsTTSService.Settings(voice="joe_ar"))
+    async with pipeline(service) as (worker, recorder):
+        await reply(worker, recorder, sentences)
+        context = recorder.contexts()[0]
+        await wait_until(lambda: stopped(recorder, context), timeout=120, what="the end of the reply")
+        words = [f for f in recorder.of(TTSTextFrame) if f.context_id == context]
+    assert [w.text.strip() for w in words] == " ".join(sentences).split()
+    times = [w.pts for w in words][:len(" ".join(sentences[:2]).split())]  # the last ones Pipecat times at its end
+    assert all(a < b for a, b in zip(times, times[1:])), times

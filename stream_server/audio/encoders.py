@@ -48,3 +48,29 @@ def encode_whole(pcm: bytes, fmt: str, sample_rate: int) -> bytes:
     out = io.BytesIO()
     sf.write(out, np.frombuffer(pcm, dtype="<i2"), sample_rate, format=container, subtype=subtype)
     return out.getvalue()
+
+
+class Mp3Chunks:
+    """An mp3 stream encoded piece by piece: `encode` returns the frames LAME has ready (maybe none
+    yet: it holds back up to a frame and its look-ahead), `flush` the rest; the next `encode` then
+    starts a new stream. The mp3 keeps the input's rate (LAME would lower it at low bit rates)."""
+
+    def __init__(self, sample_rate: int, kbps: int) -> None:
+        self.sample_rate = sample_rate
+        self.kbps = kbps
+        self._lame: lameenc.Encoder | None = None
+
+    def encode(self, pcm: bytes) -> bytes:
+        if self._lame is None:
+            self._lame = lameenc.Encoder()
+            self._lame.set_bit_rate(self.kbps)
+            self._lame.set_in_sample_rate(self.sample_rate)
+            self._lame.set_out_sample_rate(self.sample_rate)
+            self._lame.set_channels(1)
+            self._lame.set_quality(2)  # 2 = high quality, 7 = fast
+        return bytes(self._lame.encode(pcm)) if pcm else b""
+
+    def flush(self) -> bytes:
+        """The stream's last frames ("" if nothing was encoded since the last flush)."""
+        lame, self._lame = self._lame, None
+        return b"" if lame is None else bytes(lame.flush())

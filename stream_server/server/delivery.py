@@ -158,4 +158,4 @@ class Delivery:
         if ticket.first_audio_at is None:
             ticket.first_audio_at = time.monotonic()
             self._on_first_audio(ticket.first_audio_at - ticket.created_at)
-        return await self._send(Audio(ticket.context_id, ticket.index, pcm))
+        return await self._send(Audio(ticket.context_id, ticket.index, pcm, event.last))

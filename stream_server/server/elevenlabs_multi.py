@@ -2,8 +2,8 @@
 /v1/text-to-speech/{voice_id}/multi-stream-input: a thin adapter onto Session (docs/elevenlabs.md).
 
 One socket = one session; each ElevenLabs context is a session context (at most
-`session.max_contexts` open at once). A sentence's audio goes out as one message,
-`{"audio", "isFinal": null, "alignment", "normalizedAlignment", "contextId"}`, and
+`session.max_contexts` open at once). Each engine chunk goes out as one message,
+`{"audio", "isFinal": null, "alignment", "normalizedAlignment", "contextId"}` (elevenlabs_audio.py), and
 `{"isFinal": true, "contextId"}` ends a context. `close_context` ends a context in one of two ways,
 the two ways Pipecat and LiveKit use it: after a `flush` (the normal end of a turn: they send flush
 then close_context and wait for the rest of the audio) the flushed audio still comes, then isFinal;
@@ -14,24 +14,22 @@ default) each text message is a whole sentence or phrase, so it is spoken at onc
 
 from __future__ import annotations
 
-import base64
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..audio.formats import mulaw_encode
 from ..config import SessionSection
-from .alignment import word_alignment
 from .compat import FlushCounter, at_speed, resolve_voice
 from .contexts import check_context_id
-from .elevenlabs_ws import DEFAULT_OUTPUT_FORMAT, KEEPALIVE, ElevenLabsSocket, parse_output_format, voice_speed
+from .elevenlabs_audio import AudioMessages, OutputFormat, output_format
+from .elevenlabs_ws import DEFAULT_OUTPUT_FORMAT, KEEPALIVE, ElevenLabsSocket, voice_speed
 from .events import Audio, Cancelled, Error, Flushed, SentenceEnd, SentenceStart, SessionError, SessionEvent, Words
 from .idle import idle_error, receive_or_idle
 from .services import Services
 from .session import Session
 from .session_settings import SessionSettings
 from .wire import loads_json
-from .word_times import WordTime
 
 DEFAULT_CONTEXT = "default"  # a message without context_id
 MAX_CONTEXT_ID = SessionSection().max_context_id_chars  # ids are uuids or shorter in practice
@@ -73,17 +71,6 @@ def parse_multi_message(raw: str | bytes, max_context_id: int = MAX_CONTEXT_ID) 
     return MultiMessage(context_id, text, voice_speed(data), **flags)
 
 
-@dataclass
-class _Sentence:
-    """The sentence being sent: its audio is gathered into one message (bounded by the sentence's
-    length: session.hard_sentence_chars)."""
-
-    context_id: str
-    text: str
-    words: list[WordTime] | None = None
-    pcm: bytearray = field(default_factory=bytearray)
-
-
 class _Wire(ElevenLabsSocket):
     """The session's events on the wire, all sends serialised; and which contexts are on their way
     to their isFinal. Everything kept per context is bounded: `flushed` holds only contexts the
@@ -92,11 +79,10 @@ class _Wire(ElevenLabsSocket):
     def __init__(self, websocket: WebSocket) -> None:
         super().__init__(websocket)
         self.session: Session | None = None  # set once it is open (its events come after)
-        self.rate, self.ulaw = 0, False  # the output format, set with the session's settings
+        self.out = AudioMessages(OutputFormat(0, "pcm"))  # in the output format, once the settings are read
         self.flushed: set[str] = set()  # a flush since the context's last close: close is graceful
         self.closing: set[str] = set()  # gracefully closing: isFinal after its last Flushed
         self.flushes = FlushCounter()  # Flushed still to come, per context
-        self._sentence: _Sentence | None = None
 
     def prune(self) -> None:
         """Forget the flushes of contexts the session has forgotten (a client may use any number
@@ -106,29 +92,26 @@ class _Wire(ElevenLabsSocket):
 
     async def __call__(self, event: SessionEvent) -> None:
         if isinstance(event, SentenceStart):
-            self._sentence = _Sentence(event.context_id, event.text)
-        elif isinstance(event, Words) and self._sentence:
-            self._sentence.words = event.words
-        elif isinstance(event, Audio) and self._sentence:
-            self._sentence.pcm.extend(event.pcm)
-        elif isinstance(event, SentenceEnd) and self._sentence:
-            await self._send_sentence(self._sentence, event.samples)
+            self.out.start(event)
+        elif isinstance(event, Words):
+            self.out.words(event)
+        elif isinstance(event, Audio):
+            await self._send_audio(event.context_id, self.out.audio(event))
+        elif isinstance(event, SentenceEnd):
+            await self._send_audio(event.context_id, self.out.end(event))
         elif isinstance(event, Flushed):
+            await self._send_audio(event.context_id, self.out.tail(event.context_id))
             if self.flushes.answered(event.context_id) == 0 and event.context_id in self.closing:
                 await self._final(event.context_id)
         elif isinstance(event, Cancelled):
-            if self._sentence and self._sentence.context_id == event.context_id:
-                self._sentence = None  # its audio so far is dropped with it
+            self.out.drop(event.context_id)  # its audio so far is dropped with it
             await self._final(event.context_id)
         elif isinstance(event, Error):
             await self.error(event.code, event.message, event.context_id, retry_after=event.retry_after)
 
-    async def _send_sentence(self, sentence: _Sentence, samples: int) -> None:
-        self._sentence = None
-        alignment = word_alignment(sentence.text, sentence.words, samples, self.rate)
-        audio = mulaw_encode(bytes(sentence.pcm)) if self.ulaw else bytes(sentence.pcm)
-        await self.send({"audio": base64.b64encode(audio).decode(), "isFinal": None, "normalizedAlignment": alignment,
-                         "alignment": alignment, "contextId": sentence.context_id})
+    async def _send_audio(self, context_id: str, message: dict[str, Any] | None) -> None:
+        if message is not None:
+            await self.send({**message, "contextId": context_id})
 
     async def _final(self, context_id: str) -> None:
         """The context is over (a reused id starts a new turn) and the client is told so."""
@@ -143,10 +126,10 @@ async def elevenlabs_multi_stream(websocket: WebSocket) -> None:
     wire = _Wire(websocket)
 
     async def settings() -> SessionSettings:
-        rate, wire.ulaw = parse_output_format(websocket.query_params.get("output_format", DEFAULT_OUTPUT_FORMAT))
-        wire.rate = rate  # known before the session starts, so before any of its events
+        fmt = output_format(websocket.query_params.get("output_format", DEFAULT_OUTPUT_FORMAT))
+        wire.out = AudioMessages(fmt)  # known before the session starts, so before any of its events
         voice = resolve_voice(services, websocket.path_params["voice_id"])
-        return SessionSettings(voice, rate, "pcm_s16le", services.default_settings().options)
+        return SessionSettings(voice, fmt.sample_rate, "pcm_s16le", services.default_settings().options)
 
     try:
         async with services.open_session("elevenlabs_multi", settings, wire, wire.close) as session:

@@ -1,27 +1,26 @@
 """ElevenLabs-compatible `stream-input` WebSocket at /v1/text-to-speech/{voice_id}/stream-input:
 a thin adapter onto Session (docs/elevenlabs.md).
 
-One socket = one session with one context. Each sentence goes out as one message once it is
-synthesized: `{"audio": base64, "isFinal": null, "alignment": {...}, "normalizedAlignment": {...}}`,
-the alignment timed by the engine's word timings (alignment.py).
+One socket = one session with one context. Each engine chunk goes out as it is synthesized:
+`{"audio": base64, "isFinal": null, "alignment": {...}, "normalizedAlignment": {...}}`, the
+alignment holding the characters that start in that chunk (elevenlabs_audio.py, alignment.py).
 `{"text": ""}` ends the input; the server sends the remaining audio, `{"isFinal": true}`, and closes.
+A refusal is an error message, then a close whose reason says why (the SDK shows only the reason).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..audio.formats import SAMPLE_RATES, mulaw_encode
 from .admission import ws_close_code
-from .alignment import word_alignment
-from .compat import EventQueue, at_speed, close_if_connected, resolve_voice
-from .events import Audio, Done, Error, SentenceEnd, SentenceStart, SessionError, Words, shown
+from .compat import EventQueue, at_speed, close_if_connected, close_reason, resolve_voice
+from .elevenlabs_audio import AudioMessages, OutputFormat, output_format
+from .events import Audio, Done, Error, Flushed, SentenceEnd, SentenceStart, SessionError, Words, shown
 from .idle import first_message, idle_error, receive_or_idle
 from .send_stall import close_stalled
 from .services import Services
@@ -37,16 +36,10 @@ MIN_SPEED, MAX_SPEED = 0.7, 1.2  # ElevenLabs' range for voice_settings.speed
 
 
 def parse_output_format(fmt: str) -> tuple[int, bool]:
-    """`pcm_<rate>` or `ulaw_8000` -> (sample rate, mu-law?)."""
-    if fmt == "ulaw_8000":
-        return 8000, True
-    kind, _, rate = fmt.partition("_")
-    if kind == "pcm" and rate.isdigit() and int(rate) in SAMPLE_RATES:
-        return int(rate), False
-    supported = [f"pcm_{r}" for r in SAMPLE_RATES] + ["ulaw_8000"]
-    raise SessionError(
-        "unsupported_output_format", f"output_format {shown(fmt)} is not supported; use one of {supported}"
-    )
+    """`pcm_<rate>`, `ulaw_8000` or `mp3_<rate>_<kbps>` -> (sample rate, mu-law?); for the codec
+    (mp3 too) use elevenlabs_audio.output_format."""
+    parsed = output_format(fmt)
+    return parsed.sample_rate, parsed.codec == "ulaw"
 
 
 class ElevenLabsSocket:
@@ -72,13 +65,16 @@ class ElevenLabsSocket:
         await self.send(reply)
 
     async def refuse(self, error: SessionError) -> None:
-        """A refused session (or a malformed message): say why, then close."""
+        """A refused session (or a malformed message): say why, then close with the reason too
+        (the SDK reports the close reason; LiveKit logs the error message)."""
         code = ws_close_code(error)
         await self.error(error.code, error.message, close_code=code, retry_after=error.retry_after)
-        await self.close(code)
+        await self.close(code, close_reason(error.code, error.message))
 
-    async def close(self, code: int) -> None:
-        await close_if_connected(self.websocket, code)
+    async def close(self, code: int, reason: str = "") -> None:
+        if code == 1001 and not reason:  # the session's shutdown closes without one
+            reason = "shutting_down: the server is shutting down"
+        await close_if_connected(self.websocket, code, reason)
 
 
 async def elevenlabs_stream(websocket: WebSocket) -> None:
@@ -87,11 +83,11 @@ async def elevenlabs_stream(websocket: WebSocket) -> None:
     sock = ElevenLabsSocket(websocket)
     events = EventQueue()
     first: dict[str, Any] = {}  # the first message: it carries the voice settings and maybe text
-    ulaw = False
+    fmt = OutputFormat(0, "pcm")
 
     async def settings() -> SessionSettings:
-        nonlocal ulaw
-        rate, ulaw = parse_output_format(websocket.query_params.get("output_format", DEFAULT_OUTPUT_FORMAT))
+        nonlocal fmt
+        fmt = output_format(websocket.query_params.get("output_format", DEFAULT_OUTPUT_FORMAT))
         voice = resolve_voice(services, websocket.path_params["voice_id"])
         if voice not in services.voice_rates:  # answered at once, before the first message
             raise SessionError("unknown_voice", f"unknown voice {shown(voice)}; see GET /v1/audio/voices")
@@ -100,11 +96,11 @@ async def elevenlabs_stream(websocket: WebSocket) -> None:
             raise WebSocketDisconnect(1000)
         message = parse_message(raw.get("text") or raw.get("bytes") or b"")
         first.update(message)
-        return _settings(services, voice, rate, message)
+        return _settings(services, voice, fmt.sample_rate, message)
 
     try:
         async with services.open_session("elevenlabs", settings, events, sock.close) as session:
-            sender = asyncio.create_task(_send_loop(sock, session, events, ulaw))
+            sender = asyncio.create_task(_send_loop(sock, session, events, AudioMessages(fmt)))
             try:
                 await _receive_loop(websocket, session, first, sender)
             finally:
@@ -187,34 +183,36 @@ async def _text(session: Session, msg: dict[str, Any]) -> None:
         await session.flush()
 
 
-async def _send_loop(sock: ElevenLabsSocket, session: Session, events: EventQueue, ulaw: bool) -> None:
-    """One message per sentence (audio + its alignment), then isFinal, then close; nothing more
-    once a send stalls (the receive loop then closes the socket)."""
-    rate = session.settings.sample_rate
-    text, words, pcm = "", None, bytearray()
+async def _send_loop(sock: ElevenLabsSocket, session: Session, events: EventQueue, out: AudioMessages) -> None:
+    """A message per chunk (audio + the alignment of its characters), then isFinal, then close;
+    nothing more once a send stalls (the receive loop then closes the socket)."""
     while True:
         event = await events.get()
+        message: dict[str, Any] | None = None
         if isinstance(event, SentenceStart):
-            text, words, pcm = event.text, None, bytearray()
+            out.start(event)
         elif isinstance(event, Words):
-            words = event.words
+            out.words(event)
         elif isinstance(event, Audio):
-            pcm += event.pcm
+            message = out.audio(event)
         elif isinstance(event, SentenceEnd):
-            alignment = word_alignment(text, words, event.samples, rate)
-            audio = mulaw_encode(bytes(pcm)) if ulaw else bytes(pcm)
-            sent = await session.guard(sock.send({
-                "audio": base64.b64encode(audio).decode(),
-                "isFinal": None,
-                "normalizedAlignment": alignment,
-                "alignment": alignment,
-            }))
-            if not sent:
-                return
+            message = out.end(event)
+        elif isinstance(event, Flushed):
+            message = out.tail(event.context_id)  # what was flushed is all heard now
         elif isinstance(event, Error):
             if not await session.guard(sock.error(event.code, event.message, retry_after=event.retry_after)):
                 return
         elif isinstance(event, Done):
-            if await session.guard(sock.send({"isFinal": True})):
-                await sock.close(1000)
+            await _finish(sock, session, out)
             return
+        if message is not None and not await session.guard(sock.send(message)):
+            return
+
+
+async def _finish(sock: ElevenLabsSocket, session: Session, out: AudioMessages) -> None:
+    """The last mp3 frames, isFinal, close."""
+    tail = out.tail("default")
+    if tail is not None and not await session.guard(sock.send(tail)):
+        return
+    if await session.guard(sock.send({"isFinal": True})):
+        await sock.close(1000)

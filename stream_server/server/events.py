@@ -40,6 +40,7 @@ class Audio:
     context_id: str
     index: int
     pcm: bytes
+    last: bool = False  # the sentence's last chunk (its SentenceEnd follows)
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,7 @@ def event_to_dict(event: SessionEvent) -> dict[str, Any]:
         return {**body, "context_id": event.context_id, "index": event.index,
                 "words": context_words(event.words, event.offset)}
     body.update(dataclasses.asdict(event))
+    body.pop("last", None)  # an Audio's, for the adapters that frame a sentence's chunks: not on this wire
     for optional in ("context_id", "retry_after"):  # an error's, sent only when it has one
         if body.get(optional, "") is None:
             del body[optional]

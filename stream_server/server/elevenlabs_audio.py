@@ -1,0 +1,127 @@
+"""What both ElevenLabs sockets send: the `output_format`s they serve, and a session's sentences as
+audio messages, one per engine chunk, each with the alignment of the characters that start in it
+(docs/elevenlabs.md).
+
+The session always produces s16le PCM at the format's rate; it goes out as it is (`pcm_*`), as
+G.711 mu-law (`ulaw_8000`) or as mp3 (`mp3_<rate>_<kbps>`). An mp3 stream runs on over a context's
+sentences (no encoder padding between them) and is flushed when the client flushes, when a context
+ends and at the end of input, so the client gets its last frames then.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..audio.encoders import Mp3Chunks
+from ..audio.formats import SAMPLE_RATES, mulaw_encode
+from .alignment import ChunkAligner
+from .events import Audio, SentenceEnd, SentenceStart, SessionError, Words, shown
+from .word_times import WordTime
+
+MP3_FORMATS = {  # ElevenLabs' mp3 formats: name -> (sample rate, kbit/s)
+    "mp3_22050_32": (22050, 32), "mp3_24000_48": (24000, 48), "mp3_44100_32": (44100, 32),
+    "mp3_44100_64": (44100, 64), "mp3_44100_96": (44100, 96), "mp3_44100_128": (44100, 128),
+    "mp3_44100_192": (44100, 192),
+}
+FORMATS = [*(f"pcm_{r}" for r in SAMPLE_RATES), "ulaw_8000", *MP3_FORMATS]
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    sample_rate: int
+    codec: str  # "pcm", "ulaw" or "mp3"
+    kbps: int = 0  # mp3 only
+
+
+def output_format(name: str) -> OutputFormat:
+    """An `output_format` -> OutputFormat (SessionError `unsupported_output_format` naming the served ones)."""
+    if name == "ulaw_8000":
+        return OutputFormat(8000, "ulaw")
+    if name in MP3_FORMATS:
+        rate, kbps = MP3_FORMATS[name]
+        return OutputFormat(rate, "mp3", kbps)
+    kind, _, digits = name.partition("_")
+    if kind == "pcm" and digits.isdigit() and int(digits) in SAMPLE_RATES:
+        return OutputFormat(int(digits), "pcm")
+    raise SessionError("unsupported_output_format", f"output_format {shown(name, 40)} is not served; use {FORMATS}")
+
+
+@dataclass
+class _Sentence:
+    context_id: str
+    text: str  # as the alignment shows it
+    words: list[WordTime] | None = None
+    aligner: ChunkAligner | None = None  # made with its first chunk (the words come before it)
+    samples: int = 0  # sent so far
+
+
+@dataclass
+class AudioMessages:
+    """A socket's session events -> ElevenLabs audio messages (dicts, without contextId). Holds the
+    sentence being sent and an mp3 stream per context that has one unflushed (at most the
+    session's contexts: `drop` forgets a context's)."""
+
+    fmt: OutputFormat
+    _sentence: _Sentence | None = None
+    _mp3: dict[str, Mp3Chunks] = field(default_factory=dict)
+
+    def start(self, event: SentenceStart) -> None:
+        """A sentence after the first of its context starts with the space that separates them,
+        as ElevenLabs' alignment has it (clients join the characters into words)."""
+        text = event.text if event.index == 0 or event.text[:1].isspace() else " " + event.text
+        self._sentence = _Sentence(event.context_id, text)
+
+    def words(self, event: Words) -> None:
+        if self._sentence is not None:
+            self._sentence.words = event.words
+
+    def audio(self, event: Audio) -> dict[str, Any] | None:
+        """The chunk's message: its audio and the characters that start in it."""
+        s = self._sentence
+        if s is None or s.context_id != event.context_id:
+            return None
+        if s.aligner is None:
+            s.aligner = ChunkAligner(s.text, s.words)
+        start = s.samples
+        s.samples += len(event.pcm) // 2
+        rate = self.fmt.sample_rate
+        alignment = s.aligner.take(1000.0 * start / rate, 1000.0 * s.samples / rate, event.last)
+        return _message(self._encode(event.context_id, event.pcm), alignment)
+
+    def end(self, event: SentenceEnd) -> dict[str, Any] | None:
+        """Characters its chunks left (none unless its last chunk had no audio)."""
+        s, self._sentence = self._sentence, None
+        if s is None or s.aligner is None or s.context_id != event.context_id:
+            return None
+        ms = 1000.0 * s.samples / self.fmt.sample_rate
+        alignment = s.aligner.take(ms, ms, True)
+        return None if alignment is None else _message(b"", alignment)
+
+    def tail(self, context_id: str) -> dict[str, Any] | None:
+        """The context's last mp3 frames, if it has any held back."""
+        mp3 = self._mp3.pop(context_id, None)
+        rest = b"" if mp3 is None else mp3.flush()
+        return _message(rest, None) if rest else None
+
+    def drop(self, context_id: str) -> None:
+        """The context was cancelled: nothing more of it goes out."""
+        self._mp3.pop(context_id, None)
+        if self._sentence is not None and self._sentence.context_id == context_id:
+            self._sentence = None
+
+    def _encode(self, context_id: str, pcm: bytes) -> bytes:
+        if self.fmt.codec == "ulaw":
+            return mulaw_encode(pcm)
+        if self.fmt.codec == "mp3":
+            mp3 = self._mp3.get(context_id)
+            if mp3 is None:
+                mp3 = self._mp3[context_id] = Mp3Chunks(self.fmt.sample_rate, self.fmt.kbps)
+            return mp3.encode(pcm)
+        return pcm
+
+
+def _message(audio: bytes, alignment: dict[str, Any] | None) -> dict[str, Any]:
+    return {"audio": base64.b64encode(audio).decode(), "isFinal": None,
+            "normalizedAlignment": alignment, "alignment": alignment}
