@@ -62,12 +62,7 @@ class Mp3Chunks:
 
     def encode(self, pcm: bytes) -> bytes:
         if self._lame is None:
-            self._lame = lameenc.Encoder()
-            self._lame.set_bit_rate(self.kbps)
-            self._lame.set_in_sample_rate(self.sample_rate)
-            self._lame.set_out_sample_rate(self.sample_rate)
-            self._lame.set_channels(1)
-            self._lame.set_quality(2)  # 2 = high quality, 7 = fast
+            self._lame = mp3_encoder(self.sample_rate, self.kbps)
         return bytes(self._lame.encode(pcm)) if pcm else b""
 
     def flush(self) -> bytes:

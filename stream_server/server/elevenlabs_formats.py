@@ -1,30 +1,22 @@
 """ElevenLabs' `output_format` on the HTTP routes (elevenlabs_http.py): what the session is asked
 for and how its PCM becomes the response's bytes, chunk by chunk as it streams.
 
-`pcm_<rate>` and `ulaw_8000` as the stream-input WebSocket takes them (elevenlabs_ws's
-parse_output_format), `wav_<rate>` (a streamed WAV: its header, then the PCM) and ElevenLabs' mp3
-formats (`mp3_<rate>_<kbps>`; the session resamples to the mp3's rate, LAME encodes). Opus and
-A-law are not served.
+The formats the WebSockets take (elevenlabs_audio.output_format: `pcm_<rate>`, `ulaw_8000` and
+ElevenLabs' mp3 ones, `mp3_<rate>_<kbps>`: the session resamples to the mp3's rate, LAME encodes)
+and `wav_<rate>` (a streamed WAV: its header, then the PCM). Opus and A-law are not served.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import lameenc
-
-from ..audio.encoders import mp3_encoder
+from ..audio.encoders import Mp3Chunks
 from ..audio.formats import SAMPLE_RATES, wav_header
-from .elevenlabs_ws import parse_output_format
+from .elevenlabs_audio import FORMATS, output_format
 from .events import SessionError, shown
 
 DEFAULT_OUTPUT_FORMAT = "mp3_44100_128"  # ElevenLabs' (and its SDK's) default on these routes
-MP3_FORMATS = {  # ElevenLabs' list: name -> (sample rate, kbit/s)
-    "mp3_22050_32": (22050, 32), "mp3_24000_48": (24000, 48), "mp3_44100_32": (44100, 32),
-    "mp3_44100_64": (44100, 64), "mp3_44100_96": (44100, 96), "mp3_44100_128": (44100, 128),
-    "mp3_44100_192": (44100, 192),
-}
-SERVED = [*MP3_FORMATS, *(f"pcm_{r}" for r in SAMPLE_RATES), "ulaw_8000", *(f"wav_{r}" for r in SAMPLE_RATES)]
+SERVED = [*FORMATS, *(f"wav_{r}" for r in SAMPLE_RATES)]  # the sockets' formats, and a streamed WAV
 MEDIA_TYPES = {"mp3": "audio/mpeg", "pcm": "audio/pcm", "ulaw": "audio/basic", "wav": "audio/wav"}
 
 
@@ -47,17 +39,14 @@ class HttpFormat:
 
 def parse_http_format(name: str) -> HttpFormat:
     """An `output_format` -> HttpFormat, or SessionError `unsupported_output_format` naming those served."""
-    if name in MP3_FORMATS:
-        rate, kbps = MP3_FORMATS[name]
-        return HttpFormat(name, rate, "mp3", kbps)
     kind, _, rest = name.partition("_")
     try:
-        rate, ulaw = parse_output_format(f"pcm_{rest}" if kind == "wav" else name)
+        fmt = output_format(f"pcm_{rest}" if kind == "wav" else name)
     except SessionError:
         raise SessionError(
             "unsupported_output_format", f"output_format {shown(name)} is not supported; use one of {SERVED}"
         ) from None
-    return HttpFormat(name, rate, "ulaw" if ulaw else kind)
+    return HttpFormat(name, fmt.sample_rate, "wav" if kind == "wav" else fmt.codec, fmt.kbps)
 
 
 class WireEncoder:
@@ -66,13 +55,13 @@ class WireEncoder:
 
     def __init__(self, fmt: HttpFormat) -> None:
         self.fmt = fmt
-        self._mp3: lameenc.Encoder | None = mp3_encoder(fmt.sample_rate, fmt.kbps) if fmt.kind == "mp3" else None
+        self._mp3 = Mp3Chunks(fmt.sample_rate, fmt.kbps) if fmt.kind == "mp3" else None
 
     def start(self) -> bytes:
         return wav_header(self.fmt.sample_rate) if self.fmt.kind == "wav" else b""
 
     def encode(self, audio: bytes) -> bytes:
-        return audio if self._mp3 is None else bytes(self._mp3.encode(audio))
+        return audio if self._mp3 is None else self._mp3.encode(audio)
 
     def finish(self) -> bytes:
-        return b"" if self._mp3 is None else bytes(self._mp3.flush())
+        return b"" if self._mp3 is None else self._mp3.flush()
