@@ -19,6 +19,10 @@ from stream_server.models.piper_vits.voice_files import PiperVoices
 pytestmark = pytest.mark.slow
 
 TOL = 1e-4  # measured ~6e-6
+# The duration flows' rational-quadratic splines amplify float rounding (other thread counts sum in
+# another order): log durations differed by up to 1.3e-4 once under a loaded full run. 1e-3 of a log
+# duration is 0.1% of a phoneme's length; the frames themselves are compared exactly below.
+LOG_DURATION_TOL = 1e-3
 TEXTS = ["Hi.", "The lantern flickered twice, then the gate swung open.",
          "Your flight to Denver has been delayed until 9:45 tonight, and the crew apologizes for the wait."]
 
@@ -40,7 +44,7 @@ def test_text_encoder_and_durations_match_torch(piper, tmp_path, text):
             assert w.shape == g.shape and float((w - g).abs().max()) <= TOL
         noise = torch.randn(1, 2, ids.shape[1], generator=torch.Generator().manual_seed(5))
         logw = piper.duration(want[0], noise, None)
-        assert float((onnx._onnx_frontend.durations(want[0], noise, None) - logw).abs().max()) <= TOL
+        assert float((onnx._onnx_frontend.durations(want[0], noise, None) - logw).abs().max()) <= LOG_DURATION_TOL
     # the whole prefill: the same frames (durations) and prior means
     a, b = piper.encode(ids[0].tolist(), SynthesisParams(seed=3)), onnx.encode(ids[0].tolist(), SynthesisParams(seed=3))
     assert torch.equal(a.durations, b.durations)
@@ -58,7 +62,7 @@ def test_a_multi_speaker_voice_conditions_its_durations(tiny_voices, tmp_path):
         for speaker in (0, 2):
             g = voice.speaker_embedding(speaker)
             want = voice.duration(hidden, noise, g)
-            assert float((onnx._onnx_frontend.durations(hidden, noise, g) - want).abs().max()) <= TOL
+            assert float((onnx._onnx_frontend.durations(hidden, noise, g) - want).abs().max()) <= LOG_DURATION_TOL
 
 
 @pytest.mark.parametrize("frames", [1, 2, 3, 29, 100, 301])
