@@ -69,7 +69,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--voice", default="joe_ar")
+    ap.add_argument("--smoke", action="store_true", help="one round (CI: the bench still runs)")
     args = ap.parse_args()
+    if args.smoke:
+        args.rounds = 1
     port = free_port()
     with tempfile.TemporaryDirectory() as workdir, open(Path(workdir) / "server.log", "w") as log:
         proc = start_ours(port, Path(workdir), log)
