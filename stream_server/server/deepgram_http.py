@@ -35,7 +35,7 @@ from .events import SessionError, shown
 from .send_stall import GuardedStreamingResponse
 from .services import Services
 from .session_settings import SessionSettings
-from .wire import BodyTooLarge, BodyTooSlow, loads_json, read_body
+from .wire import BodyTooLarge, BodyTooSlow, read_body, text_body
 
 MAX_TEXT_CHARS = 2000  # Deepgram's limit for one request
 MAX_BODY_BYTES = 32 * 1024  # 2000 characters even as \uXXXX escapes, and the JSON around them
@@ -111,14 +111,9 @@ def output_of(query: QueryParams) -> Output:
 def text_of(raw: bytes) -> str:
     """The body's `text` (or DeepgramError: 400, or 413 past Deepgram's 2000 characters)."""
     try:
-        data = loads_json(raw or b"null")
-    except ValueError:
-        raise DeepgramError(400, "invalid_json", "the request body is not valid JSON") from None
-    except SessionError as exc:  # JSON, but a string in it is not valid Unicode
-        raise DeepgramError(400, exc.code, exc.message) from None
-    text = data.get("text") if isinstance(data, dict) else None
-    if not isinstance(text, str) or not text.strip():
-        raise DeepgramError(400, "missing_text", 'the body must be a JSON object with a non-empty string "text"')
+        _, text = text_body(raw)
+    except SessionError as exc:
+        raise DeepgramError(400, "missing_text" if exc.code == "empty_text" else exc.code, exc.message) from None
     if len(text) > MAX_TEXT_CHARS:
         message = f"text of {len(text)} characters exceeds the limit of {MAX_TEXT_CHARS}"
         raise DeepgramError(413, "text_too_long", message)

@@ -33,7 +33,7 @@ from .send_stall import GuardedStreamingResponse
 from .services import Services
 from .session import Session
 from .session_settings import SessionSettings
-from .wire import BodyTooLarge, BodyTooSlow, loads_json, read_body
+from .wire import BodyTooLarge, BodyTooSlow, read_body, text_body
 from .word_times import WordTime
 
 Timed = tuple[bytes, dict[str, Any] | None]  # a piece of the response's audio and its characters' times
@@ -106,15 +106,10 @@ async def _body(request: Request, services: Services) -> bytes:
 def parse_body(raw: bytes) -> dict[str, Any]:
     """The JSON body: an object with a non-blank string `text` (other fields are ignored)."""
     try:
-        data = loads_json(raw or b"null")
-    except ValueError:
-        raise Refused(422, "invalid_json", "the request body is not valid JSON") from None
-    except SessionError as exc:  # JSON, but a string in it is not valid Unicode
-        raise Refused(422, exc.code, exc.message) from None
-    if not isinstance(data, dict) or not isinstance(data.get("text"), str):
-        raise Refused(422, "invalid_request", 'the request body must be a JSON object with a string "text"')
-    if not data["text"].strip():
-        raise Refused(422, "empty_text", "text must not be empty")
+        data, _ = text_body(raw)
+    except SessionError as exc:
+        code = "invalid_request" if exc.code == "missing_text" else exc.code
+        raise Refused(422, code, exc.message) from None
     return data
 
 

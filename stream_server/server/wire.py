@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from .events import check_unicode
+from .events import SessionError, check_unicode
 
 
 def loads_json(raw: str | bytes) -> Any:
@@ -23,6 +23,21 @@ def loads_json(raw: str | bytes) -> Any:
         raise ValueError("JSON nested too deeply") from None
     check_strings(value)
     return value
+
+
+def text_body(raw: bytes) -> tuple[dict[str, Any], str]:
+    """A REST body that must be a JSON object with a non-blank string `text`: the object and its
+    text, or SessionError `invalid_json`, `invalid_text`, `missing_text` (no string `text`) or
+    `empty_text` (a blank one). Each API answers these in its own status and shape."""
+    try:
+        data = loads_json(raw or b"null")
+    except ValueError:
+        raise SessionError("invalid_json", "the request body is not valid JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+        raise SessionError("missing_text", 'the request body must be a JSON object with a string "text"')
+    if not data["text"].strip():
+        raise SessionError("empty_text", "text must not be empty")
+    return data, data["text"]
 
 
 def check_strings(value: Any) -> None:
