@@ -1,6 +1,6 @@
-"""What both ElevenLabs sockets send: the `output_format`s they serve, and a session's sentences as
-audio messages, one per engine chunk, each with the alignment of the characters that start in it
-(docs/elevenlabs.md).
+"""What both ElevenLabs sockets send: a session's sentences as audio messages in the asked
+`output_format` (elevenlabs_formats.py), one per engine chunk, each with the alignment of the
+characters that start in it (docs/elevenlabs.md).
 
 The session always produces s16le PCM at the format's rate; it goes out as it is (`pcm_*`), as
 G.711 mu-law (`ulaw_8000`) or as mp3 (`mp3_<rate>_<kbps>`). An mp3 stream runs on over a context's
@@ -15,37 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..audio.encoders import Mp3Chunks
-from ..audio.formats import SAMPLE_RATES, mulaw_encode
+from ..audio.formats import mulaw_encode
 from .alignment import ChunkAligner
-from .events import Audio, SentenceEnd, SentenceStart, SessionError, Words, shown
+from .elevenlabs_formats import OutputFormat
+from .events import Audio, SentenceEnd, SentenceStart, Words
 from .word_times import WordTime
-
-MP3_FORMATS = {  # ElevenLabs' mp3 formats: name -> (sample rate, kbit/s)
-    "mp3_22050_32": (22050, 32), "mp3_24000_48": (24000, 48), "mp3_44100_32": (44100, 32),
-    "mp3_44100_64": (44100, 64), "mp3_44100_96": (44100, 96), "mp3_44100_128": (44100, 128),
-    "mp3_44100_192": (44100, 192),
-}
-FORMATS = [*(f"pcm_{r}" for r in SAMPLE_RATES), "ulaw_8000", *MP3_FORMATS]
-
-
-@dataclass(frozen=True)
-class OutputFormat:
-    sample_rate: int
-    codec: str  # "pcm", "ulaw" or "mp3"
-    kbps: int = 0  # mp3 only
-
-
-def output_format(name: str) -> OutputFormat:
-    """An `output_format` -> OutputFormat (SessionError `unsupported_output_format` naming the served ones)."""
-    if name == "ulaw_8000":
-        return OutputFormat(8000, "ulaw")
-    if name in MP3_FORMATS:
-        rate, kbps = MP3_FORMATS[name]
-        return OutputFormat(rate, "mp3", kbps)
-    kind, _, digits = name.partition("_")
-    if kind == "pcm" and digits.isdigit() and int(digits) in SAMPLE_RATES:
-        return OutputFormat(int(digits), "pcm")
-    raise SessionError("unsupported_output_format", f"output_format {shown(name, 40)} is not served; use {FORMATS}")
 
 
 @dataclass

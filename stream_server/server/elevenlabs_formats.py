@@ -1,9 +1,9 @@
-"""ElevenLabs' `output_format` on the HTTP routes (elevenlabs_http.py): what the session is asked
-for and how its PCM becomes the response's bytes, chunk by chunk as it streams.
+"""ElevenLabs' `output_format`s, for its sockets (elevenlabs_audio.py) and its HTTP routes
+(elevenlabs_http.py): what the session is asked for and how its PCM becomes the bytes sent.
 
-The formats the WebSockets take (elevenlabs_audio.output_format: `pcm_<rate>`, `ulaw_8000` and
-ElevenLabs' mp3 ones, `mp3_<rate>_<kbps>`: the session resamples to the mp3's rate, LAME encodes)
-and `wav_<rate>` (a streamed WAV: its header, then the PCM). Opus and A-law are not served.
+The sockets take `pcm_<rate>`, `ulaw_8000` and ElevenLabs' mp3 ones, `mp3_<rate>_<kbps>` (the
+session resamples to the mp3's rate, LAME encodes); the HTTP routes also `wav_<rate>` (a streamed
+WAV: its header, then the PCM). Opus and A-law are not served.
 """
 
 from __future__ import annotations
@@ -12,8 +12,35 @@ from dataclasses import dataclass
 
 from ..audio.encoders import Mp3Chunks
 from ..audio.formats import SAMPLE_RATES, wav_header
-from .elevenlabs_audio import FORMATS, output_format
 from .events import SessionError, shown
+
+MP3_FORMATS = {  # ElevenLabs' mp3 formats: name -> (sample rate, kbit/s)
+    "mp3_22050_32": (22050, 32), "mp3_24000_48": (24000, 48), "mp3_44100_32": (44100, 32),
+    "mp3_44100_64": (44100, 64), "mp3_44100_96": (44100, 96), "mp3_44100_128": (44100, 128),
+    "mp3_44100_192": (44100, 192),
+}
+FORMATS = [*(f"pcm_{r}" for r in SAMPLE_RATES), "ulaw_8000", *MP3_FORMATS]
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    sample_rate: int
+    codec: str  # "pcm", "ulaw" or "mp3"
+    kbps: int = 0  # mp3 only
+
+
+def output_format(name: str) -> OutputFormat:
+    """An `output_format` -> OutputFormat (SessionError `unsupported_output_format` naming the served ones)."""
+    if name == "ulaw_8000":
+        return OutputFormat(8000, "ulaw")
+    if name in MP3_FORMATS:
+        rate, kbps = MP3_FORMATS[name]
+        return OutputFormat(rate, "mp3", kbps)
+    kind, _, digits = name.partition("_")
+    if kind == "pcm" and digits.isdigit() and int(digits) in SAMPLE_RATES:
+        return OutputFormat(int(digits), "pcm")
+    raise SessionError("unsupported_output_format", f"output_format {shown(name, 40)} is not served; use {FORMATS}")
+
 
 DEFAULT_OUTPUT_FORMAT = "mp3_44100_128"  # ElevenLabs' (and its SDK's) default on these routes
 SERVED = [*FORMATS, *(f"wav_{r}" for r in SAMPLE_RATES)]  # the sockets' formats, and a streamed WAV

@@ -22,7 +22,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ..config import SessionSection
 from .compat import FlushCounter, at_speed, resolve_voice
 from .contexts import check_context_id
-from .elevenlabs_audio import AudioMessages, OutputFormat, output_format
+from .elevenlabs_audio import AudioMessages
+from .elevenlabs_formats import OutputFormat, output_format
 from .elevenlabs_ws import DEFAULT_OUTPUT_FORMAT, KEEPALIVE, ElevenLabsSocket, voice_speed
 from .events import Audio, Cancelled, Error, Flushed, SentenceEnd, SentenceStart, SessionError, SessionEvent, Words
 from .idle import idle_error, receive_or_idle

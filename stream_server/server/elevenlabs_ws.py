@@ -19,7 +19,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .admission import ws_close_code
 from .compat import EventQueue, at_speed, close_if_connected, close_reason, resolve_voice
-from .elevenlabs_audio import AudioMessages, OutputFormat, output_format
+from .elevenlabs_audio import AudioMessages
+from .elevenlabs_formats import OutputFormat, output_format
 from .events import Audio, Done, Error, Flushed, SentenceEnd, SentenceStart, SessionError, Words, shown
 from .idle import first_message, idle_error, receive_or_idle
 from .send_stall import close_stalled
