@@ -116,12 +116,47 @@ def test_seed_minus_one_is_a_new_take_each_time(gsv_server, assets):
     ({"media_type": "aac"}, "media_type: aac is not supported"),
     ({"text_split_method": "cut9"}, "text_split_method:cut9 is not supported"),
     ({"streaming_mode": 7}, "streaming_mode must be 0, 1, 2, 3"),
-    ({"top_k": "many"}, "top_k"),
 ])
 def test_bad_requests_get_api_v2s_400(gsv_server, assets, over, message):
     body = {**params(ref_audio_path=str(assets["ref"])), **over}
     r = httpx.post(gsv_server.http + "/tts", json=body, timeout=60)
     assert r.status_code == 400 and message in r.json()["message"]
+
+
+def test_values_of_the_wrong_type_get_fastapis_422(gsv_server, assets):
+    """Upstream is a FastAPI app: a field pydantic cannot read is answered 422 with `detail`."""
+    body = {**params(ref_audio_path=str(assets["ref"])), "top_k": "many"}
+    r = httpx.post(gsv_server.http + "/tts", json=body, timeout=60)
+    assert r.status_code == 422
+    (error,) = r.json()["detail"]
+    assert error["loc"] == ["body", "top_k"] and error["type"] == "int_parsing" and error["input"] == "many"
+    query = {**params(ref_audio_path=str(assets["ref"])), "speed_factor": "fast"}
+    r = httpx.get(gsv_server.http + "/tts", params=query, timeout=60)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "speed_factor"]
+    r = httpx.post(gsv_server.http + "/tts", content=b"{not json", timeout=60)
+    assert r.status_code == 422 and r.json()["detail"][0]["type"] == "json_invalid"
+    r = httpx.post(gsv_server.http + "/tts", json=[1, 2], timeout=60)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body"]
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_punctuation_only_text_is_answered_as_upstream(gsv_server, assets, streaming):
+    """Upstream drops pieces with no word characters: with none left, its non-streamed answer is
+    1 s of silence at 16 kHz, its streamed answer has no audio (never a 500)."""
+    body = params(ref_audio_path=str(assets["ref"]), text="?!... ,", media_type="wav", streaming_mode=streaming)
+    r = httpx.post(gsv_server.http + "/tts", json=body, timeout=60)
+    assert r.status_code == 200
+    if streaming:
+        assert r.content == b""
+    else:
+        audio, rate = sf.read(io.BytesIO(r.content), dtype="int16")
+        assert rate == 16000 and len(audio) == 16000 and not audio.any()
+
+
+def test_text_that_splits_into_nothing_is_upstreams_400(gsv_server, assets):
+    """Upstream's filter_text refuses a split with no piece at all (a 400 from api_v2's handler)."""
+    r = httpx.post(gsv_server.http + "/tts", json=params(ref_audio_path=str(assets["ref"]), text="..."), timeout=60)
+    assert r.status_code == 400 and r.json() == {"message": "tts failed", "Exception": "Please enter valid text."}
 
 
 def test_a_body_over_the_limit_is_a_413_and_text_past_the_backlog_a_400(gsv_server, assets):
