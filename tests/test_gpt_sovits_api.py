@@ -159,6 +159,24 @@ def test_text_that_splits_into_nothing_is_upstreams_400(gsv_server, assets):
     assert r.status_code == 400 and r.json() == {"message": "tts failed", "Exception": "Please enter valid text."}
 
 
+def test_loud_pieces_are_scaled_down_as_upstream_not_clipped(gsv_server, assets, monkeypatch):
+    """Upstream divides a fragment whose peak is over 1.0 by that peak: the piece keeps its shape."""
+    backend = gsv_server.services.voices["gpt_sovits"]
+    vocode = backend.vocode
+    calls = []
+    monkeypatch.setattr(backend, "vocode", lambda *a, **k: calls.append(1) or [w * 1000 for w in vocode(*a, **k)])
+    text = "Loud voice here."
+    body = params(ref_audio_path=str(assets["ref"]), text=text, seed=11, fragment_interval=0)
+    got = pcm16(httpx.post(gsv_server.http + "/tts", json=body, timeout=120).content)
+    monkeypatch.setattr(backend, "vocode", vocode)
+    want = expected(gsv_server, assets, text, 11)[: -int(0.3 * RATE)]
+    peak = np.abs(want).max()
+    assert calls, "not vocoded"
+    assert got.shape == want.shape and np.abs(got).max() == 1.0
+    assert np.abs(got - want / peak).max() <= 1e-3 / peak + 2 / 32767
+    assert (np.abs(got) >= 32766 / 32767).sum() <= 2  # no run of saturated samples
+
+
 def test_a_body_over_the_limit_is_a_413_and_text_past_the_backlog_a_400(gsv_server, assets):
     limit = gsv_server.config.gpt_sovits_api.max_body_bytes
     big = params(ref_audio_path=str(assets["ref"]), text="Hello. " * (limit // 7 + 1))

@@ -29,8 +29,9 @@ from ..audio.formats import wav_header
 from ..engine.backend import VoiceControl
 from ..engine.requests import SynthesisOptions
 from .admission import retry_after_headers, try_again_later
-from .compat import EventQueue, after, at_speed, open_for_request, request_pcm
+from .compat import EventQueue, after, at_speed, open_for_request
 from .events import SessionError, cut, shown
+from .gpt_sovits_audio import unit_pcm
 from .gpt_sovits_request import Refused, TtsRequest, Unprocessable, check, parse
 from .send_stall import GuardedStreamingResponse
 from .services import Services
@@ -57,13 +58,13 @@ async def tts(request: Request) -> Response:
     services: Services = request.app.state.services
     voice, control = _voice(services)
     try:
-        req, streaming, ref_id = await _prepare(request, services, control)
+        req, mode, ref_id = await _prepare(request, services, control)
         assert req.text and req.text_lang  # checked
         pieces = await asyncio.to_thread(control.split, req.text, req.text_split_method, req.text_lang.lower())
     except Exception as exc:  # noqa: BLE001 - _refusal answers the request's faults and re-raises the rest
         return _refusal(services, exc)
     if not pieces:  # only symbols: upstream answers 1 s of 16 kHz silence, or streams nothing
-        return _silence(req.media_type) if not streaming else Response(b"", media_type=f"audio/{req.media_type}")
+        return _silence(req.media_type) if not mode else Response(b"", media_type=f"audio/{req.media_type}")
     events = EventQueue()
     try:
         session, stack = await _open_session(services, req, pieces, ref_id, events)
@@ -72,9 +73,10 @@ async def tts(request: Request) -> Response:
         body = {"message": "tts failed", "Exception": exc.message}
         return JSONResponse(body, status_code=status, headers=retry_after_headers(exc))
     rate = services.voice_rates[voice]
-    pcm = request_pcm(events, stack, gap=bytes(2 * int(rate * req.fragment_interval)))  # s16le silence
+    gap = bytes(2 * int(rate * req.fragment_interval))  # s16le silence
+    pcm = unit_pcm(events, stack, gap, whole_pieces=mode in (0, 1))
     media = f"audio/{req.media_type}"
-    if streaming and req.media_type != "ogg":
+    if mode and req.media_type != "ogg":
         stream = after(wav_header(rate), pcm) if req.media_type == "wav" else pcm
         return GuardedStreamingResponse(stream, session.guard, media)  # cut if the client stops reading
     try:
@@ -84,15 +86,15 @@ async def tts(request: Request) -> Response:
     return _whole(audio, rate, req.media_type)
 
 
-async def _prepare(request: Request, services: Services, control: VoiceControl) -> tuple[TtsRequest, bool, str]:
-    """The request, whether to stream, and its reference's id (made ready off the event loop)."""
+async def _prepare(request: Request, services: Services, control: VoiceControl) -> tuple[TtsRequest, int, str]:
+    """The request, its streaming mode, and its reference's id (made ready off the event loop)."""
     req = await parse(request, services.config.gpt_sovits_api.max_body_bytes,
                       services.config.server.request_timeout_seconds)
-    streaming = check(req, control)
+    mode = check(req, control)
     assert req.ref_audio_path and req.prompt_lang  # checked
     ref_id = await asyncio.to_thread(control.prepare_reference, req.ref_audio_path, req.prompt_text,
                                      req.prompt_lang.lower())
-    return req, streaming, ref_id
+    return req, mode, ref_id
 
 
 def _refusal(services: Services, exc: Exception) -> JSONResponse:
@@ -147,7 +149,7 @@ async def _open_session(
     )
     seed = random.getrandbits(63) if req.seed == -1 else req.seed  # -1: a new voice take each time
     options = at_speed(sampling, req.speed_factor)
-    settings = SessionSettings(voice, services.voice_rates[voice], "pcm_s16le", options, seed_base=seed)
+    settings = SessionSettings(voice, services.voice_rates[voice], "pcm_f32le", options, seed_base=seed)
 
     async def feed(session: Session) -> None:
         for piece in pieces:

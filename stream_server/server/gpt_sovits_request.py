@@ -66,8 +66,8 @@ class Unprocessable(Exception):
         self.body = {"detail": detail}
 
 
-def check(req: TtsRequest, control: VoiceControl) -> bool:
-    """api_v2's check_params, in its order; returns whether to stream."""
+def check(req: TtsRequest, control: VoiceControl) -> int:
+    """api_v2's check_params, in its order; returns the streaming mode (0-3; true is 1)."""
     if not req.ref_audio_path:
         raise Refused("ref_audio_path is required")
     if not req.text:
@@ -90,10 +90,10 @@ def check(req: TtsRequest, control: VoiceControl) -> bool:
         raise Refused("speed_factor, top_p, temperature, repetition_penalty or fragment_interval out of range")
     mode = req.streaming_mode
     if isinstance(mode, bool):
-        return mode
+        return int(mode)
     if mode not in (0, 1, 2, 3):
         raise Refused("the value of streaming_mode must be 0, 1, 2, 3(int) or true/false(bool)")
-    return mode != 0
+    return mode
 
 
 def _read_query(request: Request) -> dict[str, Any]:
