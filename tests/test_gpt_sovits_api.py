@@ -9,6 +9,7 @@ import asyncio
 import io
 import json
 
+import av
 import httpx
 import numpy as np
 import pytest
@@ -103,6 +104,25 @@ def test_get_tts_streams_the_same_take(gsv_server, assets):
     assert np.abs(pcm16(data[44:]) - want).max() <= 1e-3 + 1 / 32767
 
 
+def test_aac_and_streamed_ogg_come_as_upstream_sends_them(gsv_server, assets):
+    """aac is an ADTS stream; a streamed ogg is one Ogg file per piece and per silence, as api_v2
+    packs each chunk it yields."""
+    body = params(ref_audio_path=str(assets["ref"]), media_type="aac")
+    r = httpx.post(gsv_server.http + "/tts", json=body, timeout=120)
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/aac" and r.content[:2] == b"\xff\xf1"
+    with av.open(io.BytesIO(r.content)) as container:
+        samples = sum(frame.samples for frame in container.decode(audio=0))
+    assert abs(samples - len(expected(gsv_server, assets, TEXT, 7))) < RATE // 10
+    with httpx.stream("POST", gsv_server.http + "/tts", json={**body, "media_type": "ogg", "streaming_mode": 1},
+                      timeout=120) as r:
+        data = b"".join(r.iter_bytes())
+    files = data.count(b"OggS\x00\x02")  # an Ogg stream's first page
+    assert files == 2 * len(gsv_server.services.voices["gpt_sovits"].frontend.split(TEXT, "cut5", "en")) >= 4
+    first = data[: data.index(b"OggS\x00\x02", 1)]
+    audio, rate = sf.read(io.BytesIO(first), dtype="float32")
+    assert rate == RATE and len(audio) > 0
+
+
 def test_seed_minus_one_is_a_new_take_each_time(gsv_server, assets):
     body = params(ref_audio_path=str(assets["ref"]), seed=-1, top_k=15, text="A random take.")
     takes = [httpx.post(gsv_server.http + "/tts", json=body, timeout=120).content for _ in range(2)]
@@ -113,7 +133,7 @@ def test_seed_minus_one_is_a_new_take_each_time(gsv_server, assets):
     ({"ref_audio_path": ""}, "ref_audio_path is required"),
     ({"text": ""}, "text is required"),
     ({"text_lang": "ja"}, "text_lang: ja is not supported"),
-    ({"media_type": "aac"}, "media_type: aac is not supported"),
+    ({"media_type": "mp3"}, "media_type: mp3 is not supported"),
     ({"text_split_method": "cut9"}, "text_split_method:cut9 is not supported"),
     ({"streaming_mode": 7}, "streaming_mode must be 0, 1, 2, 3"),
 ])

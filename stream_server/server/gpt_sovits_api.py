@@ -24,14 +24,12 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..audio.encoders import encode_whole
-from ..audio.formats import wav_header
 from ..engine.backend import VoiceControl
 from ..engine.requests import SynthesisOptions
 from .admission import retry_after_headers, try_again_later
-from .compat import EventQueue, after, at_speed, open_for_request
+from .compat import EventQueue, at_speed, open_for_request
 from .events import SessionError, cut, shown
-from .gpt_sovits_audio import unit_pcm
+from .gpt_sovits_audio import pack, packed_stream, unit_pcm
 from .gpt_sovits_request import Refused, TtsRequest, Unprocessable, check, parse
 from .send_stall import GuardedStreamingResponse
 from .services import Services
@@ -64,7 +62,7 @@ async def tts(request: Request) -> Response:
     except Exception as exc:  # noqa: BLE001 - _refusal answers the request's faults and re-raises the rest
         return _refusal(services, exc)
     if not pieces:  # only symbols: upstream answers 1 s of 16 kHz silence, or streams nothing
-        return _silence(req.media_type) if not mode else Response(b"", media_type=f"audio/{req.media_type}")
+        return await _silence(req.media_type) if not mode else Response(b"", media_type=f"audio/{req.media_type}")
     events = EventQueue()
     try:
         session, stack = await _open_session(services, req, pieces, ref_id, events)
@@ -76,14 +74,13 @@ async def tts(request: Request) -> Response:
     gap = bytes(2 * int(rate * req.fragment_interval))  # s16le silence
     pcm = unit_pcm(events, stack, gap, whole_pieces=mode in (0, 1))
     media = f"audio/{req.media_type}"
-    if mode and req.media_type != "ogg":
-        stream = after(wav_header(rate), pcm) if req.media_type == "wav" else pcm
-        return GuardedStreamingResponse(stream, session.guard, media)  # cut if the client stops reading
+    if mode:
+        return GuardedStreamingResponse(packed_stream(pcm, rate, req.media_type), session.guard, media)
     try:
         audio = b"".join([chunk async for chunk in pcm])
     except RuntimeError as exc:
         return JSONResponse({"message": "tts failed", "Exception": str(exc)}, status_code=400)
-    return _whole(audio, rate, req.media_type)
+    return await _whole(audio, rate, req.media_type)
 
 
 async def _prepare(request: Request, services: Services, control: VoiceControl) -> tuple[TtsRequest, int, str]:
@@ -121,19 +118,14 @@ def _refusal(services: Services, exc: Exception) -> JSONResponse:
     raise exc
 
 
-def _silence(media_type: str) -> Response:
+async def _silence(media_type: str) -> Response:
     """Upstream's answer to text with nothing to say: one second of silence at 16 kHz."""
-    return _whole(bytes(2 * SILENCE_RATE), SILENCE_RATE, media_type)
+    return await _whole(bytes(2 * SILENCE_RATE), SILENCE_RATE, media_type)
 
 
-def _whole(audio: bytes, rate: int, media_type: str) -> Response:
-    """s16le audio as one file of `media_type`."""
-    media = f"audio/{media_type}"
-    if media_type == "wav":
-        return Response(wav_header(rate, len(audio)) + audio, media_type=media)
-    if media_type == "ogg":  # one Ogg/Vorbis file, also when streaming (api_v2 sends one per chunk)
-        return Response(encode_whole(audio, "ogg", rate), media_type=media)
-    return Response(audio, media_type=media)
+async def _whole(audio: bytes, rate: int, media_type: str) -> Response:
+    """s16le audio as one file of `media_type` (encoded off the event loop)."""
+    return Response(await asyncio.to_thread(pack, audio, rate, media_type), media_type=f"audio/{media_type}")
 
 
 async def _open_session(

@@ -1,6 +1,7 @@
 """api_v2's audio out of a session's float events: peaks scaled down as upstream does (a unit
 whose peak exceeds 1.0 is divided by it, never clipped), then s16le and `fragment_interval` of
-silence after each piece.
+silence after each piece; packed as api_v2 packs it (wav, raw, ogg, aac: a streamed ogg or aac is
+one file per unit, as upstream sends them).
 
 The unit is upstream's: a whole piece when api_v2 answers at once or with streaming_mode 1 (it
 post-processes each fragment whole), one engine chunk with streaming modes 2 and 3 (it
@@ -8,12 +9,16 @@ post-processes each chunk)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncGenerator
+import io
+from collections.abc import AsyncGenerator, AsyncIterator
 
+import av
 import numpy as np
 
-from ..audio.formats import encode_pcm
+from ..audio.encoders import encode_whole
+from ..audio.formats import encode_pcm, wav_header
 from .compat import EventQueue
 from .events import Audio, Done, Error, SentenceEnd
 
@@ -53,3 +58,41 @@ async def unit_pcm(
                 raise RuntimeError(f"{event.code}: {event.message}")
             elif isinstance(event, Done):
                 return
+
+
+AAC_BIT_RATE = 192_000  # upstream's ffmpeg command line (-b:a 192k, ADTS)
+
+
+def encode_aac(pcm: bytes, rate: int) -> bytes:
+    """s16le mono as an AAC ADTS stream (upstream pipes it through ffmpeg; here PyAV's encoder)."""
+    out = io.BytesIO()
+    with av.open(out, "w", format="adts") as container:
+        stream = container.add_stream("aac", rate=rate, layout="mono")
+        stream.bit_rate = AAC_BIT_RATE
+        frame = av.AudioFrame.from_ndarray(np.frombuffer(pcm, "<i2").reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    return out.getvalue()
+
+
+def pack(pcm: bytes, rate: int, media_type: str) -> bytes:
+    """One file of `media_type` (raw: the samples as they are)."""
+    if media_type == "wav":
+        return wav_header(rate, len(pcm)) + pcm
+    if media_type == "ogg":
+        return encode_whole(pcm, "ogg", rate)
+    if media_type == "aac":
+        return encode_aac(pcm, rate)
+    return pcm
+
+
+async def packed_stream(units: AsyncGenerator[bytes, None], rate: int, media_type: str) -> AsyncIterator[bytes]:
+    """A streamed answer: a wav header then raw samples, raw samples, or one file per unit."""
+    try:
+        if media_type == "wav":
+            yield wav_header(rate)
+        async for unit in units:
+            yield unit if media_type in ("wav", "raw") else await asyncio.to_thread(pack, unit, rate, media_type)
+    finally:
+        await units.aclose()  # closes the session now, also when the client stops reading

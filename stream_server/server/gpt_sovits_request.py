@@ -14,7 +14,7 @@ from ..engine.backend import VoiceControl
 from .events import SessionError, cut
 from .wire import loads_json, read_body
 
-MEDIA_TYPES = ("wav", "raw", "ogg")
+MEDIA_TYPES = ("wav", "raw", "ogg", "aac")
 MAX_ECHO_CHARS = 200  # a 422's `input` echoes the client's value: cut, as a body may be large
 MAX_ERRORS = 20  # a 422 lists at most this many fields
 
