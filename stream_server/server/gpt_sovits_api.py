@@ -1,12 +1,12 @@
 """GPT-SoVITS api_v2's HTTP interface, a thin adapter onto Session (docs/gpt_sovits.md).
 
 `GET`/`POST /tts` take api_v2's parameters (same names, defaults and error bodies: HTTP 400 with
-`{"message": ...}`); the text is split by its `text_split_method` and each piece is spoken as one
-sentence by the same sessions, engine and cache as every other protocol, so many requests are
-served at once (api_v2 serves one at a time). `streaming_mode` 1, 2 or 3 streams each sentence's
-audio chunks as the engine makes them (api_v2's modes 2/3 re-decode and cross-fade; here every
-mode streams the engine's own chunks); 0 answers once the whole text is spoken. Audio: 32 kHz s16le
-mono, `fragment_interval` seconds of silence after each piece, as api_v2.
+`{"message": ...}`, FastAPI's 422 for a value of the wrong type: gpt_sovits_request.py); the text
+is split by its `text_split_method` and each piece is spoken by the same sessions, engine and cache
+as every other protocol, so many requests are served at once (api_v2 serves one at a time).
+`streaming_mode` 1 streams each piece whole, 2 and 3 each chunk as the engine makes it (api_v2's
+modes 2/3 re-decode and cross-fade); 0 answers once the whole text is spoken. Audio (peaks scaled,
+packing: gpt_sovits_audio.py): 32 kHz mono, `fragment_interval` seconds of silence after each piece.
 
 `/set_refer_audio`, `/set_gpt_weights`, `/set_sovits_weights` change the voice for the requests
 that follow (new weights are loaded off the event loop and put in place once the voice's sentences
