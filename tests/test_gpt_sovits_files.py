@@ -7,13 +7,17 @@ loaders fail with anything but that answer (an HTTP 400, never a 500)."""
 from __future__ import annotations
 
 import os
+import re
 import tracemalloc
 from pathlib import Path
 
 import pytest
+import torch
+import yaml
 
 import gpt_sovits_assets
 from shared_fixtures import gpt_sovits_fixtures
+from stream_server.models.gpt_sovits.infer_yaml import voice_from_infer_yaml
 from stream_server.models.gpt_sovits.reference import MAX_CLIP_BYTES, ReferenceError
 from stream_server.models.gpt_sovits.references import ReferenceBook
 from stream_server.models.gpt_sovits.sovits_checkpoint import CheckpointError, read_sovits_checkpoint
@@ -76,3 +80,27 @@ def test_a_file_that_is_no_checkpoint_gets_one_answer_that_quotes_none_of_it(fil
     fixtures = gpt_sovits_fixtures()
     assert read_checkpoint(fixtures / "t2s_tiny.ckpt").config.phoneme_vocab_size == 732
     assert read_sovits_checkpoint(fixtures / "sovits_tiny.pth").version == "v2"
+
+
+@pytest.mark.parametrize("tag, version", [(b"02", "v3"), (b"04", "v4 (LoRA)")])
+def test_sovits_files_of_v3_or_v4_say_what_is_served(tmp_path, tag, version):
+    """A v3/v4 file (upstream's header tag, or its cfm weights) is refused naming both versions."""
+    tagged = tmp_path / "tagged.pth"
+    tagged.write_bytes(tag + (gpt_sovits_fixtures() / "sovits_tiny.pth").read_bytes()[2:])
+    served = rf"GPT-SoVITS {re.escape(version)} model; this server serves GPT-SoVITS v2"
+    with pytest.raises(CheckpointError, match=served):
+        read_sovits_checkpoint(tagged)
+    v4 = tmp_path / "v4.pth"
+    weights = {"enc_p.text_embedding.weight": torch.zeros(732, 2), "cfm.estimator.w": torch.zeros(2)}
+    torch.save({"weight": weights, "config": {"model": {"version": "v4"}}, "info": "v4"}, v4)
+    with pytest.raises(CheckpointError, match="a GPT-SoVITS v4 model; this server serves GPT-SoVITS v2"):
+        read_sovits_checkpoint(v4)
+
+
+@pytest.mark.parametrize("version", ["v3", "v4"])
+def test_a_tts_infer_yaml_of_v3_or_v4_says_what_is_served(tmp_path, version):
+    infer = tmp_path / "tts_infer.yaml"
+    custom = {"version": version, "t2s_weights_path": "a", "vits_weights_path": "b"}
+    infer.write_text(yaml.safe_dump({"custom": custom}))
+    with pytest.raises(ValueError, match=f"GPT-SoVITS {version}; this server serves GPT-SoVITS v2"):
+        voice_from_infer_yaml(infer)

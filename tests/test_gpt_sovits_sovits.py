@@ -193,7 +193,7 @@ def test_the_gpt_loader_refuses_a_pickle_that_changes_a_global_too(tmp_path):
 def test_loader_refuses_version_tagged_files(tmp_path, tag, version):
     path = tmp_path / "tagged.pth"
     path.write_bytes(tag + CKPT.read_bytes()[2:])
-    with pytest.raises(CheckpointError, match=rf"{version}.*only GPT-SoVITS v2"):
+    with pytest.raises(CheckpointError, match=rf"{version}.*this server serves GPT-SoVITS v2"):
         read_sovits_checkpoint(path)
 
 
@@ -229,7 +229,7 @@ def test_loader_refuses_v1_weights(tmp_path, monkeypatch):
     weights = {"enc_p.text_embedding.weight": torch.zeros(322, 192, dtype=torch.float16)}
     _save_with_upstream_hparams({"model": {"version": "v1"}, "data": {}}, weights, path, monkeypatch)
     monkeypatch.delitem(sys.modules, "utils")
-    with pytest.raises(CheckpointError, match="v1.*only GPT-SoVITS v2"):
+    with pytest.raises(CheckpointError, match="v1.*this server serves GPT-SoVITS v2"):
         read_sovits_checkpoint(path)
 
 

@@ -321,7 +321,7 @@ def test_client_values_are_quoted_short_in_every_reply():
     from starlette.datastructures import QueryParams
 
     from stream_server.server.elevenlabs_ws import parse_output_format
-    from stream_server.server.gpt_sovits_api import TtsRequest, _check, _Refused
+    from stream_server.server.gpt_sovits_request import Refused, TtsRequest, check
     from stream_server.server.native_messages import parse_speed
     from stream_server.server.native_ws import _query_settings
     from stream_server.server.session_settings import SessionSettings, VoiceBook
@@ -329,7 +329,7 @@ def test_client_values_are_quoted_short_in_every_reply():
     def message(call) -> str:
         try:
             call()
-        except (SessionError, _BadRequest, _Refused) as exc:
+        except (SessionError, _BadRequest, Refused) as exc:
             text = exc.message if hasattr(exc, "message") else json.dumps(exc.body)
             assert len(text) < 400, text[:200]
             return text
@@ -350,7 +350,7 @@ def test_client_values_are_quoted_short_in_every_reply():
     control = SimpleNamespace(text_languages=("en",), split_methods=("cut5",))
     base = {"text": "hi", "text_lang": "en", "ref_audio_path": "r.wav", "prompt_lang": "en"}
     for field in ("text_lang", "media_type", "text_split_method"):
-        message(lambda field=field: _check(TtsRequest(**{**base, field: HUGE}), control))
+        message(lambda field=field: check(TtsRequest(**{**base, field: HUGE}), control))
 
 
 async def test_origins_and_paths_are_quoted_short_in_a_refusal(caplog):

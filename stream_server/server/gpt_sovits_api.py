@@ -1,12 +1,12 @@
 """GPT-SoVITS api_v2's HTTP interface, a thin adapter onto Session (docs/gpt_sovits.md).
 
 `GET`/`POST /tts` take api_v2's parameters (same names, defaults and error bodies: HTTP 400 with
-`{"message": ...}`); the text is split by its `text_split_method` and each piece is spoken as one
-sentence by the same sessions, engine and cache as every other protocol, so many requests are
-served at once (api_v2 serves one at a time). `streaming_mode` 1, 2 or 3 streams each sentence's
-audio chunks as the engine makes them (api_v2's modes 2/3 re-decode and cross-fade; here every
-mode streams the engine's own chunks); 0 answers once the whole text is spoken. Audio: 32 kHz s16le
-mono, `fragment_interval` seconds of silence after each piece, as api_v2.
+`{"message": ...}`, FastAPI's 422 for a value of the wrong type: gpt_sovits_request.py); the text
+is split by its `text_split_method` and each piece is spoken by the same sessions, engine and cache
+as every other protocol, so many requests are served at once (api_v2 serves one at a time).
+`streaming_mode` 1 streams each piece whole, 2 and 3 each chunk as the engine makes it (api_v2's
+modes 2/3 re-decode and cross-fade); 0 answers once the whole text is spoken. Audio (peaks scaled,
+packing: gpt_sovits_audio.py): 32 kHz mono, `fragment_interval` seconds of silence after each piece.
 
 `/set_refer_audio`, `/set_gpt_weights`, `/set_sovits_weights` change the voice for the requests
 that follow (new weights are loaded off the event loop and put in place once the voice's sentences
@@ -20,121 +20,27 @@ import contextlib
 import logging
 import random
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..audio.encoders import encode_whole
-from ..audio.formats import wav_header
 from ..engine.backend import VoiceControl
 from ..engine.requests import SynthesisOptions
 from .admission import retry_after_headers, try_again_later
-from .compat import EventQueue, after, at_speed, open_for_request, request_pcm
+from .compat import EventQueue, at_speed, open_for_request
 from .events import SessionError, cut, shown
+from .gpt_sovits_audio import pack, packed_stream, unit_pcm
+from .gpt_sovits_request import Refused, TtsRequest, Unprocessable, check, parse
 from .send_stall import GuardedStreamingResponse
 from .services import Services
 from .session import Session
 from .session_settings import SessionSettings
-from .wire import BodyTooLarge, BodyTooSlow, loads_json, read_body
+from .wire import BodyTooLarge, BodyTooSlow
 
 log = logging.getLogger(__name__)
 
+SILENCE_RATE = 16000  # upstream's answer to text with nothing to say: 1 s at 16 kHz
 MAX_EXCEPTION_CHARS = 300  # an error's `Exception` text (a loader's message names the client's path)
-MEDIA_TYPES = ("wav", "raw", "ogg")  # api_v2's aac needs ffmpeg: refused with a clear message
-
-
-class TtsRequest(BaseModel):
-    """api_v2's TTS_Request: the same fields and defaults (some accepted and unused: see docs)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    text: str | None = None
-    text_lang: str | None = None
-    ref_audio_path: str | None = None
-    aux_ref_audio_paths: list[str] | None = None
-    prompt_lang: str | None = None
-    prompt_text: str = ""
-    top_k: int = 15
-    top_p: float = 1
-    temperature: float = 1
-    text_split_method: str = "cut5"
-    batch_size: int = 1
-    batch_threshold: float = 0.75
-    split_bucket: bool = True
-    speed_factor: float = 1.0
-    fragment_interval: float = 0.3
-    seed: int = -1
-    media_type: str = "wav"
-    streaming_mode: bool | int = False
-    parallel_infer: bool = True
-    repetition_penalty: float = 1.35
-    sample_steps: int = 32
-    super_sampling: bool = False
-    overlap_length: int = 2
-    min_chunk_length: int = 16
-
-
-class _Refused(Exception):
-    def __init__(self, message: str, **detail: str) -> None:
-        super().__init__(message)
-        self.body = {"message": message, **detail}
-
-
-def _check(req: TtsRequest, control: VoiceControl) -> bool:
-    """api_v2's check_params, in its order; returns whether to stream."""
-    if not req.ref_audio_path:
-        raise _Refused("ref_audio_path is required")
-    if not req.text:
-        raise _Refused("text is required")
-    for field in ("text_lang", "prompt_lang"):
-        lang = getattr(req, field)
-        if not lang:
-            raise _Refused(f"{field} is required")
-        if lang.lower() not in control.text_languages:
-            supported = ", ".join(control.text_languages)
-            raise _Refused(f"{field}: {cut(lang, 64)} is not supported (supported: {supported})")
-    if req.media_type not in MEDIA_TYPES:
-        hint = " (aac needs ffmpeg, which this server does not use)" if req.media_type == "aac" else ""
-        raise _Refused(f"media_type: {cut(req.media_type, 64)} is not supported{hint}")
-    if req.text_split_method not in control.split_methods:
-        raise _Refused(f"text_split_method:{cut(req.text_split_method, 64)} is not supported")
-    if req.aux_ref_audio_paths:
-        raise _Refused("aux_ref_audio_paths is not supported yet: give one ref_audio_path")
-    if not (0.25 <= req.speed_factor <= 4.0 and 0 < req.top_p <= 1 and req.temperature > 0
-            and req.repetition_penalty > 0 and 0 <= req.fragment_interval <= 5):
-        raise _Refused("speed_factor, top_p, temperature, repetition_penalty or fragment_interval out of range")
-    mode = req.streaming_mode
-    if isinstance(mode, bool):
-        return mode
-    if mode not in (0, 1, 2, 3):
-        raise _Refused("the value of streaming_mode must be 0, 1, 2, 3(int) or true/false(bool)")
-    return mode != 0
-
-
-def _read_query(request: Request) -> dict[str, Any]:
-    q = request.query_params
-    data: dict[str, Any] = {k: v for k, v in q.items() if k != "aux_ref_audio_paths"}
-    if "aux_ref_audio_paths" in q:
-        data["aux_ref_audio_paths"] = q.getlist("aux_ref_audio_paths")
-    return data
-
-
-async def _parse(request: Request, max_body_bytes: int, seconds: float) -> TtsRequest:
-    try:
-        data = _read_query(request) if request.method == "GET" else loads_json(
-            await read_body(request, max_body_bytes, seconds))
-        if not isinstance(data, dict):
-            raise ValueError("the body must be a JSON object")
-        return TtsRequest.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise _Refused(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
-    except ValueError as exc:  # malformed JSON (and nesting too deep), or not an object
-        raise _Refused(f"invalid request: {exc}") from None
-    except SessionError as exc:  # JSON, but a string in it is not valid Unicode
-        raise _Refused(f"invalid request: {exc.message}") from None
 
 
 def _voice(services: Services) -> tuple[str, VoiceControl]:
@@ -148,58 +54,85 @@ def _voice(services: Services) -> tuple[str, VoiceControl]:
 
 async def tts(request: Request) -> Response:
     services: Services = request.app.state.services
-    limit = services.config.gpt_sovits_api.max_body_bytes
     voice, control = _voice(services)
     try:
-        req = await _parse(request, limit, services.config.server.request_timeout_seconds)
-        streaming = _check(req, control)
-        assert req.ref_audio_path and req.prompt_lang  # checked
-        ref_id = await asyncio.to_thread(control.prepare_reference, req.ref_audio_path, req.prompt_text,
-                                         req.prompt_lang.lower())
-    except _Refused as exc:
-        services.note_error("gpt_sovits", "-", "invalid_request", exc.body["message"])
-        return JSONResponse(exc.body, status_code=400)
-    except BodyTooLarge:
-        message = f"the request body exceeds {limit} bytes (gpt_sovits_api.max_body_bytes)"
-        services.note_error("gpt_sovits", "-", "request_too_large", message)
-        return JSONResponse({"message": message}, status_code=413)
-    except BodyTooSlow:
-        message = "the request body did not arrive in time (server.request_timeout_seconds)"
-        services.note_error("gpt_sovits", "-", "request_timeout", message)
-        return JSONResponse({"message": message}, status_code=408, headers={"Connection": "close"})
-    except ValueError as exc:  # the reference clip: not a usable audio file, too short or long
-        message = cut(str(exc), MAX_EXCEPTION_CHARS)
-        services.note_error("gpt_sovits", "-", "bad_reference", message)
-        return JSONResponse({"message": "tts failed", "Exception": message}, status_code=400)
+        req, mode, ref_id = await _prepare(request, services, control)
+        assert req.text and req.text_lang  # checked
+        pieces = await asyncio.to_thread(control.split, req.text, req.text_split_method, req.text_lang.lower())
+    except Exception as exc:  # noqa: BLE001 - _refusal answers the request's faults and re-raises the rest
+        return _refusal(services, exc)
+    if not pieces:  # only symbols: upstream answers 1 s of 16 kHz silence, or streams nothing
+        return await _silence(req.media_type) if not mode else Response(b"", media_type=f"audio/{req.media_type}")
     events = EventQueue()
     try:
-        session, stack = await _open_session(services, req, ref_id, events)
+        session, stack = await _open_session(services, req, pieces, ref_id, events)
     except SessionError as exc:  # the server's state (503, with Retry-After when known), else the request's fault
         status = 503 if try_again_later(exc) else 400
         body = {"message": "tts failed", "Exception": exc.message}
         return JSONResponse(body, status_code=status, headers=retry_after_headers(exc))
     rate = services.voice_rates[voice]
-    pcm = request_pcm(events, stack, gap=bytes(2 * int(rate * req.fragment_interval)))  # s16le silence
+    gap = bytes(2 * int(rate * req.fragment_interval))  # s16le silence
+    pcm = unit_pcm(events, stack, gap, whole_pieces=mode in (0, 1))
     media = f"audio/{req.media_type}"
-    if streaming and req.media_type != "ogg":
-        stream = after(wav_header(rate), pcm) if req.media_type == "wav" else pcm
-        return GuardedStreamingResponse(stream, session.guard, media)  # cut if the client stops reading
+    if mode:
+        return GuardedStreamingResponse(packed_stream(pcm, rate, req.media_type), session.guard, media)
     try:
         audio = b"".join([chunk async for chunk in pcm])
     except RuntimeError as exc:
         return JSONResponse({"message": "tts failed", "Exception": str(exc)}, status_code=400)
-    if req.media_type == "wav":
-        return Response(wav_header(rate, len(audio)) + audio, media_type=media)
-    if req.media_type == "ogg":  # one Ogg/Vorbis file, also when streaming (api_v2 sends one per chunk)
-        return Response(encode_whole(audio, "ogg", rate), media_type=media)
-    return Response(audio, media_type=media)
+    return await _whole(audio, rate, req.media_type)
+
+
+async def _prepare(request: Request, services: Services, control: VoiceControl) -> tuple[TtsRequest, int, str]:
+    """The request, its streaming mode, and its reference's id (made ready off the event loop)."""
+    req = await parse(request, services.config.gpt_sovits_api.max_body_bytes,
+                      services.config.server.request_timeout_seconds)
+    mode = check(req, control)
+    assert req.ref_audio_path and req.prompt_lang  # checked
+    ref_id = await asyncio.to_thread(control.prepare_reference, req.ref_audio_path, req.prompt_text,
+                                     req.prompt_lang.lower())
+    return req, mode, ref_id
+
+
+def _refusal(services: Services, exc: Exception) -> JSONResponse:
+    """The answer to a request refused before any audio (as api_v2 and FastAPI answer it)."""
+    if isinstance(exc, Refused):
+        services.note_error("gpt_sovits", "-", "invalid_request", exc.body["message"])
+        return JSONResponse(exc.body, status_code=400)
+    if isinstance(exc, Unprocessable):  # as FastAPI answers before api_v2 sees the request
+        services.note_error("gpt_sovits", "-", "invalid_request", str(exc))
+        return JSONResponse(exc.body, status_code=422)
+    if isinstance(exc, BodyTooLarge):
+        message = f"the request body exceeds {services.config.gpt_sovits_api.max_body_bytes} bytes " \
+                  "(gpt_sovits_api.max_body_bytes)"
+        services.note_error("gpt_sovits", "-", "request_too_large", message)
+        return JSONResponse({"message": message}, status_code=413)
+    if isinstance(exc, BodyTooSlow):
+        message = "the request body did not arrive in time (server.request_timeout_seconds)"
+        services.note_error("gpt_sovits", "-", "request_timeout", message)
+        return JSONResponse({"message": message}, status_code=408, headers={"Connection": "close"})
+    if isinstance(exc, ValueError):  # the reference clip (not usable audio, too short or long); no text left
+        message = cut(str(exc), MAX_EXCEPTION_CHARS)
+        services.note_error("gpt_sovits", "-", "bad_request", message)
+        return JSONResponse({"message": "tts failed", "Exception": message}, status_code=400)
+    raise exc
+
+
+async def _silence(media_type: str) -> Response:
+    """Upstream's answer to text with nothing to say: one second of silence at 16 kHz."""
+    return await _whole(bytes(2 * SILENCE_RATE), SILENCE_RATE, media_type)
+
+
+async def _whole(audio: bytes, rate: int, media_type: str) -> Response:
+    """s16le audio as one file of `media_type` (encoded off the event loop)."""
+    return Response(await asyncio.to_thread(pack, audio, rate, media_type), media_type=f"audio/{media_type}")
 
 
 async def _open_session(
-    services: Services, req: TtsRequest, ref_id: str, events: EventQueue
+    services: Services, req: TtsRequest, pieces: list[str], ref_id: str, events: EventQueue
 ) -> tuple[Session, contextlib.AsyncExitStack]:
     voice, control = _voice(services)
-    assert req.text and req.text_lang  # checked
+    assert req.text_lang  # checked
     text_lang = req.text_lang.lower()
     # api_v2's speed_factor is absolute: 1 / speed_factor, whatever synthesis.length_scale says
     sampling = SynthesisOptions(
@@ -208,11 +141,10 @@ async def _open_session(
     )
     seed = random.getrandbits(63) if req.seed == -1 else req.seed  # -1: a new voice take each time
     options = at_speed(sampling, req.speed_factor)
-    settings = SessionSettings(voice, services.voice_rates[voice], "pcm_s16le", options, seed_base=seed)
-    text = req.text
+    settings = SessionSettings(voice, services.voice_rates[voice], "pcm_f32le", options, seed_base=seed)
 
     async def feed(session: Session) -> None:
-        for piece in control.split(text, req.text_split_method, text_lang):
+        for piece in pieces:
             await session.text(piece)
             await session.flush()  # each piece of the split is one sentence, as in api_v2
 

@@ -35,7 +35,8 @@ def voice_from_infer_yaml(path: str | Path, ref_audio: str | None = None, prompt
         raise ValueError(f"{str(file)!r} has no `custom:` section (GPT-SoVITS's tts_infer.yaml has one)")
     version = str(custom.get("version", "v2"))
     if version != "v2":
-        raise ValueError(f"{str(file)!r} is for GPT-SoVITS {version}; this server runs v2 voices only")
+        raise ValueError(f"{str(file)!r} is for GPT-SoVITS {version[:32]}; this server serves GPT-SoVITS v2 "
+                         "voices: point it at a tts_infer.yaml whose custom.version is v2")
     for key in ("t2s_weights_path", "vits_weights_path"):
         if not custom.get(key):
             raise ValueError(f"{str(file)!r}: custom.{key} is missing")

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-SUPPORTED = "GPT-SoVITS v2 SoVITS (s2) checkpoints"
+SERVED = "this server serves GPT-SoVITS v2 voices (v2 SoVITS weights such as s2G2333k.pth)"
 # One answer for a file that is missing, unreadable or no checkpoint at all: it quotes none of the
 # file (not its first bytes, not torch's reading error), so naming any file learns nothing of it.
 NOT_A_CHECKPOINT = "not a readable SoVITS (s2) checkpoint (a torch zip file)"
@@ -218,8 +218,7 @@ def read_sovits_checkpoint(path: str | Path) -> SovitsCheckpoint:
                 raise CheckpointError(f"{path}: {NOT_A_CHECKPOINT}")
             if tag not in ("zip", "v2"):
                 raise CheckpointError(
-                    f"{path}: header tag {head.decode()} marks a GPT-SoVITS {tag} model; "
-                    f"only {SUPPORTED} are supported")
+                    f"{path}: header tag {head.decode()} marks a GPT-SoVITS {tag} model; {SERVED}")
             data = b"PK" + file.read()  # upstream load_sovits_new restores the magic the same way
     except (OSError, ValueError) as exc:  # missing, a directory, unreadable; a NUL in the path
         if isinstance(exc, CheckpointError):
@@ -258,7 +257,7 @@ def _from_blob(blob, where: str) -> SovitsCheckpoint:
     weights = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     version = detect_version(weights, hps)
     if version != "v2":
-        raise CheckpointError(f"{where}: a GPT-SoVITS {version} model; only {SUPPORTED} are supported")
+        raise CheckpointError(f"{where}: a GPT-SoVITS {version} model; {SERVED}")
     return SovitsCheckpoint(
         config=SovitsConfig.from_hparams(hps),
         weights=fold_weight_norm(weights),
@@ -271,8 +270,9 @@ def _from_blob(blob, where: str) -> SovitsCheckpoint:
 def detect_version(weights: dict[str, torch.Tensor], hps: dict) -> str:
     """Version from the weights; the config's ``model.version`` only adds the newer models that
     a stripped state dict might not show."""
+    declared = str(hps.get("model", {}).get("version", "v2"))
     if any(k.startswith(("cfm.", "bridge.")) for k in weights):
-        return "v3/v4"
+        return declared if declared in ("v3", "v4") else "v3/v4"
     if any(k.startswith(("sv_emb.", "ge_to512.")) for k in weights):
         return "v2Pro"
     emb = weights.get("enc_p.text_embedding.weight")
@@ -280,7 +280,6 @@ def detect_version(weights: dict[str, torch.Tensor], hps: dict) -> str:
         raise CheckpointError("no enc_p.text_embedding.weight: not a SoVITS (s2) checkpoint")
     if emb.shape[0] == _V1_SYMBOLS:
         return "v1"
-    declared = str(hps.get("model", {}).get("version", "v2"))
     return declared if declared in ("v3", "v4", "v2Pro", "v2ProPlus") else "v2"
 
 

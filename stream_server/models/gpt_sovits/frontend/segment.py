@@ -162,7 +162,7 @@ def pieces(text: str, method: str = "cut5", lang: str = "zh") -> list[str]:
         text = text.replace("\n\n", "\n")
     parts = text.split("\n")
     if all(p in ("", " ", "\n") for p in parts):
-        raise EmptyTextError("no text to speak after splitting")
+        raise EmptyTextError("Please enter valid text.")  # upstream filter_text's message (its en_US i18n)
     parts = _merge_short([p for p in parts if p not in ("", " ")])
     out = []
     for p in parts:
