@@ -120,7 +120,8 @@ class PriorEncoder(nn.Module):
 
     def encode_text(self, phones: torch.Tensor) -> torch.Tensor:
         """phones [P] or [1, P] -> [1, C, P]; depends only on the sentence, so callers cache it."""
-        x = self.embedding(phones.reshape(1, -1)).transpose(1, 2)  # no sqrt(C) scale, unlike Piper
+        phones = phones.reshape(1, -1).to(self.embedding.weight.device)
+        x = self.embedding(phones).transpose(1, 2)  # no sqrt(C) scale, unlike Piper
         return _run(self.encoder_text, x)
 
     def hidden(self, quantized: torch.Tensor, text: torch.Tensor, ge: torch.Tensor,

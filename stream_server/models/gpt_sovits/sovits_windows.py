@@ -5,7 +5,8 @@ A batch's windows have one length W (the engine stacks them), each its own sente
 kept span. enc_p runs on all rows at once. The flow and the generator run on the frames each row's
 kept audio can depend on (see ``decode_window``), which differ between rows only at a sentence's
 edges or speed; rows with the same spans stack exactly (no padding, so their zero-padded conv edges
-are their own) and each group is one call. In steady streaming every row is in one group.
+are their own) and each group is one call (the generator's, on a CPU, two rows at a time). In
+steady streaming every row is in one group.
 
 Nothing here reads a tensor's value on the host: window geometry is host integers, noise is drawn
 on the CPU (per-sentence generators) and copied to the model's device, so a GPU never waits.
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 import torch
 
 from .sovits import Conditioning, LatentNoise, SovitsV2
+
+CPU_GENERATOR_ROWS = 2  # rows per generator call on a CPU (see _row_batches)
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ def decode_windows(model: SovitsV2, codes: torch.Tensor, jobs: Sequence[WindowJo
     at speed 1; each row equals ``decode_window`` of that row alone (float rounding aside)."""
     if noise_scale and any(j.noise is None for j in jobs):
         raise ValueError("noise_scale > 0 needs the sentence's LatentNoise (the same for all its windows)")
-    codes = codes.reshape(len(jobs), -1)
+    codes = codes.reshape(len(jobs), -1).to(model.codebook.device)  # the engine's frames live on the host
     geo = [spans(model, j, codes.shape[1], generator_margin) for j in jobs]
     ge = torch.cat([j.cond.ge for j in jobs])  # [B, gin, 1]
     text, mask = padded_text([j.cond for j in jobs])
@@ -137,9 +140,24 @@ def _render(model: SovitsV2, ys: list[torch.Tensor], jobs: list[WindowJob], geo:
         noise = torch.cat([_noise(j, g) for j, g in zip(jobs, geo)])  # [G, inter, f1 - f0]
     z = model.latent_batch(y, ge, noise_scale, noise)
     g0 = geo[0]
-    audio = model.dec(z[..., g0.d0 - g0.f0 : g0.d1 - g0.f0], ge)  # [G, (d1 - d0) * hop]
+    z = z[..., g0.d0 - g0.f0 : g0.d1 - g0.f0]  # [G, inter, d1 - d0]
+    audio = torch.cat([_generate(model, z[i : i + n], ge[i : i + n]) for i, n in _row_batches(z)])
     hop = model.cfg.samples_per_frame
     return [pcm[(g.a - g.d0) * hop : (g.b - g.d0) * hop] for pcm, g in zip(audio, geo)]
+
+
+def _row_batches(z: torch.Tensor) -> list[tuple[int, int]]:
+    """(first row, rows) of each generator call. On a CPU, the generator's wide late stages
+    (B x 32 channels x 40k samples) run faster in pairs than 4 at a time (measured 1.3 s against
+    1.7 s for 4 rows of 70 frames, 2 threads); elsewhere one call."""
+    step = CPU_GENERATOR_ROWS if z.device.type == "cpu" else z.shape[0]
+    return [(i, min(step, z.shape[0] - i)) for i in range(0, z.shape[0], step)]
+
+
+def _generate(model: SovitsV2, z: torch.Tensor, ge: torch.Tensor) -> torch.Tensor:
+    """z [G, inter, F] -> [G, F * hop], in the generator's own precision (it may be bf16 alone)."""
+    dtype = model.dec.pre.weight.dtype
+    return model.dec(z.to(dtype), ge.to(dtype))
 
 
 def _noise(job: WindowJob, g: _Spans) -> torch.Tensor:
