@@ -32,6 +32,7 @@ from .references import ReferenceBook
 from .sampling import SamplingParams
 from .sovits import Conditioning, LatentNoise, SovitsV2, load_sovits
 from .sovits_stream import decode_window, default_context
+from .sovits_windows import WindowJob, decode_windows
 from .t2s_checkpoint import load_t2s
 from .t2s_model import T2SModel
 from .t2s_slots import T2SRequest, T2SSlots, decode_offline
@@ -131,14 +132,13 @@ class GptSovitsBackend:
         self._sentences.pop(slot, None)
 
     def vocode(self, windows: torch.Tensor, slots: Sequence[int], spans: Sequence[ChunkSpan]) -> list[torch.Tensor]:
-        out = []
-        for row, slot, span in zip(windows, slots, spans):  # row [1, W]: tokens as floats
-            s = self._sentences[slot]
-            out.append(decode_window(
-                self.sovits, row[0].long(), s.cond, window_start=span.window_start, keep=(span.start, span.end),
-                noise_scale=NOISE_SCALE, noise=s.noise, speed=s.speed,
-            ))
-        return out
+        """All rows in one batch (windows [B, 1, W]: tokens as floats), each with its own sentence."""
+        jobs = [self._job(slot, span) for slot, span in zip(slots, spans)]
+        return decode_windows(self.sovits, windows[:, 0].long(), jobs, NOISE_SCALE)
+
+    def _job(self, slot: int, span: ChunkSpan) -> WindowJob:
+        s = self._sentences[slot]
+        return WindowJob(s.cond, span.window_start, (span.start, span.end), s.noise, s.speed)
 
     def synthesize_offline(self, spoken: str, options: SynthesisOptions) -> np.ndarray:
         """Alone, on private state: the T2S on a private slot, then one SoVITS window over the whole

@@ -140,8 +140,9 @@ class SovitsV2(nn.Module):
 
     # -- synthesis ------------------------------------------------------------------------------
     def content(self, codes: torch.Tensor) -> torch.Tensor:
-        """codes [1, 1, T] or [T] -> codebook vectors at the latent rate [1, 768, T * fpt]."""
-        x = F.embedding(codes.reshape(1, -1).long(), self.codebook).transpose(1, 2)
+        """codes [1, 1, T], [T] or a batch [B, T] -> codebook vectors at the latent rate
+        [B, 768, T * fpt]."""
+        x = F.embedding(codes.reshape(-1, codes.shape[-1]).long(), self.codebook).transpose(1, 2)
         fpt = self.cfg.frames_per_token
         return x.repeat_interleave(fpt, dim=2) if fpt > 1 else x
 
@@ -152,14 +153,20 @@ class SovitsV2(nn.Module):
     def latent(self, y: torch.Tensor, cond: Conditioning, noise_scale: float = 0.0,
                noise: torch.Tensor | None = None) -> torch.Tensor:
         """y [1, hidden, F] (at the output rate) -> z [1, inter, F]; noise [1, inter, F]."""
+        return self.latent_batch(y, cond.ge, noise_scale, noise)
+
+    def latent_batch(self, y: torch.Tensor, ge: torch.Tensor, noise_scale: float = 0.0,
+                     noise: torch.Tensor | None = None) -> torch.Tensor:
+        """y [B, hidden, F], ge [B, gin, 1], noise [B, inter, F] (on any device) -> z [B, inter, F]."""
         m, logs = self.enc_p.stats(y)
-        z_p = m if noise_scale == 0 or noise is None else m + noise * torch.exp(logs) * noise_scale
-        return self.flow.reverse(z_p, cond.ge)
+        if noise_scale and noise is not None:
+            m = m + noise.to(m) * torch.exp(logs) * noise_scale
+        return self.flow.reverse(m, ge)
 
     def render(self, y: torch.Tensor, cond: Conditioning, noise_scale: float = 0.0,
                noise: torch.Tensor | None = None) -> torch.Tensor:
         """y [1, hidden, F] -> audio [F * 640]."""
-        return self.dec(self.latent(y, cond, noise_scale, noise), cond.ge)
+        return self.dec(self.latent(y, cond, noise_scale, noise), cond.ge)[0]
 
     @torch.no_grad()
     def decode(self, codes: torch.Tensor, phones: torch.Tensor, refers: References,

@@ -1,4 +1,4 @@
-"""SoVITS v2 HiFi-GAN generator (upstream ``dec``): latent z [1, 192, F] + ge -> audio [F * 640].
+"""SoVITS v2 HiFi-GAN generator (upstream ``dec``): latent z [B, 192, F] + ge -> audio [B, F * 640].
 
 Differs from Piper's generator in three ways, so it is its own module: 'type 1' residual blocks
 (pairs of dilated + plain convolutions), a speaker-conditioning 1x1 conv added after ``conv_pre``,
@@ -74,7 +74,7 @@ class Generator(nn.Module):
         return self.blocks[i * n : (i + 1) * n]
 
     def forward(self, z: torch.Tensor, ge: torch.Tensor) -> torch.Tensor:
-        """z [1, C, F], ge [1, gin, 1] -> audio [F * hop]."""
+        """z [B, C, F], ge [B, gin, 1] -> audio [B, F * hop]."""
         x = self.pre(z) + self.cond(ge)
         for i, up in enumerate(self.ups):
             x = up(F.leaky_relu(x, _SLOPE))
@@ -84,7 +84,7 @@ class Generator(nn.Module):
                 total = total + block(x)
             x = total / len(stage)
         x = self.post(F.leaky_relu(x, _FINAL_SLOPE))
-        return torch.tanh(x)[0, 0]
+        return torch.tanh(x)[:, 0]
 
     def receptive_field(self) -> int:
         """Latent frames either side that the samples of one frame depend on.

@@ -34,6 +34,10 @@ import torch
 
 from ...engine.chunking import ChunkConfig, chunk_bounds
 from .sovits import Conditioning, LatentNoise, SovitsV2
+from .sovits_windows import WindowJob, decode_windows, output_frame
+
+__all__ = ["StreamContext", "chunk_config", "decode_chunks", "decode_window", "default_context", "output_frame",
+           "snr_db"]
 
 
 @dataclass(frozen=True)
@@ -62,28 +66,6 @@ def chunk_config(context: StreamContext | None = None, first_tokens: int = 6,
                        left_context=ctx.left, right_context=ctx.right)
 
 
-def output_frame(frame: int, speed: float) -> int:
-    """First output frame of the fixed speed grid at or after latent frame boundary ``frame``."""
-    if speed == 1:
-        return frame
-    return max(0, math.ceil(frame / speed - 0.5))
-
-
-def _resample(y: torch.Tensor, frame0: int, out0: int, out1: int, speed: float) -> torch.Tensor:
-    """Linear resampling of y [1, C, W] (latent frames frame0 ...) to output frames [out0, out1).
-
-    Positions are clamped at 0 (the sentence start) and at the window's last frame, which is the
-    sentence's last frame when the window reaches the end.
-    """
-    width = y.shape[-1]
-    pos = (torch.arange(out0, out1, dtype=torch.float64) + 0.5) * speed - 0.5
-    local = (pos.clamp(min=0) - frame0).clamp(0, width - 1)
-    i0 = local.floor().long()
-    i1 = (i0 + 1).clamp(max=width - 1)
-    w = (local - i0).to(y.dtype)
-    return y[..., i0] * (1 - w) + y[..., i1] * w
-
-
 @torch.no_grad()
 def decode_window(model: SovitsV2, codes_window: torch.Tensor, cond: Conditioning, *, window_start: int,
                   keep: tuple[int, int], noise_scale: float = 0.0, noise: LatentNoise | None = None,
@@ -96,29 +78,10 @@ def decode_window(model: SovitsV2, codes_window: torch.Tensor, cond: Conditionin
     spares the generator, by far the most expensive part, from decoding the whole window.
     ``generator_margin`` (latent frames) trades that exactness for time: None is the generator's
     receptive field (11 frames for s2 v2); 6 costs < -90 dB, 4 about -74 dB (random weights).
+    A batch of one of ``decode_windows`` (sovits_windows.py).
     """
-    fpt = model.cfg.frames_per_token
-    w0, w1 = window_start, window_start + codes_window.numel()
-    k0, k1 = keep
-    if not w0 <= k0 <= k1 <= w1:
-        raise ValueError(f"keep {keep} is not inside the window [{w0}, {w1})")
-    if noise_scale and noise is None:
-        raise ValueError("noise_scale > 0 needs the sentence's LatentNoise (the same for all its windows)")
-    y = model.hidden(codes_window, cond)  # [1, C, W * fpt]
-    o0, o1 = output_frame(w0 * fpt, speed), output_frame(w1 * fpt, speed)
-    if speed != 1:
-        y = _resample(y, w0 * fpt, o0, o1, speed)
-    # kept output frames, and the spans the generator and the flow must see (window-relative)
-    a, b = output_frame(k0 * fpt, speed) - o0, output_frame(k1 * fpt, speed) - o0
-    dec_reach = model.dec.receptive_field() if generator_margin is None else generator_margin
-    flow_reach = model.flow.receptive_field()
-    d0, d1 = max(0, a - dec_reach), min(o1 - o0, b + dec_reach)
-    f0, f1 = max(0, d0 - flow_reach), min(o1 - o0, d1 + flow_reach)
-    frames = noise.frames(o0 + f0, o0 + f1) if noise_scale and noise is not None else None
-    z = model.latent(y[..., f0:f1], cond, noise_scale, frames)  # [1, inter, f1 - f0]
-    audio = model.dec(z[..., d0 - f0 : d1 - f0], cond.ge)
-    hop = model.cfg.samples_per_frame
-    return audio[(a - d0) * hop : (b - d0) * hop]
+    job = WindowJob(cond, window_start, keep, noise, speed)
+    return decode_windows(model, codes_window.reshape(1, -1), [job], noise_scale, generator_margin)[0]
 
 
 def decode_chunks(model: SovitsV2, codes: torch.Tensor, cond: Conditioning, config: ChunkConfig | None = None,

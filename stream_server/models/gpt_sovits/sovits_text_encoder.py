@@ -5,7 +5,8 @@
 
 The transformer blocks are the same computation as Piper's VITS text encoder (post-norm,
 relative-position self-attention with a shared +-4 window, conv feed-forward), so they are reused.
-Inference only, one unpadded sequence: the upstream masks are all ones and drop out.
+Inference only: the content frames are never padded (a batch's windows have one length), so
+upstream's masks are all ones and drop out; only the phones of a batch's rows may be padded.
 """
 
 from __future__ import annotations
@@ -62,10 +63,15 @@ class CrossAttention(nn.Module):
         b, _, t = x.shape  # [B, C, T] -> [B, H, T, D]
         return x.view(b, self.heads, self.head_dim, t).transpose(2, 3)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c: torch.Tensor, c_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """c_mask [B, Tk] bool, False on padding: those keys get no weight (rows of a batch whose
+        memories differ in length)."""
         q = self._split(self.q(x)) / math.sqrt(self.head_dim)
         k, v = self._split(self.k(c)), self._split(self.v(c))
-        probs = torch.softmax(q @ k.transpose(-1, -2), dim=-1)  # [B, H, Tq, Tk]
+        scores = q @ k.transpose(-1, -2)  # [B, H, Tq, Tk]
+        if c_mask is not None:
+            scores = scores.masked_fill(~c_mask[:, None, None, :], float("-inf"))
+        probs = torch.softmax(scores, dim=-1)
         mixed = (probs @ v).transpose(2, 3).reshape(x.shape[0], -1, x.shape[2])
         return self.out(mixed)
 
@@ -87,10 +93,11 @@ class MRTE(nn.Module):
         self.attn = CrossAttention(hidden, heads)
         self.out = nn.Conv1d(hidden, channels, 1)
 
-    def forward(self, content: torch.Tensor, text: torch.Tensor, ge: torch.Tensor) -> torch.Tensor:
-        """content [1, C, F], text [1, C, P], ge [1, hidden, 1] -> [1, C, F]."""
+    def forward(self, content: torch.Tensor, text: torch.Tensor, ge: torch.Tensor,
+                text_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """content [B, C, F], text [B, C, P], ge [B, hidden, 1], text_mask [B, P] -> [B, C, F]."""
         c = self.content_in(content)
-        return self.out(self.attn(c, self.text_in(text)) + c + ge)
+        return self.out(self.attn(c, self.text_in(text), text_mask) + c + ge)
 
     def load(self, bag: WeightBag) -> None:
         bag.conv(self.content_in, "c_pre")
@@ -113,13 +120,16 @@ class PriorEncoder(nn.Module):
 
     def encode_text(self, phones: torch.Tensor) -> torch.Tensor:
         """phones [P] or [1, P] -> [1, C, P]; depends only on the sentence, so callers cache it."""
-        x = self.embedding(phones.reshape(1, -1)).transpose(1, 2)  # no sqrt(C) scale, unlike Piper
+        phones = phones.reshape(1, -1).to(self.embedding.weight.device)
+        x = self.embedding(phones).transpose(1, 2)  # no sqrt(C) scale, unlike Piper
         return _run(self.encoder_text, x)
 
-    def hidden(self, quantized: torch.Tensor, text: torch.Tensor, ge: torch.Tensor) -> torch.Tensor:
-        """quantized [1, 768, F] (50 Hz), encoded text [1, C, P], ge [1, gin, 1] -> [1, C, F]."""
+    def hidden(self, quantized: torch.Tensor, text: torch.Tensor, ge: torch.Tensor,
+               text_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """quantized [B, 768, F] (50 Hz), encoded text [B, C, P], ge [B, gin, 1] -> [B, C, F].
+        Rows share F (self-attention has no mask); their phones may be padded (text_mask [B, P])."""
         y = _run(self.encoder_ssl, self.content_in(quantized))
-        return _run(self.encoder2, self.mrte(y, text, ge))
+        return _run(self.encoder2, self.mrte(y, text, ge, text_mask))
 
     def stats(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """[1, C, F] -> m, logs [1, inter, F]."""

@@ -129,10 +129,12 @@ class T2SSlots:
         idx = torch.tensor(sl, dtype=torch.long, device=self._logits.device)  # [B]
         tokens, eos = self._sample(sl, idx)  # [B] long, [B] bool
         keep = ~eos
-        self._seen[idx[keep], tokens[keep]] = True
-        self._last[idx[keep]] = tokens[keep]
-        out = tokens.masked_fill(eos, self.eos).cpu()
-        finished = [self._update(s, t, e) for s, t, e in zip(sl, out.tolist(), eos.tolist())]
+        # no boolean-mask indexing (it reads the mask on the host): rows that stopped keep their state
+        self._seen[idx, tokens] = self._seen[idx, tokens] | keep
+        self._last[idx] = torch.where(keep, tokens, self._last[idx])
+        # the step's one host read: the engine needs the tokens and stops now
+        out, stopped = torch.stack((tokens.masked_fill(eos, self.eos), eos.long())).cpu()
+        finished = [self._update(s, t, e) for s, t, e in zip(sl, out.tolist(), stopped.bool().tolist())]
         return StepResult(out, torch.tensor(finished, dtype=torch.bool))
 
     @torch.inference_mode()
