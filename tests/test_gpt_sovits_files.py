@@ -104,3 +104,44 @@ def test_a_tts_infer_yaml_of_v3_or_v4_says_what_is_served(tmp_path, version):
     infer.write_text(yaml.safe_dump({"custom": custom}))
     with pytest.raises(ValueError, match=f"GPT-SoVITS {version}; this server serves GPT-SoVITS v2"):
         voice_from_infer_yaml(infer)
+
+
+def m4a(path: Path, wav: Path, channels: int = 1) -> Path:
+    """`wav` as AAC in an MP4 container (what phones record), written by PyAV; two equal channels
+    when `channels` is 2."""
+    import av
+    import numpy as np
+    import soundfile as sf
+
+    audio, rate = sf.read(wav, dtype="float32")
+    planes = np.tile(audio, (channels, 1)).astype(np.float32)
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=rate, layout="mono" if channels == 1 else "stereo")
+        frame = av.AudioFrame.from_ndarray(planes, format="fltp", layout=stream.layout.name)
+        frame.sample_rate, frame.pts = rate, 0  # timed: the muxer's edit list then hides AAC's priming
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_an_m4a_clip_is_read_as_upstream_reads_it(tmp_path, channels):
+    """Upstream loads references with librosa, which reads m4a through FFmpeg; so do we (PyAV),
+    after the same checks on its header's length."""
+    import numpy as np
+    import soundfile as sf
+
+    from stream_server.models.gpt_sovits.reference import check_clip, read_clip
+
+    wav = gpt_sovits_assets.reference_clip(tmp_path / "clip.wav", seconds=4.0)
+    clip = m4a(tmp_path / "clip.m4a", wav, channels)
+    check_clip(clip)
+    audio, rate = read_clip(clip)
+    want, _ = sf.read(wav, dtype="float32")
+    assert rate == 32000 and audio.dtype == np.float32 and audio.ndim == 1
+    assert abs(len(audio) - len(want)) <= 1024  # whole AAC frames; the priming is trimmed (edit list)
+    n = min(len(audio), len(want))
+    assert np.corrcoef(audio[:n], want[:n])[0, 1] > 0.9  # lossy, but the same clip, channels averaged
+    short = m4a(tmp_path / "short.m4a", gpt_sovits_assets.reference_clip(tmp_path / "short.wav", seconds=2.0))
+    with pytest.raises(ReferenceError, match="3-10 s long"):
+        check_clip(short)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import av
 import numpy as np
 import soundfile as sf
 import soxr
@@ -96,7 +97,7 @@ def _unusable() -> ReferenceError:
     """One answer for every way a named path is not a clip (missing, not a regular file,
     unreadable, too large, not audio): it says nothing of what is there, and quotes nothing."""
     return ReferenceError(
-        f"reference audio cannot be used: it must be a readable audio file (WAV, FLAC, Ogg) of "
+        f"reference audio cannot be used: it must be a readable audio file (WAV, FLAC, Ogg, MP3, M4A) of "
         f"{MIN_SECONDS:g}-{MAX_SECONDS:g} s and at most {MAX_CLIP_BYTES >> 20} MiB"
     )
 
@@ -108,15 +109,20 @@ def _check_seconds(seconds: float) -> None:
 
 def check_clip(path: str | Path) -> None:
     """Before a clip is read whole or hashed: a regular file of at most MAX_CLIP_BYTES whose header
-    soundfile reads as MIN_SECONDS to MAX_SECONDS of audio (ReferenceError otherwise)."""
+    (soundfile's, else FFmpeg's through PyAV: m4a/AAC, mp3) gives MIN_SECONDS to MAX_SECONDS of
+    audio (ReferenceError otherwise)."""
     try:
         info = os.stat(path)  # a FIFO or a device (/dev/zero) is no clip, and is never opened
         if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_CLIP_BYTES:
             raise _unusable()
-        header = sf.info(str(path))
-    except (OSError, RuntimeError, ValueError):  # soundfile's LibsndfileError is a RuntimeError
+    except (OSError, ValueError):
         raise _unusable() from None
-    _check_seconds(header.frames / header.samplerate if header.samplerate else 0.0)
+    try:
+        header = sf.info(str(path))
+        seconds = header.frames / header.samplerate if header.samplerate else 0.0
+    except (OSError, RuntimeError, ValueError):  # soundfile's LibsndfileError is a RuntimeError
+        seconds = _av_seconds(path)
+    _check_seconds(seconds)
 
 
 def read_clip(path: str | Path) -> tuple[np.ndarray, int]:
@@ -124,8 +130,37 @@ def read_clip(path: str | Path) -> tuple[np.ndarray, int]:
     try:
         audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (OSError, RuntimeError):  # soundfile raises LibsndfileError (a RuntimeError)
-        raise _unusable() from None
+        return _av_read(path)
     return audio.mean(axis=1), rate
+
+
+# What libsndfile cannot read (upstream loads clips with librosa, which falls back to FFmpeg): PyAV.
+def _av_seconds(path: str | Path) -> float:
+    """The audio's length from the container's header, without decoding it."""
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.audio[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            return (container.duration or 0) / av.time_base
+    except (av.FFmpegError, IndexError, OSError, ValueError):
+        raise _unusable() from None
+
+
+def _av_read(path: str | Path) -> tuple[np.ndarray, int]:
+    """Decoded to planar float at its own rate ([channels, n] per frame), then channels averaged."""
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.audio[0]
+            to_float = av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.rate)
+            frames = [out.to_ndarray() for frame in container.decode(stream) for out in to_float.resample(frame)]
+            frames += [out.to_ndarray() for out in to_float.resample(None)]
+            rate = stream.rate
+    except (av.FFmpegError, IndexError, OSError, ValueError):
+        raise _unusable() from None
+    if not frames:
+        raise _unusable()
+    return np.concatenate(frames, axis=1).mean(axis=0).astype(np.float32), rate
 
 
 def clip_digest(path: str | Path, prompt_text: str, prompt_lang: str) -> str:
