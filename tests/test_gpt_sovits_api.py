@@ -61,13 +61,13 @@ def params(**over) -> dict:
     return p
 
 
-def expected(server, assets, text: str, seed: int, **over) -> np.ndarray:
-    """What api_v2 semantics promise: each cut5 piece decoded alone with the request's seed, then
-    fragment_interval (0.3 s) of silence, as s16le."""
+def expected(server, assets, text: str, seed: int, method: str = "cut5", **over) -> np.ndarray:
+    """What api_v2 semantics promise: each piece of the split decoded alone, whole, with the
+    request's seed, then fragment_interval (0.3 s) of silence, as s16le."""
     backend = server.services.voices["gpt_sovits"]
     ref = backend.references.prepare(assets["ref"], gpt_sovits_assets.PROMPT_TEXT, "en")
     out = []
-    for piece in backend.frontend.split(text, "cut5", "en"):
+    for piece in backend.frontend.split(text, method, "en"):
         spoken = spoken_form(piece)
         options = SynthesisOptions(seed=seed_of(spoken) ^ seed, top_k=1, top_p=1.0, temperature=1.0,
                                    repetition_penalty=1.35, extra=(("lang", "en"), ("ref", ref.ref_id)), **over)
@@ -91,6 +91,20 @@ def test_post_tts_answers_api_v2_requests_with_the_voices_audio(gsv_server, asse
     ogg = httpx.post(gsv_server.http + "/tts", json={**body, "media_type": "ogg"}, timeout=120)
     audio, rate = sf.read(io.BytesIO(ogg.content), dtype="float32")
     assert rate == RATE and abs(len(audio) - len(got)) < RATE // 10
+
+
+@pytest.mark.parametrize("method", ["cut0", "cut1"])
+def test_a_piece_of_several_sentences_is_spoken_whole_as_upstream(gsv_server, assets, method):
+    """cut0 keeps the text whole and cut1 cuts every four sentences: each piece is one unit of
+    speech with one fragment_interval after it, never split again into sentences."""
+    text = "Hello there. How are you today? The sun is out."
+    pieces = gsv_server.services.voices["gpt_sovits"].frontend.split(text, method, "en")
+    assert len(pieces) == 1  # three sentences in one piece
+    r = httpx.post(gsv_server.http + "/tts", json=params(ref_audio_path=str(assets["ref"]), text=text,
+                                                         text_split_method=method), timeout=120)
+    assert r.status_code == 200
+    got, want = pcm16(r.content), expected(gsv_server, assets, text, 7, method)
+    assert got.shape == want.shape and np.abs(got - want).max() <= 1e-3 + 1 / 32767
 
 
 def test_get_tts_streams_the_same_take(gsv_server, assets):

@@ -145,8 +145,7 @@ async def _open_session(
 
     async def feed(session: Session) -> None:
         for piece in pieces:
-            await session.text(piece)
-            await session.flush()  # each piece of the split is one sentence, as in api_v2
+            await session.sentence(piece)  # each piece of the split is spoken whole, as in api_v2
 
     return await open_for_request(services, "gpt_sovits", settings, events, feed)
 

@@ -198,19 +198,15 @@ class Session:
         await self._send(self._ready())
 
     async def text(self, text: str, context_id: str = "default") -> None:
-        if not isinstance(text, str):
-            raise SessionError("invalid_message", "text must be a string")
-        check_unicode(text)
-        most = self._deps.config.max_text_chars
-        if len(text) > most:
-            raise SessionError("text_too_long", f"text of {len(text)} characters exceeds the limit of {most}")
-        known = self.contexts.known(context_id)  # a bad id is refused first
-        self.flow.check_room(len(text))
-        speakable = bool(text.strip())
-        if speakable or (known is not None and known.segmenter.pending):  # white space may end a sentence
-            self._deps.hooks.admit_text(self, speakable)
-        ctx = self.contexts.opened(context_id)
+        ctx = self._admitted(text, context_id)
         for sentence in ctx.segmenter.push(text):
+            self._submit(context_id, ctx, sentence)
+
+    async def sentence(self, text: str, context_id: str = "default") -> None:
+        """`text` spoken as one sentence, not segmented (api_v2's pieces: its own split decides);
+        what the context had buffered is spoken first."""
+        ctx = self._admitted(text, context_id)
+        for sentence in [*ctx.segmenter.flush(), *([text] if text.strip() else [])]:
             self._submit(context_id, ctx, sentence)
 
     async def flush(self, context_id: str = "default") -> None:
@@ -258,6 +254,21 @@ class Session:
         self._delivery.queue_marker(Done())
 
     # --- internals --------------------------------------------------------------------------
+    def _admitted(self, text: str, context_id: str) -> Context:
+        """The context `text` goes to, once the text is checked and the session admitted for it."""
+        if not isinstance(text, str):
+            raise SessionError("invalid_message", "text must be a string")
+        check_unicode(text)
+        most = self._deps.config.max_text_chars
+        if len(text) > most:
+            raise SessionError("text_too_long", f"text of {len(text)} characters exceeds the limit of {most}")
+        known = self.contexts.known(context_id)  # a bad id is refused first
+        self.flow.check_room(len(text))
+        speakable = bool(text.strip())
+        if speakable or (known is not None and known.segmenter.pending):  # white space may end a sentence
+            self._deps.hooks.admit_text(self, speakable)
+        return self.contexts.opened(context_id)
+
     def _ready(self) -> Ready:
         s = self.settings
         return Ready(self.session_id, s.voice_name, s.sample_rate, s.format)
