@@ -14,6 +14,7 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 import websockets
 
 import gpt_sovits_assets
@@ -105,6 +106,31 @@ def test_a_piece_of_several_sentences_is_spoken_whole_as_upstream(gsv_server, as
     assert r.status_code == 200
     got, want = pcm16(r.content), expected(gsv_server, assets, text, 7, method)
     assert got.shape == want.shape and np.abs(got - want).max() <= 1e-3 + 1 / 32767
+
+
+def test_a_reference_without_a_transcript_takes_upstreams_reference_free_path(gsv_server, assets):
+    """prompt_text "": the T2S gets neither the prompt's phones nor its semantic tokens (upstream's
+    no_prompt_text); the timbre still comes from the clip."""
+    references = gsv_server.services.voices["gpt_sovits"].references
+    free = references.prepare(assets["ref"], "", "en")
+    told = references.prepare(assets["ref"], gpt_sovits_assets.PROMPT_TEXT, "en")
+    assert free.prompt_tokens.numel() == 0 and free.prompt_phones == [] and free.prompt_bert.shape[1] == 0
+    assert told.prompt_tokens.numel() > 0 and torch.equal(free.style, told.style)
+    body = params(ref_audio_path=str(assets["ref"]), text="Hello there.")
+    free_audio = httpx.post(gsv_server.http + "/tts", json={**body, "prompt_text": ""}, timeout=120)
+    told_audio = httpx.post(gsv_server.http + "/tts", json=body, timeout=120)
+    assert free_audio.status_code == told_audio.status_code == 200
+    assert len(free_audio.content) > 0 and free_audio.content != told_audio.content
+
+
+def test_the_transcript_is_phonemized_with_upstreams_final_mark(gsv_server, assets):
+    backend = gsv_server.services.voices["gpt_sovits"]
+    for text, lang, ended in [("Hello there, this is my voice", "en", "Hello there, this is my voice."),
+                              ("Hello there, this is my voice!", "en", "Hello there, this is my voice!")]:
+        ref = backend.references.prepare(assets["ref"], text, lang)
+        assert ref.prompt_phones == list(backend.frontend.phones(ended, lang).phone_ids), text
+    bare = backend.references.prepare(assets["ref"], "Hello there, this is my voice", "en")
+    assert bare.prompt_phones != list(backend.frontend.phones("Hello there, this is my voice", "en").phone_ids)
 
 
 def test_get_tts_streams_the_same_take(gsv_server, assets):

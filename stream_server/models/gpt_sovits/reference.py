@@ -27,6 +27,7 @@ import soundfile as sf
 import soxr
 import torch
 
+from .frontend.segment import SPLITS
 from .sovits import SovitsV2
 
 MIN_SECONDS, MAX_SECONDS = 3.0, 10.0
@@ -48,12 +49,6 @@ class PhonesAndBert(Protocol):
 
     @property
     def bert(self) -> torch.Tensor: ...  # [1024, P]
-
-
-@dataclass(frozen=True)
-class _NoPrompt:  # a reference without a transcript
-    phone_ids: list[int]
-    bert: torch.Tensor  # [1024, 0]
 
 
 class Frontend(Protocol):
@@ -177,15 +172,28 @@ def make_reference(
     check_clip(path)
     audio, rate = read_clip(path)
     _check_seconds(len(audio) / rate)
+    digest = clip_digest(path, prompt_text, prompt_lang)
+    style = _style(audio, rate, sovits)
+    if not prompt_text.strip():  # upstream's reference-free path: neither the prompt's phones nor its tokens
+        return Reference(digest, torch.zeros(0, dtype=torch.long), [], torch.zeros(1024, 0), style)
     wav16k = soxr.resample(audio, rate, _HUBERT_RATE, quality="HQ") if rate != _HUBERT_RATE else audio
     silence = np.zeros(int(sovits.sample_rate * 0.3), dtype=np.float32)
     tokens = sovits.extract_latent(hubert(np.concatenate([wav16k, silence])))[0, 0].long()
+    prompt = frontend.phones(with_final_mark(prompt_text, prompt_lang), prompt_lang)
+    return Reference(digest, tokens, list(prompt.phone_ids), prompt.bert, style)
+
+
+def with_final_mark(prompt_text: str, prompt_lang: str) -> str:
+    """The transcript as upstream phonemizes it: ended by a split mark ("." in English, else "。")."""
+    text = prompt_text.strip("\n")
+    return text if text[-1] in SPLITS else text + ("." if prompt_lang == "en" else "。")
+
+
+def _style(audio: np.ndarray, rate: int, sovits: SovitsV2) -> torch.Tensor:
+    """The clip's timbre (ge [1, 512, 1]) from its 32 kHz spectrogram, a loud clip scaled down as upstream."""
     wav32k = soxr.resample(audio, rate, sovits.sample_rate, quality="HQ") if rate != sovits.sample_rate else audio
     peak = float(np.abs(wav32k).max()) if len(wav32k) else 0.0
     if peak > 1:
         wav32k = wav32k / min(2.0, peak)
-    style = sovits.style(sovits.spectrogram(torch.from_numpy(np.ascontiguousarray(wav32k))))
-    no_prompt = _NoPrompt([], torch.zeros(1024, 0))
-    prompt: PhonesAndBert = frontend.phones(prompt_text, prompt_lang) if prompt_text.strip() else no_prompt
-    return Reference(clip_digest(path, prompt_text, prompt_lang), tokens, list(prompt.phone_ids), prompt.bert, style)
+    return sovits.style(sovits.spectrogram(torch.from_numpy(np.ascontiguousarray(wav32k))))
 
