@@ -133,6 +133,33 @@ def test_the_transcript_is_phonemized_with_upstreams_final_mark(gsv_server, asse
     assert bare.prompt_phones != list(backend.frontend.phones("Hello there, this is my voice", "en").phone_ids)
 
 
+def test_aux_references_blend_their_timbres_as_upstream(gsv_server, assets, tmp_path):
+    """aux_ref_audio_paths: the SoVITS style is the mean of the reference's and each auxiliary
+    clip's (a repeated clip counts again, as upstream's list does); the prompt is the reference's."""
+    references = gsv_server.services.voices["gpt_sovits"].references
+    wav, rate = sf.read(gpt_sovits_assets.reference_clip(tmp_path / "c.wav", seconds=5.0), dtype="float32")
+    other = tmp_path / "other.wav"
+    sf.write(other, wav[::-1].copy(), rate)  # another timbre's clip: the same sounds reversed
+    main = references.prepare(assets["ref"], gpt_sovits_assets.PROMPT_TEXT, "en")
+    own = references.prepare(other, "", "en").style
+    blended = references.prepare(assets["ref"], gpt_sovits_assets.PROMPT_TEXT, "en", [str(other)])
+    twice = references.prepare(assets["ref"], gpt_sovits_assets.PROMPT_TEXT, "en", [str(other), str(other)])
+    assert not torch.allclose(main.style, own)
+    assert torch.allclose(blended.style, (main.style + own) / 2, atol=1e-6)
+    assert torch.allclose(twice.style, (main.style + 2 * own) / 3, atol=1e-6)
+    assert torch.equal(blended.prompt_tokens, main.prompt_tokens) and blended.prompt_phones == main.prompt_phones
+    assert len({main.ref_id, blended.ref_id, twice.ref_id}) == 3  # each its own cache key
+    body = params(ref_audio_path=str(assets["ref"]), text="Hello there.")
+    plain = httpx.post(gsv_server.http + "/tts", json=body, timeout=120)
+    mixed = httpx.post(gsv_server.http + "/tts", json={**body, "aux_ref_audio_paths": [str(other)]}, timeout=120)
+    assert plain.status_code == mixed.status_code == 200 and plain.content != mixed.content
+    many = httpx.post(gsv_server.http + "/tts", json={**body, "aux_ref_audio_paths": [str(other)] * 9}, timeout=120)
+    assert many.status_code == 400 and "at most 8" in many.json()["message"]
+    gone = httpx.post(gsv_server.http + "/tts", json={**body, "aux_ref_audio_paths": [str(tmp_path / "no.wav")]},
+                      timeout=120)
+    assert gone.status_code == 400 and str(tmp_path) not in gone.text  # the one answer that tells nothing
+
+
 def test_get_tts_streams_the_same_take(gsv_server, assets):
     query = params(ref_audio_path=str(assets["ref"]), streaming_mode="true", media_type="wav")
     with httpx.stream("GET", gsv_server.http + "/tts", params=query, timeout=120) as r:

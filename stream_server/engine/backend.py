@@ -78,8 +78,11 @@ class VoiceControl(Protocol):
 
     def split(self, text: str, method: str, language: str) -> list[str]: ...
 
-    def prepare_reference(self, path: str, prompt_text: str, prompt_language: str) -> str:
-        """A request's own reference clip, made now if it is new: its id (ValueError: unusable)."""
+    def prepare_reference(
+        self, path: str, prompt_text: str, prompt_language: str, aux_paths: Sequence[str] = ()
+    ) -> str:
+        """A request's own reference clip (and auxiliary clips whose timbres it is blended with),
+        made now if it is new: its id (ValueError: unusable)."""
         ...
 
     def set_default_reference(self, path: str, prompt_text: str, prompt_language: str) -> None:

@@ -90,7 +90,7 @@ async def _prepare(request: Request, services: Services, control: VoiceControl) 
     mode = check(req, control)
     assert req.ref_audio_path and req.prompt_lang  # checked
     ref_id = await asyncio.to_thread(control.prepare_reference, req.ref_audio_path, req.prompt_text,
-                                     req.prompt_lang.lower())
+                                     req.prompt_lang.lower(), req.aux_ref_audio_paths or ())
     return req, mode, ref_id
 
 

@@ -17,6 +17,7 @@ from .wire import loads_json, read_body
 MEDIA_TYPES = ("wav", "raw", "ogg", "aac")
 MAX_ECHO_CHARS = 200  # a 422's `input` echoes the client's value: cut, as a body may be large
 MAX_ERRORS = 20  # a 422 lists at most this many fields
+MAX_AUX_REFERENCES = 8  # each is a clip read and encoded: bounded per request
 
 
 class TtsRequest(BaseModel):
@@ -83,8 +84,8 @@ def check(req: TtsRequest, control: VoiceControl) -> int:
         raise Refused(f"media_type: {cut(req.media_type, 64)} is not supported")
     if req.text_split_method not in control.split_methods:
         raise Refused(f"text_split_method:{cut(req.text_split_method, 64)} is not supported")
-    if req.aux_ref_audio_paths:
-        raise Refused("aux_ref_audio_paths is not supported yet: give one ref_audio_path")
+    if len(req.aux_ref_audio_paths or ()) > MAX_AUX_REFERENCES:
+        raise Refused(f"aux_ref_audio_paths: at most {MAX_AUX_REFERENCES} clips")
     if not (0.25 <= req.speed_factor <= 4.0 and 0 < req.top_p <= 1 and req.temperature > 0
             and req.repetition_penalty > 0 and 0 <= req.fragment_interval <= 5):
         raise Refused("speed_factor, top_p, temperature, repetition_penalty or fragment_interval out of range")

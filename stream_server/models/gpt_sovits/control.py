@@ -4,7 +4,7 @@ server's api_v2 adapter reaches the voice only through this."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,8 +28,10 @@ class GptSovitsControl:
     def split(self, text: str, method: str, language: str) -> list[str]:
         return self._backend.frontend.split(text, method, language)
 
-    def prepare_reference(self, path: str, prompt_text: str, prompt_language: str) -> str:
-        return self._backend.references.prepare(path, prompt_text, prompt_language).ref_id
+    def prepare_reference(
+        self, path: str, prompt_text: str, prompt_language: str, aux_paths: Sequence[str] = ()
+    ) -> str:
+        return self._backend.references.prepare(path, prompt_text, prompt_language, aux_paths).ref_id
 
     def set_default_reference(self, path: str, prompt_text: str, prompt_language: str) -> None:
         self._backend.references.set_default(path, prompt_text, prompt_language)

@@ -183,6 +183,13 @@ def make_reference(
     return Reference(digest, tokens, list(prompt.phone_ids), prompt.bert, style)
 
 
+def clip_style(path: str | Path, sovits: SovitsV2) -> torch.Tensor:
+    """An auxiliary clip's timbre (api_v2's aux_ref_audio_paths): checked as a reference clip is."""
+    check_clip(path)
+    audio, rate = read_clip(path)
+    return _style(audio, rate, sovits)
+
+
 def with_final_mark(prompt_text: str, prompt_lang: str) -> str:
     """The transcript as upstream phonemizes it: ended by a split mark ("." in English, else "。")."""
     text = prompt_text.strip("\n")

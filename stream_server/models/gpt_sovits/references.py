@@ -8,12 +8,16 @@ The book is bounded (least recently used ones go; the default stays) and guarded
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from .reference import Reference, ReferenceError, check_clip, clip_digest
+import torch
+
+from .reference import Reference, ReferenceError, check_clip, clip_digest, clip_style
 from .sovits import SovitsV2
 
 Maker = Callable[[Path, str, str, SovitsV2], Reference]
@@ -53,20 +57,40 @@ class ReferenceBook:
         with self._lock:
             self._default, self._default_source = reference, None
 
-    def prepare(self, path: str | Path, prompt_text: str, prompt_lang: str) -> Reference:
+    def prepare(
+        self, path: str | Path, prompt_text: str, prompt_lang: str, aux_paths: Sequence[str | Path] = ()
+    ) -> Reference:
         """The reference for this clip and transcript, made now if it is new (slow: call it off
-        the event loop)."""
+        the event loop); with auxiliary clips, its timbre is the mean of theirs and its own, as
+        upstream's SoVITS averages the style of each reference it is given."""
+        reference = self._prepared(path, prompt_text, prompt_lang)
+        aux = [Path(p) for p in aux_paths if str(p)]  # as upstream: "" skipped, a repeated clip counted again
+        if not aux:
+            return reference
+        for clip in aux:
+            check_clip(clip)  # before it is hashed
+        ref_id = _blended_id(reference.ref_id, [clip_digest(clip, "", "") for clip in aux])
+        return self._kept(ref_id, lambda: replace(
+            reference, ref_id=ref_id,
+            style=torch.stack([reference.style, *(clip_style(clip, self._sovits) for clip in aux)]).mean(0),
+        ))
+
+    def _prepared(self, path: str | Path, prompt_text: str, prompt_lang: str) -> Reference:
         if self._maker is None:
             raise ReferenceError("this voice cannot make references (no HuBERT directory configured: hubert_dir)")
-        path = Path(path)
+        path, maker, sovits = Path(path), self._maker, self._sovits
         check_clip(path)  # before the file is hashed: its size, that it is audio, its length
         ref_id = clip_digest(path, prompt_text, prompt_lang)
+        return self._kept(ref_id, lambda: maker(path, prompt_text, prompt_lang, sovits))
+
+    def _kept(self, ref_id: str, make: Callable[[], Reference]) -> Reference:
+        """The book's reference `ref_id`, made (outside the lock) and kept if it is new."""
         with self._lock:
             known = self._refs.get(ref_id)
             if known is not None:
                 self._refs.move_to_end(ref_id)
                 return known
-        reference = self._maker(path, prompt_text, prompt_lang, self._sovits)
+        reference = make()
         with self._lock:
             self._refs[ref_id] = reference
             while len(self._refs) > self._max:
@@ -87,3 +111,8 @@ class ReferenceBook:
         if reference is None:
             raise ReferenceError(f"reference {ref_id!r} is not prepared (or was dropped): prepare it again")
         return reference
+
+
+def _blended_id(ref_id: str, aux_digests: list[str]) -> str:
+    """A reference blended with auxiliary clips: its own id and theirs, in the order given."""
+    return hashlib.sha256("\0".join([ref_id, *aux_digests]).encode()).hexdigest()[:16]
