@@ -34,12 +34,12 @@ async def mp3_stream(
     pcm_chunks: AsyncIterator[bytes], sample_rate: int, kbps: int = MP3_KBPS
 ) -> AsyncIterator[bytes]:
     """s16le mono chunks -> mp3 frames as soon as LAME has them, then the final frames."""
-    encoder = mp3_encoder(sample_rate, kbps)
+    mp3 = Mp3Chunks(sample_rate, kbps)
     async for pcm in pcm_chunks:
-        frames = encoder.encode(pcm)
+        frames = mp3.encode(pcm)
         if frames:
-            yield bytes(frames)
-    yield bytes(encoder.flush())
+            yield frames
+    yield mp3.flush()
 
 
 def encode_whole(pcm: bytes, fmt: str, sample_rate: int) -> bytes:
