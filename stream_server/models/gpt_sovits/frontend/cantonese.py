@@ -19,17 +19,21 @@ The cut is not phonological: a syllable with a consonant initial splits after th
 that is all prefix repeats its last letter (``aa3`` -> ``Yaa`` + ``Ya3``, ``ng5`` -> ``Yng`` +
 ``Yg5``). The rules are ours, written to give upstream's parts.
 
-Differences: traditional -> simplified is OpenCC's character conversion, one character at a
-time as upstream's table is applied, where upstream has PaddleSpeech's own table. A
-conversion that leaves U+4E00-U+9FA5 is not made (upstream keeps Cantonese characters such as
-嗰 喎 噚, which OpenCC would turn into extension characters that the filter then drops), and
-a short list of common characters follows upstream's table where OpenCC differs. A character
-ToJyutping cannot read (a bare radical such as 艹) makes upstream fail; it is dropped here.
+Traditional -> simplified is upstream's own (PaddleSpeech's) character table, loaded from the
+``zh-normalization`` package, which ships the same data, when it is installed. Without it,
+OpenCC converts one character at a time (as upstream's table is applied); a conversion that
+leaves U+4E00-U+9FA5 is not made (upstream keeps Cantonese characters such as 嗰 喎 噚, which
+OpenCC turns into extension characters that the filter would drop), and a short list of
+common characters follows upstream's table; rare characters may still differ.
+
+Difference: a character ToJyutping cannot read (a bare radical such as 艹) makes upstream
+fail; it is dropped here.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +44,7 @@ from .zh_normalize import split_sentences, verbalize
 _HANZI_LO, _HANZI_HI = "\u4e00", "\u9fa5"
 _PUNCT = "".join(PUNCTUATION)
 
-# Upstream's traditional -> simplified table differs from OpenCC on these common characters:
+# For the OpenCC fallback: upstream's table differs from OpenCC on these common characters;
 # upstream keeps the first group as written and maps each pair's first to its second (榜 ->
 # 搒 is a slip in upstream's table, kept for the same readings). Rarer differences remain.
 _T2S_KEEP = "乾於閒唸啓嚮夥徵捱摺鷄牀説菸溼脣蓆昇樑祕羣豔傢俬洩産眞"
@@ -58,7 +62,7 @@ _PUNCT_MAP = {
 _PUNCT_RE = re.compile("|".join(map(re.escape, sorted(_PUNCT_MAP, key=len, reverse=True))))
 _NOT_KEPT = re.compile(f"[^{_HANZI_LO}-{_HANZI_HI}{re.escape(_PUNCT)}]+")
 
-# How a syllable is cut (see the module docstring). Consonant initials, longest first.
+# How a syllable is cut (see the module docstring). Consonant initials, two-letter ones first.
 _CONSONANTS = ("gw", "kw", "ng", *"bpmfdtnlgkhwzcsjy")
 # Vowel-initial syllables: the first part is the first of these the syllable starts with
 # (so "aai" is cut after "aa", "ong" is not cut after "on").
@@ -76,15 +80,26 @@ class CantoneseG2P:
 
     jyutping_list: Callable[[str], list[tuple[str, str | None]]]
     t2s: Callable[[str], str]
+    exact_t2s: bool  # upstream's own traditional -> simplified table (else OpenCC's)
 
 
 def load() -> CantoneseG2P:
-    import ToJyutping  # type: ignore[import-untyped]  # ~1 s: builds its trie from its dictionary
+    tojyutping = importlib.import_module("ToJyutping")  # ~1 s: builds its trie from its dictionary
+    exact = upstream_t2s()
+    return CantoneseG2P(tojyutping.get_jyutping_list, exact or opencc_t2s(), exact is not None)
 
-    return CantoneseG2P(jyutping_list=ToJyutping.get_jyutping_list, t2s=_t2s_converter())
+
+def upstream_t2s() -> Callable[[str], str] | None:
+    """Upstream's table (PaddleSpeech's), as the zh-normalization package ships it, if installed."""
+    try:
+        table: dict[str, str] = importlib.import_module("zh_normalization.char_convert").t2s_dict
+    except ImportError:
+        return None
+    return lambda text: "".join(table.get(c, c) for c in text)
 
 
-def _t2s_converter() -> Callable[[str], str]:
+def opencc_t2s() -> Callable[[str], str]:
+    """Fallback: OpenCC per character, kept in U+4E00-U+9FA5, upstream's choice for common ones."""
     import opencc
 
     cc = opencc.OpenCC("t2s")
