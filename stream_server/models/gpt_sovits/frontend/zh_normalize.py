@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import re
 import string
+from collections.abc import Callable
 
 import opencc
 
@@ -195,9 +196,13 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in re.split(r"\n+", text)]
 
 
-def verbalize(sentence: str) -> str:
-    """Upstream TextNormalizer.normalize_sentence: numbers, dates, units... -> hanzi."""
-    s = _t2s().convert(sentence).translate(_FULL_TO_HALF)
+def verbalize(sentence: str, t2s: Callable[[str], str] | None = None) -> str:
+    """Upstream TextNormalizer.normalize_sentence: numbers, dates, units... -> hanzi.
+
+    ``t2s`` replaces the traditional -> simplified step (default: OpenCC ``t2s``); the
+    Cantonese frontend passes its own, character by character as upstream converts.
+    """
+    s = (t2s or _t2s().convert)(sentence).translate(_FULL_TO_HALF)
     for pattern, repl in _RULES:
         s = pattern.sub(repl, s)
     for unit, word in _UNITS:
