@@ -5,10 +5,13 @@ sentences (polyphones, 儿, numbers, dates, money, letters, punctuation, very sh
 from __future__ import annotations
 
 import json
+import sys
+import types
 from pathlib import Path
 
 import pytest
 
+from stream_server.models.gpt_sovits.frontend import tone_sandhi
 from stream_server.models.gpt_sovits.frontend.chinese import g2p, load_chinese
 from stream_server.models.gpt_sovits.frontend.tone_sandhi import NEUTRAL_WORDS
 
@@ -54,3 +57,17 @@ def test_known_mismatches_differ_only_by_a_neutral_tone(results) -> None:
         for ours, up in diffs:
             assert ours[:-1] == up[:-1] and up[-1] == "5" and ours[-1] != "5", (case["text"], ours, up)
 
+
+
+def test_neutral_list_from_misaki_is_corrected_to_upstreams(monkeypatch) -> None:
+    """misaki's copy of the list has three words upstream's lacks and lacks six it has."""
+    class FakeSandhi:
+        def __init__(self) -> None:
+            self.must_neural_tone_words = {"幸福", "别人", "将军", "戏弄", "学生"}
+
+    module = types.ModuleType("misaki.tone_sandhi")
+    module.ToneSandhi = FakeSandhi  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "misaki", types.ModuleType("misaki"))
+    monkeypatch.setitem(sys.modules, "misaki.tone_sandhi", module)
+    words = tone_sandhi.load_neutral_words()
+    assert words == {"幸福", "学生", "不在", "情形", "打点", "老太", "老头"}

@@ -53,7 +53,7 @@ NOT_NEUTRAL_WORDS = frozenset("""
 def load_neutral_words() -> frozenset[str]:
     """Upstream's neutral-tone words, from the misaki package where it is installed; else ours."""
     try:
-        from misaki.tone_sandhi import ToneSandhi as MisakiSandhi  # type: ignore[import-not-found]
+        from misaki.tone_sandhi import ToneSandhi as MisakiSandhi  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError:
         return NEUTRAL_WORDS
     words = set(MisakiSandhi().must_neural_tone_words)
