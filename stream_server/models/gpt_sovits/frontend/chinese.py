@@ -7,10 +7,14 @@ tone -> v2 symbols. A syllable becomes an initial symbol and a final symbol with
 zero-initial syllables get the placeholders AA/EE/OO or y/w, and zhi/chi/shi/ri use the final
 ``ir``, zi/ci/si ``i0`` (upstream's opencpop-strict mapping, derived here by rule).
 
-Difference: upstream picks polyphone readings with g2pW, an ONNX model downloaded at run time;
-this uses pypinyin's phrase dictionary on each jieba word (upstream's own fallback path when
-g2pW is off). A character with no usable reading (a handful of rare ones) becomes ``UNK``
-where upstream would fail.
+Difference: upstream picks polyphone readings with g2pW, an ONNX model downloaded at run time
+(on no package index) and then its polyphone dictionary; this uses pypinyin's phrase dictionary
+on each jieba word, which is upstream's own path when g2pW is off (``is_g2pw = False``) and
+matches it (tests/test_gpt_sovits_chinese_upstream.py). Upstream's dictionary agrees with
+pypinyin on all but 27 of its words, so the readings that differ from upstream's default are
+those g2pW picks for polyphones outside it (还 alone in 我明天还钱给你: pypinyin's hai2). A
+character with no usable reading (a handful of rare ones) becomes ``UNK`` where upstream would
+fail. The 儿 lists are upstream's.
 """
 
 from __future__ import annotations
@@ -35,13 +39,14 @@ _ZERO_INITIAL = {"a": "AA", "e": "EE", "o": "OO"}  # by the final's first letter
 _WITH_INITIAL = {"uei": "ui", "iou": "iu", "uen": "un"}  # written short after an initial
 _Y_SPECIAL = {"ian": "En", "ie": "E", "i": "i", "in": "in", "ing": "ing"}  # yan, ye, yi, yin, ying
 
-# 儿 after these keeps its own tone (a full syllable, not an r-colouring).
+# 儿 after these keeps its own tone (a full syllable, not an r-colouring): upstream's list.
 NOT_ERHUA = frozenset(
-    "女儿 男儿 婴儿 幼儿 婴幼儿 孤儿 患儿 胎儿 健儿 宠儿 孙儿 侄儿 妻儿 少儿 弃儿 乞儿 新生儿 混血儿 "
-    "流浪儿 低保儿 残疾儿 寄养儿 小儿 幼子儿".split()
+    "虐儿 为儿 护儿 瞒儿 救儿 替儿 有儿 一儿 我儿 俺儿 妻儿 拐儿 聋儿 乞儿 患儿 幼儿 孤儿 婴儿 婴幼儿 "
+    "连体儿 脑瘫儿 流浪儿 体弱儿 混血儿 蜜雪儿 舫儿 祖儿 美儿 应采儿 可儿 侄儿 孙儿 侄孙儿 女儿 男儿 "
+    "红孩儿 花儿 虫儿 马儿 鸟儿 猪儿 猫儿 狗儿 少儿".split()
 )
 # ...and these are r-coloured even when jieba tags them as names/adjectives/abbreviations.
-MUST_ERHUA = frozenset("胡同儿 小院儿 媳妇儿 老伴儿 哥们儿 纳闷儿 撒欢儿 好玩儿".split())
+MUST_ERHUA = frozenset("小院儿 胡同儿 范儿 老汉儿 撒欢儿 寻老礼儿 妥妥儿 媳妇儿".split())
 
 
 def syllable_symbols(initial: str, final: str) -> list[str]:

@@ -9,9 +9,12 @@ syllable), then third-tone sandhi (3-3 -> 2-3 within 2-, 3- and 4-syllable words
 words are merged (不/一 with the next word, A一A, reduplications, adjacent all-third-tone
 words, 儿) so that the rules see the units they need.
 
-Difference: the neutral-tone and not-neutral word lists are our own (common words read with a
-neutral last syllable in standard Mandarin), not upstream's; words outside them keep the tone
-pypinyin gives.
+Word lists: the not-neutral list and the rules are upstream's. Upstream's neutral-tone list
+(about 420 hand-picked words) is not copied here: it is loaded from the misaki package where
+that is installed (misaki ships PaddleSpeech's list; the few words where it differs from
+upstream's are corrected). Without misaki, ``NEUTRAL_WORDS`` holds about 200 of them, and the
+other words keep the tone pypinyin gives (幸福, 介绍, 父亲, 队伍, 困难: upstream makes the last
+syllable neutral).
 """
 
 from __future__ import annotations
@@ -20,32 +23,42 @@ from collections.abc import Callable
 
 from pypinyin import Style, lazy_pinyin
 
-# Words whose last syllable is neutral (their last two characters also count inside longer words).
+# Words whose last syllable is neutral (their last two characters also count inside longer
+# words): the part of our own list that upstream's (PaddleSpeech's) list also holds. Upstream's
+# whole list is used where the misaki package, which ships the same list, is installed.
 NEUTRAL_WORDS = frozenset("""
-爸爸 妈妈 哥哥 姐姐 弟弟 妹妹 爷爷 奶奶 姥姥 姥爷 叔叔 伯伯 舅舅 婶婶 姑姑 宝宝 娃娃 星星 谢谢 太太
-先生 丈夫 媳妇 女婿 姑娘 小姐 少爷 老爷 亲戚 亲家 街坊 伙计 师傅 师父 朋友 客气 学生 大夫 大爷 闺女
-东西 时候 地方 事情 消息 名字 衣服 衣裳 被子 窗户 行李 家伙 玩意 意思 故事 道理 关系 学问 规矩 本事
-头发 眼睛 耳朵 鼻子 嘴巴 脑袋 眉毛 胳膊 指甲 指头 舌头 屁股 尾巴 骨头 石头 木头 馒头 枕头 码头 跟头
-月亮 太阳 云彩 风筝 灯笼 喇叭 琵琶 葫芦 萝卜 葡萄 核桃 芝麻 豆腐 蘑菇 棉花 粮食 庄稼 甘蔗 柿子 橘子
-漂亮 舒服 喜欢 认识 清楚 明白 聪明 糊涂 结实 暖和 凉快 热闹 痛快 快活 便宜 干净 利索 麻烦 别扭 老实
-厉害 马虎 精神 体面 大方 小气 和气 客人 实在 踏实 稳当 扎实 含糊 模糊 新鲜 苗条 机灵 伶俐 勤快
-商量 打听 打扮 打算 打量 告诉 收拾 吩咐 嘱咐 招呼 折腾 琢磨 张罗 应酬 答应 称呼 认得 晓得 记得
-觉得 懂得 舍得 值得 休息 喜鹊 讲究 委屈 耽误 关照 照顾 指望 溜达 嘀咕 唠叨 念叨 吓唬 哆嗦 咳嗽
-什么 怎么 这么 那么 多么 为了 除了 罢了 算了 多少 部分 生意 买卖 力气 脾气 福气 运气 志气 名堂
-工夫 功夫 口袋 皮袋 包袱 铺盖 扫帚 笤帚 簸箕 笊篱 钥匙 刷子 篱笆 栅栏 房子 桌子 椅子 凳子 杯子
-盘子 筷子 勺子 刀子 剪子 镜子 梳子 帽子 裤子 袜子 鞋子 袖子 领子 扣子 本子 票子 日子 样子 法子
-孩子 儿子 孙子 妻子 嫂子 婶子 小子 胖子 瘦子 傻子 疯子 骗子 厨子 驼子 瞎子 聋子 哑巴 结巴 下巴
-狐狸 骆驼 苍蝇 蚂蚱 刺猬 畜生 牲口 兄弟 姐妹 爱人 丫头 冤家 对头 念头 苦头 甜头 上头 下头 里头
-外头 前头 后头 外边 里边 上边 下边 前边 后边 这边 那边 东边 西边 南边 北边 旁边 左边 右边
-胡同 字号 合同 招牌 动静 动弹 出息 打发 菩萨 和尚 道士 秀才 状元 财主 裁缝 木匠 铁匠 石匠 算盘 算计
+姥爷 先生 丈夫 媳妇 女婿 姑娘 少爷 老爷 亲戚 亲家 街坊 伙计 师傅 师父 朋友 客气 学生 大夫 大爷
+闺女 东西 时候 地方 事情 消息 名字 衣服 衣裳 窗户 行李 家伙 意思 故事 关系 学问 规矩 本事 头发
+眼睛 耳朵 嘴巴 脑袋 眉毛 胳膊 指甲 指头 舌头 屁股 尾巴 骨头 石头 木头 馒头 枕头 码头 跟头 月亮
+太阳 云彩 风筝 灯笼 喇叭 琵琶 葫芦 萝卜 葡萄 核桃 芝麻 豆腐 蘑菇 棉花 粮食 庄稼 甘蔗 漂亮 舒服
+喜欢 认识 清楚 明白 聪明 糊涂 结实 暖和 凉快 热闹 痛快 快活 便宜 利索 麻烦 别扭 老实 厉害 马虎
+精神 体面 大方 小气 实在 踏实 稳当 扎实 含糊 模糊 新鲜 苗条 机灵 勤快 商量 打听 打扮 打算 打量
+告诉 收拾 嘱咐 招呼 折腾 琢磨 张罗 应酬 答应 称呼 休息 讲究 委屈 耽误 照顾 溜达 嘀咕 念叨 吓唬
+哆嗦 咳嗽 什么 怎么 这么 那么 多么 多少 部分 生意 买卖 力气 脾气 福气 运气 志气 名堂 工夫 功夫
+口袋 包袱 铺盖 扫帚 笤帚 簸箕 钥匙 篱笆 栅栏 哑巴 下巴 狐狸 骆驼 苍蝇 蚂蚱 刺猬 畜生 牲口 兄弟
+爱人 丫头 冤家 对头 念头 甜头 上头 里头 前头 后头 胡同 字号 合同 招牌 动静 动弹 出息 打发 菩萨
+和尚 道士 秀才 状元 财主 裁缝 木匠 铁匠 石匠 算盘 算计
+""".split())
+# misaki 0.9.4's copy of the list against upstream's: three words more, six fewer.
+_MISAKI_EXTRA = frozenset("别人 将军 戏弄".split())
+_MISAKI_MISSING = frozenset("不在 学生 情形 打点 老太 老头".split())
+
+# Words that keep a full tone where the rules above would make them neutral (upstream's list).
+NOT_NEUTRAL_WORDS = frozenset("""
+男子 女子 分子 原子 量子 莲子 石子 瓜子 电子 人人 虎虎 幺幺 干嘛 学子 哈哈 数数 袅袅 局地 以下 娃哈哈
+花花草草 留得 耕地 想想 熙熙 攘攘 卵子 死死 冉冉 恳恳 佼佼 吵吵 打打 考考 整整 莘莘 落地 算子 家家户户 青青
 """.split())
 
-# Words that keep a full tone where the rules above would make them neutral.
-NOT_NEUTRAL_WORDS = frozenset("""
-男子 女子 孔子 孟子 老子 庄子 君子 才子 学子 游子 赤子 弟子 天子 太子 王子 公子 父子 母子
-电子 原子 分子 中子 质子 粒子 量子 光子 离子 因子 算子 卵子 精子 种子 莲子 瓜子 棋子 石子 松子
-人人 个个 天天 年年 家家 处处 事事 时时 刚刚 常常 渐渐 悄悄 慢慢 好好 早早 哈哈 嘻嘻 呵呵 冉冉
-""".split())
+
+def load_neutral_words() -> frozenset[str]:
+    """Upstream's neutral-tone words, from the misaki package where it is installed; else ours."""
+    try:
+        from misaki.tone_sandhi import ToneSandhi as MisakiSandhi  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    except ImportError:
+        return NEUTRAL_WORDS
+    words = set(MisakiSandhi().must_neural_tone_words)
+    return frozenset((words - _MISAKI_EXTRA) | _MISAKI_MISSING)
+
 
 PARTICLES = "吧呢哈啊呐噻嘛吖嗨哦哒额滴哩哟喽啰耶喔诶"
 PUNCTUATION = "：，；。？！“”‘’':,;.?!"
@@ -69,6 +82,7 @@ class ToneSandhi:
 
     def __init__(self, cut_for_search: Callable[[str], list[str]]):
         self.cut_for_search = cut_for_search
+        self.neutral_words = load_neutral_words()
 
     # -- per-word rules ------------------------------------------------------------------------
     def split_word(self, word: str) -> list[str]:
@@ -120,12 +134,12 @@ class ToneSandhi:
             set_tone(finals, last, "5")  # 上来, 出去
         elif (ge >= 1 and (word[ge - 1].isnumeric() or word[ge - 1] in "几有两半多各整每做是")) or word == "个":
             set_tone(finals, ge, "5")
-        elif word in NEUTRAL_WORDS or word[-2:] in NEUTRAL_WORDS:
+        elif word in self.neutral_words or word[-2:] in self.neutral_words:
             set_tone(finals, last, "5")
         parts = self.split_word(word)
         end = len(parts[0])
         for part, stop in ((parts[0], end), (parts[1], len(word))):
-            if part and (part in NEUTRAL_WORDS or part[-2:] in NEUTRAL_WORDS):
+            if part and (part in self.neutral_words or part[-2:] in self.neutral_words):
                 set_tone(finals, stop - 1, "5")
 
     def third(self, word: str, finals: list[str]) -> None:
