@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .symbols import PUNCTUATION, SYMBOL_TO_ID, UNK
-from .zh_normalize import split_sentences, verbalize
+from .zh_normalize import split_sentences, upstream_t2s, verbalize
 
 _HANZI_LO, _HANZI_HI = "\u4e00", "\u9fa5"
 _PUNCT = "".join(PUNCTUATION)
@@ -87,15 +87,6 @@ def load() -> CantoneseG2P:
     tojyutping = importlib.import_module("ToJyutping")  # ~1 s: builds its trie from its dictionary
     exact = upstream_t2s()
     return CantoneseG2P(tojyutping.get_jyutping_list, exact or opencc_t2s(), exact is not None)
-
-
-def upstream_t2s() -> Callable[[str], str] | None:
-    """Upstream's table (PaddleSpeech's), as the zh-normalization package ships it, if installed."""
-    try:
-        table: dict[str, str] = importlib.import_module("zh_normalization.char_convert").t2s_dict
-    except ImportError:
-        return None
-    return lambda text: "".join(table.get(c, c) for c in text)
 
 
 def opencc_t2s() -> Callable[[str], str]:

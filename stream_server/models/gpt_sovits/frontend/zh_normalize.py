@@ -11,14 +11,16 @@ Numbers are read by our own small verbaliser, not cn2an: cn2an differs from upst
 readings in places (it drops the 零 in 3,000,400,007,740 -> ...亿零七千..., and keeps trailing
 decimal zeros: 12.000 -> 十二点零零零 where upstream says 十二点零).
 
-Differences: traditional -> simplified uses OpenCC's ``t2s`` instead of upstream's own table;
-the measure-word list is ours (common classifiers and units); in a time range the second
-minute is read as written (upstream reads "8:30-9:45" as 八点半至九点半, a bug).
+Traditional -> simplified is upstream's own character table where the zh-normalization package
+(which ships it) is installed, as the gpt-sovits extra installs it; otherwise OpenCC's ``t2s``
+(rare characters then differ). Differences: the measure-word list is ours (common classifiers
+and units); in a time range the second minute is read as written (upstream reads "8:30-9:45" as 八点半至九点半, a bug).
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import re
 import string
 from collections.abc import Callable
@@ -183,9 +185,18 @@ _RULES_AFTER_ARITHMETIC: list[tuple[re.Pattern, object]] = [
 ]
 
 
+def upstream_t2s() -> Callable[[str], str] | None:
+    """Upstream's table (PaddleSpeech's), as the zh-normalization package ships it, if installed."""
+    try:
+        table: dict[str, str] = importlib.import_module("zh_normalization.char_convert").t2s_dict
+    except ImportError:
+        return None
+    return lambda text: "".join(table.get(c, c) for c in text)
+
+
 @functools.lru_cache(maxsize=1)
-def _t2s() -> opencc.OpenCC:
-    return opencc.OpenCC("t2s")
+def _t2s() -> Callable[[str], str]:
+    return upstream_t2s() or opencc.OpenCC("t2s").convert
 
 
 def split_sentences(text: str) -> list[str]:
@@ -199,10 +210,10 @@ def split_sentences(text: str) -> list[str]:
 def verbalize(sentence: str, t2s: Callable[[str], str] | None = None) -> str:
     """Upstream TextNormalizer.normalize_sentence: numbers, dates, units... -> hanzi.
 
-    ``t2s`` replaces the traditional -> simplified step (default: OpenCC ``t2s``); the
+    ``t2s`` replaces the traditional -> simplified step (default: upstream's table, else OpenCC); the
     Cantonese frontend passes its own, character by character as upstream converts.
     """
-    s = (t2s or _t2s().convert)(sentence).translate(_FULL_TO_HALF)
+    s = (t2s or _t2s())(sentence).translate(_FULL_TO_HALF)
     for pattern, repl in _RULES:
         s = pattern.sub(repl, s)
     for unit, word in _UNITS:
