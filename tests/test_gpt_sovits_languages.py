@@ -175,7 +175,6 @@ def test_warm_loads_what_the_languages_need(fakes, monkeypatch):
 
 # -- the real modules, where this checkout has them ----------------------------------------------
 
-@pytest.mark.slow
 @pytest.mark.parametrize("lang, module, text", [
     ("ja", "japanese", "こんにちは、今日はいい天気ですね。"),
     ("ko", "korean", "안녕하세요, 오늘 날씨가 좋네요."),
