@@ -42,8 +42,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="GPT-SoVITS's tts_infer.yaml: its custom section's checkpoints and model directories")
     gs.add_argument("--ref-audio", help="the voice's default reference clip (3-10 s); api_v2 requests bring their own")
     gs.add_argument("--prompt-text", default="", help="what the reference clip says")
-    gs.add_argument("--prompt-lang", default="en", help="language of the reference clip (en, zh)")
-    gs.add_argument("--text-lang", default="en", help="language of the text the voice is given (en, zh, auto)")
+    gs.add_argument("--prompt-lang", default="en",
+                    help="language of the reference clip (api_v2's: en, zh, ja, ko, yue, all_zh, ..., auto)")
+    gs.add_argument("--text-lang", default="en", help="language of the text the voice is given (as --prompt-lang)")
     return parser
 
 

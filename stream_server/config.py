@@ -112,7 +112,7 @@ class GptSovitsVoiceSection(_Section):
     ref_audio: str | None = None  # the default reference clip (api_v2 requests may give their own)
     prompt_text: str = ""  # what the reference clip says
     prompt_lang: str = "en"
-    text_lang: str = "en"  # language of the text this voice is given (en, zh, auto)
+    text_lang: str = "en"  # language of the text it is given: api_v2's (en, zh, ja, ko, yue, all_*, auto, auto_yue)
     bert_dir: str | None = None  # chinese-roberta-wwm-ext-large style directory (Chinese text)
     hubert_dir: str | None = None  # chinese-hubert-base style directory (making references)
     # T2S cache positions per slot: prompt phones and tokens + 25 x max_sec. Memory: 96 KiB per

@@ -199,7 +199,7 @@ def test_seed_minus_one_is_a_new_take_each_time(gsv_server, assets):
 @pytest.mark.parametrize("over, message", [
     ({"ref_audio_path": ""}, "ref_audio_path is required"),
     ({"text": ""}, "text is required"),
-    ({"text_lang": "ja"}, "text_lang: ja is not supported"),
+    ({"text_lang": "fr"}, "text_lang: fr is not supported in version v2 (supported: auto, auto_yue, en, zh, ja"),
     ({"media_type": "mp3"}, "media_type: mp3 is not supported"),
     ({"text_split_method": "cut9"}, "text_split_method:cut9 is not supported"),
     ({"streaming_mode": 7}, "streaming_mode must be 0, 1, 2, 3"),

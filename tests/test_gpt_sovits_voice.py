@@ -136,5 +136,5 @@ def test_what_cannot_be_loaded_or_spoken_says_why(assets, section, backend):
     gpt_sovits_assets.reference_clip(short, seconds=2.0)
     with pytest.raises(ValueError, match="3-10 s"):
         backend.references.prepare(short, "Hi.", "en")
-    with pytest.raises(ValueError, match="ja"):
-        backend.synthesize_offline("こんにちは", SynthesisOptions(extra=(("lang", "ja"),)))
+    with pytest.raises(ValueError, match="'fr' is unknown; supported: auto, auto_yue, en, zh, ja"):
+        backend.synthesize_offline("bonjour", SynthesisOptions(extra=(("lang", "fr"),)))

@@ -100,7 +100,7 @@ class GptSovitsBackend:
 
     @property
     def language(self) -> str:
-        """The language of the text it is given (config text_lang: en, zh, auto)."""
+        """The language of the text it is given (config text_lang: one of api_v2's v2 values)."""
         return self.text_lang
 
     @property

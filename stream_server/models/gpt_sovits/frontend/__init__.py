@@ -4,20 +4,21 @@
     for piece in fe.split(text, "cut5", lang):
         out = fe.phones(piece, lang)       # out.phone_ids, out.bert [1024, P], out.norm_text
 
-Languages: en, zh, all_zh, auto (Chinese/English); anything else raises
-UnsupportedLanguageError. The modules say where they follow upstream (RVC-Boss/GPT-SoVITS) and
-where they differ.
+Languages: api_v2's v2 values (en, zh, ja, ko, yue, all_zh, all_ja, all_ko, all_yue, auto,
+auto_yue); anything else raises UnsupportedLanguageError. Japanese, Korean and Cantonese runs
+are spoken by the ``japanese``, ``korean`` and ``cantonese`` modules, loaded when first needed.
+The modules say where they follow upstream (RVC-Boss/GPT-SoVITS) and where they differ.
 """
 
 from .bert import BERT_DIM, BertModelMissing, bert_features
 from .frontend import FrontendOutput, TextFrontend
+from .lang_segment import language_runs
 from .segment import (
     METHODS,
     SUPPORTED_LANGUAGES,
     EmptyTextError,
     UnsupportedLanguageError,
     cut,
-    language_runs,
 )
 from .symbols import SYMBOLS, VOCAB_SIZE, UnknownPhoneError, to_ids
 

@@ -1,31 +1,26 @@
-"""Text splitting as GPT-SoVITS v2's api_v2 does it, and language runs.
+"""Text splitting as GPT-SoVITS v2's api_v2 does it, and the languages it accepts.
 
 ``cut(text, method)`` is upstream ``text_segmentation_method.py`` (cut0-cut5, same results);
 ``pieces(text, method, lang)`` adds ``TextPreprocessor.pre_seg_text``: a leading 。/. when the
 first clause is shorter than 4 characters, pieces under 5 characters merged into the previous
-ones, a final 。/. where a piece does not end in a split mark, pieces over 510 characters cut
-at punctuation, and pieces with no word character dropped.
+ones, a final 。/. where a piece does not end in a split mark (``.`` for en, ``。`` for every
+other language), pieces over 510 characters cut at punctuation, and pieces with no word
+character dropped.
 
-``language_runs(text, lang)`` replaces upstream's LangSegmenter (``split_lang`` with a
-fastText language detector, a downloaded model) with a script-based splitter: Latin letters
-are English, hanzi are Chinese, kana and hangul are Japanese/Korean (refused: not supported);
-spaces and punctuation stay with the run before them; a run of digits joins a neighbour by
-upstream's rules. It cannot tell languages that share a script apart (French is read as
-English) and, unlike split_lang, does not split a Latin run on language.
+The language runs of a piece are ``lang_segment.language_runs``.
 """
 
 from __future__ import annotations
 
 import re
 
-SUPPORTED_LANGUAGES = ("en", "zh", "all_zh", "auto")
-UPSTREAM_ONLY = ("ja", "ko", "yue", "all_ja", "all_ko", "all_yue", "auto_yue")
+# api_v2's languages for v2 (upstream TTS_Config.v2_languages)
+SUPPORTED_LANGUAGES = ("auto", "auto_yue", "en", "zh", "ja", "yue", "ko", "all_zh", "all_ja", "all_yue", "all_ko")
 
 # Split marks (upstream ``splits``) and cut5's marks.
 SPLITS = frozenset("，。？！,.?!~:：—…")
 _CUT5_MARKS = frozenset(",.;?!、，。？！;：…")
 _PUNCT_ONLY = frozenset("!?…,.- ")  # cut0-cut4: a piece made only of these is dropped
-_CLAUSE_END = ",.!?，。！？"
 METHODS = ("cut0", "cut1", "cut2", "cut3", "cut4", "cut5")
 
 
@@ -39,10 +34,7 @@ class EmptyTextError(ValueError):
 
 def check_language(lang: str) -> str:
     if lang not in SUPPORTED_LANGUAGES:
-        kind = "is not supported by this server" if lang in UPSTREAM_ONLY else "is unknown"
-        raise UnsupportedLanguageError(
-            f"text_lang {lang!r} {kind}; supported: {', '.join(SUPPORTED_LANGUAGES)}"
-        )
+        raise UnsupportedLanguageError(f"text_lang {lang!r} is unknown; supported: {', '.join(SUPPORTED_LANGUAGES)}")
     return lang
 
 
@@ -172,91 +164,3 @@ def pieces(text: str, method: str = "cut5", lang: str = "zh") -> list[str]:
             p += stop
         out.extend(_split_long(p) if len(p) > 510 else [p])
     return out
-
-
-# -- language runs ----------------------------------------------------------------------------
-
-def _script(ch: str) -> str:
-    if "a" <= ch.lower() <= "z":
-        return "en"
-    if ch.isdigit() and ch.isascii():
-        return "digit"
-    o = ord(ch)
-    if 0x3040 <= o <= 0x30FF:
-        return "ja"
-    if 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F or 0xAC00 <= o <= 0xD7AF:
-        return "ko"
-    if 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0x20000 <= o <= 0x323AF or 0xF900 <= o <= 0xFAFF:
-        return "zh"
-    return ""  # spaces, punctuation, symbols: no language of their own
-
-
-def _raw_runs(text: str) -> list[list[str]]:
-    runs: list[list[str]] = []
-    for i, ch in enumerate(text):
-        kind = _script(ch)
-        # decimal points, thousands separators, ":" and "%" stay inside a number
-        if not kind and runs and runs[-1][0] == "digit" and (ch == "%" or (
-                ch in ".,:/-" and i + 1 < len(text) and text[i + 1].isdigit())):
-            kind = "digit"
-        if not kind:
-            if runs:
-                runs[-1][1] += ch
-            else:
-                runs.append(["", ch])
-            continue
-        if runs and (runs[-1][0] == kind or runs[-1][0] == ""):
-            runs[-1][0] = kind
-            runs[-1][1] += ch
-        else:
-            runs.append([kind, ch])
-    return runs
-
-
-def _place_digits(runs: list[list[str]]) -> None:
-    """Give each digit run a neighbour's language (upstream LangSegmenter's rules)."""
-    for i, run in enumerate(runs):
-        if run[0] != "digit":
-            continue
-        prev = runs[i - 1] if i > 0 else None
-        nxt = runs[i + 1] if i + 1 < len(runs) else None
-        if prev is None:
-            run[0] = "zh" if nxt is None or nxt[0] == "digit" else nxt[0]
-        elif nxt is None or prev[0] == nxt[0]:
-            run[0] = prev[0]
-        elif prev[1][-1] in _CLAUSE_END:
-            run[0] = nxt[0]
-        elif nxt[1][0] in _CLAUSE_END or run[1][-1] in "。.":
-            run[0] = prev[0]
-        else:
-            run[0] = prev[0] if len(prev[1]) >= len(nxt[1]) else nxt[0]
-
-
-def language_runs(text: str, lang: str) -> list[tuple[str, str]]:
-    """(language, text) runs for ``en``/``zh``; raises for unsupported languages."""
-    check_language(lang)
-    text = re.sub(r" {2,}", " ", text)
-    if lang == "en":
-        return [("en", text)]
-    runs = _raw_runs(text)
-    for run in runs:
-        if run[0] in ("ja", "ko"):
-            if lang == "auto":
-                raise UnsupportedLanguageError(
-                    f"text_lang 'auto' found {'Japanese' if run[0] == 'ja' else 'Korean'} text "
-                    f"({run[1]!r}), which is not supported; supported: {', '.join(SUPPORTED_LANGUAGES)}")
-            run[0] = "zh"  # zh/all_zh: the user said Chinese (zh normalisation drops them)
-        elif run[0] == "":
-            run[0] = "zh" if lang != "auto" else "en" if re.search("[A-Za-z]", run[1]) else "zh"
-    if lang == "all_zh":
-        for run in runs:
-            if run[0] == "digit":
-                run[0] = "zh"
-    _place_digits(runs)
-    merged: list[tuple[str, str]] = []
-    for kind, chunk in runs:
-        if merged and merged[-1][0] == kind:
-            merged[-1] = (kind, merged[-1][1] + chunk)
-        else:
-            merged.append((kind, chunk))
-    return merged
