@@ -20,7 +20,7 @@ from stream_server.models.gpt_sovits.infer_yaml import voice_from_infer_yaml
 from stream_server.models.gpt_sovits.loading import speaker_embedder
 from stream_server.models.gpt_sovits.references import ReferenceBook
 from stream_server.models.gpt_sovits.sovits import LatentNoise, load_sovits
-from stream_server.models.gpt_sovits.sovits_checkpoint import read_sovits_checkpoint
+from stream_server.models.gpt_sovits.sovits_checkpoint import CheckpointError, read_sovits_checkpoint
 from stream_server.models.gpt_sovits.sovits_stream import chunk_config, decode_chunks, decode_window, snr_db
 from stream_server.models.gpt_sovits.sovits_windows import WindowJob, decode_windows
 from stream_server.models.gpt_sovits.sv_fbank import fbank, resample
@@ -97,6 +97,18 @@ def test_the_files_are_upstreams_and_load_with_their_versions(files):
         assert ckpt.config.sv_channels == INFO["sv"]["sv_emb_shape"][1] == 640
     plus = read_sovits_checkpoint(files["v2ProPlus"]).config
     assert plus.upsample_kernel_sizes[0] == 20 and plus.upsample_initial_channel == 96
+
+
+def test_the_header_tag_and_the_weights_must_agree(tmp_path, files):
+    """A file with the zip's own "PK" (as older tools write it) is told by its sv_emb weights and
+    its config's version; a v2 tag on v2Pro weights is refused."""
+    blob = files["v2ProPlus"].read_bytes()
+    plain = tmp_path / "plain.pth"
+    plain.write_bytes(b"PK" + blob[2:])
+    assert read_sovits_checkpoint(plain).version == "v2ProPlus"
+    plain.write_bytes(b"01" + blob[2:])
+    with pytest.raises(CheckpointError, match="header says GPT-SoVITS v2 but the weights are of a v2ProPlus model"):
+        read_sovits_checkpoint(plain)
 
 
 def test_v3_and_v4_are_still_refused_naming_what_is_served(tmp_path):
@@ -247,6 +259,8 @@ def test_a_v2pro_voice_without_its_sv_model_says_which_setting(models):
         speaker_embedder(section, model, "pro", "cpu")
     with pytest.raises(ValueError, match="sv_weights"):
         ReferenceBook(None, model)
+    with pytest.raises(ValueError, match="v2ProPlus model needs its speaker-verification model"):
+        ReferenceBook(None, None).for_model(models["v2ProPlus"])  # a v2 voice given v2ProPlus weights
     with pytest.raises(ValueError, match=r"voice 'pro': speaker-verification model \(sv_weights\) .* not found"):
         speaker_embedder(section.model_copy(update={"sv_weights": "/nope.ckpt"}), model, "pro", "cpu")
     with_sv = section.model_copy(update={"sv_weights": str(FIXTURES / "sv_tiny.ckpt")})
