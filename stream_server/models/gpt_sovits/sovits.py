@@ -137,7 +137,8 @@ class SovitsV2(nn.Module):
         specs = [refers] if isinstance(refers, torch.Tensor) else list(refers)
         if not specs:
             raise ValueError("at least one reference spectrogram is needed")
-        ges = [self.ref_enc(s.reshape(1, self.cfg.spec_channels, -1).float()) for s in specs]
+        device = self.codebook.device  # spectrograms are made on the host (reference.py)
+        ges = [self.ref_enc(s.reshape(1, self.cfg.spec_channels, -1).float().to(device)) for s in specs]
         if self.speaker is not None:
             svs = [sv_embs] if isinstance(sv_embs, torch.Tensor) else list(sv_embs or [])
             if len(svs) != len(specs):
