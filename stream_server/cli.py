@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
                             "(default from config: stream_server); off unless given")
     serve.add_argument("--no-wyoming", action="store_true",
                        help="no Wyoming TTS server (its port has no authentication)")
-    gs = serve.add_argument_group("GPT-SoVITS", "serve a GPT-SoVITS v2 voice named gpt_sovits (docs/gpt_sovits.md)")
+    gs = serve.add_argument_group(
+        "GPT-SoVITS", "serve a GPT-SoVITS v2, v2Pro or v2ProPlus voice named gpt_sovits (docs/gpt_sovits.md)")
     gs.add_argument("--gpt-sovits", metavar="TTS_INFER_YAML",
                     help="GPT-SoVITS's tts_infer.yaml: its custom section's checkpoints and model directories")
     gs.add_argument("--ref-audio", help="the voice's default reference clip (3-10 s); api_v2 requests bring their own")

@@ -103,7 +103,7 @@ class ArVoiceSection(_Section):
 
 
 class GptSovitsVoiceSection(_Section):
-    """A GPT-SoVITS v2 voice: a GPT (s1 .ckpt) and a SoVITS (s2 .pth) checkpoint, and a reference
+    """A GPT-SoVITS v2/v2Pro/v2ProPlus voice: a GPT (s1 .ckpt) and a SoVITS (s2 .pth) checkpoint, and a reference
     clip (3-10 s) with its transcript; requests of api_v2's /tts may bring their own reference."""
 
     kind: Literal["gpt_sovits"]
@@ -115,6 +115,9 @@ class GptSovitsVoiceSection(_Section):
     text_lang: str = "en"  # language of the text it is given: api_v2's (en, zh, ja, ko, yue, all_*, auto, auto_yue)
     bert_dir: str | None = None  # chinese-roberta-wwm-ext-large style directory (Chinese text)
     hubert_dir: str | None = None  # chinese-hubert-base style directory (making references)
+    # v2Pro/v2ProPlus: the speaker-verification model, upstream's pretrained_eres2netv2w24s4ep4.ckpt
+    # (GPT_SoVITS/pretrained_models/sv/ in a GPT-SoVITS checkout); v2 voices do not need it
+    sv_weights: str | None = None
     # T2S cache positions per slot: prompt phones and tokens + 25 x max_sec. Memory: 96 KiB per
     # position and slot in float32 at GPT-SoVITS v2's size (2048 positions: ~200 MB per slot).
     max_len: int = 2048

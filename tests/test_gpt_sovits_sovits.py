@@ -188,12 +188,20 @@ def test_the_gpt_loader_refuses_a_pickle_that_changes_a_global_too(tmp_path):
         torch._utils._rebuild_tensor_v2.__defaults__ = defaults
 
 
-@pytest.mark.parametrize("tag, version", [(b"00", "v1"), (b"02", "v3"), (b"03", "v3"), (b"04", "v4"),
-                                          (b"05", "v2Pro"), (b"06", "v2ProPlus")])
+@pytest.mark.parametrize("tag, version", [(b"00", "v1"), (b"02", "v3"), (b"03", "v3"), (b"04", "v4")])
 def test_loader_refuses_version_tagged_files(tmp_path, tag, version):
     path = tmp_path / "tagged.pth"
     path.write_bytes(tag + CKPT.read_bytes()[2:])
-    with pytest.raises(CheckpointError, match=rf"{version}.*this server serves GPT-SoVITS v2"):
+    with pytest.raises(CheckpointError, match=rf"{version}.*this server serves GPT-SoVITS v2, v2Pro and v2ProPlus"):
+        read_sovits_checkpoint(path)
+
+
+@pytest.mark.parametrize("tag, version", [(b"05", "v2Pro"), (b"06", "v2ProPlus")])
+def test_a_v2pro_header_on_v2_weights_is_refused(tmp_path, tag, version):
+    """v2Pro/v2ProPlus are served, but their header on weights without the SV projection is no such model."""
+    path = tmp_path / "tagged.pth"
+    path.write_bytes(tag + CKPT.read_bytes()[2:])
+    with pytest.raises(CheckpointError, match=rf"header says GPT-SoVITS {version} but the weights are of a v2 model"):
         read_sovits_checkpoint(path)
 
 

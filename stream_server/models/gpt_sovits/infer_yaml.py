@@ -8,6 +8,8 @@ from pathlib import Path
 import yaml
 
 from ...config import GptSovitsVoiceSection
+from .sovits_checkpoint import PRO_VERSIONS, SERVED_VERSIONS
+from .sv_model import UPSTREAM_SV_PATH
 
 
 def _resolve(value: str, config_file: Path) -> str:
@@ -34,9 +36,9 @@ def voice_from_infer_yaml(path: str | Path, ref_audio: str | None = None, prompt
     if not isinstance(custom, dict):
         raise ValueError(f"{str(file)!r} has no `custom:` section (GPT-SoVITS's tts_infer.yaml has one)")
     version = str(custom.get("version", "v2"))
-    if version != "v2":
-        raise ValueError(f"{str(file)!r} is for GPT-SoVITS {version[:32]}; this server serves GPT-SoVITS v2 "
-                         "voices: point it at a tts_infer.yaml whose custom.version is v2")
+    if version not in SERVED_VERSIONS:
+        raise ValueError(f"{str(file)!r} is for GPT-SoVITS {version[:32]}; this server serves GPT-SoVITS v2, v2Pro "
+                         "and v2ProPlus voices: point it at a tts_infer.yaml whose custom.version is one of those")
     for key in ("t2s_weights_path", "vits_weights_path"):
         if not custom.get(key):
             raise ValueError(f"{str(file)!r}: custom.{key} is missing")
@@ -47,6 +49,8 @@ def voice_from_infer_yaml(path: str | Path, ref_audio: str | None = None, prompt
         sovits_weights=_resolve(custom["vits_weights_path"], file),
         bert_dir=optional.get("bert_base_path"),
         hubert_dir=optional.get("cnhuhbert_base_path"),
+        # upstream's sv.py loads the SV model from a fixed path in the checkout (no config key)
+        sv_weights=_resolve(UPSTREAM_SV_PATH, file) if version in PRO_VERSIONS else None,
         ref_audio=ref_audio, prompt_text=prompt_text, prompt_lang=prompt_lang, text_lang=text_lang,
     )
     return section, str(custom.get("device", "cpu"))

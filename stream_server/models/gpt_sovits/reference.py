@@ -6,7 +6,9 @@ From a 3-10 s clip, its transcript and language, as upstream's TTS.set_ref_audio
   `chinese-hubert-base`-style directory, loaded with `transformers`, raw audio in: upstream calls
   the model without its feature extractor), then SoVITS' `extract_latent`;
 - style: the clip at 32 kHz (scaled down when it peaks above 1), its linear spectrogram, then
-  SoVITS' reference encoder (computed once here: every sentence of the voice shares it);
+  SoVITS' reference encoder (computed once here: every sentence of the voice shares it); for a
+  v2Pro/v2ProPlus model also the speaker-verification embedding of that 32 kHz audio taken to
+  16 kHz (torchaudio's sinc resampling, as upstream), folded into the same style vector;
 - prompt phones and BERT features of the transcript (the text frontend).
 Resampling is soxr's HQ (librosa's default, which upstream uses for the 16 kHz audio; upstream
 resamples the 32 kHz audio with torchaudio, which rounds slightly differently).
@@ -17,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -29,6 +32,12 @@ import torch
 
 from .frontend.segment import SPLITS
 from .sovits import SovitsV2
+from .sv_fbank import RATE as SV_RATE
+from .sv_fbank import resample
+from .sv_model import missing_speaker_model
+
+# 16 kHz audio [N] -> speaker-verification embedding [1, dim] (sv_model.SpeakerEmbedder)
+SpeakerEmbedder = Callable[[torch.Tensor], torch.Tensor]
 
 MIN_SECONDS, MAX_SECONDS = 3.0, 10.0
 # A 10 s clip is at most a few MB in any format a user records (WAV at 48 kHz, 16 bit, stereo: 1.9
@@ -63,7 +72,7 @@ class Reference:
     prompt_tokens: torch.Tensor  # [Y] long
     prompt_phones: list[int]
     prompt_bert: torch.Tensor  # [1024, Pp]
-    style: torch.Tensor  # ge [1, 512, 1]
+    style: torch.Tensor  # ge [1, gin, 1] (v2: 512; v2Pro: 1024, the SV embedding folded in)
 
 
 class HubertFeatures:
@@ -167,13 +176,14 @@ def clip_digest(path: str | Path, prompt_text: str, prompt_lang: str) -> str:
 
 
 def make_reference(
-    path: str | Path, prompt_text: str, prompt_lang: str, sovits: SovitsV2, hubert: HubertFeatures, frontend: Frontend
+    path: str | Path, prompt_text: str, prompt_lang: str, sovits: SovitsV2, hubert: HubertFeatures, frontend: Frontend,
+    speaker: SpeakerEmbedder | None = None,
 ) -> Reference:
     check_clip(path)
     audio, rate = read_clip(path)
     _check_seconds(len(audio) / rate)
     digest = clip_digest(path, prompt_text, prompt_lang)
-    style = _style(audio, rate, sovits)
+    style = _style(audio, rate, sovits, speaker)
     if not prompt_text.strip():  # upstream's reference-free path: neither the prompt's phones nor its tokens
         return Reference(digest, torch.zeros(0, dtype=torch.long), [], torch.zeros(1024, 0), style)
     wav16k = soxr.resample(audio, rate, _HUBERT_RATE, quality="HQ") if rate != _HUBERT_RATE else audio
@@ -183,11 +193,11 @@ def make_reference(
     return Reference(digest, tokens, list(prompt.phone_ids), prompt.bert, style)
 
 
-def clip_style(path: str | Path, sovits: SovitsV2) -> torch.Tensor:
+def clip_style(path: str | Path, sovits: SovitsV2, speaker: SpeakerEmbedder | None = None) -> torch.Tensor:
     """An auxiliary clip's timbre (api_v2's aux_ref_audio_paths): checked as a reference clip is."""
     check_clip(path)
     audio, rate = read_clip(path)
-    return _style(audio, rate, sovits)
+    return _style(audio, rate, sovits, speaker)
 
 
 def with_final_mark(prompt_text: str, prompt_lang: str) -> str:
@@ -196,11 +206,18 @@ def with_final_mark(prompt_text: str, prompt_lang: str) -> str:
     return text if text[-1] in SPLITS else text + ("." if prompt_lang == "en" else "。")
 
 
-def _style(audio: np.ndarray, rate: int, sovits: SovitsV2) -> torch.Tensor:
-    """The clip's timbre (ge [1, 512, 1]) from its 32 kHz spectrogram, a loud clip scaled down as upstream."""
+def _style(audio: np.ndarray, rate: int, sovits: SovitsV2, speaker: SpeakerEmbedder | None) -> torch.Tensor:
+    """The clip's timbre (ge [1, gin, 1]) from its 32 kHz spectrogram, a loud clip scaled down as
+    upstream; v2Pro adds the speaker-verification embedding of the same audio at 16 kHz."""
     wav32k = soxr.resample(audio, rate, sovits.sample_rate, quality="HQ") if rate != sovits.sample_rate else audio
     peak = float(np.abs(wav32k).max()) if len(wav32k) else 0.0
     if peak > 1:
         wav32k = wav32k / min(2.0, peak)
-    return sovits.style(sovits.spectrogram(torch.from_numpy(np.ascontiguousarray(wav32k))))
+    wav = torch.from_numpy(np.ascontiguousarray(wav32k, dtype=np.float32))
+    spec = sovits.spectrogram(wav)
+    if not sovits.needs_speaker_embedding:
+        return sovits.style(spec)
+    if speaker is None:
+        raise missing_speaker_model(sovits.cfg.version)
+    return sovits.style(spec, speaker(resample(wav, sovits.sample_rate, SV_RATE)))
 

@@ -17,16 +17,21 @@ from pathlib import Path
 
 import torch
 
-from .reference import Reference, ReferenceError, check_clip, clip_digest, clip_style
+from .reference import Reference, ReferenceError, SpeakerEmbedder, check_clip, clip_digest, clip_style
 from .sovits import SovitsV2
+from .sv_model import missing_speaker_model
 
 Maker = Callable[[Path, str, str, SovitsV2], Reference]
 
 
 class ReferenceBook:
-    def __init__(self, maker: Maker | None, sovits: SovitsV2, max_entries: int = 32) -> None:
+    def __init__(self, maker: Maker | None, sovits: SovitsV2, max_entries: int = 32,
+                 speaker: SpeakerEmbedder | None = None) -> None:
+        if speaker is None and getattr(sovits, "needs_speaker_embedding", False):  # (tests pass no model)
+            raise missing_speaker_model(sovits.cfg.version)
         self._maker = maker
         self._sovits = sovits  # prompt tokens and style come from this model
+        self._speaker = speaker  # v2Pro: the SV model the maker uses too (auxiliary clips here)
         self._max = max(1, max_entries)
         self._refs: OrderedDict[str, Reference] = OrderedDict()
         self._default: Reference | None = None
@@ -36,7 +41,7 @@ class ReferenceBook:
     def for_model(self, sovits: SovitsV2) -> ReferenceBook:
         """A book for other SoVITS weights: the default reference made again with them (slow: off
         the event loop); others are made again when requests bring them."""
-        book = ReferenceBook(self._maker, sovits, self._max)
+        book = ReferenceBook(self._maker, sovits, self._max, self._speaker)
         if self._default_source is not None:
             book.set_default(*self._default_source)
         return book
@@ -70,9 +75,10 @@ class ReferenceBook:
         for clip in aux:
             check_clip(clip)  # before it is hashed
         ref_id = _blended_id(reference.ref_id, [clip_digest(clip, "", "") for clip in aux])
+        sovits, speaker = self._sovits, self._speaker
         return self._kept(ref_id, lambda: replace(
             reference, ref_id=ref_id,
-            style=torch.stack([reference.style, *(clip_style(clip, self._sovits) for clip in aux)]).mean(0),
+            style=torch.stack([reference.style, *(clip_style(clip, sovits, speaker) for clip in aux)]).mean(0),
         ))
 
     def _prepared(self, path: str | Path, prompt_text: str, prompt_lang: str) -> Reference:

@@ -2,6 +2,8 @@
 reference spectrogram(s) -> 32 kHz audio, and reference audio features -> prompt tokens.
 
     ge      = mean over references of ref_enc(spec[:704])                      [1, 512, 1]
+              (v2Pro/v2ProPlus: of PReLU(ref_enc(spec) + sv_emb(sv)), gin 1024, where sv is the
+              reference's speaker-verification embedding; enc_p then gets ge_to512(ge))
     content = codebook[codes], repeated x2 in time (25 Hz tokens -> 50 Hz)     [1, 768, 2T]
     y       = enc_p(content, phones, ge) (speed: linear resampling of y)        [1, 192, F]
     z_p     = m + noise * exp(logs) * noise_scale                              [1, 192, F]
@@ -26,10 +28,11 @@ from ..piper_vits.onnx_weights import WeightBag
 from .sovits_checkpoint import CheckpointError, SovitsCheckpoint, SovitsConfig, read_sovits_checkpoint
 from .sovits_decoder import Generator
 from .sovits_flow import CouplingFlow
-from .sovits_ref import StyleEncoder, spectrogram
+from .sovits_ref import SpeakerStyle, StyleEncoder, spectrogram
 from .sovits_text_encoder import PriorEncoder
 
 References = torch.Tensor | Sequence[torch.Tensor]
+Embeddings = torch.Tensor | Sequence[torch.Tensor] | None  # one SV embedding per reference (v2Pro)
 
 _CODEBOOK = "quantizer.vq.layers.0._codebook."
 # present in every s2 file, used only in training: codebook EMA statistics
@@ -69,6 +72,7 @@ class SovitsV2(nn.Module):
         self.cfg = cfg
         fpt = cfg.frames_per_token
         self.ref_enc = StyleEncoder(cfg.style_bins, cfg.gin_channels)
+        self.speaker = SpeakerStyle(cfg.sv_channels, cfg.gin_channels) if cfg.sv_channels else None
         self.ssl_proj = nn.Conv1d(cfg.ssl_dim, cfg.ssl_dim, fpt, stride=fpt)
         self.codebook = nn.Parameter(torch.zeros(cfg.codebook_size, cfg.ssl_dim))  # [bins, 768]
         self.enc_p = PriorEncoder(cfg)
@@ -79,6 +83,11 @@ class SovitsV2(nn.Module):
     @property
     def sample_rate(self) -> int:
         return self.cfg.sampling_rate
+
+    @property
+    def needs_speaker_embedding(self) -> bool:
+        """v2Pro/v2ProPlus: each reference's style needs its speaker-verification embedding."""
+        return self.speaker is not None
 
     @property
     def samples_per_token(self) -> int:
@@ -104,12 +113,15 @@ class SovitsV2(nn.Module):
             self.enc_p.load(bag.scope("enc_p"))
             self.flow.load(bag.scope("flow"))
             self.dec.load(bag.scope("dec"))
+            if self.speaker is not None and self.enc_p.style_in is not None:
+                self.speaker.load(bag)
+                bag.weights(self.enc_p.style_in, "ge_to512")
         except (KeyError, ValueError) as exc:
             raise CheckpointError(str(exc)) from exc
         unused = bag.unused()
         unexpected = [k for k in unused if k not in _TRAINING_ONLY and not k.startswith("enc_q.")]
         if unexpected:
-            raise CheckpointError(f"unexpected weights (not a v2 SynthesizerTrn?): {unexpected[:5]}")
+            raise CheckpointError(f"unexpected weights (not a {self.cfg.version} SynthesizerTrn?): {unexpected[:5]}")
         return unused
 
     # -- reference ------------------------------------------------------------------------------
@@ -119,21 +131,29 @@ class SovitsV2(nn.Module):
         return spectrogram(wav_32k, c.filter_length, c.hop_length, c.win_length)
 
     @torch.no_grad()
-    def style(self, refers: References) -> torch.Tensor:
-        """One or several spectrograms ([1025, T] or [1, 1025, T]) -> ge [1, gin, 1], averaged."""
+    def style(self, refers: References, sv_embs: Embeddings = None) -> torch.Tensor:
+        """One or several spectrograms ([1025, T] or [1, 1025, T]) -> ge [1, gin, 1], averaged; a
+        v2Pro model also takes each reference's SV embedding ([sv] or [1, sv]), in the same order."""
         specs = [refers] if isinstance(refers, torch.Tensor) else list(refers)
         if not specs:
             raise ValueError("at least one reference spectrogram is needed")
-        ges = [self.ref_enc(s.reshape(1, self.cfg.spec_channels, -1).float()) for s in specs]
+        device = self.codebook.device  # spectrograms are made on the host (reference.py)
+        ges = [self.ref_enc(s.reshape(1, self.cfg.spec_channels, -1).float().to(device)) for s in specs]
+        if self.speaker is not None:
+            svs = [sv_embs] if isinstance(sv_embs, torch.Tensor) else list(sv_embs or [])
+            if len(svs) != len(specs):
+                raise ValueError(f"a {self.cfg.version} model needs one speaker-verification embedding per "
+                                 f"reference ({len(specs)} references, {len(svs)} embeddings)")
+            ges = [self.speaker(ge, sv) for ge, sv in zip(ges, svs)]
         return torch.stack(ges).mean(0)
 
     @torch.no_grad()
     def condition(self, phones: torch.Tensor, refers: References | None = None, *,
-                  ge: torch.Tensor | None = None) -> Conditioning:
-        """A sentence's phones [P] plus either its references or a style vector computed before
-        (``style``: a voice's ge can be cached)."""
+                  ge: torch.Tensor | None = None, sv_embs: Embeddings = None) -> Conditioning:
+        """A sentence's phones [P] plus either its references (and, v2Pro, their SV embeddings) or a
+        style vector computed before (``style``: a voice's ge can be cached)."""
         if refers is not None and ge is None:
-            ge = self.style(refers)
+            ge = self.style(refers, sv_embs)
         elif ge is None or refers is not None:
             raise ValueError("give either reference spectrograms or ge")
         return Conditioning(ge=ge, text=self.enc_p.encode_text(phones.long()))
@@ -171,10 +191,10 @@ class SovitsV2(nn.Module):
     @torch.no_grad()
     def decode(self, codes: torch.Tensor, phones: torch.Tensor, refers: References,
                noise_scale: float = 0.5, speed: float = 1.0,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+               generator: torch.Generator | None = None, sv_embs: Embeddings = None) -> torch.Tensor:
         """Whole-sentence decode as upstream ``SynthesizerTrn.decode`` -> audio [F' * 640] with
         F' = 2T (speed 1) or int(2T / speed) + 1."""
-        cond = self.condition(phones, refers)
+        cond = self.condition(phones, refers, sv_embs=sv_embs)
         y = PriorEncoder.change_speed(self.hidden(codes, cond), speed)
         noise = None
         if noise_scale:
@@ -194,7 +214,8 @@ class SovitsV2(nn.Module):
 
 
 def load_sovits(path: str | Path) -> SovitsV2:
-    """Read a v2 s2 ``.pth`` (restricted unpickling) into a ready, eval-mode model (float32)."""
+    """Read a v2/v2Pro/v2ProPlus s2 ``.pth`` (restricted unpickling) into a ready, eval-mode model
+    (float32)."""
     return SovitsV2.from_checkpoint(read_sovits_checkpoint(path))
 
 

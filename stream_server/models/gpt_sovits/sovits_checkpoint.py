@@ -9,7 +9,9 @@ two-byte version tag. This module
   changes an existing object (BUILD, SETITEM(S), APPEND(S), ADDITEMS) may be applied to a function,
   class or module, so a pickle cannot rewrite an allowed global (``_rebuild_tensor_v2.__defaults__``)
   for every later load: only the containers, records and tensors it made itself are filled in;
-* tells the SoVITS version from the header tag and the weights, and accepts only v2;
+* tells the SoVITS version from the header tag and the weights, and accepts v2, v2Pro and
+  v2ProPlus (v2 plus a speaker-verification projection, ``sv_emb``/``ge_to512``/``prelu``; the Plus
+  model differs only in its config: a wider decoder with a first upsampling kernel of 20);
 * folds weight-norm pairs (``weight_g``/``weight_v``) into plain ``weight`` tensors, in float32.
 """
 
@@ -26,7 +28,10 @@ from typing import Any
 
 import torch
 
-SERVED = "this server serves GPT-SoVITS v2 voices (v2 SoVITS weights such as s2G2333k.pth)"
+SERVED = ("this server serves GPT-SoVITS v2, v2Pro and v2ProPlus voices (SoVITS weights such as s2G2333k.pth, "
+          "s2Gv2Pro.pth or s2Gv2ProPlus.pth)")
+SERVED_VERSIONS = ("v2", "v2Pro", "v2ProPlus")
+PRO_VERSIONS = ("v2Pro", "v2ProPlus")
 # One answer for a file that is missing, unreadable or no checkpoint at all: it quotes none of the
 # file (not its first bytes, not torch's reading error), so naming any file learns nothing of it.
 NOT_A_CHECKPOINT = "not a readable SoVITS (s2) checkpoint (a torch zip file)"
@@ -150,6 +155,8 @@ class SovitsConfig:
     ssl_dim: int = 768  # HuBERT feature size, fixed by the architecture
     codebook_size: int = 1024
     style_bins: int = 704  # v2's style encoder reads spectrogram bins [:704]
+    version: str = "v2"  # v2, v2Pro or v2ProPlus
+    sv_channels: int = 0  # v2Pro: width of the speaker-verification embedding (20480); 0: none
 
     @property
     def spec_channels(self) -> int:
@@ -185,6 +192,9 @@ class SovitsConfig:
             raise CheckpointError(f"semantic_frame_rate {self.semantic_frame_rate!r} is not 25hz/50hz")
         if self.resblock != "1":
             raise CheckpointError(f"resblock type {self.resblock!r}: only type '1' (used by v2) is built")
+        if (self.version in PRO_VERSIONS) != (self.sv_channels > 0):
+            raise CheckpointError(f"a {self.version} model needs a speaker-verification width (sv_channels) "
+                                  "exactly when it is v2Pro/v2ProPlus")
         if self.samples_per_frame != self.hop_length:
             raise CheckpointError(
                 f"upsample rates give {self.samples_per_frame} samples per frame, hop is {self.hop_length}")
@@ -216,7 +226,7 @@ def read_sovits_checkpoint(path: str | Path) -> SovitsCheckpoint:
             tag = "zip" if head == b"PK" else _HEADER_TAGS.get(head)
             if tag is None:
                 raise CheckpointError(f"{path}: {NOT_A_CHECKPOINT}")
-            if tag not in ("zip", "v2"):
+            if tag not in ("zip", *SERVED_VERSIONS):
                 raise CheckpointError(
                     f"{path}: header tag {head.decode()} marks a GPT-SoVITS {tag} model; {SERVED}")
             data = b"PK" + file.read()  # upstream load_sovits_new restores the magic the same way
@@ -231,7 +241,7 @@ def read_sovits_checkpoint(path: str | Path) -> SovitsCheckpoint:
     except Exception:  # noqa: BLE001 - whatever torch or the pickle module make of a file that is none
         raise CheckpointError(f"{path}: {NOT_A_CHECKPOINT}") from None
     try:
-        return _from_blob(blob, str(path))
+        return _from_blob(blob, str(path), None if tag == "zip" else tag)
     except CheckpointError:
         raise
     except Exception:  # noqa: BLE001 - a pickle of other shapes (cyclic records, odd types)
@@ -246,7 +256,7 @@ def restricted_torch_load(data: bytes):
                       weights_only=False)
 
 
-def _from_blob(blob, where: str) -> SovitsCheckpoint:
+def _from_blob(blob, where: str, tag: str | None = None) -> SovitsCheckpoint:
     if not isinstance(blob, dict) or "weight" not in blob or "config" not in blob:
         raise CheckpointError(f"{where}: expected a dict with 'weight' and 'config' (an s2 checkpoint)")
     hps, state = blob["config"], blob["weight"]
@@ -256,15 +266,30 @@ def _from_blob(blob, where: str) -> SovitsCheckpoint:
         raise CheckpointError(f"{where}: 'config' and 'weight' must be an HParams/dict and a state dict")
     weights = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     version = detect_version(weights, hps)
-    if version != "v2":
+    if version not in SERVED_VERSIONS:
         raise CheckpointError(f"{where}: a GPT-SoVITS {version} model; {SERVED}")
+    if tag is not None and (tag in PRO_VERSIONS) != (version in PRO_VERSIONS):
+        raise CheckpointError(f"{where}: the header says GPT-SoVITS {tag} but the weights are of a {version} "
+                              "model (v2Pro/v2ProPlus have sv_emb.*, ge_to512.* and prelu.*, v2 none)")
+    if tag in PRO_VERSIONS:
+        version = tag  # the header names the exact one; the weights only tell the family
     return SovitsCheckpoint(
-        config=SovitsConfig.from_hparams(hps),
+        config=_config(hps, weights, version),
         weights=fold_weight_norm(weights),
         info=str(blob.get("info", "")),
         version=version,
         raw_config=hps,
     )
+
+
+def _config(hps: dict, weights: dict[str, torch.Tensor], version: str) -> SovitsConfig:
+    """The config with the version this loader settled on and, for v2Pro, the SV width (upstream
+    hard-codes 20480; here it is read from ``sv_emb.weight``)."""
+    model = {**hps.get("model", {}), "version": version}
+    sv = weights.get("sv_emb.weight")
+    if sv is not None:
+        model["sv_channels"] = int(sv.shape[1])
+    return SovitsConfig.from_hparams({**hps, "model": model})
 
 
 def detect_version(weights: dict[str, torch.Tensor], hps: dict) -> str:
@@ -274,13 +299,16 @@ def detect_version(weights: dict[str, torch.Tensor], hps: dict) -> str:
     if any(k.startswith(("cfm.", "bridge.")) for k in weights):
         return declared if declared in ("v3", "v4") else "v3/v4"
     if any(k.startswith(("sv_emb.", "ge_to512.")) for k in weights):
-        return "v2Pro"
+        return declared if declared in PRO_VERSIONS else "v2Pro"
     emb = weights.get("enc_p.text_embedding.weight")
     if emb is None:
         raise CheckpointError("no enc_p.text_embedding.weight: not a SoVITS (s2) checkpoint")
     if emb.shape[0] == _V1_SYMBOLS:
         return "v1"
-    return declared if declared in ("v3", "v4", "v2Pro", "v2ProPlus") else "v2"
+    if declared in PRO_VERSIONS:
+        raise CheckpointError(f"the config says {declared} but there are no sv_emb.* weights (the "
+                              "speaker-verification projection every v2Pro/v2ProPlus model has)")
+    return declared if declared in ("v3", "v4") else "v2"
 
 
 def fold_weight_norm(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -1,5 +1,6 @@
 """The reference side of SoVITS v2: the linear spectrogram of the reference audio and the style
-encoder (upstream ``ref_enc``, a MelStyleEncoder) that turns it into the speaker vector ``ge``.
+encoder (upstream ``ref_enc``, a MelStyleEncoder) that turns it into the speaker vector ``ge``;
+for v2Pro/v2ProPlus also the speaker-verification term upstream adds to it (``SpeakerStyle``).
 """
 
 from __future__ import annotations
@@ -105,6 +106,27 @@ class StyleEncoder(nn.Module):
         for mine, theirs in ((attn.q, "w_qs"), (attn.k, "w_ks"), (attn.v, "w_vs"), (attn.out, "fc")):
             _linear(bag, mine, f"slf_attn.{theirs}")
         _linear(bag, self.proj, "fc.fc")
+
+
+class SpeakerStyle(nn.Module):
+    """v2Pro/v2ProPlus: ge = PReLU(ge + Linear(sv_emb)) per reference (upstream SynthesizerTrn's
+    ``sv_emb`` and ``prelu``), before references are averaged; sv_emb is the reference clip's
+    speaker-verification embedding (sv_model.py)."""
+
+    def __init__(self, sv_channels: int, gin_channels: int):
+        super().__init__()
+        self.proj = nn.Linear(sv_channels, gin_channels)
+        self.slope = nn.Parameter(torch.full((gin_channels,), 0.25))  # per-channel PReLU slope
+
+    def forward(self, ge: torch.Tensor, sv_emb: torch.Tensor) -> torch.Tensor:
+        """ge [1, gin, 1], sv_emb [sv] or [1, sv] -> [1, gin, 1]."""
+        sv = self.proj(sv_emb.reshape(1, -1).to(ge)).unsqueeze(-1)
+        return F.prelu(ge + sv, self.slope)
+
+    def load(self, bag: WeightBag) -> None:
+        """From upstream's top-level ``sv_emb.`` and ``prelu.`` names."""
+        _linear(bag, self.proj, "sv_emb")
+        bag.into(self.slope, "prelu.weight")
 
 
 def _linear(bag: WeightBag, module: nn.Linear | nn.Conv1d, name: str) -> None:

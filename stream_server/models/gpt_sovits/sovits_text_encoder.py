@@ -106,6 +106,9 @@ class MRTE(nn.Module):
         bag.conv(self.out, "c_post")
 
 
+MRTE_WIDTH = 512  # upstream's MRTE hidden size, fixed whatever gin_channels is
+
+
 class PriorEncoder(nn.Module):
     def __init__(self, cfg: SovitsConfig):
         super().__init__()
@@ -114,7 +117,9 @@ class PriorEncoder(nn.Module):
         self.encoder_ssl = _blocks(cfg, cfg.n_layers // 2)
         self.embedding = nn.Embedding(cfg.n_symbols, cfg.hidden_channels)
         self.encoder_text = _blocks(cfg, cfg.n_layers)
-        self.mrte = MRTE(cfg.hidden_channels, cfg.gin_channels)
+        self.mrte = MRTE(cfg.hidden_channels, MRTE_WIDTH)
+        # v2Pro/v2ProPlus (gin 1024): ge reaches MRTE through upstream's ge_to512; v2's gin is 512
+        self.style_in = nn.Linear(cfg.gin_channels, MRTE_WIDTH) if cfg.sv_channels else None
         self.encoder2 = _blocks(cfg, cfg.n_layers // 2)
         self.proj = nn.Conv1d(cfg.hidden_channels, 2 * cfg.inter_channels, 1)
 
@@ -126,9 +131,12 @@ class PriorEncoder(nn.Module):
 
     def hidden(self, quantized: torch.Tensor, text: torch.Tensor, ge: torch.Tensor,
                text_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """quantized [B, 768, F] (50 Hz), encoded text [B, C, P], ge [B, gin, 1] -> [B, C, F].
+        """quantized [B, 768, F] (50 Hz), encoded text [B, C, P], ge [B, gin, 1] -> [B, C, F]
+        (v2Pro: ge goes through ge_to512 first, per row).
         Rows share F (self-attention has no mask); their phones may be padded (text_mask [B, P])."""
         y = _run(self.encoder_ssl, self.content_in(quantized))
+        if self.style_in is not None:
+            ge = self.style_in(ge.transpose(1, 2)).transpose(1, 2)
         return _run(self.encoder2, self.mrte(y, text, ge, text_mask))
 
     def stats(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
