@@ -5,7 +5,8 @@
 is split by its `text_split_method` and each piece is spoken by the same sessions, engine and cache
 as every other protocol, so many requests are served at once (api_v2 serves one at a time).
 `streaming_mode` 1 streams each piece whole, 2 and 3 each chunk as the engine makes it (api_v2's
-modes 2/3 re-decode and cross-fade); 0 answers once the whole text is spoken. Audio (peaks scaled,
+modes 2/3 re-decode and cross-fade); 0 answers once the whole text is spoken. With a fixed `seed`,
+modes 0 and 1 draw from one generator in upstream's order (models/gpt_sovits/shared_rng.py). Audio (peaks scaled,
 packing: gpt_sovits_audio.py): 32 kHz mono, `fragment_interval` seconds of silence after each piece.
 
 `/set_refer_audio`, `/set_gpt_weights`, `/set_sovits_weights` change the voice for the requests

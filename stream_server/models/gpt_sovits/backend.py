@@ -99,7 +99,7 @@ class GptSovitsBackend:
         self.device = device
         self.slots = T2SSlots(t2s, max_slots, max_len=max_len)
         self._sentences: dict[int, _Sentence] = {}
-        self._shared = SharedGenerators()
+        self._shared = SharedGenerators(next(t2s.parameters()).device)
         self.weight_files = weight_files  # (GPT, SoVITS)
         self._weights_id = files_digest(weight_files)
         self.control = GptSovitsControl(self)

@@ -27,17 +27,18 @@ MAX_STREAMS = 256  # requests whose generator is kept (LRU): one per api_v2 requ
 
 
 class SharedGenerators:
-    """The generator of each request that has one, by its stream key (LRU-bounded)."""
+    """The generator of each request that has one, by its stream key (LRU-bounded), on the T2S's
+    device (upstream draws on the device its tensors are on: torch.manual_seed seeds them all)."""
 
-    def __init__(self, capacity: int = MAX_STREAMS) -> None:
-        self.capacity = capacity
+    def __init__(self, device: torch.device | str = "cpu", capacity: int = MAX_STREAMS) -> None:
+        self.device, self.capacity = torch.device(device), capacity
         self._gens: OrderedDict[str, torch.Generator] = OrderedDict()
 
     def get(self, stream: tuple[str, int]) -> torch.Generator:
         key, seed = stream
         gen = self._gens.get(key)
         if gen is None:
-            gen = self._gens[key] = torch.Generator().manual_seed(seed)
+            gen = self._gens[key] = torch.Generator(device=self.device).manual_seed(seed)
             while len(self._gens) > self.capacity:
                 self._gens.popitem(last=False)
         self._gens.move_to_end(key)
@@ -53,7 +54,7 @@ def output_frames(tokens: int, frames_per_token: int, speed: float) -> int:
 def upstream_noise(generator: torch.Generator, tokens: int, sovits: SovitsV2, speed: float) -> torch.Tensor:
     """The piece's latent noise as upstream draws it: [1, inter, F'] in one call (channel-major)."""
     frames = output_frames(tokens, sovits.cfg.frames_per_token, speed)
-    return torch.randn(1, sovits.cfg.inter_channels, frames, generator=generator)
+    return torch.randn(1, sovits.cfg.inter_channels, frames, generator=generator, device=generator.device)
 
 
 @torch.no_grad()
