@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -434,3 +435,32 @@ async def test_a_poisoned_entry_is_never_played_the_sentence_is_synthesized(rig)
         assert replay.cached and np.array_equal(replay.audio, fresh.audio)
     assert rig.cache.stats["corrupt"] == 3 and rig.cache.stats["unauthenticated"] == 1
     assert len(rig.engine.submitted) == len(planted)
+
+
+async def test_a_sentence_on_a_shared_generator_is_never_cached(rig):
+    """An api_v2 request with a fixed seed (SynthesisOptions.shared_rng): a sentence's audio depends
+    on its request's earlier sentences, so it is synthesized every time, never stored nor shared,
+    and a cancel of its session still reaches the engine."""
+    text = "This sentence draws from its request's one generator."
+
+    def ask(listener: Listener) -> int:
+        r = listener.request(text)
+        rig.source.submit(replace(r, options=replace(r.options, shared_rng=("request", 3))), OUT, listener.deliver)
+        return r.request_id
+
+    for session in ("a", "b"):
+        listener = Listener(session)
+        ask(listener)
+        await asyncio.wait_for(listener.done.wait(), 10)
+        assert not listener.cached
+    assert rig.engine.submitted == [text, text] and await rig.inspect.dbsize() == 0
+    sent: list[CancelRequest] = []
+    real_cancel = rig.client.cancel
+    rig.client.cancel = lambda cancel: sent.append(cancel) or real_cancel(cancel)
+    gone = Listener("gone")
+    rig.voice.pause_after(0)  # it cannot finish before the cancel
+    request_id = ask(gone)
+    rig.source.cancel(CancelRequest("someone else"))
+    rig.source.cancel(CancelRequest("gone"))
+    rig.voice.resume()
+    assert sent == [CancelRequest(request_id=request_id)]  # that sentence only, by its id

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import uuid
 
 import av
 import httpx
@@ -63,15 +64,20 @@ def params(**over) -> dict:
 
 
 def expected(server, assets, text: str, seed: int, method: str = "cut5", **over) -> np.ndarray:
-    """What api_v2 semantics promise: each piece of the split decoded alone, whole, with the
-    request's seed, then fragment_interval (0.3 s) of silence, as s16le."""
+    """What api_v2 semantics promise: each piece of the split decoded whole, all of them drawing
+    from one generator seeded with the request's seed (upstream's torch.manual_seed), one piece
+    after another in upstream's order (split_bucket: by normalised length; the texts here are in
+    that order already), each then fragment_interval (0.3 s) of silence, as s16le."""
     backend = server.services.voices["gpt_sovits"]
     ref = backend.references.prepare(assets["ref"], gpt_sovits_assets.PROMPT_TEXT, "en")
-    out = []
-    for piece in backend.frontend.split(text, method, "en"):
+    pieces = backend.frontend.split(text, method, "en")
+    assert pieces == sorted(pieces, key=lambda p: len(backend.frontend.phones(p, "en").norm_text))
+    stream, out = (uuid.uuid4().hex, seed), []
+    for piece in pieces:
         spoken = spoken_form(piece)
         options = SynthesisOptions(seed=seed_of(spoken) ^ seed, top_k=1, top_p=1.0, temperature=1.0,
-                                   repetition_penalty=1.35, extra=(("lang", "en"), ("ref", ref.ref_id)), **over)
+                                   repetition_penalty=1.35, extra=(("lang", "en"), ("ref", ref.ref_id)),
+                                   shared_rng=stream, **over)
         out += [backend.synthesize_offline(spoken, options), np.zeros(int(0.3 * RATE), np.float32)]
     return np.concatenate(out)
 

@@ -357,3 +357,32 @@ def test_a_playing_session_short_of_audio_is_flagged_in_the_plan():
     emit(s2, plan, q1, seconds=5.0, now=0.0)  # 5 s buffered
     assert not s2.schedule(now=0.1).short_of_audio
     assert r2
+
+
+def test_a_shared_generator_runs_its_sentences_one_after_another_each_vocoded_whole():
+    """api_v2 with a fixed seed: a session's sentences on one generator (SynthesisOptions.shared_rng)
+    are admitted one at a time, never before the one before made all its frames, and each is
+    vocoded as one chunk once its own frames are made; other sessions are admitted meanwhile."""
+    s = make(slots=4)
+    shared = SynthesisOptions(shared_rng=("request-1", 7))
+    first, second, third = (s.add(SentenceRequest("a", "default", "text", "v", shared, i)).request_id
+                            for i in range(3))
+    other = add(s, "b")
+    plan = s.schedule()
+    assert admitted(plan) == [first, other]
+    plan = s.schedule()
+    progress(s, plan, first, 30, None)
+    plan = s.schedule()
+    assert admitted(plan) == [] and [w.request_id for w in plan.vocode] == []  # frames so far: no chunk yet
+    progress(s, plan, first, 31, None, finished=True)
+    plan = s.schedule()
+    (work,) = [w for w in plan.vocode if w.request_id == first]
+    assert (work.span.start, work.span.end, work.span.window_start, work.span.window_end) == (0, 31, 0, 31)
+    assert work.span.last
+    assert admitted(plan) == []  # not a head yet, and its session has no audio buffered
+    s.cancel(CancelRequest("b"))  # no other session short of audio...
+    emit(s, plan, first, seconds=10.0)  # ...and 10 s buffered: later sentences may be prefetched...
+    plan = s.schedule()
+    assert admitted(plan) == [second]  # ...but the third waits for the second's frames
+    progress(s, plan, second, 12, None, finished=True)
+    assert admitted(s.schedule()) == [third]

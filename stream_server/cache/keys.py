@@ -76,6 +76,8 @@ def options_material(options: SynthesisOptions) -> dict[str, object]:
         value = getattr(options, f.name)
         if value is None or f.name == "extra":
             out[f.name] = value if value is None else sorted([str(k), str(v)] for k, v in value)
+        elif f.name == "shared_rng":
+            out[f.name] = [str(value[0]), int(value[1])]
         elif "float" in str(f.type):
             out[f.name] = repr(float(value))
         else:

@@ -16,6 +16,10 @@ For each sentence a session submits:
    subscriber; when none is left, that one request is cancelled. The sentence is stored only after
    its last chunk went out, never if it failed or every subscriber cancelled.
 
+A sentence on a request's shared generator (SynthesisOptions.shared_rng: an api_v2 request with a
+fixed seed) goes straight to the engine: its audio depends on that request's earlier sentences, so
+its key would never come again.
+
 Ordering is the session's business: its ticket is queued before any lookup starts, and its pump
 sends tickets strictly in order whatever order their audio arrives in.
 """
@@ -105,9 +109,13 @@ class CachedSource:
         self._flights: dict[str, _Flight] = {}  # digest -> the flight other sessions can join
         self._active: set[_Flight] = set()
         self._tasks: set[asyncio.Task] = set()
+        self._direct: dict[int, SentenceRequest] = {}  # uncached sentences in flight, by request id
 
     # --- SentenceSource -----------------------------------------------------------------------
     def submit(self, request: SentenceRequest, output: OutputSpec, sink: Sink) -> None:
+        if request.options.shared_rng is not None:  # its audio depends on its request's earlier sentences
+            self._submit_direct(request, sink)
+            return
         key = self.keys.key(request, output)
         sub = _Subscriber(request, sink)
         flight = self._flights.get(key.digest)
@@ -121,6 +129,8 @@ class CachedSource:
         flight.lookup = self._spawn(self._look_up(flight))
 
     def cancel(self, cancel: CancelRequest) -> None:
+        for request in [r for r in self._direct.values() if cancel.matches(r)]:
+            self.client.cancel(CancelRequest(request_id=request.request_id))
         for flight in list(self._active):
             kept = [s for s in flight.subscribers if not cancel.matches(s.request)]
             if len(kept) == len(flight.subscribers):
@@ -130,6 +140,17 @@ class CachedSource:
                 self._abandon(flight)
             elif flight.synthesis is not None and cancel.matches(flight.synthesis):
                 self._hand_over(flight, kept[0].request)  # its owner left: the synthesis goes on
+
+    def _submit_direct(self, request: SentenceRequest, sink: Sink) -> None:
+        """Synthesized, never cached nor shared (its key would never come again)."""
+        self._direct[request.request_id] = request
+
+        def forward(event: EngineEvent) -> None:
+            if event.last:
+                self._direct.pop(request.request_id, None)
+            sink(event)
+
+        self.client.submit(request, forward)
 
     # --- flights ------------------------------------------------------------------------------
     def _join(self, flight: _Flight, sub: _Subscriber) -> None:

@@ -78,6 +78,10 @@ class VoiceControl(Protocol):
 
     def split(self, text: str, method: str, language: str) -> list[str]: ...
 
+    def normalized_lengths(self, pieces: Sequence[str], language: str) -> list[int]:
+        """Each piece's length once normalised (what upstream's split_bucket sorts pieces by)."""
+        ...
+
     def prepare_reference(
         self, path: str, prompt_text: str, prompt_language: str, aux_paths: Sequence[str] = ()
     ) -> str:

@@ -63,6 +63,11 @@ class SynthesisOptions:
     top_p: float | None = None
     repetition_penalty: float | None = None
     extra: tuple[tuple[str, str], ...] = ()
+    # (stream, seed): the session's sentences with this stream draw all their randomness, one after
+    # another in session order, from one generator seeded with `seed` (GPT-SoVITS api_v2's request
+    # seed, as upstream seeds torch's global one); each is vocoded whole once its frames are done.
+    # None: each sentence has its own generators, seeded from `seed` above.
+    shared_rng: tuple[str, int] | None = None
 
     def extra_value(self, name: str, default: str | None = None) -> str | None:
         return dict(self.extra).get(name, default)

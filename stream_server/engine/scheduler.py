@@ -14,6 +14,9 @@ audio is never stuck behind long sentences and a playing session never runs dry:
 - vocoder: heads' chunks before later sentences' chunks (those only under the same prefetch
   rule); among heads, sessions not playing yet (their first chunk) first, then the session with
   the least buffered audio (slack) first.
+A sentence with a shared generator (SynthesisOptions.shared_rng) is admitted only once its session's
+earlier sentences on that generator have made all their frames, and is vocoded as one chunk once
+its own are made: its draws then come in the order one request at a time would make them.
 A session's client-side buffer is estimated from a playback clock that starts at its first
 emitted chunk and runs in real time; it restarts when the session has nothing in flight.
 """
@@ -244,7 +247,7 @@ class Scheduler:
                 break
             if not (self.is_head(seq) or prefetch_ok):
                 break  # heads come first in `waiting`: the rest are later sentences too
-            if seq.voice in self.paused:
+            if seq.voice in self.paused or self._rng_busy(seq):
                 continue
             free = self._free[seq.voice]
             if free:
@@ -252,6 +255,18 @@ class Scheduler:
                 seq.status = SentenceStatus.PREFILLING
                 admitted.append(seq)
         return admitted
+
+    def _rng_busy(self, seq: SequenceState) -> bool:
+        """An earlier sentence of its session on its shared generator still makes frames."""
+        stream = seq.request.options.shared_rng
+        if stream is None:
+            return False
+        ordinal = seq.request.session_ordinal
+        return any(
+            o.request.options.shared_rng == stream and o.request.session_ordinal < ordinal
+            and o.status <= SentenceStatus.DECODING
+            for r in self.sessions[seq.session_id].live if (o := self.sequences[r]) is not seq
+        )
 
     def _chunk_priority(self, work: VocodeWork, now: float) -> tuple[bool, bool, float, int]:
         # A session not yet playing (its first chunk) goes first; playing ones by least slack.
@@ -278,6 +293,8 @@ class Scheduler:
             return None
         if seq.total == 0 and seq.next_chunk == 0:  # nothing to say: one empty closing chunk
             span: ChunkSpan | None = ChunkSpan(0, 0, 0, 0, 0, last=True)
+        elif seq.request.options.shared_rng is not None:  # whole, once its frames are all made
+            span = None if seq.total is None else ChunkSpan(0, 0, seq.total, 0, seq.total, last=True)
         else:
             chunks = self.voices[seq.voice].chunks
             span = next_chunk(chunks, seq.next_chunk, seq.chunk_start, seq.frames_ready, seq.total)

@@ -5,7 +5,8 @@
 is split by its `text_split_method` and each piece is spoken by the same sessions, engine and cache
 as every other protocol, so many requests are served at once (api_v2 serves one at a time).
 `streaming_mode` 1 streams each piece whole, 2 and 3 each chunk as the engine makes it (api_v2's
-modes 2/3 re-decode and cross-fade); 0 answers once the whole text is spoken. Audio (peaks scaled,
+modes 2/3 re-decode and cross-fade); 0 answers once the whole text is spoken. With a fixed `seed`,
+modes 0 and 1 draw from one generator in upstream's order (models/gpt_sovits/shared_rng.py). Audio (peaks scaled,
 packing: gpt_sovits_audio.py): 32 kHz mono, `fragment_interval` seconds of silence after each piece.
 
 `/set_refer_audio`, `/set_gpt_weights`, `/set_sovits_weights` change the voice for the requests
@@ -19,6 +20,8 @@ import asyncio
 import contextlib
 import logging
 import random
+import uuid
+from dataclasses import replace
 from pathlib import Path
 
 from starlette.requests import Request
@@ -29,7 +32,7 @@ from ..engine.requests import SynthesisOptions
 from .admission import retry_after_headers, try_again_later
 from .compat import EventQueue, at_speed, open_for_request
 from .events import SessionError, cut, shown
-from .gpt_sovits_audio import pack, packed_stream, unit_pcm
+from .gpt_sovits_audio import pack, packed_stream, reordered_answer, unit_pcm
 from .gpt_sovits_request import Refused, TtsRequest, Unprocessable, check, parse
 from .send_stall import GuardedStreamingResponse
 from .services import Services
@@ -59,28 +62,41 @@ async def tts(request: Request) -> Response:
         req, mode, ref_id = await _prepare(request, services, control)
         assert req.text and req.text_lang  # checked
         pieces = await asyncio.to_thread(control.split, req.text, req.text_split_method, req.text_lang.lower())
+        order = await _run_order(control, req, mode, pieces)
     except Exception as exc:  # noqa: BLE001 - _refusal answers the request's faults and re-raises the rest
         return _refusal(services, exc)
     if not pieces:  # only symbols: upstream answers 1 s of 16 kHz silence, or streams nothing
         return await _silence(req.media_type) if not mode else Response(b"", media_type=f"audio/{req.media_type}")
     events = EventQueue()
     try:
-        session, stack = await _open_session(services, req, pieces, ref_id, events)
+        session, stack = await _open_session(services, req, [pieces[i] for i in order], ref_id, events, mode)
     except SessionError as exc:  # the server's state (503, with Retry-After when known), else the request's fault
         status = 503 if try_again_later(exc) else 400
         body = {"message": "tts failed", "Exception": exc.message}
         return JSONResponse(body, status_code=status, headers=retry_after_headers(exc))
     rate = services.voice_rates[voice]
     gap = bytes(2 * int(rate * req.fragment_interval))  # s16le silence
-    pcm = unit_pcm(events, stack, gap, whole_pieces=mode in (0, 1))
     media = f"audio/{req.media_type}"
     if mode:
+        pcm = unit_pcm(events, stack, gap, whole_pieces=mode == 1)
         return GuardedStreamingResponse(packed_stream(pcm, rate, req.media_type), session.guard, media)
     try:
-        audio = b"".join([chunk async for chunk in pcm])
+        audio = await reordered_answer(events, stack, gap, order)
     except RuntimeError as exc:
         return JSONResponse({"message": "tts failed", "Exception": str(exc)}, status_code=400)
     return await _whole(audio, rate, req.media_type)
+
+
+async def _run_order(control: VoiceControl, req: TtsRequest, mode: int, pieces: list[str]) -> list[int]:
+    """The order upstream speaks the pieces in, which a fixed seed's draws follow: answering at once
+    with split_bucket at speed 1, by the length of their normalised text (a stable sort); else the
+    text's. The answer is put back in the text's order (reordered_answer)."""
+    order = list(range(len(pieces)))
+    if req.seed == -1 or mode or not req.split_bucket or req.speed_factor != 1.0 or len(pieces) < 2:
+        return order
+    assert req.text_lang  # checked
+    lengths = await asyncio.to_thread(control.normalized_lengths, pieces, req.text_lang.lower())
+    return sorted(order, key=lengths.__getitem__)
 
 
 async def _prepare(request: Request, services: Services, control: VoiceControl) -> tuple[TtsRequest, int, str]:
@@ -129,7 +145,7 @@ async def _whole(audio: bytes, rate: int, media_type: str) -> Response:
 
 
 async def _open_session(
-    services: Services, req: TtsRequest, pieces: list[str], ref_id: str, events: EventQueue
+    services: Services, req: TtsRequest, pieces: list[str], ref_id: str, events: EventQueue, mode: int
 ) -> tuple[Session, contextlib.AsyncExitStack]:
     voice, control = _voice(services)
     assert req.text_lang  # checked
@@ -141,6 +157,8 @@ async def _open_session(
     )
     seed = random.getrandbits(63) if req.seed == -1 else req.seed  # -1: a new voice take each time
     options = at_speed(sampling, req.speed_factor)
+    if req.seed != -1 and mode in (0, 1):  # pieces whole: upstream's one generator, in its order (shared_rng.py)
+        options = replace(options, shared_rng=(uuid.uuid4().hex, req.seed))
     settings = SessionSettings(voice, services.voice_rates[voice], "pcm_f32le", options, seed_base=seed)
 
     async def feed(session: Session) -> None:

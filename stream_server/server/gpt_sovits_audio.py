@@ -34,10 +34,11 @@ def to_s16(audio: np.ndarray) -> bytes:
 
 
 async def unit_pcm(
-    events: EventQueue, stack: contextlib.AsyncExitStack, gap: bytes, whole_pieces: bool
+    events: EventQueue, stack: contextlib.AsyncExitStack, gap: bytes, whole_pieces: bool, piece_ends: bool = False
 ) -> AsyncGenerator[bytes, None]:
     """s16le units (a piece or a chunk, then `gap` after each piece) from a pcm_f32le session; a
-    failed sentence ends it with RuntimeError. Closing the iterator closes the session."""
+    failed sentence ends it with RuntimeError. Closing the iterator closes the session.
+    `piece_ends`: exactly one unit per piece (whole pieces, empty ones too) and no gap."""
     async with stack:
         piece: list[np.ndarray] = []
         while True:
@@ -49,8 +50,8 @@ async def unit_pcm(
                 elif chunk.size:
                     yield to_s16(chunk)
             elif isinstance(event, SentenceEnd):
-                if piece:
-                    yield to_s16(np.concatenate(piece))
+                if piece or piece_ends:
+                    yield to_s16(np.concatenate(piece)) if piece else b""
                     piece = []
                 if gap:
                     yield gap
@@ -58,6 +59,15 @@ async def unit_pcm(
                 raise RuntimeError(f"{event.code}: {event.message}")
             elif isinstance(event, Done):
                 return
+
+
+async def reordered_answer(events: EventQueue, stack: contextlib.AsyncExitStack, gap: bytes, order: list[int]) -> bytes:
+    """streaming_mode 0's whole s16le answer when its pieces were spoken in `order` (sentence k is
+    piece order[k] of the text: upstream's split_bucket order), put back in the text's order."""
+    pieces: dict[int, bytes] = {}
+    async for piece in unit_pcm(events, stack, b"", whole_pieces=True, piece_ends=True):
+        pieces[order[len(pieces)]] = piece
+    return b"".join(pieces[i] + gap for i in sorted(pieces))
 
 
 AAC_BIT_RATE = 192_000  # upstream's ffmpeg command line (-b:a 192k, ADTS)

@@ -10,7 +10,9 @@ Per slot, the backend keeps the T2S state (T2SSlots) and the sentence's SoVITS c
 noise source and speed. Per request, `options.extra` may name a reference ("ref", registered in
 the ReferenceBook) and the text language ("lang"); `length_scale` is 1 / upstream's speed_factor.
 What api_v2 changes while the voice serves (references, weights) goes through `control`
-(control.py, the engine contract's VoiceControl).
+(control.py, the engine contract's VoiceControl). A request with a fixed api_v2 seed
+(`options.shared_rng`) draws from one generator in upstream's order and is decoded whole per
+piece (shared_rng.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .control import LANGUAGE_OPTION, REFERENCE_OPTION, GptSovitsControl
 from .reference import Frontend, Reference
 from .references import ReferenceBook
 from .sampling import SamplingParams
+from .shared_rng import SharedGenerators, decode_whole, upstream_noise
 from .sovits import Conditioning, LatentNoise, SovitsV2, load_sovits
 from .sovits_stream import decode_window, default_context
 from .sovits_windows import WindowJob, decode_windows
@@ -48,6 +51,8 @@ class _Sentence:
     cond: Conditioning  # the sentence's phones and the reference's style
     noise: LatentNoise
     speed: float
+    shared: torch.Generator | None = None  # the request's generator (shared_rng.py)
+    whole_noise: torch.Tensor | None = None  # [1, inter, F'] drawn from it once the tokens are made
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,7 @@ class GptSovitsBackend:
         self.device = device
         self.slots = T2SSlots(t2s, max_slots, max_len=max_len)
         self._sentences: dict[int, _Sentence] = {}
+        self._shared = SharedGenerators(next(t2s.parameters()).device)
         self.weight_files = weight_files  # (GPT, SoVITS)
         self._weights_id = files_digest(weight_files)
         self.control = GptSovitsControl(self)
@@ -114,16 +120,21 @@ class GptSovitsBackend:
         inputs = self._inputs(spoken, options)
         if not inputs.target:  # nothing to say (punctuation only)
             return PrefillResult(None, 0, finished=True)
+        sentence = self._sentence(inputs, options)
         self.slots.prefill(
             slot, inputs.phones, inputs.bert, inputs.reference.prompt_tokens, sampling_params(options),
-            seed=options.seed, early_stop_num=self.early_stop,
+            seed=options.seed, early_stop_num=self.early_stop, generator=sentence.shared,
         )
-        self._sentences[slot] = self._sentence(inputs, options)
+        self._sentences[slot] = sentence
         return PrefillResult(None, None)  # the length is up to EOS
 
     def decode(self, slots: Sequence[int]) -> DecodeResult:
         step = self.slots.decode_step(list(slots))
         eos = step.tokens == self.slots.eos  # a row that stopped on EOS brings no token
+        for slot, done in zip(slots, step.finished.tolist()):
+            s = self._sentences[slot]
+            if done and s.shared is not None:  # upstream draws the piece's noise before the next piece
+                s.whole_noise = upstream_noise(s.shared, len(self.slots.generated(slot)), self.sovits, s.speed)
         frames = step.tokens.masked_fill(eos, 0).float().view(-1, 1, 1)  # [B, K=1, C=1]
         return DecodeResult(frames, [0 if e else 1 for e in eos.tolist()], step.finished.tolist())
 
@@ -133,8 +144,16 @@ class GptSovitsBackend:
 
     def vocode(self, windows: torch.Tensor, slots: Sequence[int], spans: Sequence[ChunkSpan]) -> list[torch.Tensor]:
         """All rows in one batch (windows [B, 1, W]: tokens as floats), each with its own sentence."""
-        jobs = [self._job(slot, span) for slot, span in zip(slots, spans)]
-        return decode_windows(self.sovits, windows[:, 0].long(), jobs, NOISE_SCALE)
+        codes = windows[:, 0].long()
+        whole = [self._sentences[slot].whole_noise is not None for slot in slots]
+        rows = [i for i, w in enumerate(whole) if not w]
+        out = dict(zip(rows, decode_windows(self.sovits, codes[rows], [self._job(slots[i], spans[i]) for i in rows],
+                                            NOISE_SCALE) if rows else []))
+        for i in (i for i, w in enumerate(whole) if w):
+            s = self._sentences[slots[i]]
+            assert s.whole_noise is not None
+            out[i] = decode_whole(self.sovits, codes[i], s.cond, NOISE_SCALE, s.whole_noise, s.speed)
+        return [out[i] for i in range(len(slots))]
 
     def _job(self, slot: int, span: ChunkSpan) -> WindowJob:
         s = self._sentences[slot]
@@ -142,14 +161,18 @@ class GptSovitsBackend:
 
     def synthesize_offline(self, spoken: str, options: SynthesisOptions) -> np.ndarray:
         """Alone, on private state: the T2S on a private slot, then one SoVITS window over the whole
-        sentence (which equals SovitsV2.decode at speed 1)."""
+        sentence (which equals SovitsV2.decode at speed 1). With `options.shared_rng`, the next
+        sentence of that request's generator, as it is served."""
         inputs = self._inputs(spoken, options)
         if not inputs.target:
             return np.zeros(0, np.float32)
-        request = T2SRequest(inputs.phones, inputs.bert, inputs.reference.prompt_tokens, sampling_params(options),
-                             options.seed, self.early_stop)
-        tokens = torch.tensor(decode_offline(self.t2s, [request], max_len=self.max_len)[0], dtype=torch.long)
         s = self._sentence(inputs, options)
+        request = T2SRequest(inputs.phones, inputs.bert, inputs.reference.prompt_tokens, sampling_params(options),
+                             options.seed, self.early_stop, s.shared)
+        tokens = torch.tensor(decode_offline(self.t2s, [request], max_len=self.max_len)[0], dtype=torch.long)
+        if s.shared is not None:  # as a request with a fixed seed is served (shared_rng.py)
+            noise = upstream_noise(s.shared, len(tokens), self.sovits, s.speed)
+            return decode_whole(self.sovits, tokens, s.cond, NOISE_SCALE, noise, s.speed).float().cpu().numpy()
         audio = decode_window(self.sovits, tokens, s.cond, window_start=0, keep=(0, len(tokens)),
                               noise_scale=NOISE_SCALE, noise=s.noise, speed=s.speed)
         return audio.float().cpu().numpy()
@@ -188,4 +211,6 @@ class GptSovitsBackend:
     def _sentence(self, inputs: _Inputs, options: SynthesisOptions) -> _Sentence:
         cond = self.sovits.condition(torch.tensor(inputs.target, dtype=torch.long), ge=inputs.reference.style)
         generator = torch.Generator().manual_seed(int(options.seed) ^ _NOISE_STREAM)
-        return _Sentence(cond, LatentNoise(generator, self.sovits.cfg.inter_channels), 1.0 / options.length_scale)
+        shared = None if options.shared_rng is None else self._shared.get(options.shared_rng)
+        return _Sentence(cond, LatentNoise(generator, self.sovits.cfg.inter_channels), 1.0 / options.length_scale,
+                         shared)

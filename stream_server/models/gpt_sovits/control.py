@@ -28,6 +28,9 @@ class GptSovitsControl:
     def split(self, text: str, method: str, language: str) -> list[str]:
         return self._backend.frontend.split(text, method, language)
 
+    def normalized_lengths(self, pieces: Sequence[str], language: str) -> list[int]:
+        return [len(self._backend.frontend.phones(piece, language).norm_text) for piece in pieces]
+
     def prepare_reference(
         self, path: str, prompt_text: str, prompt_language: str, aux_paths: Sequence[str] = ()
     ) -> str:

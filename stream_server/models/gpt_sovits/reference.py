@@ -59,6 +59,9 @@ class PhonesAndBert(Protocol):
     @property
     def bert(self) -> torch.Tensor: ...  # [1024, P]
 
+    @property
+    def norm_text(self) -> str: ...  # the text as normalised (upstream sorts pieces by its length)
+
 
 class Frontend(Protocol):
     def phones(self, text: str, lang: str) -> PhonesAndBert: ...

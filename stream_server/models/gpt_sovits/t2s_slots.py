@@ -96,11 +96,12 @@ class T2SSlots:
     @torch.inference_mode()
     def prefill(self, slot: int, phones: Tensor, bert: Tensor, prompt: Tensor,
                 sampling: SamplingParams = SamplingParams(), seed: int | None = None,
-                early_stop_num: int = -1) -> None:
+                early_stop_num: int = -1, generator: torch.Generator | None = None) -> None:
         """Load a request into free ``slot``: phones [P] (prompt + target phones), bert [E, P],
         prompt [Y] semantic tokens of the reference audio (Y = 0: no reference). ``seed``: the
-        slot's generator (None: a random one). ``early_stop_num``: -1 none, else stop after more
-        than that many tokens."""
+        slot's generator (None: a random one), unless ``generator`` is given: the slot then draws
+        from that one (shared with other requests; upstream draws from torch's global one).
+        ``early_stop_num``: -1 none, else stop after more than that many tokens."""
         self.cache.slot_list([slot])
         if self._state[slot] is not SlotState.FREE:
             raise ValueError(f"slot {slot} is {self._state[slot].value}; release it first")
@@ -117,7 +118,7 @@ class T2SSlots:
         self.cache.set_position(slot, S)
         self._logits[slot] = logits.float()
         self._seen[slot, prompt] = True
-        self._set_params(slot, sampling, seed)
+        self._set_params(slot, sampling, seed, generator)
         self._n_text[slot], self._budget[slot] = phones.shape[0], budget
         self._state[slot] = SlotState.PREFILLED
 
@@ -180,13 +181,15 @@ class T2SSlots:
             raise ValueError(f"early_stop_num must be -1 (off) or >= 0, got {early_stop_num}")
         return self.max_new_tokens if early_stop_num == -1 else min(self.max_new_tokens, early_stop_num + 1)
 
-    def _set_params(self, slot: int, sampling: SamplingParams, seed: int | None) -> None:
+    def _set_params(self, slot: int, sampling: SamplingParams, seed: int | None,
+                    generator: torch.Generator | None) -> None:
         one = RowParams.stack([sampling], self.model.cfg.vocab_size, self._logits.device)
         for name in ("top_k", "top_p", "temperature", "repetition_penalty"):
             getattr(self._rows, name)[slot] = getattr(one, name)[0]
-        gen = torch.Generator(device=self._logits.device)
-        gen.manual_seed(secrets.randbits(63) if seed is None else seed)
-        self._gen[slot] = gen
+        if generator is None:
+            generator = torch.Generator(device=self._logits.device)
+            generator.manual_seed(secrets.randbits(63) if seed is None else seed)
+        self._gen[slot] = generator
 
     def _check_step(self, slots: SlotsLike) -> list[int]:
         sl = self.cache.slot_list(slots)
@@ -255,6 +258,7 @@ class T2SRequest:
     sampling: SamplingParams = SamplingParams()
     seed: int | None = 0
     early_stop_num: int = -1
+    generator: torch.Generator | None = None  # given: draw from it rather than one seeded from `seed`
 
 
 @torch.inference_mode()
@@ -264,7 +268,7 @@ def decode_offline(model: T2SModel, requests: Sequence[T2SRequest], max_len: int
     need = max(r.phones.numel() + r.prompt.numel() for r in requests) + MAX_NEW_TOKENS
     slots = T2SSlots(model, len(requests), max_len=max_len or need)
     for s, r in enumerate(requests):
-        slots.prefill(s, r.phones, r.bert, r.prompt, r.sampling, r.seed, r.early_stop_num)
+        slots.prefill(s, r.phones, r.bert, r.prompt, r.sampling, r.seed, r.early_stop_num, r.generator)
     live = list(range(len(requests)))
     while live:
         _, finished = slots.decode_step(live)
