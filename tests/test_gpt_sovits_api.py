@@ -6,6 +6,7 @@ upstream-format fixture voice with a tiny HuBERT (tests/gpt_sovits_assets.py).""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import io
 import json
 import uuid
@@ -23,6 +24,7 @@ from background import BackgroundServer
 from stream_server.cli import _add_gpt_sovits, _parser
 from stream_server.config import AppConfig
 from stream_server.engine.requests import SynthesisOptions
+from stream_server.models.gpt_sovits.frontend import language_runs
 from stream_server.server.events import SessionError
 from stream_server.text.spoken_form import seed_of, spoken_form
 
@@ -63,20 +65,21 @@ def params(**over) -> dict:
     return p
 
 
-def expected(server, assets, text: str, seed: int, method: str = "cut5", **over) -> np.ndarray:
+def expected(server, assets, text: str, seed: int, method: str = "cut5", lang: str = "en",
+             **over) -> np.ndarray:
     """What api_v2 semantics promise: each piece of the split decoded whole, all of them drawing
     from one generator seeded with the request's seed (upstream's torch.manual_seed), one piece
     after another in upstream's order (split_bucket: by normalised length; the texts here are in
     that order already), each then fragment_interval (0.3 s) of silence, as s16le."""
     backend = server.services.voices["gpt_sovits"]
     ref = backend.references.prepare(assets["ref"], gpt_sovits_assets.PROMPT_TEXT, "en")
-    pieces = backend.frontend.split(text, method, "en")
-    assert pieces == sorted(pieces, key=lambda p: len(backend.frontend.phones(p, "en").norm_text))
+    pieces = backend.frontend.split(text, method, lang)
+    assert pieces == sorted(pieces, key=lambda p: len(backend.frontend.phones(p, lang).norm_text))
     stream, out = (uuid.uuid4().hex, seed), []
     for piece in pieces:
         spoken = spoken_form(piece)
         options = SynthesisOptions(seed=seed_of(spoken) ^ seed, top_k=1, top_p=1.0, temperature=1.0,
-                                   repetition_penalty=1.35, extra=(("lang", "en"), ("ref", ref.ref_id)),
+                                   repetition_penalty=1.35, extra=(("lang", lang), ("ref", ref.ref_id)),
                                    shared_rng=stream, **over)
         out += [backend.synthesize_offline(spoken, options), np.zeros(int(0.3 * RATE), np.float32)]
     return np.concatenate(out)
@@ -164,6 +167,44 @@ def test_aux_references_blend_their_timbres_as_upstream(gsv_server, assets, tmp_
     gone = httpx.post(gsv_server.http + "/tts", json={**body, "aux_ref_audio_paths": [str(tmp_path / "no.wav")]},
                       timeout=120)
     assert gone.status_code == 400 and str(tmp_path) not in gone.text  # the one answer that tells nothing
+
+
+@pytest.mark.parametrize("lang, text, module", [
+    ("ja", "今日はいい天気ですね。", "japanese"),
+    ("all_ja", "東京タワーへ行きました。", "japanese"),
+    ("ko", "오늘 날씨가 정말 좋네요.", "korean"),
+    ("yue", "佢哋今日喺度食飯。", "cantonese"),
+    ("auto", "I love 寿司 and 김치 very much.", None),
+])
+def test_each_language_api_v2_takes_is_spoken_with_its_own_frontend(gsv_server, assets, lang, text, module):
+    """The text's runs go to upstream's G2P for their language (the module's own phones), and the
+    answer is that text decoded as api_v2 promises."""
+    frontend = gsv_server.services.voices["gpt_sovits"].frontend
+    out = frontend.phones(text, lang)
+    if module is not None:
+        g2p = importlib.import_module(f"stream_server.models.gpt_sovits.frontend.{module}")
+        assert list(out.phones) == g2p.g2p(text, g2p.load())[0]
+        assert not out.bert.any()  # only Chinese runs get BERT features, as upstream
+    else:
+        assert [lang for lang, _ in language_runs(text, "auto")] == ["en", "ja", "en", "ko", "en"]
+    r = httpx.post(gsv_server.http + "/tts", json=params(ref_audio_path=str(assets["ref"]), text=text,
+                                                         text_lang=lang), timeout=120)
+    assert r.status_code == 200, r.text
+    want = expected(gsv_server, assets, text, 7, lang=lang)
+    assert np.abs(pcm16(r.content) - want).max() <= 1e-3 + 1 / 32767
+
+
+def test_a_reference_with_a_japanese_transcript(gsv_server, assets):
+    """prompt_lang ja: the transcript is phonemized as Japanese (with upstream's final 。)."""
+    backend = gsv_server.services.voices["gpt_sovits"]
+    transcript = "これは私の声です"
+    ref = backend.references.prepare(assets["ref"], transcript, "ja")
+    assert ref.prompt_phones == list(backend.frontend.phones(transcript + "。", "ja").phone_ids)
+    body = params(ref_audio_path=str(assets["ref"]), text="Hello there.")
+    ja = httpx.post(gsv_server.http + "/tts", json={**body, "prompt_lang": "ja", "prompt_text": transcript},
+                    timeout=120)
+    en = httpx.post(gsv_server.http + "/tts", json=body, timeout=120)
+    assert ja.status_code == en.status_code == 200 and len(ja.content) > 0 and ja.content != en.content
 
 
 def test_get_tts_streams_the_same_take(gsv_server, assets):

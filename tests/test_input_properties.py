@@ -347,7 +347,7 @@ def test_client_values_are_quoted_short_in_every_reply():
     for query in ({"encoding": HUGE}, {"sample_rate": HUGE}):
         ws = SimpleNamespace(query_params=QueryParams(query))
         message(lambda ws=ws: asyncio.run(_query_settings(ws, defaults)))
-    control = SimpleNamespace(text_languages=("en",), split_methods=("cut5",))
+    control = SimpleNamespace(text_languages=("en",), split_methods=("cut5",), version="v2")
     base = {"text": "hi", "text_lang": "en", "ref_audio_path": "r.wav", "prompt_lang": "en"}
     for field in ("text_lang", "media_type", "text_split_method"):
         message(lambda field=field: check(TtsRequest(**{**base, field: HUGE}), control))

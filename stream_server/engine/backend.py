@@ -70,6 +70,8 @@ class VoiceControl(Protocol):
     reference, load weights) run off the event loop and the engine thread."""
 
     @property
+    def version(self) -> str: ...  # the model's version, as its protocol names it (GPT-SoVITS: v2, v2Pro, ...)
+    @property
     def text_languages(self) -> Collection[str]: ...  # languages a request's text may be in
     @property
     def split_methods(self) -> Collection[str]: ...  # how a request's text may be cut into sentences

@@ -79,7 +79,8 @@ def check(req: TtsRequest, control: VoiceControl) -> int:
             raise Refused(f"{field} is required")
         if lang.lower() not in control.text_languages:
             supported = ", ".join(control.text_languages)
-            raise Refused(f"{field}: {cut(lang, 64)} is not supported in version v2 (supported: {supported})")
+            raise Refused(f"{field}: {cut(lang, 64)} is not supported in version "
+                          f"{control.version} (supported: {supported})")
     if req.media_type not in MEDIA_TYPES:
         raise Refused(f"media_type: {cut(req.media_type, 64)} is not supported")
     if req.text_split_method not in control.split_methods:

@@ -25,6 +25,11 @@ class GptSovitsControl:
     def __init__(self, backend: GptSovitsBackend) -> None:
         self._backend = backend
 
+    @property
+    def version(self) -> str:
+        """The SoVITS file's version (v2, v2Pro, v2ProPlus): api_v2's messages name it."""
+        return self._backend.sovits.cfg.version
+
     def split(self, text: str, method: str, language: str) -> list[str]:
         return self._backend.frontend.split(text, method, language)
 
