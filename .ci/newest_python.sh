@@ -9,6 +9,7 @@
 #
 # The Python comes from a minbase chroot made with debootstrap (root only, as CI is), kept in
 # $NEWEST_PYTHON_ROOT for the next run: a first run takes about 1-2 minutes, a later one seconds.
+# NEWEST_PYTHON_PREPARE_ONLY=1 makes the chroot and its venv and stops there (no tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -96,6 +97,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$requirements" ]; then
     # shellcheck disable=SC2086  # one word per requirement
     in_root /opt/venv/bin/pip install --quiet --only-binary=:all: $requirements
     echo "$requirements" >"$stamp"
+fi
+
+if [ -n "${NEWEST_PYTHON_PREPARE_ONLY:-}" ]; then  # .ci/run makes the chroot early, beside the venv's build
+    echo "newest_python: $SUITE's chroot is ready"
+    exit 0
 fi
 
 # A fresh copy of the package and its tests (the chroot cannot see this checkout).
