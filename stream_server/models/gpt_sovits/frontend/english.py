@@ -27,10 +27,11 @@ Differences from upstream, and why:
   start) picks the homograph reading.
 * ``-5`` keeps the space before "negative" (``en_normalize``); the phones usually agree.
 
-Against upstream's own ``clean_text(text, "en", "v2")`` on 327 varied sentences
-(tests/fixtures/gpt_sovits_en, made with that tagger model): 311/327 match with
-``textblob-aptagger`` installed, 305/327 without (6 homograph readings); the rest is 14
-dictionary-version differences and the 2 deliberate negative-number texts.
+Against upstream's own ``clean_text(text, "en", "v2")`` on 399 varied sentences
+(tests/fixtures/gpt_sovits_en, made with that tagger model): 379/399 match with
+``textblob-aptagger`` installed, 373/399 without (6 homograph readings); the rest is 18
+dictionary-version differences ("zero", "oranges", "office"...) and 2 negative-number texts
+whose normalised text differs (deliberately) but whose phones are upstream's.
 """
 
 from __future__ import annotations
