@@ -5,7 +5,8 @@ downloads at run time (never here). Two ways to tag instead:
 
 * When the PyPI package ``textblob-aptagger`` is installed, its averaged-perceptron model
   (``trontagger-0.1.0.pickle``: weights, tag dictionary, classes) is run by NLTK's own
-  ``PerceptronTagger``, the same algorithm as upstream's. The package itself is never imported
+  ``PerceptronTagger``, the same algorithm as upstream's (NLTK's own model may have been trained
+  apart: tags can differ in places). The package itself is never imported
   (it needs textblob): its file is located with importlib and unpickled with only the builtin
   ``set`` allowed. Our fixtures were made with upstream under this model
   (tests/fixtures/gpt_sovits_en/README.md).
