@@ -44,14 +44,14 @@ from pathlib import Path
 
 import pyopenjtalk
 
-from .symbols import PUNCTUATION, SYMBOL_TO_ID, UNK
+from .segment import collapse_punctuation
+from .symbols import SYMBOL_TO_ID, UNK
 
 # What upstream treats as Japanese text (everything else is a mark): ASCII letters and digits
 # (any Unicode digit, as Python's \d), 々, hiragana + katakana, CJK ideographs, full-width
 # 1-9 A-Z a-z, half-width katakana.
 _JA_CLASS = r"A-Za-z\d\u3005\u3040-\u30ff\u4e00-\u9fff\uff11-\uff19\uff21-\uff3a\uff41-\uff5a\uff66-\uff9d"
 _PIECE = re.compile(f"([{_JA_CLASS}]+)|([^{_JA_CLASS}])")
-_REPEATED_PUNCT = re.compile("([{0}])[{0}]+".format(re.escape("".join(PUNCTUATION))))
 
 _MARK_MAP = {"：": ",", "；": ",", "，": ",", "。": ".", "！": "!", "？": "?", "\n": ".", "·": ",",
              "、": ","}
@@ -118,7 +118,7 @@ def labels_to_phones(labels: list[str]) -> list[str]:
 
 def normalize(text: str) -> str:
     """Upstream's ``text_normalize``: a run of punctuation marks becomes its first mark."""
-    return _REPEATED_PUNCT.sub(r"\1", text)
+    return collapse_punctuation(text)  # the same rule as upstream's pre_seg_text
 
 
 @dataclass
