@@ -37,7 +37,7 @@ from .sv_fbank import resample
 from .sv_model import missing_speaker_model
 
 # 16 kHz audio [N] -> speaker-verification embedding [1, dim] (sv_model.SpeakerEmbedder)
-SpeakerEmbedder = Callable[[torch.Tensor], torch.Tensor]
+EmbedSpeaker = Callable[[torch.Tensor], torch.Tensor]
 
 MIN_SECONDS, MAX_SECONDS = 3.0, 10.0
 # A 10 s clip is at most a few MB in any format a user records (WAV at 48 kHz, 16 bit, stereo: 1.9
@@ -180,7 +180,7 @@ def clip_digest(path: str | Path, prompt_text: str, prompt_lang: str) -> str:
 
 def make_reference(
     path: str | Path, prompt_text: str, prompt_lang: str, sovits: SovitsV2, hubert: HubertFeatures, frontend: Frontend,
-    speaker: SpeakerEmbedder | None = None,
+    speaker: EmbedSpeaker | None = None,
 ) -> Reference:
     check_clip(path)
     audio, rate = read_clip(path)
@@ -196,7 +196,7 @@ def make_reference(
     return Reference(digest, tokens, list(prompt.phone_ids), prompt.bert, style)
 
 
-def clip_style(path: str | Path, sovits: SovitsV2, speaker: SpeakerEmbedder | None = None) -> torch.Tensor:
+def clip_style(path: str | Path, sovits: SovitsV2, speaker: EmbedSpeaker | None = None) -> torch.Tensor:
     """An auxiliary clip's timbre (api_v2's aux_ref_audio_paths): checked as a reference clip is."""
     check_clip(path)
     audio, rate = read_clip(path)
@@ -209,7 +209,7 @@ def with_final_mark(prompt_text: str, prompt_lang: str) -> str:
     return text if text[-1] in SPLITS else text + ("." if prompt_lang == "en" else "。")
 
 
-def _style(audio: np.ndarray, rate: int, sovits: SovitsV2, speaker: SpeakerEmbedder | None) -> torch.Tensor:
+def _style(audio: np.ndarray, rate: int, sovits: SovitsV2, speaker: EmbedSpeaker | None) -> torch.Tensor:
     """The clip's timbre (ge [1, gin, 1]) from its 32 kHz spectrogram, a loud clip scaled down as
     upstream; v2Pro adds the speaker-verification embedding of the same audio at 16 kHz."""
     wav32k = soxr.resample(audio, rate, sovits.sample_rate, quality="HQ") if rate != sovits.sample_rate else audio

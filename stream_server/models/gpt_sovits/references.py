@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .reference import Reference, ReferenceError, SpeakerEmbedder, check_clip, clip_digest, clip_style
+from .reference import EmbedSpeaker, Reference, ReferenceError, check_clip, clip_digest, clip_style
 from .sovits import SovitsV2
 from .sv_model import missing_speaker_model
 
@@ -26,7 +26,7 @@ Maker = Callable[[Path, str, str, SovitsV2], Reference]
 
 class ReferenceBook:
     def __init__(self, maker: Maker | None, sovits: SovitsV2, max_entries: int = 32,
-                 speaker: SpeakerEmbedder | None = None) -> None:
+                 speaker: EmbedSpeaker | None = None) -> None:
         if speaker is None and getattr(sovits, "needs_speaker_embedding", False):  # (tests pass no model)
             raise missing_speaker_model(sovits.cfg.version)
         self._maker = maker
