@@ -13,8 +13,26 @@ import torch
 import yaml
 
 from shared_fixtures import gpt_sovits_fixtures
+from stream_server.cli import _add_gpt_sovits, _parser
+from stream_server.config import AppConfig
 
 PROMPT_TEXT = "Hello there, this is my voice."
+
+
+def cli_config(assets: dict[str, Path]) -> AppConfig:
+    """The server configured the way a user would start it: the CLI's --gpt-sovits flags onto a
+    config whose default voice is joe (the tiny voice is `gpt_sovits`)."""
+    args = _parser().parse_args([
+        "serve", "--gpt-sovits", str(assets["infer_yaml"]), "--ref-audio", str(assets["ref"]),
+        "--prompt-text", PROMPT_TEXT, "--prompt-lang", "en",
+    ])
+    base = AppConfig.model_validate({
+        "default_voice": "joe", "voices": {"joe": {"kind": "piper_vits"}},
+        "engine": {"warmup": False}, "wyoming": {"enabled": False},
+        "cache": {"redis_url": None, "embedded": False},  # in-process cache: repeats replay
+        "admission": {"enabled": False},  # requests at once on a voice slower than real time here
+    })
+    return _add_gpt_sovits(base, args)
 
 
 def tiny_hubert(directory: Path) -> Path:

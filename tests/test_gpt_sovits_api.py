@@ -21,8 +21,6 @@ import websockets
 
 import gpt_sovits_assets
 from background import BackgroundServer
-from stream_server.cli import _add_gpt_sovits, _parser
-from stream_server.config import AppConfig
 from stream_server.engine.requests import SynthesisOptions
 from stream_server.models.gpt_sovits.frontend import language_runs
 from stream_server.server.events import SessionError
@@ -42,17 +40,7 @@ def assets(tmp_path_factory):
 @pytest.fixture(scope="module")
 def gsv_server(assets):
     """Configured the way a user would start it: the CLI's --gpt-sovits flags onto a config."""
-    args = _parser().parse_args([
-        "serve", "--gpt-sovits", str(assets["infer_yaml"]), "--ref-audio", str(assets["ref"]),
-        "--prompt-text", gpt_sovits_assets.PROMPT_TEXT, "--prompt-lang", "en",
-    ])
-    base = AppConfig.model_validate({
-        "default_voice": "joe", "voices": {"joe": {"kind": "piper_vits"}},
-        "engine": {"warmup": False}, "wyoming": {"enabled": False},
-        "cache": {"redis_url": None, "embedded": False},  # in-process cache: repeats replay
-        "admission": {"enabled": False},  # requests at once on a voice slower than real time here
-    })
-    config = _add_gpt_sovits(base, args)
+    config = gpt_sovits_assets.cli_config(assets)
     assert config.voices["gpt_sovits"].kind == "gpt_sovits"
     with BackgroundServer(config) as server:
         yield server

@@ -16,8 +16,6 @@ import pytest
 
 import gpt_sovits_assets
 from background import BackgroundServer
-from stream_server.cli import _add_gpt_sovits, _parser
-from stream_server.config import AppConfig
 
 pytestmark = pytest.mark.slow
 
@@ -42,16 +40,7 @@ def assets(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(assets):
-    args = _parser().parse_args([
-        "serve", "--gpt-sovits", str(assets["infer_yaml"]), "--ref-audio", str(assets["ref"]),
-        "--prompt-text", gpt_sovits_assets.PROMPT_TEXT, "--prompt-lang", "en",
-    ])
-    base = AppConfig.model_validate({
-        "default_voice": "joe", "voices": {"joe": {"kind": "piper_vits"}}, "engine": {"warmup": False},
-        "wyoming": {"enabled": False}, "cache": {"redis_url": None, "embedded": False},
-        "admission": {"enabled": False},
-    })
-    with BackgroundServer(_add_gpt_sovits(base, args)) as srv:
+    with BackgroundServer(gpt_sovits_assets.cli_config(assets)) as srv:
         yield srv
 
 
