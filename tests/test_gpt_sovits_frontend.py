@@ -241,6 +241,15 @@ def test_missing_bert_dir_names_the_config_key(tmp_path):
         TextFrontend(None).phones("你好世界", "zh")
 
 
+def test_phones_without_bert_are_the_same_phones_and_text_with_no_bert_call(frontend):
+    """bert=False (what split_bucket's ordering needs): no BERT model needed, even for Chinese."""
+    fe = TextFrontend(None)  # no bert_dir: a BERT call would raise BertModelMissing
+    for text, lang in [("我喜欢apple。", "auto"), ("好", "zh"), ("你好，今天天气很好。", "all_zh")]:
+        out, full = fe.phones(text, lang, bert=False), frontend.phones(text, lang)
+        assert (out.phones, out.phone_ids, out.norm_text) == (full.phones, full.phone_ids, full.norm_text)
+        assert not out.bert.any() and out.bert.shape == full.bert.shape and full.bert.any()
+
+
 def test_frontend_mixed_text(frontend):
     out = frontend.phones("我喜欢apple。", "auto")
     assert out.norm_text == "我喜欢apple."

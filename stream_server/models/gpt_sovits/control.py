@@ -34,7 +34,8 @@ class GptSovitsControl:
         return self._backend.frontend.split(text, method, language)
 
     def normalized_lengths(self, pieces: Sequence[str], language: str) -> list[int]:
-        return [len(self._backend.frontend.phones(piece, language).norm_text) for piece in pieces]
+        # the engine computes each piece's BERT features when it speaks it: not here as well
+        return [len(self._backend.frontend.phones(piece, language, bert=False).norm_text) for piece in pieces]
 
     def prepare_reference(
         self, path: str, prompt_text: str, prompt_language: str, aux_paths: Sequence[str] = ()

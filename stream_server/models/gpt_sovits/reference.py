@@ -64,7 +64,7 @@ class PhonesAndBert(Protocol):
 
 
 class Frontend(Protocol):
-    def phones(self, text: str, lang: str) -> PhonesAndBert: ...
+    def phones(self, text: str, lang: str, bert: bool = True) -> PhonesAndBert: ...
 
     def split(self, text: str, method: str, lang: str) -> list[str]: ...  # api_v2's text_split_method
 

@@ -98,11 +98,13 @@ class TextFrontend:
         check_language(lang)
         return pieces(text, method, lang)
 
-    def phones(self, text: str, lang: str) -> FrontendOutput:
-        """One piece of text in api_v2 language ``lang`` -> ids, BERT features, text."""
-        out = self._phones(text, lang)
+    def phones(self, text: str, lang: str, bert: bool = True) -> FrontendOutput:
+        """One piece of text in api_v2 language ``lang`` -> ids, BERT features, text.
+        ``bert=False``: zeros in place of the Chinese runs' BERT features (no BERT call), for a
+        caller that needs only the phones or the normalised text."""
+        out = self._phones(text, lang, bert)
         if len(out.phone_ids) < MIN_PHONES:
-            out = self._phones("." + text, lang)
+            out = self._phones("." + text, lang, bert)
         return out
 
     def preprocess(self, text: str, lang: str, method: str = "cut5") -> list[FrontendOutput]:
@@ -110,22 +112,24 @@ class TextFrontend:
         outs = (self.phones(p, lang) for p in self.split(text, method, lang))
         return [o for o in outs if o.norm_text]
 
-    def _phones(self, text: str, lang: str) -> FrontendOutput:
+    def _phones(self, text: str, lang: str, bert: bool) -> FrontendOutput:
         phones: list[str] = []
         feats: list[torch.Tensor] = []
         norm: list[str] = []
         for run_lang, run in language_runs(text, lang):
-            p, f, n = self._run(run_lang, run)
+            p, f, n = self._run(run_lang, run, bert)
             phones += p
             feats.append(f)
             norm.append(n)
-        bert = torch.cat(feats, dim=1) if feats else zero_features(0)
-        return FrontendOutput(to_ids(phones), bert, "".join(norm), tuple(phones))
+        features = torch.cat(feats, dim=1) if feats else zero_features(0)
+        return FrontendOutput(to_ids(phones), features, "".join(norm), tuple(phones))
 
-    def _run(self, lang: str, text: str) -> tuple[list[str], torch.Tensor, str]:
+    def _run(self, lang: str, text: str, bert: bool = True) -> tuple[list[str], torch.Tensor, str]:
         """One language run -> phones, BERT features (only Chinese has them, as upstream), text."""
         if lang == "zh":
             p, word2ph, n = chinese.g2p(text, self.chinese)
+            if not bert:
+                return p, zero_features(len(p)), n
             return p, bert_features(n, word2ph, self.bert_dir, self.bert if n else None), n
         if lang in OTHER_G2P:
             module, state = self.other_g2p(lang)
